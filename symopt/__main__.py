@@ -1,0 +1,5 @@
+"""``python -m symopt``: the same command as the installed ``symopt`` script."""
+
+from symopt.cli import main
+
+main()

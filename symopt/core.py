@@ -1,0 +1,215 @@
+"""The data an update rule is made of, and the one way rules are built: a chain of transforms.
+
+A rule is a small frozen object: its hyperparameters (symbols with defaults and valid ranges), its
+state variables with their initial values, and its ordered equations. Everything else in symopt
+(derivations, printing, kernels, verification, export) is a generic function of a rule.
+
+Rules are built as in optax: an optimizer is a chain of small named transforms, each turning the
+incoming *descent direction* ``u`` (at first the gradient ``g_t``) into a new one, and the rule ends
+with ``θ_t = θ_{t-1} - u``. Adam with L2 and AdamW are the same chain with the decay transform in a
+different place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import sympy as sp
+
+from symopt import symbols as S
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """A hyperparameter: its symbol, the keyword kernels take it by, its default and valid range.
+
+    ``low``/``high`` bound the range; ``low_open``/``high_open`` say whether the bound itself is
+    excluded. The keyword names are torch.optim's (``lr``, ``momentum``, ``beta1``, ...). Kernels
+    drop a ``skip_when_zero`` hyperparameter's terms when its value is 0, as torch.optim does.
+    """
+
+    symbol: sp.Symbol
+    name: str
+    default: float
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = True
+    doc: str = ""
+    skip_when_zero: bool = False  # torch.optim leaves the term out at 0 (so 0 * inf is never formed)
+
+    def with_default(self, default: float) -> Hyper:
+        """The same hyperparameter with another default (AdamW decays by default, Adam does not)."""
+        return replace(self, default=default)
+
+    def range_text(self) -> str:
+        """The range in interval notation, e.g. ``[0, 1)``."""
+        high = "inf" if math.isinf(self.high) else f"{self.high:g}"
+        return f"{'(' if self.low_open else '['}{self.low:g}, {high}{')' if self.high_open else ']'}"
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies in the valid range (NaN never does)."""
+        if not self.low <= value <= self.high or math.isnan(value):
+            return False
+        return not (self.low_open and value == self.low) and not (self.high_open and value == self.high)
+
+
+@dataclass(frozen=True)
+class State:
+    """A state variable: its key in a kernel's state dict, its symbols after/before the step, and
+    its value before the first step."""
+
+    name: str
+    new: sp.Symbol
+    prev: sp.Symbol
+    init: sp.Expr = sp.S.Zero
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Assign:
+    """One line of a rule: ``lhs`` takes the value ``rhs``.
+
+    A rule's equations are assignments executed in order, as the note writes them: a later equation
+    that names ``g_t`` after ``g_t = g_t + λθ_{t-1}`` means the new value.
+    """
+
+    lhs: sp.Symbol
+    rhs: sp.Expr
+
+
+# A transform's equations, given the incoming descent direction: (equations, outgoing direction).
+Apply = Callable[[sp.Expr], tuple[tuple[Assign, ...], sp.Expr]]
+
+
+@dataclass(frozen=True)
+class Transform:
+    """A named step of a chain: the hyperparameters and state it owns, and how it maps ``u``."""
+
+    name: str
+    apply: Apply = field(repr=False)
+    hypers: tuple[Hyper, ...] = ()
+    states: tuple[State, ...] = ()
+    parts: tuple[str, ...] = ()  # names of the transforms a composite is made of
+
+
+def chain(name: str, *transforms: Transform) -> Transform:
+    """Compose transforms left to right (optax's ``chain``)."""
+
+    def apply(u: sp.Expr) -> tuple[tuple[Assign, ...], sp.Expr]:
+        equations: list[Assign] = []
+        for transform in transforms:
+            new, u = transform.apply(u)
+            equations.extend(new)
+        return tuple(equations), u
+
+    return Transform(
+        name,
+        apply,
+        hypers=tuple(h for tr in transforms for h in tr.hypers),
+        states=tuple(s for tr in transforms for s in tr.states),
+        parts=tuple(tr.name for tr in transforms),
+    )
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An update rule: hyperparameters, state, and ordered equations ending in ``θ_t = ...``.
+
+    Build one with :func:`rule`; get a registered one with :func:`symopt.get`.
+    """
+
+    name: str
+    summary: str
+    reference: str
+    transforms: tuple[str, ...]
+    hypers: tuple[Hyper, ...]
+    states: tuple[State, ...]
+    equations: tuple[Assign, ...]
+    options: tuple[tuple[str, object], ...] = ()
+
+    # --- structure -------------------------------------------------------------------------------
+    def hyper(self, name: str) -> Hyper | None:
+        """The hyperparameter with keyword ``name`` (``"lr"``, ``"weight_decay"``...), or None."""
+        return next((h for h in self.hypers if h.name == name), None)
+
+    @property
+    def defaults(self) -> dict[sp.Symbol, float]:
+        """Each hyperparameter symbol with its default value."""
+        return {h.symbol: h.default for h in self.hypers}
+
+    @property
+    def inputs(self) -> tuple[sp.Symbol, ...]:
+        """What a step reads: θ_{t-1}, g_t, the previous state, t and the hyperparameters."""
+        return (S.theta_prev, S.g, *(s.prev for s in self.states), S.t, *(h.symbol for h in self.hypers))
+
+    def step_map(self) -> dict[sp.Symbol, sp.Expr]:
+        """The new parameter and state as expressions of :attr:`inputs` (the equations resolved).
+
+        Returns ``{θ_t: ..., m_t: ..., ...}``: each equation is substituted into the later ones, in
+        order, which is what executing the rule once does.
+        """
+        env: dict[sp.Symbol, sp.Expr] = {}
+        for eq in self.equations:
+            env[eq.lhs] = eq.rhs.xreplace(env)
+        return {S.theta: env[S.theta], **{s.new: env[s.new] for s in self.states}}
+
+    # --- display ---------------------------------------------------------------------------------
+    def __str__(self) -> str:
+        from symopt.printing import text
+
+        return "\n".join(text(eq) for eq in self.equations)
+
+    def latex(self) -> str:
+        """The equations as a LaTeX ``aligned`` block, in the note's notation."""
+        from symopt.printing import latex_aligned
+
+        return latex_aligned(self.equations)
+
+    def _repr_latex_(self) -> str:
+        return f"$\\displaystyle {self.latex()}$"
+
+    def kernel(self, backend: str = "numpy"):
+        """Compile the rule into a kernel with ``init`` and ``step`` (see :mod:`symopt.kernel`)."""
+        from symopt.kernel import compile_rule
+
+        return compile_rule(self, backend=backend)
+
+
+def rule(name: str, summary: str, reference: str, transform: Transform, **options: object) -> Rule:
+    """Make a rule from a transform chain: its equations end with ``θ_t = θ_{t-1} - u``.
+
+    The minus sign is distributed over the descent direction, so that AdamW's decay reads as the
+    note writes it: ``θ_t = θ_{t-1} - η m̂_t/(√v̂_t + ε) - η λ θ_{t-1}``.
+    """
+    equations, u = transform.apply(S.g)
+    final = Assign(S.theta, S.theta_prev + _distribute(-u))
+    from symopt.hyperparameters import ORDER
+
+    hypers = _unique(transform.hypers, key=lambda h: h.symbol)
+    hypers = tuple(sorted(hypers, key=lambda h: ORDER.index(h.name) if h.name in ORDER else len(ORDER)))
+    states = _unique(transform.states, key=lambda s: s.new)
+    return Rule(
+        name=name,
+        summary=summary,
+        reference=reference,
+        transforms=transform.parts or (transform.name,),
+        hypers=hypers,
+        states=states,
+        equations=(*equations, final),
+        options=tuple(sorted(options.items())),
+    )
+
+
+def _distribute(expr: sp.Expr) -> sp.Expr:
+    """Distribute the outer product over a sum, and nothing deeper: -η(a + b) -> -ηa - ηb."""
+    return sp.expand(expr, deep=False, power_base=False, power_exp=False, log=False, multinomial=False)
+
+
+def _unique(items, key):
+    seen: dict = {}
+    for item in items:
+        seen.setdefault(key(item), item)
+    return tuple(seen.values())

@@ -1,0 +1,210 @@
+"""Generic tools that derivations apply to any rule's equations.
+
+- :func:`tangent`: forward-mode differentiation through the equations in order, keeping the rule's
+  named intermediates (m̂_t, v̂_t) in the result instead of expanding them;
+- :func:`fixed_point`: the state's fixed point when the previous and the new state agree;
+- :func:`long_run`: the limit t → ∞, taken as a targeted rewrite (``βᵗ → 0`` for every
+  hyperparameter whose range lies in [0, 1), and the ``t = 1`` branches dropped), not ``limit``;
+- :func:`expectation`: E[·] over the gradient noise of an expression polynomial in g_t;
+- :func:`moment_names`: which of the rule's own quantities estimate E[g_t], E[g_t²] in steady state.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+
+import sympy as sp
+
+from symopt import symbols as S
+from symopt.core import Rule
+
+
+def tangent(
+    rule: Rule,
+    wrt: sp.Symbol,
+    *,
+    seeds: dict[sp.Symbol, sp.Expr] | None = None,
+    blocked: Iterable[sp.Symbol] = (),
+) -> dict[sp.Symbol, sp.Expr]:
+    """d(quantity)/d(wrt) for every quantity the rule assigns, by the chain rule through its equations.
+
+    Args:
+        rule: the rule.
+        wrt: the symbol to differentiate by (a hyperparameter).
+        seeds: tangents of the inputs (by default every input's is 0: one step from a given state).
+        blocked: assigned symbols whose tangent is forced to 0, to split the result by path.
+
+    Returns:
+        ``{symbol: tangent}`` for every assigned symbol, in terms of the rule's own intermediates.
+    """
+    d: dict[sp.Symbol, sp.Expr] = dict(seeds or {})
+    blocked = set(blocked)
+    for eq in rule.equations:
+        if eq.lhs in blocked:
+            d[eq.lhs] = sp.S.Zero
+            continue
+        total = sp.diff(eq.rhs, wrt)
+        for symbol in eq.rhs.free_symbols:
+            if symbol != wrt and d.get(symbol, 0) != 0:
+                total += sp.diff(eq.rhs, symbol) * d[symbol]
+        d[eq.lhs] = total
+    return d
+
+
+def contracting(rule: Rule) -> set[sp.Symbol]:
+    """The hyperparameters whose valid range lies in [0, 1), so that their t-th power vanishes."""
+    return {h.symbol for h in rule.hypers if h.low >= 0 and (h.high < 1 or (h.high == 1 and h.high_open))}
+
+
+def long_run(expr: sp.Expr, rule: Rule) -> sp.Expr:
+    """``expr`` as t → ∞: the t = 1 branches are dropped and βᵗ → 0 for β in [0, 1)."""
+    expr = expr.subs(sp.Eq(S.t, 1), sp.false)
+    vanishing = contracting(rule)
+    return expr.replace(lambda e: e.is_Pow and e.exp == S.t and e.base in vanishing, lambda e: sp.S.Zero)
+
+
+def fixed_point(rule: Rule, new: dict[sp.Symbol, sp.Expr], unknowns: dict[sp.Symbol, sp.Symbol]) -> dict:
+    """Solve ``new[state] = unknown[state]`` for the unknowns (one linear system).
+
+    Args:
+        rule: the rule (for its states).
+        new: each state's new value (or tangent) in terms of the unknowns.
+        unknowns: ``{state.new: symbol standing for its previous value}``.
+
+    Returns:
+        ``{unknown: value}``.
+
+    Raises:
+        ValueError: if the system has no unique solution.
+    """
+    if not unknowns:
+        return {}
+    symbols = list(unknowns.values())
+    equations = [new[s] - unknowns[s] for s in unknowns]
+    if all(sp.diff(e, x, 2) == 0 for e in equations for x in symbols):  # linear: a matrix solve
+        A, b = sp.linear_eq_to_matrix(equations, symbols)
+        if A.det() == 0:
+            raise ValueError(f"{rule.name}: the state has no unique fixed point")
+        solution = dict(zip(symbols, A.LUsolve(b)))
+    else:
+        found = sp.solve(equations, symbols, dict=True)
+        if len(found) != 1 or set(found[0]) != set(symbols):
+            raise ValueError(f"{rule.name}: the state has no unique fixed point")
+        solution = found[0]
+    return {unknown: tidy(sp.factor(value)) for unknown, value in solution.items()}
+
+
+def expectation(expr: sp.Expr) -> sp.Expr:
+    """E[expr] over the gradient noise, for ``expr`` polynomial in g_t: g_tᵏ ↦ E[g_tᵏ].
+
+    Everything else (θ_{t-1}, hyperparameters, steady-state averages) is held fixed.
+    """
+    averaged = {mean: sp.Dummy() for mean in expr.atoms(S.Mean)}  # already averaged: constants
+    expanded = sp.expand(expr.xreplace(averaged), mul=True, multinomial=True, power_base=False, power_exp=False)
+    poly = sp.Poly(expanded, S.g)
+    result = sp.Add(*(c * (S.Mean(S.g**k) if k else 1) for (k,), c in poly.terms()))
+    return result.xreplace({dummy: mean for mean, dummy in averaged.items()})
+
+
+def steady_state(rule: Rule, substitutions: dict[sp.Symbol, sp.Expr] | None = None) -> dict[sp.Symbol, sp.Expr]:
+    """Every quantity the rule assigns, at the state's fixed point as t → ∞.
+
+    Args:
+        rule: the rule.
+        substitutions: values held fixed, e.g. ``{λ: 0}``; the gradient g_t is held constant.
+
+    Returns:
+        ``{symbol: value}`` in terms of g_t, θ_{t-1} and the hyperparameters, e.g. for Adam
+        ``m_t: g_t, v_t: g_t², θ_t: θ_{t-1} - η g_t/(|g_t| + ε)``.
+
+    Raises:
+        ValueError: if the state has no unique fixed point.
+    """
+    return _steady_state(rule, tuple(sorted((substitutions or {}).items(), key=sp.default_sort_key)))
+
+
+@functools.lru_cache(maxsize=64)
+def _steady_state(rule: Rule, substitutions: tuple) -> dict[sp.Symbol, sp.Expr]:
+    unknowns = {s.new: sp.Dummy(s.name) for s in rule.states}
+    env: dict[sp.Symbol, sp.Expr] = {s.prev: unknowns[s.new] for s in rule.states}
+    env.update(substitutions)
+    values = _run(rule, env)
+    point = fixed_point(rule, {s: values[s] for s in unknowns}, unknowns)
+    # Run once more from the fixed point, taking each state's new value from the solution (it
+    # equals the previous one there), so that later quantities are written in the solved form.
+    solved = {s: point[unknowns[s]] for s in unknowns}
+    env = {s.prev: solved[s.new] for s in rule.states}
+    env.update(substitutions)
+    return _run(rule, env, solved)
+
+
+def _run(rule: Rule, env: dict, fixed: dict | None = None) -> dict[sp.Symbol, sp.Expr]:
+    """Execute the equations symbolically in the long run (``env`` is updated as they assign)."""
+    values: dict[sp.Symbol, sp.Expr] = {}
+    for eq in rule.equations:
+        if fixed and eq.lhs in fixed:
+            values[eq.lhs] = env[eq.lhs] = fixed[eq.lhs]
+        else:
+            values[eq.lhs] = env[eq.lhs] = long_run(eq.rhs.xreplace(env), rule)
+    return values
+
+
+@functools.lru_cache(maxsize=64)
+def moment_names(rule: Rule) -> dict[sp.Expr, sp.Symbol]:
+    """``{E[g_tᵏ]: symbol}`` for the rule's quantities whose steady state is a moment of g_t.
+
+    A bias-corrected moving average of g_t settles at E[g_t]: for Adam this gives
+    ``{E[g_t]: m̂_t, E[g_t²]: v̂_t}``. Later definitions win, so a bias-corrected m̂_t is preferred
+    to the m_t it is made from. Computed without weight decay.
+    """
+    decay = rule.hyper("weight_decay")
+    values = steady_state(rule, {decay.symbol: sp.S.Zero} if decay else None)
+    names: dict[sp.Expr, sp.Symbol] = {}
+    for symbol, value in values.items():
+        if symbol in (S.g, S.theta):
+            continue
+        if value == S.g or (value.is_Pow and value.base == S.g and value.exp.is_Integer and value.exp > 0):
+            names[S.Mean(value)] = symbol
+    return names
+
+
+def tidy(expr: sp.Expr) -> sp.Expr:
+    """Write factors like ``(τ - 1)/(ρ - 1)`` as ``(1 - τ)/(1 - ρ)``, the way the note writes them.
+
+    Only signs move: each factor ``c + x`` with a negative constant ``c`` and positive terms ``x``
+    is negated, and the sign of the product corrected.
+    """
+
+    def flip(product: sp.Expr) -> sp.Expr:
+        sign, factors = 1, []
+        for factor in product.args:
+            base, exp = factor.as_base_exp()
+            if base.is_Add and exp.is_Integer and _negative_constant(base):
+                factors.append((-base) ** exp)
+                sign *= sp.Integer(-1) ** exp
+            else:
+                factors.append(factor)
+        return sign * sp.Mul(*factors)
+
+    return expr.replace(lambda e: e.is_Mul, flip)
+
+
+def _negative_constant(expr: sp.Expr) -> bool:
+    constant, rest = expr.as_coeff_Add()
+    return constant.is_negative and not any(term.could_extract_minus_sign() for term in sp.Add.make_args(rest))
+
+
+def factor(expr: sp.Expr) -> sp.Expr:
+    """``sympy.factor`` that sees ``v̂^(3/2) + 2ε v̂ + ε²√v̂`` as ``√v̂ (√v̂ + ε)²``, then :func:`tidy`.
+
+    Each nonnegative symbol under a square root is written as the square of a new symbol for the
+    factorisation, so that its powers are powers of one generator.
+    """
+    roots = {
+        p.base: sp.Dummy(nonnegative=True)
+        for p in expr.atoms(sp.Pow)
+        if p.exp.is_Rational and p.exp.q == 2 and p.base.is_Symbol and p.base.is_nonnegative
+    }
+    squared = expr.xreplace({base: root**2 for base, root in roots.items()})
+    return tidy(sp.factor(squared).xreplace({root: sp.sqrt(base) for base, root in roots.items()}))

@@ -1,0 +1,63 @@
+"""What a derivation returns: data that every output format renders the same way.
+
+Prose is a tuple of strings and SymPy expressions, so that the math inside a sentence is printed
+by the same printer as the equations (Unicode in a terminal, ``$...$`` in Markdown and LaTeX).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+Prose = tuple  # of str and sympy.Expr, rendered part by part
+
+
+def prose(*parts: str | sp.Basic) -> Prose:
+    """A sentence mixing words and math: ``prose("decays by ", lam * theta_prev)``."""
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class Equation:
+    """``lhs = rhs``, kept apart (SymPy's ``Eq`` would evaluate to True when the sides agree)."""
+
+    lhs: sp.Expr
+    rhs: sp.Expr
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a derivation: a sentence and the equations it leads to."""
+
+    text: Prose
+    equations: tuple[Equation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Table:
+    """A numeric table: column headers (prose) and rows of numbers or words."""
+
+    title: Prose
+    columns: tuple[Prose, ...]
+    rows: tuple[tuple[float | str, ...], ...]
+    note: Prose = ()
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A derivation computed from a rule: its assumptions, steps, results and tables.
+
+    ``values`` holds the results as SymPy expressions for programs (``results`` are the same as
+    equations for people).
+    """
+
+    key: str
+    title: str
+    rule: str
+    summary: Prose
+    assumptions: tuple[Prose, ...]
+    steps: tuple[Step, ...]
+    results: tuple[Equation, ...]
+    tables: tuple[Table, ...] = ()
+    values: dict = field(default_factory=dict, compare=False)

@@ -1,0 +1,122 @@
+"""What a rule's state averages, from a zero start: bias correction and momentum as an average.
+
+For each state variable whose update is linear in its previous value, ``x_t = a x_{t-1} + b_t``,
+the expectation over stationary gradients obeys the same recurrence with ``E[b]`` constant; SymPy's
+``rsolve`` solves it from the rule's own first step. For Adam this gives ``E[m_t] = (1 - β₁ᵗ) E[g_t]``,
+so dividing by ``1 - β₁ᵗ`` (the rule's m̂_t) is exactly unbiased; for heavy ball it gives the
+average ``E[v_t] → (1 - τ) E[g_t]/(1 - ρ)``.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from symopt import symbols as S
+from symopt.core import Rule
+from symopt.derive.analysis import expectation, factor, long_run
+from symopt.derive.base import Derivation, Equation, Step, prose
+
+
+def _recurrence(rule: Rule, state) -> tuple[sp.Expr, sp.Expr, sp.Expr] | None:
+    """``(a, E[b], E[x_1])`` for ``x_t = a x_{t-1} + b_t`` (t > 1), without weight decay."""
+    decay = rule.hyper("weight_decay")
+    no_decay = {decay.symbol: 0} if decay else {}
+    new = rule.step_map()[state.new].xreplace(no_decay)
+    general = new.subs(sp.Eq(S.t, 1), sp.false)
+    a = sp.diff(general, state.prev)
+    if a.free_symbols & {S.g, state.prev, S.theta_prev} or a == 0:
+        return None
+    rest = sp.expand(general - a * state.prev)
+    if rest.has(state.prev):
+        return None
+    first = new.xreplace({state.prev: state.init}).subs(S.t, 1)
+    return a, expectation(rest), expectation(first)
+
+
+def applies(rule: Rule) -> bool:
+    """Any rule with a state variable that is a linear recurrence (a moving average or a trace)."""
+    return any(_recurrence(rule, s) is not None for s in rule.states)
+
+
+def mean_of_state(rule: Rule, state) -> sp.Expr:
+    """E[x_t] for stationary gradients, solved from the rule's recurrence with ``rsolve``."""
+    a, b, first = _recurrence(rule, state)
+    means = {m: sp.Dummy() for m in (b + first).atoms(S.Mean)}  # constants for rsolve
+    x = sp.Function("x")
+    solution = sp.rsolve(x(S.t) - a * x(S.t - 1) - b.xreplace(means), x(S.t), {x(1): first.xreplace(means)})
+    return _readable(solution.xreplace({d: m for m, d in means.items()}))
+
+
+def _readable(expr: sp.Expr) -> sp.Expr:
+    """``expr`` factored, as ``(1 - β₁ᵗ) E[g_t]``; or, if a factor mixes βᵗ into a longer sum,
+    collected in its powers of t with each coefficient factored."""
+    factored = factor(expr)
+    if not any(len(e.args) > 2 and e.has(S.t) for e in factored.find(lambda e: e.is_Add)):
+        return factored
+    powers = sorted((p for p in expr.atoms(sp.Pow) if p.exp.has(S.t)), key=sp.default_sort_key)
+    collected = sp.collect(sp.expand(expr), powers, evaluate=False)
+    return sp.Add(*(factor(c) * p for p, c in collected.items()))
+
+
+def derivation(rule: Rule) -> Derivation:
+    """E[x_t] for each state variable, its long-run value, and E of what the rule makes from it."""
+    steps, results, values = [], [], {}
+    state_means = {}
+    for state in rule.states:
+        recurrence = _recurrence(rule, state)
+        if recurrence is None:
+            continue
+        a, b, first = recurrence
+        mean = mean_of_state(rule, state)
+        state_means[state.new] = mean
+        lhs = S.Mean(state.new)
+        steps.append(
+            Step(
+                prose("The update of ", state.new, " (", state.doc, ") is linear in ", state.prev,
+                      "; averaged over stationary gradients, for t > 1:"),
+                (Equation(lhs, a * S.Mean(state.prev) + b),),
+            )
+        )
+        limit = factor(long_run(mean, rule).subs(S.t, sp.oo)) if mean.has(S.t) else mean
+        steps.append(
+            Step(
+                prose("Solved with rsolve from the rule's first step, ", sp.Eq(S.Mean(_at_one(state)), first), "; as t → ∞:"),
+                (Equation(lhs, mean), Equation(sp.Limit(lhs, S.t, sp.oo), limit)),
+            )
+        )
+        results.append(Equation(lhs, mean))
+        values[state.name] = mean
+    # What the rule builds from the state: m̂_t = m_t/(1 - β₁ᵗ) has E[m̂_t] = E[g_t] at every t.
+    for eq in rule.equations:
+        sources = [s for s in state_means if eq.rhs.has(s)]
+        if eq.lhs == S.theta or eq.lhs in state_means or len(sources) != 1 or eq.rhs.has(S.g):
+            continue
+        (source,) = sources
+        if sp.diff(eq.rhs, source, 2) != 0:  # only quantities linear in the state
+            continue
+        mean = factor(sp.cancel(eq.rhs.subs(source, state_means[source])))
+        steps.append(Step(prose(eq.lhs, " is linear in ", source, ", so:"), (Equation(S.Mean(eq.lhs), mean),)))
+        results.append(Equation(S.Mean(eq.lhs), mean))
+        values[str(eq.lhs)] = mean
+    return Derivation(
+        key="moving-averages",
+        title="Moving averages from a zero start (bias correction)",
+        rule=rule.name,
+        summary=prose(
+            "What each state variable averages, for gradients drawn from a stationary distribution: ",
+            "a moving average started at 0 is pulled towards 0 for its first steps, by a factor the ",
+            "rule's bias correction divides out.",
+        ),
+        assumptions=(
+            prose("the gradients are stationary: E[g_tᵏ] does not depend on t"),
+            prose("no weight decay (λ = 0) and θ held fixed"),
+        ),
+        steps=tuple(steps),
+        results=tuple(results),
+        values=values,
+    )
+
+
+def _at_one(state) -> sp.Symbol:
+    """The state symbol at t = 1, e.g. m₁, for the initial condition."""
+    return sp.Symbol(state.new.name.replace("_t", "_1"), real=True)

@@ -1,0 +1,86 @@
+"""The step a rule settles into under a constant gradient: momentum as an average, Adam as a sign.
+
+With g_t = g for every t and no weight decay, the state reaches its fixed point and the step
+``θ_t - θ_{t-1}`` stops changing. Heavy ball then steps ``η/(1 - ρ)`` times the gradient (the
+momentum buffer is a sum of past gradients), and Adam steps ``η g/(|g| + ε)``, about η whatever the
+gradient's scale.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from symopt import symbols as S
+from symopt.core import Rule
+from symopt.derive.analysis import factor, steady_state
+from symopt.derive.base import Derivation, Equation, Step, prose
+
+# Δθ_t, the step (printed as θ_t - θ_{t-1}).
+STEP = S.theta - S.theta_prev
+
+
+def applies(rule: Rule) -> bool:
+    """Any rule whose state has a unique fixed point under a constant gradient."""
+    try:
+        steady_state(rule, _no_decay(rule))
+    except ValueError:
+        return False
+    return True
+
+
+def _no_decay(rule: Rule) -> dict:
+    decay = rule.hyper("weight_decay")
+    return {decay.symbol: sp.S.Zero} if decay else {}
+
+
+def steady_step(rule: Rule) -> sp.Expr:
+    """θ_t - θ_{t-1} once the state has settled under a constant gradient g_t, without weight decay."""
+    values = steady_state(rule, _no_decay(rule))
+    return factor(values[S.theta] - S.theta_prev)
+
+
+def derivation(rule: Rule) -> Derivation:
+    """The settled state, the settled step, and the step with the hyperparameters that default to 0 at 0."""
+    values = steady_state(rule, _no_decay(rule))
+    step = factor(values[S.theta] - S.theta_prev)
+    zero_defaults = {h.symbol: 0 for h in rule.hypers if h.default == 0 and h.name != "weight_decay"}
+    steps = [
+        Step(
+            prose("Hold the gradient ", S.g, " constant, set λ = 0, and solve for the state that each "
+                  "update leaves unchanged (t → ∞):"),
+            tuple(Equation(s.new, values[s.new]) for s in rule.states),
+        ),
+        Step(prose("The step then stops changing:"), (Equation(STEP, step),)),
+    ]
+    results = [Equation(STEP, step)]
+    if zero_defaults and step.has(*zero_defaults):
+        plain = factor(step.xreplace(zero_defaults))
+        names = ", ".join(h.name for h in rule.hypers if h.symbol in zero_defaults)
+        steps.append(
+            Step(prose(f"With {names} at its default, ", *_equalities(zero_defaults), ":"), (Equation(STEP, plain),))
+        )
+        results.append(Equation(STEP, plain))
+    return Derivation(
+        key="constant-gradient",
+        title="The settled step under a constant gradient",
+        rule=rule.name,
+        summary=prose(
+            "Where the rule's state settles when the gradient does not change, and the step it then "
+            "takes: how many times the gradient, scaled by η, the rule moves the parameter."
+        ),
+        assumptions=(
+            prose("the gradient ", S.g, " is the same at every step"),
+            prose("no weight decay, λ = 0"),
+            prose("t → ∞: the state has reached its fixed point"),
+        ),
+        steps=tuple(steps),
+        results=tuple(results),
+        values={"step": step},
+    )
+
+
+def _equalities(values: dict) -> list:
+    parts: list = []
+    for i, (symbol, value) in enumerate(values.items()):
+        parts += ([", "] if i else []) + [sp.Eq(symbol, value)]
+    return parts

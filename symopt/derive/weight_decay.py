@@ -1,0 +1,206 @@
+"""The effective per-parameter weight decay of a rule, derived from its equations.
+
+λ_eff is the coefficient of ``-η θ_{t-1}`` in the part of the update that λ contributes, to first
+order in λ: ``λ_eff = -λ/(η θ_{t-1}) · ∂θ_t/∂λ |_{λ=0}``. In these units AdamW's is λ. Nothing here
+knows Adam: the derivative is taken through whatever equations the rule has, and split by the state
+variable it flows through.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import sympy as sp
+
+from symopt import symbols as S
+from symopt.core import Rule
+from symopt.derive.analysis import expectation, factor, fixed_point, long_run, moment_names, tangent
+from symopt.derive.base import Derivation, Equation, Step, prose
+from symopt.errors import SymoptError, UnknownNameError
+
+FORMS = ("steady", "one-step")
+DIRECT = "direct"
+
+
+def applies(rule: Rule) -> bool:
+    """The derivation needs a weight decay and a learning rate."""
+    return rule.hyper("weight_decay") is not None and rule.hyper("lr") is not None
+
+
+def _symbols(rule: Rule) -> tuple[sp.Symbol, sp.Symbol]:
+    if not applies(rule):
+        raise SymoptError(f"{rule.name} has no weight decay and learning rate to derive λ_eff from")
+    return rule.hyper("weight_decay").symbol, rule.hyper("lr").symbol
+
+
+def _in_units_of_decay(rule: Rule, d_theta: sp.Expr) -> sp.Expr:
+    """``-λ/(η θ_{t-1}) · dθ_t/dλ`` at λ = 0, factored so that η and θ_{t-1} cancel."""
+    lam, eta = _symbols(rule)
+    return factor(lam * d_theta.subs(lam, 0) / (-eta * S.theta_prev))
+
+
+def one_step_tangents(rule: Rule, through: sp.Symbol | None = None) -> dict[sp.Symbol, sp.Expr]:
+    """∂/∂λ of everything the rule assigns, in one step from a given state.
+
+    Args:
+        rule: the rule.
+        through: a state's new symbol to keep (the other states are blocked), or None for all.
+    """
+    lam, _ = _symbols(rule)
+    blocked = [s.new for s in rule.states if through is not None and s.new != through]
+    return tangent(rule, lam, blocked=blocked)
+
+
+def steady_tangents(rule: Rule, through: sp.Symbol | None = None) -> dict[sp.Symbol, sp.Expr]:
+    """∂/∂λ of everything the rule assigns once the state has absorbed λθ_{t-1}, as t → ∞.
+
+    The previous state's tangent is an unknown equal to the new state's (θ held fixed, so the
+    moving averages reach their fixed point); the result is averaged over the gradient noise.
+    """
+    lam, _ = _symbols(rule)
+    states = [s for s in rule.states if through is None or s.new == through]
+    unknowns = {s.new: sp.Dummy(f"d{s.name}") for s in states}
+    blocked = [s.new for s in rule.states if s not in states]
+    d = tangent(rule, lam, seeds={s.prev: unknowns[s.new] for s in states}, blocked=blocked)
+    d = {k: long_run(v, rule) for k, v in d.items()}
+    # The state's tangent settles at the average of what feeds it (2 g_t θ feeds v: 2 E[g_t] θ).
+    new = {s: expectation(d[s]) for s in unknowns}
+    point = fixed_point(rule, new, unknowns)
+    return {k: expectation(v.xreplace(point)) for k, v in d.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def paths(rule: Rule, form: str) -> dict[str, sp.Expr]:
+    """λ_eff split by the state variable the decay flows through, plus the ``"direct"`` part.
+
+    Args:
+        rule: the rule.
+        form: ``"one-step"`` or ``"steady"`` (before any assumption on E[g_t]).
+
+    Returns:
+        ``{"direct": ..., "m": ..., "v": ...}``, each term of λ_eff; terms that vanish are left out.
+    """
+    derive = one_step_tangents if form == "one-step" else steady_tangents
+    direct = derive(rule, through=sp.S.Zero)[S.theta]  # no state matches: every state blocked
+    out = {DIRECT: _in_units_of_decay(rule, direct)}
+    for state in rule.states:
+        out[state.name] = _in_units_of_decay(rule, derive(rule, through=state.new)[S.theta] - direct)
+    if form == "steady":
+        names = moment_names(rule)
+        out = {k: factor(v.xreplace(names)) for k, v in out.items()}
+    return {k: v for k, v in out.items() if v != 0}
+
+
+def effective_weight_decay(name: str | Rule, form: str = "steady") -> sp.Expr:
+    """The effective per-parameter weight decay λ_eff of a rule, derived from its equations.
+
+    Args:
+        name: a rule name or a :class:`~symopt.core.Rule`.
+        form: ``"steady"`` (default): once the moving averages have absorbed λθ_{t-1} (θ changes
+            slowly, t → ∞), to first order in λ, for zero-mean gradient noise E[g_t] = 0;
+            ``"one-step"``: the exact first-order effect of λ on one step from a given state.
+
+    Returns:
+        A SymPy expression in the rule's symbols, in units where AdamW's is λ.
+
+    Example:
+        >>> import symopt
+        >>> symopt.effective_weight_decay("adam")
+        lambda/(epsilon + sqrt(vhat_t))
+        >>> symopt.effective_weight_decay("adamw")
+        lambda
+
+    Reference: Loshchilov & Hutter (2019), Section 2 (the coupling of L2 and adaptive gradients).
+    """
+    from symopt.optimizers import get
+
+    if form not in FORMS:
+        raise UnknownNameError("form", form, FORMS)
+    rule = get(name)
+    terms = paths(rule, form)
+    total = sp.Add(*terms.values())
+    if form == "steady":
+        # E[g_t] = 0, and so is the rule's own steady-state estimate of it (m̂_t for Adam).
+        zero = {S.Mean(S.g): sp.S.Zero}
+        if _mean_symbol(rule) is not None:
+            zero[_mean_symbol(rule)] = sp.S.Zero
+        total = total.xreplace(zero)
+    return total
+
+
+def _mean_symbol(rule: Rule) -> sp.Symbol | None:
+    """The rule's own estimate of E[g_t] (m̂_t for Adam), if it keeps one."""
+    return moment_names(rule).get(S.Mean(S.g))
+
+
+def derivation(rule: Rule) -> Derivation:
+    """The whole derivation of λ_eff for ``rule``: tangents, one-step and steady-state forms."""
+    lam, eta = _symbols(rule)
+    d_theta = sp.Derivative(S.theta, lam)
+    definition = Equation(S.lam_eff, -lam / (eta * S.theta_prev) * d_theta)
+
+    one = one_step_tangents(rule)
+    tangent_lines = tuple(
+        Equation(sp.Derivative(eq.lhs, lam), one[eq.lhs].subs(lam, 0))
+        for eq in rule.equations
+        if one[eq.lhs] != 0
+    )
+    one_paths = paths(rule, "one-step")
+    steady_paths = paths(rule, "steady")
+    mean = _mean_symbol(rule)
+    headline = effective_weight_decay(rule, "steady")
+
+    def by_path(terms):
+        return tuple(Equation(_path_symbol(k), v) for k, v in terms.items())
+
+    steps = [
+        Step(
+            prose(
+                "Definition: the coefficient of ", -eta * S.theta_prev,
+                " in the part of the update that λ contributes, to first order in λ.",
+            ),
+            (definition,),
+        ),
+        Step(prose("Differentiate each equation of the rule by λ, in order, at λ = 0:"), tangent_lines),
+        Step(
+            prose("One step from a given state, split by the state the decay flows through:"),
+            (*by_path(one_paths), Equation(S.lam_eff, sp.Add(*one_paths.values()))),
+        ),
+        Step(
+            prose(
+                "Steady state: the state's tangents at their fixed point (the moving averages have "
+                "absorbed ", lam * S.theta_prev, "), t → ∞, averaged over the gradient noise:",
+            ),
+            (*by_path(steady_paths), Equation(S.lam_eff, sp.Add(*steady_paths.values()))),
+        ),
+    ]
+    assumptions = [
+        prose("first order in λ: ", lam * S.theta_prev, " is small against ", S.g),
+        prose("θ changes slowly against the averaging horizons, so the state has absorbed ", lam * S.theta_prev),
+        prose("t → ∞: every βᵗ with β in [0, 1) has vanished"),
+    ]
+    if mean is not None:
+        steps.append(
+            Step(
+                prose("With zero-mean gradient noise, ", sp.Eq(S.Mean(S.g), 0), " (", sp.Eq(mean, 0), "):"),
+                (Equation(S.lam_eff, headline),),
+            )
+        )
+        assumptions.append(prose("zero-mean gradient noise, ", sp.Eq(S.Mean(S.g), 0), ", as when the loss carries no signal"))
+    return Derivation(
+        key="effective-weight-decay",
+        title="Effective weight decay",
+        rule=rule.name,
+        summary=prose(
+            "How strongly λ pulls each parameter towards zero, in units where AdamW's pull is λ: ",
+            "a λ_eff that depends on a parameter's own gradient history is the coupling problem.",
+        ),
+        assumptions=tuple(assumptions),
+        steps=tuple(steps),
+        results=(Equation(S.lam_eff, headline),),
+        values={"steady": headline, "one-step": sp.Add(*one_paths.values()), "paths": steady_paths},
+    )
+
+
+def _path_symbol(path: str) -> sp.Symbol:
+    return S.lam_eff_through(path)

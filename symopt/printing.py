@@ -1,0 +1,273 @@
+"""All of symopt's notation: one LaTeX printer and one terminal-text printer.
+
+Both are SymPy printers (subclasses of ``LatexPrinter`` and ``StrPrinter``) and share two things:
+the few symbols whose notation SymPy cannot derive from a plain name (the values at step t-1, λ_eff),
+and the order of terms and factors, which follows the note rather than SymPy's canonical order:
+``θ_{t-1}`` first, then the update, then the decay; coefficients before variables; ``√v̂_t + ε``.
+Everything symopt prints (``str(rule)``, ``rule.latex()``, Jupyter, the CLI, the exports in
+``derivations/``) goes through :func:`latex` or :func:`text`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sympy as sp
+from sympy.core.sorting import default_sort_key
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.pretty.pretty_symbology import pretty_symbol
+from sympy.printing.str import StrPrinter
+from sympy.simplify.radsimp import fraction
+
+from symopt import symbols as S
+
+# (LaTeX, text) for the symbols SymPy cannot typeset from their names.
+NOTATION: dict[sp.Symbol, tuple[str, str]] = {
+    S.theta_prev: (r"\theta_{t-1}", "θₜ₋₁"),
+    S.m_prev: (r"m_{t-1}", "mₜ₋₁"),
+    S.v_prev: (r"v_{t-1}", "vₜ₋₁"),
+    S.lam_eff: (r"\lambda_{\text{eff}}", "λ_eff"),
+}
+
+_PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m
+
+# Variables in the order the note writes them in a sum: θ_{t-1} first, the state, the gradient...
+# (θ_t only meets θ_{t-1} in a step, θ_t - θ_{t-1}, and goes first).
+_RANK: dict[sp.Symbol, int] = {
+    S.theta_prev: 0,
+    S.m_prev: 1,
+    S.v_prev: 1,
+    S.g: 2,
+    S.m: 3,
+    S.v: 3,
+    S.mhat: 4,
+    S.vhat: 4,
+    S.theta: -1,  # θ_t - θ_{t-1}
+}
+
+
+def _is_scalar(expr: sp.Expr) -> bool:
+    """True for numbers and expressions of hyperparameters and t only (no variable)."""
+    return not any(s in _RANK for s in expr.free_symbols) and not expr.has(S.Mean)
+
+
+def _rank(expr: sp.Expr) -> int:
+    ranks = [_RANK[s] for s in expr.free_symbols if s in _RANK]
+    return min(ranks, default=len(_RANK))
+
+
+def _term_key(term: sp.Expr):
+    """Numbers first (``1 - β``), terms of variables next, terms of hyperparameters only last
+    (``√v̂ + ε``); among terms of variables, fewer hyperparameter factors first, then by variable."""
+    if term.is_Number:
+        return (0, 0, 0, default_sort_key(term))
+    if _is_scalar(term):
+        return (2, 0, 0, default_sort_key(term))
+    coefficients = sum(1 for f in sp.Mul.make_args(term) if _is_scalar(f) and not f.is_Number)
+    return (1, coefficients, _rank(term), default_sort_key(term))
+
+
+def _factor_key(factor: sp.Expr):
+    """Numbers, then hyperparameters, then compound coefficients like (1 - β₁), then variables."""
+    if factor.is_Number:
+        return (0, 0, default_sort_key(factor))
+    if _is_scalar(factor):
+        return (1 if factor.is_Atom or factor.is_Pow else 2, 0, default_sort_key(factor))
+    return (3, _rank(factor), default_sort_key(factor))
+
+
+def ordered_terms(expr: sp.Expr) -> list[sp.Expr]:
+    """The terms of a sum in the note's order."""
+    return sorted(sp.Add.make_args(expr), key=_term_key)
+
+
+def ordered_factors(expr: sp.Expr) -> list[sp.Expr]:
+    """The factors of a product in the note's order."""
+    return sorted(sp.Mul.make_args(expr), key=_factor_key)
+
+
+class SymoptLatexPrinter(LatexPrinter):
+    """SymPy's LaTeX printer with the note's notation and order."""
+
+
+    def _print_Symbol(self, expr, style="plain"):
+        if expr in NOTATION:
+            return NOTATION[expr][0]
+        if expr.name.startswith(_PATH):
+            return rf"\lambda_{{\text{{eff}}}}^{{(\text{{{expr.name[len(_PATH):]}}})}}"
+        return super()._print_Symbol(expr, style=style)
+
+    def _print_Derivative(self, expr):
+        (variable, count), = expr.variable_count
+        return rf"\frac{{\partial {self._print(expr.expr)}}}{{\partial {self._print(variable)}}}"
+
+    def _as_ordered_terms(self, expr, order=None):
+        return ordered_terms(expr)
+
+    def _print_Mul(self, expr):
+        if expr.could_extract_minus_sign():
+            positive = -expr
+            body = self._print(positive)
+            return f"- \\left({body}\\right)" if positive.is_Add else f"- {body}"
+        numer, denom = fraction(expr, exact=True)
+        if denom == 1:
+            return self._product(expr)
+        return rf"\frac{{{self._product(numer)}}}{{{self._product(denom)}}}"
+
+    def _product(self, expr) -> str:
+        factors = ordered_factors(expr)
+        if len(factors) == 1:  # a whole numerator or denominator: \frac groups it
+            return self._print(factors[0])
+        parts = []
+        for i, factor in enumerate(factors):
+            tex = self._print(factor)
+            if self._needs_mul_brackets(factor, first=i == 0, last=i == len(factors) - 1):
+                tex = rf"\left({tex}\right)"
+            parts.append(tex)
+        return " ".join(parts)
+
+    def _print_Mean(self, expr):
+        return rf"\mathbb{{E}}\left[{self._print(expr.args[0])}\right]"
+
+
+class SymoptTextPrinter(StrPrinter):
+    """One-line Unicode text for a terminal: ``θₜ = θₜ₋₁ - η·m̂ₜ/(√v̂ₜ + ε)``."""
+
+
+    _SUPERSCRIPT = str.maketrans("0123456789t-", "⁰¹²³⁴⁵⁶⁷⁸⁹ᵗ⁻")
+
+    def _print_Symbol(self, expr):
+        if expr in NOTATION:
+            return NOTATION[expr][1]
+        if expr.name.startswith(_PATH):
+            return f"λ_eff({expr.name[len(_PATH):]})"
+        return pretty_symbol(expr.name)
+
+    def _print_Derivative(self, expr):
+        (variable, count), = expr.variable_count
+        return f"∂{self._print(expr.expr)}/∂{self._print(variable)}"
+
+    def _as_ordered_terms(self, expr, order=None):
+        return ordered_terms(expr)
+
+    def _print_Add(self, expr, order=None):
+        out = ""
+        for i, term in enumerate(ordered_terms(expr)):
+            negative = term.could_extract_minus_sign()
+            body = self._print(-term if negative else term)
+            if (-term if negative else term).is_Add:
+                body = f"({body})"
+            if i == 0:
+                out = f"-{body}" if negative else body
+            else:
+                out += f" - {body}" if negative else f" + {body}"
+        return out
+
+    def _print_Mul(self, expr):
+        if expr.could_extract_minus_sign():
+            positive = -expr
+            body = self._print(positive)
+            return f"-({body})" if positive.is_Add else f"-{body}"
+        numer, denom = fraction(expr, exact=True)
+        top = self._product(numer)
+        if denom == 1:
+            return top
+        bottom = self._product(denom)
+        if denom.is_Add or denom.is_Mul:
+            bottom = f"({bottom})"
+        if numer.is_Add:
+            top = f"({top})"
+        return f"{top}/{bottom}"
+
+    def _product(self, expr) -> str:
+        factors = ordered_factors(expr)
+        if len(factors) == 1:  # a whole numerator or denominator: the caller groups it
+            return self._print(factors[0])
+        parts = []
+        for factor in factors:
+            body = self._print(factor)
+            if factor.is_Add or isinstance(factor, sp.Piecewise):
+                body = f"({body})"
+            parts.append(body)
+        return "·".join(parts)
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.args
+        if exp == sp.S.Half:
+            inner = self._print(base)
+            return f"√{inner}" if _is_atomic_text(inner) and not base.is_Pow else f"√({inner})"
+        if exp.is_negative:
+            return self._print_Mul(expr)
+        inner = self._print(base)
+        if not (base.is_Symbol or (base.is_Integer and base >= 0)):
+            inner = f"({inner})"
+        power = self._print(exp)
+        if (exp.is_Integer or exp == S.t) and power.translate(self._SUPERSCRIPT) != power:
+            return inner + power.translate(self._SUPERSCRIPT)
+        return f"{inner}^{power}" if exp.is_Atom else f"{inner}^({power})"
+
+    def _print_Piecewise(self, expr):
+        branches = []
+        for value, condition in expr.args:
+            if condition is sp.true:
+                branches.append(self._print(value))
+            else:
+                branches.append(f"{self._print(value)} if {self._print(condition)} else")
+        return " ".join(branches)
+
+    def _print_Equality(self, expr):
+        return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
+
+    def _print_Abs(self, expr):
+        return f"|{self._print(expr.args[0])}|"
+
+    def _print_Mean(self, expr):
+        return f"E[{self._print(expr.args[0])}]"
+
+    def _print_Infinity(self, expr):
+        return "∞"
+
+    def _print_Limit(self, expr):
+        e, z, z0, _ = expr.args
+        return f"lim({self._print(z)} → {self._print(z0)}) {self._print(e)}"
+
+
+def _is_atomic_text(text: str) -> bool:
+    return not any(c in text for c in " +-·/()")
+
+
+_LATEX = SymoptLatexPrinter()
+_TEXT = SymoptTextPrinter()
+
+
+def _is_equation(obj) -> bool:
+    return isinstance(obj, sp.Equality) or (hasattr(obj, "lhs") and hasattr(obj, "rhs") and not isinstance(obj, sp.Basic))
+
+
+def latex(obj) -> str:
+    """LaTeX for an expression, or for an equation (anything with ``lhs`` and ``rhs``) as ``lhs = rhs``."""
+    if _is_equation(obj):
+        lhs, rhs = _sides(obj)
+        return f"{_LATEX.doprint(lhs)} = {_LATEX.doprint(rhs)}"
+    return _LATEX.doprint(obj)
+
+
+def text(obj) -> str:
+    """One-line Unicode text for an expression or an equation (anything with ``lhs`` and ``rhs``)."""
+    if _is_equation(obj):
+        lhs, rhs = _sides(obj)
+        return f"{_TEXT.doprint(lhs)} = {_TEXT.doprint(rhs)}"
+    return _TEXT.doprint(obj)
+
+
+def latex_aligned(equations: Iterable) -> str:
+    """A LaTeX ``aligned`` block, one equation a line, aligned on ``&=``."""
+    lines = []
+    for eq in equations:
+        lhs, rhs = _sides(eq)
+        lines.append(f"{_LATEX.doprint(lhs)} &= {_LATEX.doprint(rhs)}")
+    return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+
+def _sides(eq) -> tuple[sp.Expr, sp.Expr]:
+    return (eq.lhs, eq.rhs)

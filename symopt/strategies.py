@@ -1,0 +1,144 @@
+"""Bounded Hypothesis strategies named after the objects of optimization.
+
+One vocabulary for the test suite, ``symopt verify`` and ``symopt check``: ``learning_rates()``,
+``betas()``, ``gradient_sequences()``, ``trajectories(rule)``... Every strategy is bounded: the
+ranges are the valid ranges of the hyperparameters (β = 0, weight decay 0 and small ε included),
+gradients span 1e-8 to 1e8 in magnitude with exact zeros, and sequences are at most 50 steps.
+
+Needs Hypothesis (``pip install "symopt-toolkit[verify]"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+MAX_STEPS = 50
+DTYPES = (np.float64, np.float32)
+
+# How close two implementations of the same rule must be, relative to the size of the values
+# involved (see symopt.verify.compare_trajectories): a few ulps per step, over up to 50 steps.
+TOLERANCE = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-4}
+
+
+def log_uniform(low: float, high: float) -> st.SearchStrategy[float]:
+    """Floats whose logarithm is uniform on [log10(low), log10(high)]; shrinks towards 1."""
+    return st.floats(np.log10(low), np.log10(high)).map(lambda e: float(10.0**e))
+
+
+def learning_rates() -> st.SearchStrategy[float]:
+    """η in [1e-6, 1], and exactly 0."""
+    return st.one_of(st.just(1e-3), st.just(0.0), log_uniform(1e-6, 1.0))
+
+
+def betas() -> st.SearchStrategy[float]:
+    """β in [0, 1): 0, the usual 0.9 and 0.999, and anything up to 0.9999."""
+    return st.one_of(st.sampled_from([0.0, 0.9, 0.999]), st.floats(0.0, 0.9999))
+
+
+def momenta() -> st.SearchStrategy[float]:
+    """ρ in (0, 1): up to 0.99 (ρ = 0 is the rule ``sgd``)."""
+    return st.one_of(st.just(0.9), st.floats(0.01, 0.99))
+
+
+def dampenings() -> st.SearchStrategy[float]:
+    """τ in [0, 1]."""
+    return st.one_of(st.just(0.0), st.floats(0.0, 1.0))
+
+
+def epsilons() -> st.SearchStrategy[float]:
+    """ε in [1e-12, 0.1]: the default 1e-8, and small."""
+    return st.one_of(st.just(1e-8), log_uniform(1e-12, 0.1))
+
+
+def weight_decays() -> st.SearchStrategy[float]:
+    """λ in [0, 1]: exactly 0 often, torch's AdamW default 1e-2, and the range between."""
+    return st.one_of(st.just(0.0), st.just(1e-2), log_uniform(1e-6, 1.0))
+
+
+# Each hyperparameter's keyword -> its strategy. Rules name their hyperparameters with these keywords.
+HYPERPARAMETERS = {
+    "lr": learning_rates,
+    "momentum": momenta,
+    "dampening": dampenings,
+    "beta1": betas,
+    "beta2": betas,
+    "eps": epsilons,
+    "weight_decay": weight_decays,
+}
+
+
+def hyperparameters(rule) -> st.SearchStrategy[dict[str, float]]:
+    """Values for every hyperparameter of ``rule``, each over its valid range."""
+    return st.fixed_dictionaries({h.name: HYPERPARAMETERS[h.name]() for h in rule.hypers})
+
+
+def dtypes() -> st.SearchStrategy[np.dtype]:
+    """float64 or float32."""
+    return st.sampled_from([np.dtype(d) for d in DTYPES])
+
+
+def shapes() -> st.SearchStrategy[tuple[int, ...]]:
+    """Array shapes of 0 to 3 dimensions with sides up to 4: 0-d and empty arrays included."""
+    return hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
+
+
+def magnitudes(low: float = 1e-8, high: float = 1e8) -> st.SearchStrategy[float]:
+    """Signed values whose magnitudes span [low, high], and exact zeros."""
+    signed = st.tuples(st.sampled_from([-1.0, 1.0]), log_uniform(low, high)).map(lambda p: p[0] * p[1])
+    return st.one_of(st.just(0.0), signed)
+
+
+def weights(shape, dtype) -> st.SearchStrategy[np.ndarray]:
+    """Parameters of ``shape``: magnitudes 1e-3 to 1e3, and zeros."""
+    return hnp.arrays(dtype, shape, elements=magnitudes(1e-3, 1e3).map(dtype.type))
+
+
+def gradients(shape, dtype) -> st.SearchStrategy[np.ndarray]:
+    """One gradient of ``shape``: magnitudes 1e-8 to 1e8, and exact zeros."""
+    return hnp.arrays(dtype, shape, elements=magnitudes().map(dtype.type))
+
+
+def gradient_sequences(shape, dtype, max_steps: int = MAX_STEPS) -> st.SearchStrategy[list[np.ndarray]]:
+    """1 to ``max_steps`` gradients of ``shape``."""
+    return st.lists(gradients(shape, dtype), min_size=1, max_size=max_steps)
+
+
+@dataclass
+class Trajectory:
+    """One generated case: start, gradients and hyperparameters (the learning rate may follow a
+    schedule, one value per step, to tell apart forms that agree only while η is constant)."""
+
+    dtype: np.dtype
+    params: np.ndarray
+    grads: list[np.ndarray]
+    hyper: dict[str, float]
+    schedule: list[float] = field(default_factory=list)
+
+    def hyper_at(self, step: int) -> dict[str, float]:
+        """The hyperparameters of step ``step`` (from 1): η from the schedule if there is one."""
+        if self.schedule:
+            return {**self.hyper, "lr": self.schedule[step - 1]}
+        return dict(self.hyper)
+
+
+@st.composite
+def trajectories(draw, rule, max_steps: int = MAX_STEPS, scheduled: bool | None = None) -> Trajectory:
+    """A whole case for ``rule``: dtype, shape, start, gradient sequence, hyperparameters.
+
+    Args:
+        rule: a :class:`~symopt.core.Rule` (its hyperparameters are drawn over their ranges).
+        max_steps: the longest gradient sequence.
+        scheduled: draw a learning-rate schedule (one η per step); None draws either.
+    """
+    dtype = draw(dtypes())
+    shape = draw(shapes())
+    hyper = draw(hyperparameters(rule))
+    grads = draw(gradient_sequences(shape, dtype, max_steps))
+    schedule: list[float] = []
+    if "lr" in hyper and (draw(st.booleans()) if scheduled is None else scheduled):
+        schedule = draw(st.lists(learning_rates(), min_size=len(grads), max_size=len(grads)))
+    return Trajectory(dtype, draw(weights(shape, dtype)), grads, hyper, schedule)
