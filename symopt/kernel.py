@@ -371,11 +371,13 @@ class Kernel:
         program = self._program(int(t), values, inplace)
         constants = program.scalars(int(t), *values)
         scratch = self._scratch(params, program.n_scratch)
-        if inplace:
-            program.arrays(*arrays, *constants, *values, int(t), scratch)
-            return params, {**state, **{s.name: a for s, a in zip(self.rule.states, targets[1:])}}
-        outs = [np.empty_like(params) for _ in range(1 + len(self.rule.states))]
-        new_params, *new_state = program.arrays(*arrays, *constants, *values, int(t), *outs, scratch)
+        # NaN and inf propagate without warnings, as in torch.optim.
+        with np.errstate(all="ignore"):
+            if inplace:
+                program.arrays(*arrays, *constants, *values, int(t), scratch)
+                return params, {**state, **{s.name: a for s, a in zip(self.rule.states, targets[1:])}}
+            outs = [np.empty_like(params) for _ in range(1 + len(self.rule.states))]
+            new_params, *new_state = program.arrays(*arrays, *constants, *values, int(t), *outs, scratch)
         return new_params, {**state, **{s.name: a for s, a in zip(self.rule.states, new_state)}}
 
     def hyperparameters(self, **hyper) -> list[float]:

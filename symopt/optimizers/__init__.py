@@ -8,6 +8,7 @@ and list it in ``_FUNCTIONS``.
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Callable
 
 from symopt.core import Rule
@@ -15,6 +16,7 @@ from symopt.errors import SymoptError, UnknownNameError
 from symopt.optimizers.adam import adam, adamw
 from symopt.optimizers.momentum import momentum
 from symopt.optimizers.sgd import sgd
+from symopt.transforms import EPSILON_PLACEMENTS
 
 _FUNCTIONS: tuple[Callable[..., Rule], ...] = (sgd, momentum, adam, adamw)
 REGISTRY: dict[str, Callable[..., Rule]] = {f.__name__: f for f in _FUNCTIONS}
@@ -29,6 +31,31 @@ def options(name: str) -> dict[str, object]:
     """A rule's structural options with their defaults, e.g. ``{"nesterov": False}``."""
     factory = _factory(name)
     return {p.name: p.default for p in inspect.signature(factory).parameters.values()}
+
+
+# The values each structural option takes, default first.
+OPTION_VALUES: dict[str, tuple] = {
+    "nesterov": (False, True),
+    "bias_correction": (True, False),
+    "epsilon": EPSILON_PLACEMENTS,
+}
+
+
+def variants(name: str) -> list[dict[str, object]]:
+    """Every combination of a rule's structural options, the defaults first.
+
+    Example:
+        >>> variants("momentum")
+        [{'nesterov': False}, {'nesterov': True}]
+    """
+    keys = list(options(name))
+    return [dict(zip(keys, values)) for values in itertools.product(*(OPTION_VALUES[k] for k in keys))]
+
+
+def label(rule: Rule) -> str:
+    """The rule's name with the options that differ from their defaults: ``adam(epsilon='hat')``."""
+    changed = [f"{k}={v!r}" for k, v in rule.options if k in OPTION_VALUES and v != OPTION_VALUES[k][0]]
+    return f"{rule.name}({', '.join(changed)})" if changed else rule.name
 
 
 def get(name: str | Rule, **opts: object) -> Rule:
