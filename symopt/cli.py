@@ -74,7 +74,7 @@ def _options(pairs: tuple[str, ...]) -> dict[str, object]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SymoptError(f"option {pair!r} is not KEY=VALUE (e.g. -o bias_correction=false)")
+            raise SymoptError(f"option {pair!r} is not KEY=VALUE (e.g. -O bias_correction=false)")
         words = {"true": True, "false": False, "on": True, "off": False}
         options[key.strip()] = words.get(value.strip().lower(), value.strip())
     return options
@@ -89,8 +89,8 @@ FORMAT = click.option(
     help="text for a terminal, latex for a paper, json for a script.",
 )
 OPTION = click.option(
-    "-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
-    help="A structural option of the rule, e.g. -o bias_correction=false, -o nesterov=true, -o epsilon=inside.",
+    "-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
+    help="A structural option of the rule, e.g. -O bias_correction=false, -O nesterov=true, -O epsilon=inside.",
 )
 
 
@@ -117,6 +117,7 @@ def main():
       symopt derive adam --format json   the same, for a script
       symopt verify --all                each kernel against the hand-written references
       symopt check mine:step --rule adamw  your own implementation, with common mistakes named
+      symopt latex adamw --format standalone -o adamw.tex   LaTeX for a paper
     """
 
 
@@ -165,8 +166,8 @@ def derive(name, options, only, fmt):
     \b
     Examples:
       symopt derive adam
-      symopt derive adam -o bias_correction=false --only moving-averages
-      symopt derive momentum -o nesterov=true --format latex
+      symopt derive adam -O bias_correction=false --only moving-averages
+      symopt derive momentum -O nesterov=true --format latex
     """
     import symopt
     from symopt import render
@@ -282,7 +283,7 @@ def verify(names, all_rules, options, against, examples, seed):
     Examples:
       symopt verify --all
       symopt verify adam --against torch --examples 500
-      symopt verify momentum -o nesterov=true --seed 3
+      symopt verify momentum -O nesterov=true --seed 3
     """
     import symopt
     from symopt.errors import SymoptError
@@ -337,7 +338,7 @@ def check(function, rule_name, options, examples, seed):
     \b
     Examples:
       symopt check my_optim:adamw_step --rule adamw
-      symopt check path/to/sgd.py:step --rule momentum -o nesterov=true
+      symopt check path/to/sgd.py:step --rule momentum -O nesterov=true
     """
     import symopt
     from symopt.optimizers import label
@@ -364,3 +365,97 @@ def check(function, rule_name, options, examples, seed):
         click.echo(f"likely mistake [{result.mistake.key}]: {result.mistake.description}")
         click.echo("  (it matches that variant of the rule on every checked case)")
     raise SystemExit(1)
+
+
+class ExportName(click.ParamType):
+    """A rule (``adam``) or one of its derivations (``adam:coupling``)."""
+
+    name = "name"
+
+    def convert(self, value, param, ctx):
+        from symopt.errors import UnknownNameError
+        from symopt.optimizers import REGISTRY
+
+        rule, _, key = value.partition(":")
+        if rule not in REGISTRY:
+            self.fail(str(UnknownNameError("rule", rule, REGISTRY)), param, ctx)
+        if key and key not in DERIVATION_KEYS:
+            self.fail(str(UnknownNameError("derivation", key, DERIVATION_KEYS)), param, ctx)
+        return value
+
+
+OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
+                      help="Write FILE (whole or not at all) instead of printing.")
+FORCE = click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+
+
+@main.command()
+@click.argument("name", type=ExportName(), metavar="NAME[:DERIVATION]")
+@OPTION
+@click.option("--format", "fmt", type=click.Choice(["aligned", "markdown", "standalone"]), default="aligned",
+              show_default=True, help="An aligned block, a Markdown note, or a complete LaTeX document.")
+@OUTPUT
+@FORCE
+def latex(name, options, fmt, output, force):
+    """LaTeX for a rule or one of its derivations, in the note's notation.
+
+    NAME is a rule (adam) or a rule and a derivation (adam:effective-weight-decay). The blocks
+    render in KaTeX and compile with pdflatex (both checked by the tests).
+
+    \b
+    Examples:
+      symopt latex adamw
+      symopt latex adam:effective-weight-decay --format markdown
+      symopt latex adamw --format standalone -o adamw.tex && pdflatex adamw.tex
+    """
+    from symopt import export
+
+    text = export.render(export.resolve(name, **_options(options)), fmt)
+    if output:
+        export.write(output, text, force=force)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command("export")
+@click.argument("directory", type=click.Path(file_okay=False), metavar="DIR")
+@click.option("--no-figure", is_flag=True, help="Leave out coupling.png (which needs matplotlib).")
+def export_(directory, no_figure):
+    """Write the project's notes into DIR: one document per rule and per derivation, an index, and
+    the note symopt starts from with every equation generated (derivations/ is this, checked in).
+
+    \b
+    Example:
+      symopt export derivations/
+    """
+    from pathlib import Path
+
+    from symopt import export
+
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    written = export.export(directory, figure=not no_figure)
+    click.echo(f"wrote {len(written)} files into {directory}")
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["coupling"]))
+@OUTPUT
+@FORCE
+def plot(name, output, force):
+    """Draw a figure: coupling plots λ_eff/λ against the gradient RMS for Adam and AdamW.
+
+    Needs matplotlib (pip install "symopt-toolkit[plot]"). The format follows the file name:
+    .png, .svg or .pdf.
+
+    \b
+    Example:
+      symopt plot coupling -o coupling.png
+    """
+    from symopt import plot as plots
+    from symopt.errors import SymoptError
+
+    if not output:
+        raise SymoptError("say where to draw it: symopt plot coupling -o coupling.png")
+    plots.save(name, output, force=force)
+    click.echo(f"wrote {output}", err=True)

@@ -58,22 +58,34 @@ def _rank(expr: sp.Expr) -> int:
 
 def _term_key(term: sp.Expr):
     """Numbers first (``1 - β``), terms of variables next, terms of hyperparameters only last
-    (``√v̂ + ε``); among terms of variables, fewer hyperparameter factors first, then by variable."""
+    (``√v̂ + ε``). Terms of variables go in the note's order of their variables (``ρ v_{t-1} + g_t``),
+    except that a decay, θ_{t-1} with a coefficient, comes after the update (``θ_{t-1} - η g_t -
+    η λ θ_{t-1}``); then fewer hyperparameter factors first."""
     if term.is_Number:
         return (0, 0, 0, default_sort_key(term))
     if _is_scalar(term):
         return (2, 0, 0, default_sort_key(term))
     coefficients = sum(1 for f in sp.Mul.make_args(term) if _is_scalar(f) and not f.is_Number)
-    return (1, coefficients, _rank(term), default_sort_key(term))
+    rank = _rank(term)
+    if rank == _RANK[S.theta_prev] and term != S.theta_prev and -term != S.theta_prev:
+        rank = len(_RANK) + 1  # a decay term
+    return (1, rank, coefficients, default_sort_key(term))
 
 
 def _factor_key(factor: sp.Expr):
-    """Numbers, then hyperparameters, then compound coefficients like (1 - β₁), then variables."""
+    """Numbers, then parenthesised factors like (1 - β₁), then hyperparameters, then variables.
+
+    A parenthesis straight after a symbol reads as a function call (SymPy's LaTeX parser reads
+    η (1 - τ) as η applied to 1 - τ), so factors in parentheses go first, as the note writes
+    (1 - β₁) g_t.
+    """
     if factor.is_Number:
         return (0, 0, default_sort_key(factor))
+    base = factor.base if factor.is_Pow and not factor.exp.is_negative else factor
+    parenthesised = base.is_Add
     if _is_scalar(factor):
-        return (1 if factor.is_Atom or factor.is_Pow else 2, 0, default_sort_key(factor))
-    return (3, _rank(factor), default_sort_key(factor))
+        return (1 if parenthesised else 3, 0, default_sort_key(factor))
+    return (2 if parenthesised else 4, _rank(factor), default_sort_key(factor))
 
 
 def ordered_terms(expr: sp.Expr) -> list[sp.Expr]:
@@ -91,6 +103,8 @@ class SymoptLatexPrinter(LatexPrinter):
 
 
     def _print_Symbol(self, expr, style="plain"):
+        if expr in self._settings["symbol_names"]:
+            return self._settings["symbol_names"][expr]
         if expr in NOTATION:
             return NOTATION[expr][0]
         if expr.name.startswith(_PATH):
@@ -112,6 +126,8 @@ class SymoptLatexPrinter(LatexPrinter):
         numer, denom = fraction(expr, exact=True)
         if denom == 1:
             return self._product(expr)
+        if self._settings["fold_short_frac"] and denom.is_Atom and not numer.is_Add:
+            return f"{self._product(numer)} / {self._product(denom)}"
         return rf"\frac{{{self._product(numer)}}}{{{self._product(denom)}}}"
 
     def _product(self, expr) -> str:
@@ -128,6 +144,9 @@ class SymoptLatexPrinter(LatexPrinter):
 
     def _print_Mean(self, expr):
         return rf"\mathbb{{E}}\left[{self._print(expr.args[0])}\right]"
+
+    def _print_Tends(self, expr):
+        return rf"{self._print(expr.args[0])} \to {self._print(expr.args[1])}"
 
 
 class SymoptTextPrinter(StrPrinter):
@@ -224,6 +243,9 @@ class SymoptTextPrinter(StrPrinter):
     def _print_Mean(self, expr):
         return f"E[{self._print(expr.args[0])}]"
 
+    def _print_Tends(self, expr):
+        return f"{self._print(expr.args[0])} → {self._print(expr.args[1])}"
+
     def _print_Infinity(self, expr):
         return "∞"
 
@@ -237,6 +259,7 @@ def _is_atomic_text(text: str) -> bool:
 
 
 _LATEX = SymoptLatexPrinter()
+_INLINE = SymoptLatexPrinter({"fold_short_frac": True})
 _TEXT = SymoptTextPrinter()
 
 
@@ -244,12 +267,17 @@ def _is_equation(obj) -> bool:
     return isinstance(obj, sp.Equality) or (hasattr(obj, "lhs") and hasattr(obj, "rhs") and not isinstance(obj, sp.Basic))
 
 
-def latex(obj) -> str:
-    """LaTeX for an expression, or for an equation (anything with ``lhs`` and ``rhs``) as ``lhs = rhs``."""
+def latex(obj, inline: bool = False, **settings) -> str:
+    """LaTeX for an expression, or for an equation (anything with ``lhs`` and ``rhs``) as ``lhs = rhs``.
+
+    ``inline`` folds a fraction by a single symbol onto one line (λ_eff / λ), for math in a
+    sentence; ``settings`` are SymPy LatexPrinter settings, e.g. ``symbol_names={symbol: "a_{1}"}``.
+    """
+    printer = SymoptLatexPrinter(settings) if settings else (_INLINE if inline else _LATEX)
     if _is_equation(obj):
         lhs, rhs = _sides(obj)
-        return f"{_LATEX.doprint(lhs)} = {_LATEX.doprint(rhs)}"
-    return _LATEX.doprint(obj)
+        return f"{printer.doprint(lhs)} = {printer.doprint(rhs)}"
+    return printer.doprint(obj)
 
 
 def text(obj) -> str:

@@ -25,7 +25,7 @@ def prose_text(parts) -> str:
 
 def prose_latex(parts) -> str:
     """Words and math with the math as ``$...$``, for Markdown and LaTeX documents."""
-    return "".join(p if isinstance(p, str) else f"${printing.latex(p)}$" for p in parts)
+    return "".join(p if isinstance(p, str) else f"${printing.latex(p, inline=True)}$" for p in parts)
 
 
 def number(value: float | str) -> str:

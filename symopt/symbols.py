@@ -50,6 +50,15 @@ def lam_eff_through(path: str) -> Symbol:
     return Symbol(f"lamda_eff_{path}", real=True)
 
 
+theta0 = Symbol("theta_0", real=True)  # θ₀, the parameter before the first step
+
+
+class Tends(Function):
+    """``Tends(t, oo)`` is the phrase "t → ∞" in a sentence (printed by :mod:`symopt.printing`)."""
+
+    nargs = 2
+
+
 class Mean(Function):
     """``Mean(x)`` is the expectation E[x] over the gradient noise, with θ held fixed."""
 

@@ -23,16 +23,19 @@ settings.register_profile("ci", deadline=None, max_examples=200, suppress_health
 settings.load_profile("ci" if IN_CI else "default")
 
 
-def require(module: str | None = None, *, program: str | None = None, install: str = ""):
-    """Import ``module`` (or find ``program`` on PATH), skipping the test if missing, failing in CI."""
+def require(module: str | None = None, *, program: str | None = None, path=None, install: str = ""):
+    """Import ``module``, find ``program`` on PATH, or check that ``path`` exists; if it is missing,
+    skip the test, or fail it in CI."""
     try:
         if module is not None:
             return importlib.import_module(module)
         if program is not None and shutil.which(program):
             return shutil.which(program)
+        if path is not None and os.path.exists(path):
+            return path
     except ImportError:
         pass
-    what = module or program
+    what = module or program or path
     message = f"{what} is not installed" + (f" ({install})" if install else "")
     if IN_CI:
         pytest.fail(f"{message}: CI must run every test")

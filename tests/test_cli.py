@@ -51,7 +51,7 @@ def test_derive_adam_shows_rule_and_derivations(runner):
     assert code == 0
     assert "θₜ = θₜ₋₁ - η·m̂ₜ/(√v̂ₜ + ε)" in out
     assert "λ_eff = λ/(√v̂ₜ + ε)" in out  # steady state
-    assert "λ_eff(m) = λ·(1 - β₁)/((1 - β₁ᵗ)·(√v̂ₜ + ε))" in out  # one step, through m
+    assert "λ_eff(m) = (1 - β₁)·λ/((1 - β₁ᵗ)·(√v̂ₜ + ε))" in out  # one step, through m
     assert "λ_eff(v) = " in out  # and through v
     assert "E[mₜ] = (1 - β₁ᵗ)·E[gₜ]" in out
     assert "measured λ_eff/λ" in out and "agrees" in out and "DIFFERS" not in out
@@ -69,7 +69,7 @@ def test_derive_momentum_shows_the_average(runner):
 
 
 def test_structural_options(runner):
-    code, out = run(runner, "derive", "adam", "-o", "bias_correction=false", "--only", "moving-averages")
+    code, out = run(runner, "derive", "adam", "-O", "bias_correction=false", "--only", "moving-averages")
     assert code == 0
     assert "θₜ = θₜ₋₁ - η·mₜ/(√vₜ + ε)" in out and "Effective weight decay" not in out
 
@@ -108,9 +108,9 @@ def test_latex_format(runner):
         (["derive", "nosuch"], "unknown rule 'nosuch' (closest: "),
         (["derive", "adma"], "unknown rule 'adma' (closest: 'adam'); valid: sgd, momentum, adam, adamw"),
         (["compare", "adam", "adamww"], "(closest: 'adamw')"),
-        (["derive", "adam", "-o", "bias=off"], "unknown adam option 'bias' (closest: 'bias_correction')"),
-        (["derive", "adam", "-o", "epsilon=nowhere"], "epsilon must be one of outside, inside, hat"),
-        (["derive", "adam", "-o", "nonsense"], "is not KEY=VALUE"),
+        (["derive", "adam", "-O", "bias=off"], "unknown adam option 'bias' (closest: 'bias_correction')"),
+        (["derive", "adam", "-O", "epsilon=nowhere"], "epsilon must be one of outside, inside, hat"),
+        (["derive", "adam", "-O", "nonsense"], "is not KEY=VALUE"),
         (["dervie", "adam"], "No such command 'dervie'"),
     ],
 )

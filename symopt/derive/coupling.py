@@ -23,6 +23,8 @@ RMS_GRID = tuple(10.0**k for k in range(-6, 3))
 SCALES = (1e-3, 1.0)  # gradient RMS of the two simulated groups: 1000× apart
 TOLERANCE = 0.02  # the measured λ_eff/λ must be within 2% of the derived one
 
+TITLE = "The coupling problem, in numbers"
+
 
 def applies(rule: Rule) -> bool:
     """Any rule with a weight decay and a learning rate."""
@@ -41,9 +43,9 @@ def ratio(rule: Rule, rms: float) -> float:
 def table(rules: list[Rule]) -> Table:
     """λ_eff/λ against the gradient RMS, one column per rule, at each rule's default ε."""
     eps = sorted({h.default for r in rules for h in r.hypers if h.name == "eps"})
-    note = prose(f"ε = {', '.join(f'{e:g}' for e in eps)} (the default)") if eps else ()
+    note = prose(S.epsilon, f" = {', '.join(f'{e:g}' for e in eps)} (the default)") if eps else ()
     return Table(
-        title=prose("Effective weight decay λ_eff/λ by gradient RMS ", sp.sqrt(S.vhat)),
+        title=prose("Effective weight decay ", S.lam_eff / S.lam, " by gradient RMS ", sp.sqrt(S.vhat)),
         columns=(prose(sp.sqrt(S.vhat)), *(prose(f"{r.name}: ", S.lam_eff / S.lam) for r in rules)),
         rows=tuple((rms, *(ratio(r, rms) for r in rules)) for rms in RMS_GRID),
         note=note,
@@ -136,14 +138,14 @@ def simulation_table(simulations: list[Simulation]) -> Table:
             rows.append((sim.rule, scale, derived, measured, error, "agrees" if error <= TOLERANCE else "DIFFERS"))
     sim = simulations[0]
     return Table(
-        title=prose("Simulated shrink rate due to λ, against the derived λ_eff"),
+        title=prose("Simulated shrink rate due to ", S.lam, ", against the derived ", S.lam_eff),
         columns=(prose("rule"), prose("gradient RMS"), prose("derived ", S.lam_eff / S.lam),
                  prose("measured ", S.lam_eff / S.lam), prose("relative error"), prose(f"within {TOLERANCE:.0%}")),
         rows=tuple(rows),
         note=prose(
-            f"{sim.parameters} parameters per scale, θ₀ = 1, pure-noise gradients, λ = {sim.weight_decay:g}, "
-            f"{sim.steps} steps at default hyperparameters, measured after step {sim.warmup} against a "
-            f"run without λ on the same noise (seed {sim.seed})."
+            f"{sim.parameters} parameters per scale, ", sp.Eq(S.theta0, 1), ", pure-noise gradients, ", S.lam,
+            f" = {sim.weight_decay:g}, {sim.steps} steps at default hyperparameters, measured after step "
+            f"{sim.warmup} against a run without ", S.lam, f" on the same noise (seed {sim.seed}).",
         ),
     )
 
@@ -155,15 +157,15 @@ def derivation(rule: Rule) -> Derivation:
     ratio_small, ratio_large = sim.derived[0], sim.derived[-1]
     return Derivation(
         key="coupling",
-        title="The coupling problem, in numbers",
+        title=TITLE,
         rule=rule.name,
         summary=prose(
-            f"Under {rule.name}, a parameter whose gradient RMS is {SCALES[-1] / SCALES[0]:g}× smaller is "
-            f"decayed {ratio_small / ratio_large:.4g}× as strongly: the derived λ_eff, evaluated, then measured."
+            f"Under {rule.name}, parameters whose gradient RMS is {SCALES[0]:g} and {SCALES[-1]:g} are decayed in "
+            f"the ratio {ratio_small / ratio_large:.4g} : 1. The derived ", S.lam_eff, ", evaluated, then measured.",
         ),
         assumptions=(
-            prose("the steady-state λ_eff of the effective-weight-decay derivation, with ", sp.Eq(S.vhat, sp.Symbol("r") ** 2),
-                  " for gradients of RMS r (zero-mean noise)"),
+            prose("the steady-state ", S.lam_eff, " of the effective-weight-decay derivation, with ",
+                  sp.Eq(S.vhat, sp.Symbol("r") ** 2), " for gradients of RMS ", sp.Symbol("r"), " (zero-mean noise)"),
             prose("hyperparameters at the rule's defaults"),
         ),
         steps=(Step(prose("The derived effective weight decay:"), (Equation(S.lam_eff, lam_eff),)),),

@@ -16,6 +16,8 @@ from symopt.core import Rule
 from symopt.derive.analysis import expectation, factor, long_run
 from symopt.derive.base import Derivation, Equation, Step, prose
 
+TITLE = "Moving averages from a zero start (bias correction)"
+
 
 def _recurrence(rule: Rule, state) -> tuple[sp.Expr, sp.Expr, sp.Expr] | None:
     """``(a, E[b], E[x_1])`` for ``x_t = a x_{t-1} + b_t`` (t > 1), without weight decay."""
@@ -80,7 +82,8 @@ def derivation(rule: Rule) -> Derivation:
         limit = factor(long_run(mean, rule).subs(S.t, sp.oo)) if mean.has(S.t) else mean
         steps.append(
             Step(
-                prose("Solved with rsolve from the rule's first step, ", sp.Eq(S.Mean(_at_one(state)), first), "; as t → ∞:"),
+                prose("Solved with rsolve from the rule's first step, ", sp.Eq(S.Mean(_at_one(state)), first), "; as ",
+                      S.Tends(S.t, sp.oo), ":"),
                 (Equation(lhs, mean), Equation(sp.Limit(lhs, S.t, sp.oo), limit)),
             )
         )
@@ -100,7 +103,7 @@ def derivation(rule: Rule) -> Derivation:
         values[str(eq.lhs)] = mean
     return Derivation(
         key="moving-averages",
-        title="Moving averages from a zero start (bias correction)",
+        title=TITLE,
         rule=rule.name,
         summary=prose(
             "What each state variable averages, for gradients drawn from a stationary distribution: ",
@@ -108,8 +111,8 @@ def derivation(rule: Rule) -> Derivation:
             "rule's bias correction divides out.",
         ),
         assumptions=(
-            prose("the gradients are stationary: E[g_tᵏ] does not depend on t"),
-            prose("no weight decay (λ = 0) and θ held fixed"),
+            prose("the gradients are stationary: ", S.Mean(S.g ** sp.Symbol("k")), " does not depend on ", S.t),
+            prose("no weight decay (", sp.Eq(S.lam, 0), ") and ", S.theta_prev, " held fixed"),
         ),
         steps=tuple(steps),
         results=tuple(results),

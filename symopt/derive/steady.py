@@ -15,8 +15,11 @@ from symopt.core import Rule
 from symopt.derive.analysis import factor, steady_state
 from symopt.derive.base import Derivation, Equation, Step, prose
 
+LONG_RUN = S.Tends(S.t, sp.oo)
 # Δθ_t, the step (printed as θ_t - θ_{t-1}).
 STEP = S.theta - S.theta_prev
+
+TITLE = "The settled step under a constant gradient"
 
 
 def applies(rule: Rule) -> bool:
@@ -46,8 +49,8 @@ def derivation(rule: Rule) -> Derivation:
     zero_defaults = {h.symbol: 0 for h in rule.hypers if h.default == 0 and h.name != "weight_decay"}
     steps = [
         Step(
-            prose("Hold the gradient ", S.g, " constant, set λ = 0, and solve for the state that each "
-                  "update leaves unchanged (t → ∞):"),
+            prose("Hold the gradient ", S.g, " constant, set ", sp.Eq(S.lam, 0), ", and solve for the state that "
+                  "each update leaves unchanged (", LONG_RUN, "):"),
             tuple(Equation(s.new, values[s.new]) for s in rule.states),
         ),
         Step(prose("The step then stops changing:"), (Equation(STEP, step),)),
@@ -62,16 +65,16 @@ def derivation(rule: Rule) -> Derivation:
         results.append(Equation(STEP, plain))
     return Derivation(
         key="constant-gradient",
-        title="The settled step under a constant gradient",
+        title=TITLE,
         rule=rule.name,
         summary=prose(
             "Where the rule's state settles when the gradient does not change, and the step it then "
-            "takes: how many times the gradient, scaled by η, the rule moves the parameter."
+            "takes: how many times the gradient, scaled by ", S.eta, ", the rule moves the parameter."
         ),
         assumptions=(
             prose("the gradient ", S.g, " is the same at every step"),
-            prose("no weight decay, λ = 0"),
-            prose("t → ∞: the state has reached its fixed point"),
+            prose("no weight decay, ", sp.Eq(S.lam, 0)),
+            prose(LONG_RUN, ": the state has reached its fixed point"),
         ),
         steps=tuple(steps),
         results=tuple(results),

@@ -21,6 +21,8 @@ from symopt.errors import SymoptError, UnknownNameError
 FORMS = ("steady", "one-step")
 DIRECT = "direct"
 
+TITLE = "Effective weight decay"
+
 
 def applies(rule: Rule) -> bool:
     """The derivation needs a weight decay and a learning rate."""
@@ -157,11 +159,12 @@ def derivation(rule: Rule) -> Derivation:
         Step(
             prose(
                 "Definition: the coefficient of ", -eta * S.theta_prev,
-                " in the part of the update that λ contributes, to first order in λ.",
+                " in the part of the update that ", lam, " contributes, to first order in ", lam, ".",
             ),
             (definition,),
         ),
-        Step(prose("Differentiate each equation of the rule by λ, in order, at λ = 0:"), tangent_lines),
+        Step(prose("Differentiate each equation of the rule by ", lam, ", in order, at ", sp.Eq(lam, 0), ":"),
+             tangent_lines),
         Step(
             prose("One step from a given state, split by the state the decay flows through:"),
             (*by_path(one_paths), Equation(S.lam_eff, sp.Add(*one_paths.values()))),
@@ -169,15 +172,16 @@ def derivation(rule: Rule) -> Derivation:
         Step(
             prose(
                 "Steady state: the state's tangents at their fixed point (the moving averages have "
-                "absorbed ", lam * S.theta_prev, "), t → ∞, averaged over the gradient noise:",
+                "absorbed ", lam * S.theta_prev, "), ", S.Tends(S.t, sp.oo), ", averaged over the gradient noise:",
             ),
             (*by_path(steady_paths), Equation(S.lam_eff, sp.Add(*steady_paths.values()))),
         ),
     ]
     assumptions = [
-        prose("first order in λ: ", lam * S.theta_prev, " is small against ", S.g),
-        prose("θ changes slowly against the averaging horizons, so the state has absorbed ", lam * S.theta_prev),
-        prose("t → ∞: every βᵗ with β in [0, 1) has vanished"),
+        prose("first order in ", lam, ": ", lam * S.theta_prev, " is small against ", S.g),
+        prose(S.theta_prev, " changes slowly against the averaging horizons, so the state has absorbed ",
+              lam * S.theta_prev),
+        prose(S.Tends(S.t, sp.oo), ": powers such as ", S.beta1**S.t, " of hyperparameters in [0, 1) have vanished"),
     ]
     if mean is not None:
         steps.append(
@@ -189,11 +193,11 @@ def derivation(rule: Rule) -> Derivation:
         assumptions.append(prose("zero-mean gradient noise, ", sp.Eq(S.Mean(S.g), 0), ", as when the loss carries no signal"))
     return Derivation(
         key="effective-weight-decay",
-        title="Effective weight decay",
+        title=TITLE,
         rule=rule.name,
         summary=prose(
-            "How strongly λ pulls each parameter towards zero, in units where AdamW's pull is λ: ",
-            "a λ_eff that depends on a parameter's own gradient history is the coupling problem.",
+            "How strongly ", lam, " pulls each parameter towards zero, in units where AdamW's pull is ", lam,
+            ": a ", S.lam_eff, " that depends on a parameter's own gradient history is the coupling problem.",
         ),
         assumptions=tuple(assumptions),
         steps=tuple(steps),

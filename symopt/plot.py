@@ -1,0 +1,83 @@
+"""The coupling problem as a picture: derived λ_eff/λ against the gradient RMS, and the measurements.
+
+Needs matplotlib (``pip install "symopt-toolkit[plot]"``). The figure is drawn with matplotlib's
+object API on an Agg canvas (no pyplot state), and saved without a timestamp or version in its
+metadata, so the same matplotlib writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import sympy as sp
+
+from symopt import symbols as S
+from symopt.errors import SymoptError
+
+PLOTS = ("coupling",)
+
+
+def _matplotlib():
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise SymoptError('plots need matplotlib: pip install "symopt-toolkit[plot]"') from None
+    return Figure, FigureCanvasAgg
+
+
+def coupling_figure(names: tuple[str, ...] = ("adam", "adamw")):
+    """λ_eff/λ against √v̂_t on log axes: the derived curves, and the simulated measurements as dots."""
+    from symopt.derive import coupling, weight_decay
+    from symopt.optimizers import get
+
+    Figure, FigureCanvasAgg = _matplotlib()
+    figure = Figure(figsize=(6.4, 4.2), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    rms = np.logspace(-10, 3, 261)
+    for name, color in zip(names, ("#c0392b", "#2471a3", "#1e8449", "#7d3c98")):
+        rule = get(name)
+        ratio = weight_decay.effective_weight_decay(rule) / rule.hyper("weight_decay").symbol
+        defaults = {h.symbol: h.default for h in rule.hypers if h.name != "weight_decay"}
+        curve = sp.lambdify(S.vhat, ratio.xreplace(defaults), modules="numpy")
+        axes.plot(rms, np.broadcast_to(curve(rms**2), rms.shape), color=color, label=f"{name}: derived")
+        sim = coupling.simulate(rule)
+        axes.plot(sim.scales, sim.measured, "o", color=color, label=f"{name}: measured")
+    eps = get(names[0]).hyper("eps")
+    if eps is not None:
+        axes.axvline(eps.default, color="0.6", linestyle=":", linewidth=1)
+        axes.annotate(r"$\epsilon$", (eps.default, 1e-1), xytext=(4, 0), textcoords="offset points", color="0.4")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel(r"gradient RMS $\sqrt{\hat{v}_t}$")
+    axes.set_ylabel(r"$\lambda_{\mathrm{eff}} / \lambda$")
+    axes.set_title("Effective weight decay: Adam (L2) against AdamW")
+    axes.grid(True, which="major", color="0.9")
+    axes.legend(frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def coupling_png() -> bytes:
+    """The coupling figure as PNG bytes (no timestamp or software version in the metadata)."""
+    buffer = io.BytesIO()
+    coupling_figure().savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def save(name: str, path: str, force: bool = False) -> None:
+    """Draw the plot ``name`` into ``path`` (PNG, SVG or PDF by its extension), whole or not at all."""
+    from symopt.errors import UnknownNameError
+    from symopt.export import write
+
+    if name not in PLOTS:
+        raise UnknownNameError("plot", name, PLOTS)
+    fmt = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    if fmt not in ("png", "svg", "pdf"):
+        raise SymoptError(f"{path}: the file name must end in .png, .svg or .pdf")
+    buffer = io.BytesIO()
+    metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
+    coupling_figure().savefig(buffer, format=fmt, metadata=metadata)
+    write(path, buffer.getvalue(), force=force)

@@ -1,0 +1,241 @@
+"""LaTeX and Markdown export, checked by real consumers: KaTeX, pdflatex, and SymPy's own parser.
+
+Each check is also run on a known-bad input, to show that it can fail. In CI (.ci/run) node with
+the pinned katex (tools/katex), pdflatex (Debian's texlive) and antlr4 4.11 are installed; on a
+machine without them these tests skip, except in CI where they fail.
+"""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import sympy as sp
+from conftest import require
+
+import symopt
+from symopt import cli, export, printing
+from symopt import symbols as S
+from symopt.mistakes import MISTAKES
+from symopt.optimizers import REGISTRY, variants
+
+ROOT = Path(__file__).resolve().parents[1]
+KATEX = ROOT / "tools" / "katex"
+DERIVATIONS = ROOT / "derivations"
+NAMES = export.names()
+
+
+# --- collecting the math ---------------------------------------------------------------------------
+def math_of_markdown(text: str) -> list[tuple[str, bool]]:
+    """Every ``$$ ... $$`` display block and every inline ``$...$`` of a Markdown document."""
+    blocks = [(m.strip(), True) for m in re.findall(r"^\$\$\n(.*?)\n\$\$$", text, flags=re.S | re.M)]
+    rest = re.sub(r"^\$\$\n.*?\n\$\$$", "", text, flags=re.S | re.M)
+    rest = re.sub(r"`[^`]*`", "", rest)  # code spans are not math
+    inline = [(m, False) for m in re.findall(r"(?<![\\$])\$([^$\n]+?)\$", rest)]
+    return blocks + inline
+
+
+def all_math() -> list[tuple[str, bool]]:
+    items = []
+    for name in NAMES:
+        subject = export.resolve(name)
+        items.append((export.aligned(subject), True))
+        items += math_of_markdown(export.markdown(subject))
+    for path in sorted(DERIVATIONS.glob("*.md")):
+        items += math_of_markdown(path.read_text())
+    return items
+
+
+# --- KaTeX ------------------------------------------------------------------------------------------
+def katex(items: list[tuple[str, bool]]) -> list[dict]:
+    require(program="node", install="Node.js 20")
+    require(path=KATEX / "node_modules" / "katex", install="npm ci --prefix tools/katex")
+    payload = json.dumps([{"tex": tex, "display": display} for tex, display in items])
+    done = subprocess.run(["node", str(KATEX / "check.mjs")], input=payload, capture_output=True, text=True,
+                          check=True, cwd=KATEX)
+    return json.loads(done.stdout)
+
+
+def test_katex_renders_every_exported_block_and_document():
+    items = all_math()
+    assert len(items) > 200
+    failures = [(tex, r["error"]) for (tex, _), r in zip(items, katex(items)) if not r["ok"]]
+    assert not failures, failures[:3]
+
+
+def test_katex_check_rejects_broken_latex_and_strict_warnings():
+    results = katex([(r"\frac{1}{", True), (r"\hatt{m}_{t}", True), (r"a \newline b", True), ("é", False)])
+    assert [r["ok"] for r in results] == [False, False, False, False]
+    assert "strict mode" in results[2]["error"] and "strict mode" in results[3]["error"]
+
+
+# --- pdflatex ---------------------------------------------------------------------------------------
+def pdflatex(source: str, folder: Path) -> subprocess.CompletedProcess:
+    require(program="pdflatex", install="apt-get install texlive-latex-base texlive-latex-recommended")
+    (folder / "doc.tex").write_text(source)
+    return subprocess.run(["pdflatex", "-halt-on-error", "-interaction=nonstopmode", "-no-shell-escape", "doc.tex"],
+                          cwd=folder, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pdflatex_compiles_every_standalone_document(tmp_path, name):
+    done = pdflatex(export.standalone(export.resolve(name)), tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 1000
+
+
+def test_pdflatex_check_rejects_a_broken_document(tmp_path):
+    broken = export.standalone(export.resolve("adam")).replace(r"\end{aligned}", "", 1)
+    assert pdflatex(broken, tmp_path).returncode != 0
+
+
+# --- SymPy's LaTeX parser ---------------------------------------------------------------------------
+def parse_back(expr: sp.Expr) -> sp.Expr:
+    """Print ``expr`` with placeholder names (a_{0}, a_{1}, ...), parse it, and map the names back."""
+    require("antlr4", install='pip install "antlr4-python3-runtime==4.11.*"')
+    from sympy.parsing.latex import parse_latex
+
+    symbols = sorted(expr.free_symbols - {S.t}, key=str)
+    names = {s: f"a_{{{i}}}" for i, s in enumerate(symbols)}
+    parsed = parse_latex(printing.latex(expr, symbol_names=names), backend="antlr")
+    return parsed.xreplace({sp.Symbol(v): k for k, v in names.items()} | {sp.Symbol("t"): S.t})
+
+
+def round_trip_cases():
+    """Every equation of every rule variant and every mistake; Piecewise branches one by one.
+
+    Written-down exception: a ``cases`` environment (torch's first momentum step) is not read by
+    SymPy's parser, so each branch is checked on its own.
+    """
+    rules = [symopt.get(n, **o) for n in REGISTRY for o in variants(n)]
+    rules += [m.build() for ms in MISTAKES.values() for m in ms]
+    for rule in rules:
+        for eq in rule.equations:
+            pieces = eq.rhs.atoms(sp.Piecewise)
+            if pieces:
+                (piece,) = pieces
+                for value, _ in piece.args:
+                    yield f"{rule.name}:{eq.lhs}:branch", eq.rhs.xreplace({piece: value})
+            else:
+                yield f"{rule.name}:{eq.lhs}", eq.rhs
+    # Derivation results in the rules' symbols. Exceptions: results with expectations (\mathbb{E}),
+    # derivatives (\partial) or limits, which SymPy's parser does not read, are left out.
+    for name in REGISTRY:
+        for d in symopt.derivations(name):
+            for eq in d.results:
+                if not eq.rhs.has(S.Mean, sp.Derivative, sp.Limit, sp.Abs):
+                    yield f"{name}:{d.key}", eq.rhs
+
+
+CASES = list(round_trip_cases())
+
+
+@pytest.mark.parametrize(("label", "expr"), CASES, ids=[c[0] for c in CASES])
+def test_latex_parses_back_to_the_same_expression(label, expr):
+    assert sp.simplify(parse_back(expr) - expr) == 0
+
+
+def test_round_trip_rejects_a_different_expression():
+    rhs = symopt.get("adamw").equations[-1].rhs
+    require("antlr4", install='pip install "antlr4-python3-runtime==4.11.*"')
+    from sympy.parsing.latex import parse_latex
+
+    # AdamW's update with the decay not scaled by η: the parsed expression must differ.
+    names = {s: f"a_{{{i}}}" for i, s in enumerate(sorted(rhs.free_symbols, key=str))}
+    wrong = printing.latex(rhs.subs(S.eta * S.lam, S.lam), symbol_names=names)
+    parsed = parse_latex(wrong, backend="antlr").xreplace({sp.Symbol(v): k for k, v in names.items()})
+    assert sp.simplify(parsed - rhs) != 0
+
+
+# --- Markdown documents and derivations/ ----------------------------------------------------------------
+def test_markdown_display_blocks_render_on_github():
+    """``$$`` on lines of their own, and no macro outside what GitHub's math knows."""
+    allowed = {r"\begin", r"\end", r"\frac", r"\sqrt", r"\left", r"\right", r"\hat", r"\text", r"\mathbb",
+               r"\partial", r"\lim", r"\to", r"\infty", r"\theta", r"\eta", r"\lambda", r"\beta", r"\epsilon",
+               r"\rho", r"\tau", r"\mathrm", r"\cdot"}
+    for path in DERIVATIONS.glob("*.md"):
+        text = path.read_text()
+        for line in text.splitlines():
+            if "$$" in line:
+                assert line == "$$", (path.name, line)
+        macros = set(re.findall(r"\\[a-zA-Z]+", " ".join(tex for tex, _ in math_of_markdown(text))))
+        assert macros <= allowed, (path.name, macros - allowed)
+
+
+def test_derivations_folder_is_current():
+    """derivations/ is what `symopt export` writes: regenerate with `symopt export derivations/`."""
+    require("matplotlib", install='pip install "symopt-toolkit[plot]"')
+    files = export.documents()
+    on_disk = {p.name for p in DERIVATIONS.iterdir() if p.is_file()}
+    assert on_disk == set(files)
+    stale = [name for name, content in files.items()
+             if (DERIVATIONS / name).read_bytes() != (content.encode() if isinstance(content, str) else content)]
+    assert not stale, f"stale: {stale}; run `symopt export derivations/`"
+
+
+def test_export_into_an_empty_folder_reproduces_derivations(runner, tmp_path):
+    require("matplotlib", install='pip install "symopt-toolkit[plot]"')
+    target = tmp_path / "out"
+    result = runner.invoke(cli.main, ["export", str(target)])
+    assert result.exit_code == 0
+    produced = {p.name: p.read_bytes() for p in target.iterdir()}
+    expected = {p.name: p.read_bytes() for p in DERIVATIONS.iterdir() if p.is_file()}
+    assert produced == expected
+
+
+def test_the_note_is_rewritten_with_generated_equations():
+    note = (DERIVATIONS / "optimization.md").read_text()
+    # the note's own equations, now printed from the rules
+    assert r"\theta_{t} &= \theta_{t-1} - \eta g_{t}" in note  # SGD
+    assert r"v_{t} &= \rho v_{t-1} + g_{t}" in note  # momentum
+    assert r"\theta_{t} &= \theta_{t-1} - \frac{\eta m_{t}}{\sqrt{v_{t}} + \epsilon} - \eta \lambda \theta_{t-1}" in note
+    # the bias-correction TODO answered, the other TODOs listed as open
+    assert r"\mathbb{E}\left[m_{t}\right] &= \left(1 - \beta_{1}^{t}\right) \mathbb{E}\left[g_{t}\right]" in note
+    assert "TODO:" not in note and note.count(": open") == 3
+    assert "{{" not in note
+
+
+# --- the command ---------------------------------------------------------------------------------------------
+def test_latex_command_formats(runner):
+    result = runner.invoke(cli.main, ["latex", "adamw"])
+    assert result.exit_code == 0 and result.output.startswith(r"\begin{aligned}")
+    result = runner.invoke(cli.main, ["latex", "adamw", "--format", "markdown"])
+    assert result.output.startswith("# adamw") and "\n$$\n\\begin{aligned}" in result.output
+    result = runner.invoke(cli.main, ["latex", "adam:coupling", "--format", "standalone"])
+    assert result.output.startswith(r"\documentclass") and result.output.rstrip().endswith(r"\end{document}")
+
+
+def test_latex_writes_files_whole_and_only_with_force(runner, tmp_path):
+    target = tmp_path / "adamw.tex"
+    assert runner.invoke(cli.main, ["latex", "adamw", "--format", "standalone", "-o", str(target)]).exit_code == 0
+    first = target.read_text()
+    assert first.startswith(r"\documentclass")
+    again = runner.invoke(cli.main, ["latex", "sgd", "-o", str(target)])
+    assert again.exit_code == 2 and "exists: use --force" in again.output and target.read_text() == first
+    forced = runner.invoke(cli.main, ["latex", "sgd", "-o", str(target), "--force"])
+    assert forced.exit_code == 0 and target.read_text().startswith(r"\begin{aligned}")
+    assert [p.name for p in tmp_path.iterdir()] == ["adamw.tex"]  # no temporary file left behind
+    missing = runner.invoke(cli.main, ["latex", "sgd", "-o", str(tmp_path / "no" / "such.tex")])
+    assert missing.exit_code == 2 and "no folder" in missing.output
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("adma", "unknown rule 'adma' (closest: 'adam')"),
+     ("adam:coupled", "unknown derivation 'coupled' (closest: 'coupling')"),
+     ("sgd:moving-averages", "the moving-averages derivation does not apply to sgd")],
+)
+def test_latex_bad_names(runner, name, message):
+    result = runner.invoke(cli.main, ["latex", name])
+    assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_plot_coupling(runner, tmp_path):
+    require("matplotlib", install='pip install "symopt-toolkit[plot]"')
+    target = tmp_path / "coupling.png"
+    result = runner.invoke(cli.main, ["plot", "coupling", "-o", str(target)])
+    assert result.exit_code == 0 and target.read_bytes().startswith(b"\x89PNG")
+    assert runner.invoke(cli.main, ["plot", "coupling", "-o", str(target)]).exit_code == 2
+    result = runner.invoke(cli.main, ["plot", "coupling", "-o", str(tmp_path / "c.jpg")])
+    assert result.exit_code == 2 and ".png, .svg or .pdf" in result.output
