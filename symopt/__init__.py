@@ -7,7 +7,7 @@ symopt derives what the rule does, prints it, and compiles it into NumPy kernels
     >>> symopt.rules()
     ['sgd', 'momentum', 'adam', 'adamw']
     >>> symopt.effective_weight_decay("adam")
-    lambda/(epsilon + sqrt(vhat_t))
+    lamda/(epsilon + sqrt(vhat_t))
 
 SymPy is imported on first use, so that ``import symopt`` and ``symopt --help`` stay fast.
 """

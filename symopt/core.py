@@ -135,18 +135,9 @@ class Rule:
         """The hyperparameter with keyword ``name`` (``"lr"``, ``"weight_decay"``...), or None."""
         return next((h for h in self.hypers if h.name == name), None)
 
-    @property
-    def defaults(self) -> dict[sp.Symbol, float]:
-        """Each hyperparameter symbol with its default value."""
-        return {h.symbol: h.default for h in self.hypers}
-
-    @property
-    def inputs(self) -> tuple[sp.Symbol, ...]:
-        """What a step reads: θ_{t-1}, g_t, the previous state, t and the hyperparameters."""
-        return (S.theta_prev, S.g, *(s.prev for s in self.states), S.t, *(h.symbol for h in self.hypers))
-
     def step_map(self) -> dict[sp.Symbol, sp.Expr]:
-        """The new parameter and state as expressions of :attr:`inputs` (the equations resolved).
+        """The new parameter and state as expressions of θ_{t-1}, g_t, the previous state, t and the
+        hyperparameters (the equations resolved).
 
         Returns ``{θ_t: ..., m_t: ..., ...}``: each equation is substituted into the later ones, in
         order, which is what executing the rule once does.

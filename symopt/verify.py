@@ -6,10 +6,12 @@ references (:mod:`symopt.reference`), torch.optim, or a user's own step function
 and shrinks any disagreement to a small counterexample.
 
 Two trajectories agree when every parameter, at every step, differs by at most ``TOLERANCE[dtype]``
-times the largest finite magnitude that parameter reaches in the witness's trajectory (its start
-included). Measuring against that scale rather than the value itself keeps a parameter that passes
-through zero from turning rounding into a large relative error. NaN must meet NaN, and ±inf the
-same inf.
+times a scale: the larger of the largest finite magnitude it reaches in the witness's trajectory,
+and a running bound on the rounding error any faithful evaluation of the rule can make
+(:func:`magnitude_runner`, derived from the rule's step map). A parameter passing through zero, or
+a moving average whose terms cancel, then cannot turn rounding into a large relative error, while
+a different formula (ε in another place) still shows at once. NaN must meet NaN, and ±inf the same
+inf.
 
 Needs Hypothesis (``pip install "symopt-toolkit[verify]"``).
 """
@@ -105,7 +107,7 @@ def torch_runner(rule: Rule) -> Runner | None:
     try:
         import torch
     except ImportError:
-        raise SymoptError("comparing with torch needs torch: pip install torch (then \"symopt-toolkit[torch]\")") from None
+        raise SymoptError('comparing with torch needs torch: pip install "symopt-toolkit[torch]"') from None
     options = dict(rule.options)
     if rule.name not in _TORCH or options.get("bias_correction", True) is False or options.get("epsilon", "outside") != "outside":
         return None
@@ -409,9 +411,7 @@ def verify(rule: Rule, against: str = "reference", examples: int = 100, seed: in
         witness, adapt = torch_runner(rule), adapt_for_torch
     if witness is None:
         return Report(label(rule), against, skipped=f"{against} has no implementation of {label(rule)}")
-    # torch agreement is checked in float64 (issue: within 1e-12 relative); float32 is torch's own rounding.
-    dtype = np.float64 if against == "torch" else None
-    return cross_check(rule, witness, against=against, examples=examples, seed=seed, dtype=dtype, adapt=adapt)
+    return cross_check(rule, witness, against=against, examples=examples, seed=seed, adapt=adapt)
 
 
 # --- a user's step function ------------------------------------------------------------------------

@@ -108,9 +108,9 @@ def effective_weight_decay(name: str | Rule, form: str = "steady") -> sp.Expr:
     Example:
         >>> import symopt
         >>> symopt.effective_weight_decay("adam")
-        lambda/(epsilon + sqrt(vhat_t))
+        lamda/(epsilon + sqrt(vhat_t))
         >>> symopt.effective_weight_decay("adamw")
-        lambda
+        lamda
 
     Reference: Loshchilov & Hutter (2019), Section 2 (the coupling of L2 and adaptive gradients).
     """

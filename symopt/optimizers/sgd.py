@@ -9,14 +9,12 @@ def sgd() -> Rule:
     """SGD: subtract the gradient scaled by the learning rate, with optional L2 weight decay.
 
     Returns:
-        The rule ``g_t = g_t + λθ_{t-1}; θ_t = θ_{t-1} - η g_t``. With λ = 0 (the default) it is the
-        note's ``w_t = w_{t-1} - η g_t``.
+        The rule; ``print`` it for its equations. With λ = 0 (the default) it is the note's SGD.
 
     Example:
         >>> import symopt
-        >>> print(symopt.get("sgd"))
-        g_t = g_t + λ·θ_{t-1}
-        θ_t = θ_{t-1} - η·g_t
+        >>> symopt.get("sgd").transforms
+        ('add_decayed_weights', 'scale_by_learning_rate')
 
     Reference: Robbins & Monro (1951); torch.optim.SGD with ``momentum=0``.
     """
