@@ -237,6 +237,9 @@ class SymoptTextPrinter(StrPrinter):
     def _print_Equality(self, expr):
         return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
 
+    def _print_StrictGreaterThan(self, expr):
+        return f"{self._print(expr.lhs)} > {self._print(expr.rhs)}"
+
     def _print_Abs(self, expr):
         return f"|{self._print(expr.args[0])}|"
 

@@ -75,15 +75,15 @@ def derivation(rule: Rule) -> Derivation:
         steps.append(
             Step(
                 prose("The update of ", state.new, " (", state.doc, ") is linear in ", state.prev,
-                      "; averaged over stationary gradients, for t > 1:"),
+                      "; averaged over stationary gradients, for ", sp.StrictGreaterThan(S.t, 1), ":"),
                 (Equation(lhs, a * S.Mean(state.prev) + b),),
             )
         )
         limit = factor(long_run(mean, rule).subs(S.t, sp.oo)) if mean.has(S.t) else mean
         steps.append(
             Step(
-                prose("Solved with rsolve from the rule's first step, ", sp.Eq(S.Mean(_at_one(state)), first), "; as ",
-                      S.Tends(S.t, sp.oo), ":"),
+                prose("Solved with rsolve from the rule's first step, ", sp.Eq(S.Mean(_at_one(state)), first),
+                      ", and its limit as ", S.Tends(S.t, sp.oo), ":"),
                 (Equation(lhs, mean), Equation(sp.Limit(lhs, S.t, sp.oo), limit)),
             )
         )
@@ -101,14 +101,16 @@ def derivation(rule: Rule) -> Derivation:
         steps.append(Step(prose(eq.lhs, " is linear in ", source, ", so:"), (Equation(S.Mean(eq.lhs), mean),)))
         results.append(Equation(S.Mean(eq.lhs), mean))
         values[str(eq.lhs)] = mean
+    corrected = any(eq.lhs.func == S.Mean and eq.rhs.func == S.Mean for eq in results)
     return Derivation(
         key="moving-averages",
         title=TITLE,
         rule=rule.name,
         summary=prose(
-            "What each state variable averages, for gradients drawn from a stationary distribution: ",
-            "a moving average started at 0 is pulled towards 0 for its first steps, by a factor the ",
-            "rule's bias correction divides out.",
+            "What each state variable averages, for gradients drawn from a stationary distribution. A moving "
+            "average started at 0 is pulled towards 0 for its first steps; ",
+            "the rule's bias correction divides that out exactly." if corrected else
+            "this rule does not correct for it.",
         ),
         assumptions=(
             prose("the gradients are stationary: ", S.Mean(S.g ** sp.Symbol("k")), " does not depend on ", S.t),
