@@ -40,7 +40,8 @@ Runner = Callable[["Trajectory"], list[np.ndarray]]
 AGAINST = ("reference", "torch")
 
 
-def _hypothesis():
+def require_hypothesis():
+    """:mod:`symopt.strategies`, or a one-line error saying how to install Hypothesis."""
     try:
         import hypothesis  # noqa: F401
     except ImportError:
@@ -329,7 +330,7 @@ def cross_check(
     Returns:
         A :class:`Report`.
     """
-    strategies = _hypothesis()
+    strategies = require_hypothesis()
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as fix_seed
     from hypothesis.reporting import with_reporter

@@ -31,3 +31,17 @@ def test_readme_example_is_the_commands_output(runner, monkeypatch, command, sho
 
 def test_readme_has_examples():
     assert list(examples())
+
+
+def test_readme_rule_example_is_the_source():
+    """The README's `adamw` is the function in symopt/optimizers/adam.py, less its docstring."""
+    import ast
+    import importlib
+    import inspect
+
+    adam = importlib.import_module("symopt.optimizers.adam")
+    block = re.search(r"## How a rule is written.*?```python\n(.*?)```", README.read_text(), flags=re.S).group(1)
+    shown = ast.parse(block).body[0]
+    source = ast.parse(inspect.getsource(adam.adamw)).body[0]
+    source.body = source.body[1:]  # the docstring
+    assert ast.dump(shown) == ast.dump(source)

@@ -114,3 +114,10 @@ def test_verify_all_against_torch(runner, torch):
     result = runner.invoke(cli.main, ["verify", "--all", "--against", "torch", "--examples", "10"])
     assert result.exit_code == 0
     assert result.output.count("PASS") == 5 and "skipped: torch has no implementation of adam(epsilon='hat')" in result.output
+
+
+@pytest.mark.parametrize("args", [["verify", "sgd"], ["check", "tests/user_steps/correct.py:adamw", "--rule", "adamw"]])
+def test_without_hypothesis_the_commands_say_how_to_install_it(runner, monkeypatch, args):
+    monkeypatch.setitem(sys.modules, "hypothesis", None)
+    result = runner.invoke(cli.main, args)
+    assert result.exit_code == 2 and 'pip install "symopt-toolkit[verify]"' in result.output
