@@ -363,8 +363,11 @@ def check(function, rule_name, options, examples, seed):
         lines = describe(report.counterexample.case, report.counterexample.errors.first)
     click.echo("\n".join(f"  {line}" for line in lines))
     if result.mistake is not None:
+        from symopt.printing import text
+
         click.echo(f"likely mistake [{result.mistake.key}]: {result.mistake.description}")
-        click.echo("  (it matches that variant of the rule on every checked case)")
+        click.echo("\n".join(f"  {text(eq)}" for eq in result.mistake.differences()))
+        click.echo("  (it matches this variant of the rule on every checked case)")
     raise SystemExit(1)
 
 

@@ -26,6 +26,11 @@ class Mistake:
     description: str
     build: Callable[[], Rule]
 
+    def differences(self) -> list:
+        """The equations of the mistaken rule that the correct rule does not have."""
+        correct = get(self.rule).equations
+        return [eq for eq in self.build().equations if eq not in correct]
+
 
 def _decay_after_learning_rate(name: str, head) -> Callable[[], Rule]:
     def build() -> Rule:
@@ -55,30 +60,30 @@ def _adamw_as_l2() -> Rule:
 
 MISTAKES: dict[str, tuple[Mistake, ...]] = {
     "sgd": (
-        Mistake("decay-not-scaled-by-lr", "sgd", "weight decay not multiplied by the learning rate (θ_t = θ_{t-1} - η g_t - λ θ_{t-1})",
+        Mistake("decay-not-scaled-by-lr", "sgd", "weight decay not multiplied by the learning rate",
                 _decay_after_learning_rate("sgd", lambda: ())),
     ),
     "momentum": (
         Mistake("dampening-on-first-step", "momentum",
-                "dampening applied on the first step (torch starts the buffer at g_1, undampened)",
+                "dampening applied on the first step (torch starts the buffer at the first gradient, undampened)",
                 _momentum_dampened_first_step),
         Mistake("lr-inside-buffer", "momentum",
-                "the learning rate inside the buffer (v_t = ρ v_{t-1} + η g_t, θ_t = θ_{t-1} - v_t): "
-                "the same as torch's form only while η is constant",
+                "the learning rate inside the buffer: the same as torch's form only while the learning rate "
+                "is constant",
                 _momentum_lr_inside),
     ),
     "adam": (
-        Mistake("eps-inside-sqrt", "adam", "ε inside the square root (m̂_t/√(v̂_t + ε))",
+        Mistake("eps-inside-sqrt", "adam", "epsilon inside the square root",
                 lambda: get("adam", epsilon="inside")),
         Mistake("eps-before-bias-correction", "adam",
-                "ε added before the bias correction (Kingma & Ba's efficient form with ε̂ = ε, "
-                "which is Algorithm 1 with ε/√(1 - β₂ᵗ))",
+                "epsilon added before the bias correction (Kingma & Ba's efficient form with their "
+                "epsilon-hat set to epsilon)",
                 lambda: get("adam", epsilon="hat")),
-        Mistake("no-bias-correction", "adam", "bias correction missing (m_t/(√v_t + ε))",
+        Mistake("no-bias-correction", "adam", "bias correction missing",
                 lambda: get("adam", bias_correction=False)),
     ),
     "adamw": (
-        Mistake("decay-not-scaled-by-lr", "adamw", "weight decay not multiplied by the learning rate (θ_t = ... - λ θ_{t-1})",
+        Mistake("decay-not-scaled-by-lr", "adamw", "weight decay not multiplied by the learning rate",
                 _decay_after_learning_rate("adamw", lambda: (scale_by_adam(BETA1, BETA2, EPS),))),
         Mistake("decay-as-l2", "adamw", "weight decay applied through the gradient as L2 (that is Adam, not AdamW)",
                 _adamw_as_l2),
