@@ -20,7 +20,8 @@ MAX_STEPS = 50
 DTYPES = (np.float64, np.float32)
 
 # How close two implementations of the same rule must be, relative to the magnitudes the computation
-# adds up (symopt.verify.compare_trajectories; measured: float64 within 5e-16, float32 within 2e-7).
+# adds up (symopt.verify.compare_trajectories). `symopt verify --all --examples 1000` measured at most
+# 6.3e-16 (float64) and 6.9e-7 (float32) on 2026-11-28.
 TOLERANCE = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
 
 
