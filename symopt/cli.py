@@ -14,11 +14,12 @@ import click
 
 from symopt import __version__
 
+from symopt.derive import KEYS as DERIVATIONS  # the registries: names only, no SymPy
+from symopt.optimizers import RULES
+
 FORMATS = ("text", "latex", "json")
-# Listed here so that `symopt --help` needs no SymPy; tests/test_cli.py checks them against the
-# registries, so they cannot drift.
-RULE_NAMES = ("sgd", "momentum", "adam", "adamw")
-DERIVATION_KEYS = ("effective-weight-decay", "coupling", "moving-averages", "constant-gradient")
+RULE_NAMES = tuple(RULES)
+DERIVATION_KEYS = tuple(DERIVATIONS)
 
 
 class RuleName(click.ParamType):
@@ -28,11 +29,10 @@ class RuleName(click.ParamType):
 
     def convert(self, value, param, ctx):
         from symopt.errors import UnknownNameError
-        from symopt.optimizers import REGISTRY
 
-        if value in REGISTRY:
+        if value in RULES:
             return value
-        self.fail(str(UnknownNameError("rule", value, REGISTRY)), param, ctx)
+        self.fail(str(UnknownNameError("rule", value, RULES)), param, ctx)
 
 
 RULE = RuleName()
@@ -66,17 +66,20 @@ def _options(pairs: tuple[str, ...]) -> dict[str, object]:
     """``("bias_correction=false", "epsilon=inside")`` -> ``{"bias_correction": False, ...}``.
 
     Values are words: ``true``/``false`` become booleans, anything else stays a string. Nothing
-    is evaluated.
+    is evaluated. A key given twice is an error (naming it), not a silent choice of the last.
     """
     from symopt.errors import SymoptError
 
+    words = {"true": True, "false": False, "on": True, "off": False}
     options: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
+        key = key.strip()
         if not sep or not key:
             raise SymoptError(f"option {pair!r} is not KEY=VALUE (e.g. -O bias_correction=false)")
-        words = {"true": True, "false": False, "on": True, "off": False}
-        options[key.strip()] = words.get(value.strip().lower(), value.strip())
+        if key in options:
+            raise SymoptError(f"option {key!r} is given twice: give each -O {key}=... once")
+        options[key] = words.get(value.strip().lower(), value.strip())
     return options
 
 
@@ -104,11 +107,8 @@ def main():
     to NumPy.
 
     \b
-    Rules:        sgd, momentum, adam, adamw
-    Derivations:  effective-weight-decay  how strongly λ decays each parameter (the coupling problem)
-                  coupling                λ_eff over gradient scales, checked by simulation
-                  moving-averages         bias correction; momentum as an average
-                  constant-gradient       the step a rule settles into under a constant gradient
+    {rules}
+    {derivations}
 
     \b
     Examples:
@@ -119,6 +119,18 @@ def main():
       symopt check mine:step --rule adamw  your own implementation, with common mistakes named
       symopt latex adamw --format standalone -o adamw.tex   LaTeX for a paper
     """
+
+
+def _registry_help(text: str) -> str:
+    """The group's help with the rules and derivations read from the registries."""
+    width = max(map(len, DERIVATIONS))
+    lines = [f"{key.ljust(width)}  {line}" for key, (_, line) in DERIVATIONS.items()]
+    derivations = ("\n" + " " * 18).join(lines)
+    return text.replace("{rules}", "Rules:        " + ", ".join(RULES)).replace(
+        "{derivations}", "Derivations:  " + derivations)
+
+
+main.help = _registry_help(main.help)
 
 
 @main.command("list")
@@ -132,9 +144,9 @@ def list_(fmt):
       symopt list
     """
     from symopt.derive import MODULES
-    from symopt.optimizers import REGISTRY, get, options
+    from symopt.optimizers import get, options
 
-    rules = [get(name) for name in REGISTRY]
+    rules = [get(name) for name in RULES]
     if fmt == "json":
         _dump({
             "rules": [{"name": r.name, "summary": r.summary, "reference": r.reference, "options": options(r.name)}
@@ -286,7 +298,7 @@ def verify(names, all_rules, options, against, examples, seed):
     """
     import symopt
     from symopt.errors import SymoptError
-    from symopt.optimizers import REGISTRY, variants
+    from symopt.optimizers import variants
     from symopt.verify import describe, require_hypothesis
     from symopt.verify import verify as cross_check
 
@@ -298,7 +310,7 @@ def verify(names, all_rules, options, against, examples, seed):
         raise SymoptError("name the rules to verify, or use --all (e.g. symopt verify --all)")
     chosen = _options(options)
     rules = []
-    for name in REGISTRY if all_rules else dict.fromkeys(names):
+    for name in RULES if all_rules else dict.fromkeys(names):
         for variant in [chosen] if chosen else variants(name):
             rules.append(symopt.get(name, **variant))
     width = max(len(symopt.optimizers.label(r)) for r in rules)
@@ -331,9 +343,20 @@ def check(function, rule_name, options, examples, seed):
     """Check your own step function against a rule, and name a common mistake if one explains it.
 
     FUNCTION is called as step(params, grads, state, t, **hyper) and returns (params, state);
-    state is {} on the first step and belongs to your code. Only the parameters are compared, in
-    float64, with the learning rate sometimes following a schedule. Exit 0 when it conforms, 1 when
-    it does not, 2 when it cannot be used.
+    state is {} on the first step and belongs to your code. It gets copies of the parameters and
+    gradients, so it may update them in place. Only the parameters are compared, in float64, with
+    the learning rate sometimes following a schedule.
+
+    \b
+    Exit status:
+      0  it conforms on every case;
+      1  it runs but does not conform: it takes a different step, returns parameters of the
+         wrong shape or complex ones, gives different results on the same case, or raises
+         (SystemExit included) on a valid case;
+      2  it cannot be checked: the module does not import (or exits while importing), FUNCTION is
+         missing, not callable, has no signature to read (a builtin), does not take the rule's
+         keywords, or returns something that is not (params, state) with params an array of
+         real numbers (None, a dict, a string, an object array...).
 
     \b
     Examples:
@@ -342,7 +365,8 @@ def check(function, rule_name, options, examples, seed):
     """
     import symopt
     from symopt.optimizers import label
-    from symopt.verify import check_function, check_signature, describe, load_function, require_hypothesis
+    from symopt.verify import (StepFunctionError, StepRaised, check_function, check_signature, describe,
+                               load_function, require_hypothesis)
 
     require_hypothesis()
     rule = symopt.get(rule_name, **_options(options))
@@ -356,12 +380,14 @@ def check(function, rule_name, options, examples, seed):
         click.echo(f"PASS: {report.cases} cases agree (largest relative error {e.max_rel:.2e})")
         return
     if report.failure:
-        click.echo(f"FAIL: the function raised {report.failure}")
+        raised = isinstance(report.error, StepRaised) or not isinstance(report.error, StepFunctionError)
+        click.echo(f"FAIL: the function raised {report.failure}" if raised else f"FAIL: {report.failure}")
         lines = describe(report.failure_case) if report.failure_case is not None else []
     else:
         click.echo("FAIL: it takes a different step; the first diverging case, shrunk:")
         lines = describe(report.counterexample.case, report.counterexample.errors.first)
-    click.echo("\n".join(f"  {line}" for line in lines))
+    if lines:
+        click.echo("\n".join(f"  {line}" for line in lines))
     if result.mistake is not None:
         from symopt.printing import text
 
@@ -378,11 +404,13 @@ class ExportName(click.ParamType):
 
     def convert(self, value, param, ctx):
         from symopt.errors import UnknownNameError
-        from symopt.optimizers import REGISTRY
 
-        rule, _, key = value.partition(":")
-        if rule not in REGISTRY:
-            self.fail(str(UnknownNameError("rule", rule, REGISTRY)), param, ctx)
+        rule, colon, key = value.partition(":")
+        if rule not in RULES:
+            self.fail(str(UnknownNameError("rule", rule, RULES)), param, ctx)
+        if colon and not key:
+            self.fail(f"{value!r} names no derivation after ':': write {rule}:DERIVATION "
+                      f"(one of {', '.join(DERIVATION_KEYS)}) or just {rule}", param, ctx)
         if key and key not in DERIVATION_KEYS:
             self.fail(str(UnknownNameError("derivation", key, DERIVATION_KEYS)), param, ctx)
         return value
@@ -390,7 +418,7 @@ class ExportName(click.ParamType):
 
 OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
                       help="Write FILE (whole or not at all) instead of printing.")
-FORCE = click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+FORCE = click.option("--force", is_flag=True, help="Replace FILE if it exists (a regular file only).")
 
 
 @main.command()
@@ -414,8 +442,11 @@ def latex(name, options, fmt, output, force):
     """
     from symopt import export
 
-    text = export.render(export.resolve(name, **_options(options)), fmt)
-    if output:
+    chosen = _options(options)
+    if output is not None:
+        export.target(output, force)  # a bad file name fails before anything is computed
+    text = export.render(export.resolve(name, **chosen), fmt)
+    if output is not None:
         export.write(output, text, force=force)
         click.echo(f"wrote {output}", err=True)
     else:
@@ -425,26 +456,31 @@ def latex(name, options, fmt, output, force):
 @main.command("export")
 @click.argument("directory", type=click.Path(file_okay=False), metavar="DIR")
 @click.option("--no-figure", is_flag=True, help="Leave out coupling.png (which needs matplotlib).")
-def export_(directory, no_figure):
+@click.option("--force", is_flag=True,
+              help="Write into DIR even if it holds files symopt export did not write (those of the same "
+                   "names are replaced; others are left alone).")
+def export_(directory, no_figure, force):
     """Write the project's notes into DIR: one document per rule and per derivation, an index, and
     the note symopt starts from with every equation generated (derivations/ is this, checked in).
+
+    DIR is created if needed. An existing DIR must be empty or hold only what symopt export wrote
+    (Markdown files beginning with its GENERATED marker, and the figure), unless --force. Each file
+    is written whole; everything is computed before anything is created.
 
     \b
     Example:
       symopt export derivations/
     """
-    from pathlib import Path
-
     from symopt import export
 
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    written = export.export(directory, figure=not no_figure)
+    written = export.export(directory, figure=not no_figure, force=force)
     click.echo(f"wrote {len(written)} files into {directory}")
 
 
 @main.command()
 @click.argument("name", type=click.Choice(["coupling"]))
-@OUTPUT
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The file to draw into (required), written whole or not at all: .png, .svg or .pdf.")
 @FORCE
 def plot(name, output, force):
     """Draw a figure: coupling plots λ_eff/λ against the gradient RMS for Adam and AdamW.
@@ -459,7 +495,7 @@ def plot(name, output, force):
     from symopt import plot as plots
     from symopt.errors import SymoptError
 
-    if not output:
+    if output is None:
         raise SymoptError("say where to draw it: symopt plot coupling -o coupling.png")
     plots.save(name, output, force=force)
     click.echo(f"wrote {output}", err=True)

@@ -39,6 +39,11 @@ class Hyper:
     high_open: bool = True
     doc: str = ""
     skip_when_zero: bool = False  # torch.optim leaves the term out at 0 (so 0 * inf is never formed)
+    # Where generated cases draw values (symopt.strategies): the values always tried (kept where
+    # they are in range), and the finite interval drawn from, on a log scale if ``log``.
+    special: tuple[float, ...] = ()
+    sample: tuple[float, float] = (0.0, 1.0)
+    log: bool = False
 
     def with_default(self, default: float) -> Hyper:
         """The same hyperparameter with another default (AdamW decays by default, Adam does not)."""
@@ -55,17 +60,27 @@ class Hyper:
             return False
         return not (self.low_open and value == self.low) and not (self.high_open and value == self.high)
 
+    def restricted(self, **changes) -> Hyper:
+        """The same hyperparameter with another range or default, e.g. ``high=0`` (Nesterov in torch
+        takes no dampening) or ``low_open=False`` (RMSprop's momentum may be 0)."""
+        return replace(self, **changes)
+
 
 @dataclass(frozen=True)
 class State:
     """A state variable: its key in a kernel's state dict, its symbols after/before the step, and
-    its value before the first step."""
+    its value before the first step (an expression of the hyperparameters, 0 unless said).
+
+    A ``scalar`` state is one number for all parameters (NAdam's product of momentum factors): its
+    update may use only the step counter, the hyperparameters and other scalar states.
+    """
 
     name: str
     new: sp.Symbol
     prev: sp.Symbol
     init: sp.Expr = sp.S.Zero
     doc: str = ""
+    scalar: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,13 +120,27 @@ def chain(name: str, *transforms: Transform) -> Transform:
             equations.extend(new)
         return tuple(equations), u
 
+    states = tuple(s for tr in transforms for s in tr.states)
+    _distinct_states(name, states)
     return Transform(
         name,
         apply,
         hypers=tuple(h for tr in transforms for h in tr.hypers),
-        states=tuple(s for tr in transforms for s in tr.states),
+        states=states,
         parts=tuple(tr.name for tr in transforms),
     )
+
+
+def _distinct_states(name: str, states) -> None:
+    """Two transforms that keep the same state variable would silently share it: refuse."""
+    seen: dict = {}
+    for state in states:
+        for key in (state.name, state.new, state.prev):
+            if key in seen:
+                raise ValueError(f"{name}: two transforms declare the state {key} "
+                                 f"({seen[key].doc or seen[key].name!r} and {state.doc or state.name!r}); "
+                                 "give one of them its own symbol")
+            seen[key] = state
 
 
 @dataclass(frozen=True)
@@ -129,6 +158,17 @@ class Rule:
     states: tuple[State, ...]
     equations: tuple[Assign, ...]
     options: tuple[tuple[str, object], ...] = ()
+    torch: str = ""  # the torch.optim class with these semantics, if there is one
+
+    @property
+    def arrays(self) -> tuple[State, ...]:
+        """The state variables that hold one value per parameter."""
+        return tuple(s for s in self.states if not s.scalar)
+
+    @property
+    def scalars(self) -> tuple[State, ...]:
+        """The state variables that are one number (NAdam's μ product)."""
+        return tuple(s for s in self.states if s.scalar)
 
     # --- structure -------------------------------------------------------------------------------
     def hyper(self, name: str) -> Hyper | None:
@@ -169,20 +209,39 @@ class Rule:
         return compile_rule(self, backend=backend)
 
 
-def rule(name: str, summary: str, reference: str, transform: Transform, **options: object) -> Rule:
+def rule(name: str, summary: str, reference: str, transform: Transform, *, torch: str = "",
+         **options: object) -> Rule:
     """Make a rule from a transform chain: its equations end with ``θ_t = θ_{t-1} - u``.
 
     The minus sign is distributed over the descent direction, so that AdamW's decay reads as the
     note writes it: ``θ_t = θ_{t-1} - η m̂_t/(√v̂_t + ε) - η λ θ_{t-1}``.
+
+    Args:
+        name, summary, reference: the rule's name (as registered), one line, and its sources.
+        transform: the chain.
+        torch: the ``torch.optim`` class with the same semantics, if any; its constructor takes the
+            rule's hyperparameters by keyword (``beta1``, ``beta2`` as ``betas``) and the options it
+            knows (``nesterov``, ``amsgrad``...).
+        **options: the structural options the rule was built with.
+
+    Raises:
+        SymoptError: if an equation uses an operation outside :mod:`symopt.ops`, a scalar state
+            depends on an array, or two hyperparameters share a keyword.
     """
-    equations, u = transform.apply(S.g)
-    final = Assign(S.theta, S.theta_prev + _distribute(-u))
+    from symopt import ops
+    from symopt.errors import SymoptError
     from symopt.hyperparameters import ORDER
 
+    equations, u = transform.apply(S.g)
+    final = Assign(S.theta, S.theta_prev + _distribute(-u))
+    for eq in (*equations, final):
+        ops.check(eq.rhs, f"{name}, {eq.lhs} = ...")
     hypers = _unique(transform.hypers, key=lambda h: h.symbol)
+    if len({h.name for h in hypers}) != len(hypers):
+        raise SymoptError(f"{name}: two hyperparameters share a keyword")
     hypers = tuple(sorted(hypers, key=lambda h: ORDER.index(h.name) if h.name in ORDER else len(ORDER)))
     states = _unique(transform.states, key=lambda s: s.new)
-    return Rule(
+    made = Rule(
         name=name,
         summary=summary,
         reference=reference,
@@ -191,7 +250,14 @@ def rule(name: str, summary: str, reference: str, transform: Transform, **option
         states=states,
         equations=(*equations, final),
         options=tuple(sorted(options.items())),
+        torch=torch,
     )
+    step = made.step_map()
+    allowed = {S.t, *(h.symbol for h in hypers), *(s.prev for s in made.scalars)}
+    for state in made.scalars:
+        if not step[state.new].free_symbols <= allowed:
+            raise SymoptError(f"{name}: the scalar state {state.name} depends on an array")
+    return made
 
 
 def _distribute(expr: sp.Expr) -> sp.Expr:

@@ -7,8 +7,11 @@ a rule (``adam``) or a rule's derivation (``adam:coupling``). Files are written 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass
 from importlib import resources
@@ -21,7 +24,7 @@ from symopt.core import Assign, Rule
 from symopt.derive import MODULES, derivations
 from symopt.derive.base import Derivation, Table
 from symopt.errors import SymoptError, UnknownNameError
-from symopt.optimizers import REGISTRY, get
+from symopt.optimizers import RULES, get
 from symopt.render import number, prose_latex
 
 FORMATS = ("aligned", "markdown", "standalone")
@@ -45,7 +48,7 @@ class Subject:
 def names() -> list[str]:
     """Every exportable name: each rule, and each derivation that applies to it (``adam:coupling``)."""
     out = []
-    for rule_name in REGISTRY:
+    for rule_name in RULES:
         out.append(rule_name)
         rule = get(rule_name)
         out += [f"{rule_name}:{key}" for key, module in MODULES.items() if module.applies(rule)]
@@ -55,16 +58,17 @@ def names() -> list[str]:
 def resolve(name: str, **options: object) -> Subject:
     """``"adam"`` or ``"adam:coupling"`` -> the rule (and derivation), built with ``options``."""
     rule_name, _, key = name.partition(":")
-    if rule_name not in REGISTRY:
-        raise UnknownNameError("rule", rule_name, REGISTRY)
+    if rule_name not in RULES:
+        raise UnknownNameError("rule", rule_name, RULES)
     rule = get(rule_name, **options)
     if not key:
         return Subject(rule)
     if key not in MODULES:
         raise UnknownNameError("derivation", key, MODULES)
-    if not MODULES[key].applies(rule):
-        raise SymoptError(f"the {key} derivation does not apply to {rule_name}")
-    return Subject(rule, derivations(rule, only=key)[0])
+    derivation = derivations(rule, only=key)[0]
+    if not derivation.applies:
+        raise SymoptError(f"{key}: {''.join(p for p in derivation.summary if isinstance(p, str))}")
+    return Subject(rule, derivation)
 
 
 # --- LaTeX pieces ---------------------------------------------------------------------------------------
@@ -223,25 +227,126 @@ def render(subject: Subject, fmt: str) -> str:
 
 
 # --- files ------------------------------------------------------------------------------------------------------
-def write(path: str | os.PathLike, content: str | bytes, force: bool = False) -> None:
-    """Write ``content`` to ``path`` whole or not at all; an existing file only with ``force``."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise SymoptError(f"{path} exists: use --force to replace it")
-    if not path.parent.is_dir():
-        raise SymoptError(f"no folder {path.parent} to write {path.name} into")
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+          stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket", stat.S_IFLNK: "a symbolic link"}
+_TEMPORARY = (".symopt-", ".tmp")  # prefix and suffix of the temporary files write() renames into place
+
+
+def _cannot(path: str | os.PathLike, exc: OSError, doing: str = "write") -> SymoptError:
+    """An OSError as one line naming the path: ``cannot write /sys/x.tex: Permission denied``."""
+    reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+    return SymoptError(f"cannot {doing} {os.fspath(path)}: {reason}")
+
+
+def target(path: str | os.PathLike, force: bool = False) -> Path:
+    """Check that ``path`` names a regular file symopt may write, before anything is computed or written.
+
+    Refused, with a one-line :class:`SymoptError`: an empty name, a name ending in ``/`` (a folder),
+    anything that exists and is not a regular file (a folder, a device such as ``/dev/null``, a pipe,
+    a socket, a symbolic link), an existing file unless ``force``, and a folder that does not exist.
+    """
+    text = os.fspath(path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if not text:
+        raise SymoptError("the file name is empty: name the file to write (e.g. -o adamw.tex)")
+    if "\0" in text:
+        raise SymoptError(f"{text!r} is not a file name: it holds a NUL character")
+    if text.endswith(tuple(sep for sep in (os.sep, os.altsep, "/") if sep)):
+        raise SymoptError(f"{text} ends in {text[-1]!r}, a folder: name a file in it")
+    if os.path.basename(text) in (".", ".."):
+        raise SymoptError(f"{text} names a folder: name a file in it")
+    path = Path(text)
+    try:
+        info = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        info = None
+    except OSError as exc:
+        raise _cannot(path, exc) from None
+    if info is not None:
+        if not stat.S_ISREG(info.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+            raise SymoptError(f"{path} is {kind}: symopt writes only regular files")
+        if not force:
+            raise SymoptError(f"{path} exists: use --force to replace it")
+    try:
+        folder = path.parent.is_dir()
+    except OSError as exc:
+        raise _cannot(path, exc) from None
+    if not folder:
+        raise SymoptError(f"cannot write {path}: there is no folder {path.parent}")
+    return path
+
+
+@contextlib.contextmanager
+def atomic(path: str | os.PathLike, force: bool = False):
+    """A binary file to fill, that becomes ``path`` whole when the block ends, or not at all.
+
+    ``path`` is checked first (see :func:`target`), and the temporary file is created in its folder
+    before the block runs, so that an unwritable folder fails before anything is computed. At the
+    end the file is flushed to disk and renamed over ``path`` (atomic on POSIX); if the block or any
+    of this fails, the temporary file is removed and ``path`` is untouched. Every OSError (a
+    read-only or missing folder, a name too long, a full disk...) becomes a one-line
+    :class:`SymoptError` naming ``path``. A replaced file keeps its permissions; a new one gets the
+    usual ``0666 & ~umask``.
+    """
+    path = target(path, force)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode) if force and path.is_file() else None
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY[0], suffix=_TEMPORARY[1])
+    except OSError as exc:
+        raise _cannot(path, exc) from None
     try:
         with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a new file should get the usual mode
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, mode)  # mkstemp makes 0600
+        if force:
+            os.replace(temporary, path)
+        else:
+            _rename_new(temporary, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(exc, FileExistsError):
+            raise SymoptError(f"{path} exists: use --force to replace it") from None
+        if isinstance(exc, OSError):
+            raise _cannot(path, exc) from None
         raise
+
+
+def write(path: str | os.PathLike, content: str | bytes, force: bool = False) -> Path:
+    """Write ``content`` to ``path`` whole or not at all; an existing file only with ``force``.
+
+    Only regular files are written (see :func:`target`), through a temporary file renamed into
+    place (see :func:`atomic`); every failure is a one-line :class:`SymoptError` naming ``path``.
+    """
+    data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+    with atomic(path, force) as file:
+        file.write(data)
+    return Path(os.fspath(path))
+
+
+def _rename_new(temporary: str, path: Path) -> None:
+    """Move ``temporary`` to ``path`` only if ``path`` does not exist (a hard link fails if it does)."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise
+    except OSError as exc:  # a file system without hard links: check, then rename
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+            raise
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "File exists", str(path)) from None
+        os.replace(temporary, path)
+        return
+    with contextlib.suppress(OSError):
+        os.unlink(temporary)
 
 
 # --- derivations/ ------------------------------------------------------------------------------------------------
@@ -249,7 +354,7 @@ def documents(figure: bool = True) -> dict[str, str | bytes]:
     """Every file of ``derivations/``: the index, one document per rule and per derivation, the note
     rewritten (``optimization.md``), and the coupling figure if matplotlib is installed and ``figure``."""
     files: dict[str, str | bytes] = {}
-    rules = [get(name) for name in REGISTRY]
+    rules = [get(name) for name in RULES]
     for rule in rules:
         files[f"{rule.name}.md"] = f"{GENERATED}\n\n{rule_markdown(rule, links=True)}\n"
     for key, module in MODULES.items():
@@ -257,9 +362,8 @@ def documents(figure: bool = True) -> dict[str, str | bytes]:
         if key == "coupling":
             parts += ["", f"![λ_eff/λ against the gradient RMS for Adam and AdamW]({FIGURE})"]
         for rule in rules:
-            if module.applies(rule):
-                d = derivations(rule, only=key)[0]
-                parts += ["", derivation_markdown(d, level=2, title=rule.name)]
+            d = derivations(rule, only=key)[0]
+            parts += ["", derivation_markdown(d, level=2, title=rule.name)]
         files[f"{key}.md"] = "\n".join(parts) + "\n"
     files["optimization.md"] = note()
     files["README.md"] = _index(rules)
@@ -286,17 +390,102 @@ def _index(rules: list[Rule]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def export(directory: str | os.PathLike, figure: bool = True) -> list[Path]:
-    """Write every file of ``derivations/`` into ``directory`` (replacing symopt's own files there)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise SymoptError(f"no folder {directory}: create it first")
+def _own(folder: Path) -> list[str]:
+    """The entries of ``folder`` that ``symopt export`` did not write (an empty list: all are its own).
+
+    Its own are the Markdown files that begin with :data:`GENERATED`, the figure next to them, and
+    the temporary files of an interrupted export; anything else (a user's README.md, a subfolder,
+    a link) is foreign.
+    """
+    entries = sorted(os.listdir(folder))
+    marker = GENERATED.encode("utf-8")
+    generated, foreign = set(), []
+    for name in entries:
+        entry = folder / name
+        try:
+            regular = stat.S_ISREG(os.lstat(entry).st_mode)
+            if regular and name.endswith(".md"):
+                with open(entry, "rb") as file:
+                    if file.read(len(marker)) == marker:
+                        generated.add(name)
+                        continue
+        except OSError:
+            regular = False
+        if regular and name.startswith(_TEMPORARY[0]) and name.endswith(_TEMPORARY[1]):
+            continue
+        foreign.append(name)
+    if generated and FIGURE in foreign and stat.S_ISREG(os.lstat(folder / FIGURE).st_mode):
+        foreign.remove(FIGURE)
+    return foreign
+
+
+def export(directory: str | os.PathLike, figure: bool = True, force: bool = False) -> list[Path]:
+    """Write every file of ``derivations/`` into ``directory``, each whole (see :func:`write`).
+
+    ``directory`` is created if needed. If it exists it must be empty or hold only what
+    ``symopt export`` wrote (see :func:`_own`), unless ``force``: then files of the same names are
+    replaced, and other files are left alone. Everything is computed (and matplotlib looked for)
+    before anything is created; if writing fails in a folder this call created, what it wrote is
+    removed again.
+
+    Raises:
+        SymoptError: for an empty name, a folder holding other files (without ``force``), a missing
+            matplotlib (with ``figure``), or any OSError, in one line.
+    """
+    text = os.fspath(directory)
+    if not text:
+        raise SymoptError("the folder name is empty: symopt export DIR (e.g. symopt export derivations/)")
+    if "\0" in text:
+        raise SymoptError(f"{text!r} is not a folder name: it holds a NUL character")
+    directory = Path(text)
+    try:
+        exists = directory.exists()
+        if exists and not directory.is_dir():
+            raise SymoptError(f"{directory} exists and is not a folder")
+        foreign = _own(directory) if exists else []
+    except OSError as exc:
+        raise _cannot(directory, exc, "write into") from None
+    if foreign and not force:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise SymoptError(f"{directory} holds files symopt export did not write ({shown}): "
+                          "use --force to write into it anyway, or choose an empty folder")
+    if figure:
+        from symopt import plot
+
+        try:
+            plot.require_matplotlib()
+        except SymoptError:
+            raise SymoptError('the figure needs matplotlib: pip install "symopt-toolkit[plot]", '
+                              "or pass --no-figure") from None
     files = documents(figure=figure)
-    written = []
-    for name, content in files.items():
-        write(directory / name, content, force=True)
-        written.append(directory / name)
+    if exists:
+        for name in files:
+            target(directory / name, force=True)  # no folder or device where a file goes
+    created = []
+    try:
+        for folder in (*reversed(directory.parents), directory):
+            if not folder.exists():
+                folder.mkdir()
+                created.append(folder)
+    except OSError as exc:
+        _remove(created)
+        raise _cannot(directory, exc, "create") from None
+    written: list[Path] = []
+    try:
+        for name, content in files.items():
+            written.append(write(directory / name, content, force=True))
+    except BaseException:
+        if created:
+            _remove(created + written)
+        raise
     return written
+
+
+def _remove(paths: list[Path]) -> None:
+    """Remove ``paths`` last first (the files written, then the folders created), ignoring errors."""
+    for path in reversed(paths):
+        with contextlib.suppress(OSError):
+            path.rmdir() if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
 # --- the note, rewritten ------------------------------------------------------------------------------------------

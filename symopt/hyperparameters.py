@@ -1,8 +1,10 @@
-"""The hyperparameters rules are built from: symbol, keyword, torch.optim default, valid range.
+"""The hyperparameters rules are built from: symbol, keyword, torch.optim default, valid range, and
+where generated test cases draw them from.
 
-Rules take these and change a default where their reference does (``adamw`` decays by default,
-``adam`` does not). Keywords are torch.optim's, so that a kernel's ``step`` reads like a
-``torch.optim`` constructor.
+Rules take these and change a default or a range where their reference does (``adamw`` decays by
+default, ``adam`` does not; RMSprop's momentum may be 0). Keywords are torch.optim's constructor
+arguments (``betas`` split into ``beta1`` and ``beta2``), so that a kernel's ``step`` reads like a
+``torch.optim`` constructor, and :mod:`symopt.strategies` draws every value from what is declared here.
 """
 
 import math
@@ -12,13 +14,32 @@ from symopt.core import Hyper
 
 inf = math.inf
 
-LR = Hyper(S.eta, "lr", 1e-3, 0.0, inf, doc="learning rate")
-MOMENTUM = Hyper(S.rho, "momentum", 0.9, 0.0, 1.0, low_open=True, doc="momentum factor (0 is plain sgd)")
-DAMPENING = Hyper(S.tau, "dampening", 0.0, 0.0, 1.0, high_open=False, doc="dampening of the gradient")
-BETA1 = Hyper(S.beta1, "beta1", 0.9, 0.0, 1.0, doc="decay of the first moment")
-BETA2 = Hyper(S.beta2, "beta2", 0.999, 0.0, 1.0, doc="decay of the second moment")
-EPS = Hyper(S.epsilon, "eps", 1e-8, 0.0, inf, low_open=True, doc="keeps the denominator from zero")
-WEIGHT_DECAY = Hyper(S.lam, "weight_decay", 0.0, 0.0, inf, doc="weight decay", skip_when_zero=True)
+LR = Hyper(S.eta, "lr", 1e-3, 0.0, inf, doc="learning rate", special=(1e-3, 0.0), sample=(1e-6, 1.0), log=True)
+MOMENTUM = Hyper(S.rho, "momentum", 0.9, 0.0, 1.0, low_open=True, doc="momentum factor (0 is plain sgd)",
+                 special=(0.9, 0.0), sample=(0.01, 0.99))
+DAMPENING = Hyper(S.tau, "dampening", 0.0, 0.0, 1.0, high_open=False, doc="dampening of the gradient",
+                  special=(0.0,), sample=(0.0, 1.0))
+# β in {0} ∪ [0.01, 0.9999], not (0, 0.01): torch.optim.Adam (and the reference, which follows it)
+# updates the first moment with ``lerp(g, 1 - β₁)``, which knows β₁ only to within one rounding of
+# 1 - β₁ (1e-16 absolute): a change of the hyperparameter itself, of up to 1e-16/β₁ relative, that
+# no rounding-error bound covers (Hypothesis found β₁ = 6e-8 giving a 2e-10 difference).
+BETA1 = Hyper(S.beta1, "beta1", 0.9, 0.0, 1.0, doc="decay of the first moment",
+              special=(0.0, 0.9, 0.999), sample=(0.01, 0.9999))
+BETA2 = Hyper(S.beta2, "beta2", 0.999, 0.0, 1.0, doc="decay of the second moment",
+              special=(0.0, 0.9, 0.999), sample=(0.01, 0.9999))
+ALPHA = Hyper(S.alpha, "alpha", 0.99, 0.0, 1.0, doc="decay of the squared-gradient average",
+              special=(0.0, 0.99), sample=(0.01, 0.9999))
+EPS = Hyper(S.epsilon, "eps", 1e-8, 0.0, inf, low_open=True, doc="keeps the denominator from zero",
+            special=(1e-8,), sample=(1e-12, 0.1), log=True)
+WEIGHT_DECAY = Hyper(S.lam, "weight_decay", 0.0, 0.0, inf, doc="weight decay", skip_when_zero=True,
+                     special=(0.0, 1e-2), sample=(1e-6, 1.0), log=True)
+LR_DECAY = Hyper(S.kappa, "lr_decay", 0.0, 0.0, inf, doc="decay of the learning rate with the step count",
+                 special=(0.0,), sample=(1e-6, 1.0), log=True)
+INITIAL_ACCUMULATOR = Hyper(S.s0, "initial_accumulator_value", 0.0, 0.0, inf, doc="initial sum of squared gradients",
+                            special=(0.0,), sample=(1e-6, 1e2), log=True)
+MOMENTUM_DECAY = Hyper(S.psi, "momentum_decay", 4e-3, 0.0, inf, doc="how fast the momentum factor rises to beta1",
+                       special=(4e-3, 0.0), sample=(1e-5, 1.0), log=True)
 
 # The order hyperparameters are listed in, whatever the order of the transforms that own them.
-ORDER = ("lr", "momentum", "dampening", "beta1", "beta2", "eps", "weight_decay")
+ORDER = ("lr", "lr_decay", "momentum", "dampening", "alpha", "beta1", "beta2", "eps", "weight_decay",
+         "momentum_decay", "initial_accumulator_value")

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from symopt import ops
 from symopt import symbols as S
 from symopt.core import Rule
 from symopt.errors import SymoptError, UnknownNameError
@@ -123,13 +124,19 @@ class _Lowering:
             result = self._product(e)
         elif e.is_Pow:
             result = self._power(e)
-        elif isinstance(e, sp.Abs):
-            result = self.op("absolute", self.value(e.args[0]))
         else:
-            ufunc = e.func.__name__.lower()
-            if not isinstance(getattr(np, ufunc, None), np.ufunc):
-                raise SymoptError(f"cannot compile {e.func.__name__} to NumPy")
-            result = self.op(ufunc, *(self.value(a) for a in e.args))
+            operation = ops.lookup(e)
+            if operation is None or operation.numpy is None:
+                raise SymoptError(f"cannot compile {e.func.__name__} to NumPy: it is not an array operation "
+                                  "of symopt's operation table (symopt.ops)")
+            ufunc = getattr(np, operation.numpy)
+            args = [self.value(a) for a in e.args]
+            result = args[0] if ufunc.nin == 2 else None
+            if ufunc.nin == 1:
+                result = self.op(operation.numpy, *args)
+            else:  # a binary ufunc, folded over more arguments: max(a, b, c) = max(max(a, b), c)
+                for arg in args[1:]:
+                    result = self.op(operation.numpy, result, arg)
         self.env[e] = result
         return result
 
@@ -254,14 +261,14 @@ class _Program:
 
 
 def _emit(rule: Rule, exprs: list[sp.Expr], inplace: bool) -> _Program:
-    hyper_symbols = [h.symbol for h in rule.hypers]
-    scalars = {S.t, *hyper_symbols}
+    scalar_args = _scalar_arguments(rule)
+    scalars = set(scalar_args)
     definitions, reduced = hoist_scalars(exprs, scalars)
     common, reduced = sp.cse(reduced, symbols=sp.numbered_symbols("x"), order="none")
     constants = [symbol for symbol, _ in definitions]
     scalar_names = {*scalars, *constants}
 
-    inputs = [S.theta_prev, S.g, *(s.prev for s in rule.states)]
+    inputs = [S.theta_prev, S.g, *(s.prev for s in rule.arrays)]
     lowering = _Lowering({symbol: i for i, symbol in enumerate(inputs)}, scalar_names)
     for symbol, expr in common:
         lowering.env[symbol] = lowering.value(expr)
@@ -269,7 +276,7 @@ def _emit(rule: Rule, exprs: list[sp.Expr], inplace: bool) -> _Program:
     if any(isinstance(o, str) for o in outputs):
         raise SymoptError(f"{rule.name}: an output does not depend on the arrays")
     names = [s.name for s in inputs]
-    aliases = [0, *range(2, 2 + len(rule.states))]
+    aliases = [0, *range(2, 2 + len(rule.arrays))]
     buffers, copies, n_scratch, homes = _allocate(lowering.ops, names, outputs, inplace, aliases)
 
     def operand(a):
@@ -278,13 +285,22 @@ def _emit(rule: Rule, exprs: list[sp.Expr], inplace: bool) -> _Program:
     body = [f"numpy.{op.func}({', '.join(operand(a) for a in op.args)}, out={buffers[op.out]})" for op in lowering.ops]
     body += [f"numpy.copyto({homes[k]}, {buffers[v]})" for k, v in copies]
     outs = "".join(f"{h}, " for h in homes)  # always a tuple, even for one output
-    args = ", ".join([*names, *(s.name for s in constants), *(h.name for h in hyper_symbols), "t",
+    args = ", ".join([*names, *(s.name for s in constants), *(a.name for a in scalar_args),
                       *([] if inplace else [f"out{k}" for k in range(len(homes))]), "scratch"])
     source = f"def step({args}):\n" + "".join(f"    {line}\n" for line in body) + f"    return ({outs.rstrip()})\n"
     namespace: dict = {"numpy": np}
     exec(compile(source, f"<symopt kernel {rule.name}>", "exec"), namespace)  # source made from the rule only
-    scalar_function = sp.lambdify([S.t, *hyper_symbols], [e for _, e in definitions], modules="math", cse=True)
+    scalar_function = sp.lambdify(scalar_args, [e for _, e in definitions], modules="math", cse=True)
     return _Program(scalar_function, namespace["step"], source, n_scratch)
+
+
+def _scalar_arguments(rule: Rule) -> list[sp.Symbol]:
+    """What a step's scalars are computed from: t, the hyperparameters, the scalar states before it."""
+    return [S.t, *(h.symbol for h in rule.hypers), *(s.prev for s in rule.scalars)]
+
+
+# Step counts are exact in float64 up to 2**53, and torch keeps them as floats.
+MAX_STEP = 2**53
 
 
 # --- the kernel ----------------------------------------------------------------------------------
@@ -314,16 +330,28 @@ class Kernel:
 
     def __post_init__(self):
         outputs = self.rule.step_map()
-        self._outputs = [outputs[S.theta], *(outputs[s.new] for s in self.rule.states)]
+        self._outputs = [outputs[S.theta], *(outputs[s.new] for s in self.rule.arrays)]
         conditions = {c for e in self._outputs for p in e.atoms(sp.Piecewise) for _, c in p.args if c is not sp.true}
         self._conditions = sorted(conditions, key=sp.default_sort_key)
         self._skip = [i for i, h in enumerate(self.rule.hypers) if h.skip_when_zero]
-        self._test = sp.lambdify([S.t, *(h.symbol for h in self.rule.hypers)], self._conditions, modules="math")
+        arguments = _scalar_arguments(self.rule)
+        self._test = sp.lambdify(arguments, self._conditions, modules="math")
+        self._advance = sp.lambdify(arguments, [outputs[s.new] for s in self.rule.scalars], modules="math")
+        self._start = sp.lambdify([h.symbol for h in self.rule.hypers], [s.init for s in self.rule.states],
+                                  modules="math")
 
-    def init(self, params) -> dict[str, np.ndarray]:
-        """The state before the first step: each variable at its initial value, shaped like params."""
+    def init(self, params, **hyper) -> dict[str, np.ndarray | float]:
+        """The state before the first step: each variable at its initial value, shaped like params
+        (a Python float for a scalar state such as NAdam's μ product).
+
+        Args:
+            params: the parameters.
+            **hyper: hyperparameters a state starts from (Adagrad's ``initial_accumulator_value``);
+                the others are accepted and ignored, so that ``init`` and ``step`` take the same ones.
+        """
         params = _as_params(params)
-        return {s.name: np.full_like(params, float(s.init)) for s in self.rule.states}
+        starts = self._start(*self.hyperparameters(**hyper))
+        return {s.name: float(v) if s.scalar else np.full_like(params, float(v)) for s, v in zip(self.rule.states, starts)}
 
     def step(self, params, grads, state: dict, t: int, *, inplace: bool = False, **hyper):
         """Take step ``t`` (counting from 1).
@@ -333,7 +361,8 @@ class Kernel:
             grads: the gradient, the same shape (cast to params' dtype).
             state: the dict from :meth:`init` or the previous step.
             t: the step number, an integer ≥ 1.
-            inplace: write the results into ``params`` and the state's arrays, and return them.
+            inplace: write the results into ``params`` and the state's arrays, put the new scalar
+                states (NAdam's μ product) into the ``state`` dict, and return them.
             **hyper: hyperparameters by torch.optim's names (``lr``, ``beta1``, ...); each
                 defaults to the rule's default.
 
@@ -345,40 +374,58 @@ class Kernel:
                 out-of-range hyperparameter (the message names it and its valid range).
         """
         params = _as_params(params)
-        grads = np.asarray(grads, dtype=params.dtype)
+        if inplace and not isinstance(params, np.ndarray):
+            raise SymoptError("inplace=True needs params to be a NumPy array (it is written into)")
+        if np.iscomplexobj(grads):
+            raise SymoptError("grads must be real: a complex gradient would lose its imaginary part")
+        try:
+            grads = np.asarray(grads, dtype=params.dtype)
+        except (TypeError, ValueError) as exc:
+            raise SymoptError(f"grads must be an array of real numbers: {exc}") from None
         if grads.shape != params.shape:
             raise SymoptError(f"grads has shape {grads.shape} but params has shape {params.shape}")
         if not isinstance(state, dict):
             raise SymoptError("state must be the dict returned by kernel.init(params) or by the last step")
-        previous = []
+        previous, scalars = [], []
         for s in self.rule.states:
             if s.name not in state:
                 raise SymoptError(f"state has no {s.name!r}: start from kernel.init(params)")
+            if s.scalar:
+                value = state[s.name]
+                if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                    raise SymoptError(f"state[{s.name!r}] must be a real number, not {value!r}")
+                scalars.append(float(value))
+                continue
             value = np.asarray(state[s.name], dtype=params.dtype)
             if value.shape != params.shape:
                 raise SymoptError(f"state[{s.name!r}] has shape {value.shape} but params has shape {params.shape}")
             previous.append(value)
-        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 1:
-            raise SymoptError(f"t must be an integer >= 1 (the step being taken), not {t!r}")
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 1 <= t <= MAX_STEP:
+            raise SymoptError(f"t must be an integer from 1 to 2**53 (the step being taken), not {t!r}")
+        t = int(t)
         values = self.hyperparameters(**hyper)
         arrays = [params, grads, *previous]
+        array_states = self.rule.arrays
         if inplace:
             targets = [params, *previous]
-            if any(not isinstance(a, np.ndarray) or not a.flags.writeable for a in [params, *(state[s.name] for s in self.rule.states)]):
+            if any(not isinstance(a, np.ndarray) or not a.flags.writeable for a in [params, *(state[s.name] for s in array_states)]):
                 raise SymoptError("inplace=True needs params and the state's values to be writeable NumPy arrays")
             if any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:] if a.size):
                 raise SymoptError("inplace=True needs params, grads and each state array to be separate arrays")
-        program = self._program(int(t), values, inplace)
-        constants = program.scalars(int(t), *values)
+        arguments = [t, *values, *scalars]
+        program = self._program(arguments, inplace)
+        constants = program.scalars(*arguments)
+        advanced = {s.name: float(v) for s, v in zip(self.rule.scalars, self._advance(*arguments))}
         scratch = self._scratch(params, program.n_scratch)
         # NaN and inf propagate without warnings, as in torch.optim.
         with np.errstate(all="ignore"):
-            if inplace:
-                program.arrays(*arrays, *constants, *values, int(t), scratch)
-                return params, {**state, **{s.name: a for s, a in zip(self.rule.states, targets[1:])}}
-            outs = [np.empty_like(params) for _ in range(1 + len(self.rule.states))]
-            new_params, *new_state = program.arrays(*arrays, *constants, *values, int(t), *outs, scratch)
-        return new_params, {**state, **{s.name: a for s, a in zip(self.rule.states, new_state)}}
+            if inplace:  # the arrays are written into, and the dict takes the new scalar states
+                program.arrays(*arrays, *constants, *arguments, scratch)
+                state.update({s.name: a for s, a in zip(array_states, targets[1:])}, **advanced)
+                return params, state
+            outs = [np.empty_like(params) for _ in range(1 + len(array_states))]
+            new_params, *new_state = program.arrays(*arrays, *constants, *arguments, *outs, scratch)
+        return new_params, {**state, **{s.name: a for s, a in zip(array_states, new_state)}, **advanced}
 
     def hyperparameters(self, **hyper) -> list[float]:
         """The hyperparameter values in the rule's order, defaults filled in, each range-checked."""
@@ -398,11 +445,15 @@ class Kernel:
         return values
 
     def source(self, t: int = 2, *, inplace: bool = False, **hyper) -> str:
-        """The generated code of the array function used for step ``t`` with these hyperparameters."""
-        return self._program(t, self.hyperparameters(**hyper), inplace).source
+        """The generated code of the array function used for step ``t`` with these hyperparameters
+        (scalar states at their initial values)."""
+        values = self.hyperparameters(**hyper)
+        starts = [float(v) for s, v in zip(self.rule.states, self._start(*values)) if s.scalar]
+        return self._program([t, *values, *starts], inplace).source
 
-    def _program(self, t: int, values: list[float], inplace: bool) -> _Program:
-        truth = tuple(bool(c) for c in self._test(t, *values))
+    def _program(self, arguments: list[float], inplace: bool) -> _Program:
+        truth = tuple(bool(c) for c in self._test(*arguments))
+        values = arguments[1:1 + len(self.rule.hypers)]
         zero = tuple(values[i] == 0 for i in self._skip)
         key = (truth, zero, inplace)
         if key not in self._programs:

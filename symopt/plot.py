@@ -18,7 +18,8 @@ from symopt.errors import SymoptError
 PLOTS = ("coupling",)
 
 
-def _matplotlib():
+def require_matplotlib():
+    """matplotlib's ``Figure`` and Agg canvas, or a one-line error saying how to install it."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -32,7 +33,7 @@ def coupling_figure(names: tuple[str, ...] = ("adam", "adamw")):
     from symopt.derive import coupling, weight_decay
     from symopt.optimizers import get
 
-    Figure, FigureCanvasAgg = _matplotlib()
+    Figure, FigureCanvasAgg = require_matplotlib()
     figure = Figure(figsize=(6.4, 4.2), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -68,16 +69,20 @@ def coupling_png() -> bytes:
 
 
 def save(name: str, path: str, force: bool = False) -> None:
-    """Draw the plot ``name`` into ``path`` (PNG, SVG or PDF by its extension), whole or not at all."""
+    """Draw the plot ``name`` into ``path`` (PNG, SVG or PDF by its extension), whole or not at all.
+
+    The file name is checked, and the temporary file created (see :func:`symopt.export.atomic`),
+    before anything is drawn.
+    """
     from symopt.errors import UnknownNameError
-    from symopt.export import write
+    from symopt.export import atomic, target
 
     if name not in PLOTS:
         raise UnknownNameError("plot", name, PLOTS)
-    fmt = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+    fmt = target(path, force).suffix[1:].lower()
     if fmt not in ("png", "svg", "pdf"):
         raise SymoptError(f"{path}: the file name must end in .png, .svg or .pdf")
-    buffer = io.BytesIO()
+    require_matplotlib()
     metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
-    coupling_figure().savefig(buffer, format=fmt, metadata=metadata)
-    write(path, buffer.getvalue(), force=force)
+    with atomic(path, force) as file:  # the folder is known to be writable before the figure is drawn
+        coupling_figure().savefig(file, format=fmt, metadata=metadata)

@@ -19,57 +19,72 @@ from sympy.printing.pretty.pretty_symbology import pretty_symbol
 from sympy.printing.str import StrPrinter
 from sympy.simplify.radsimp import fraction
 
+from symopt import ops
 from symopt import symbols as S
 
-# (LaTeX, text) for the symbols SymPy cannot typeset from their names.
+# (LaTeX, text) for the symbols SymPy cannot typeset from their names. Values before the step
+# (``x_tm1``) and after it (``x_tp1``) are handled generically by :func:`_step_name`.
 NOTATION: dict[sp.Symbol, tuple[str, str]] = {
-    S.theta_prev: (r"\theta_{t-1}", "θₜ₋₁"),
-    S.m_prev: (r"m_{t-1}", "mₜ₋₁"),
-    S.v_prev: (r"v_{t-1}", "vₜ₋₁"),
     S.lam_eff: (r"\lambda_{\text{eff}}", "λ_eff"),
+    S.rho_inf: (r"\rho_{\infty}", "ρ_∞"),
+    S.vmax: (r"v^{\max}_{t}", "vᵐᵃˣₜ"),
+    S.vmax_prev: (r"v^{\max}_{t-1}", "vᵐᵃˣₜ₋₁"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m
+_SHIFTS = {"_tm1": ("t-1", "ₜ₋₁"), "_tp1": ("t+1", "ₜ₊₁")}
 
-# Variables in the order the note writes them in a sum: θ_{t-1} first, the state, the gradient...
-# (θ_t only meets θ_{t-1} in a step, θ_t - θ_{t-1}, and goes first).
-_RANK: dict[sp.Symbol, int] = {
-    S.theta_prev: 0,
-    S.m_prev: 1,
-    S.v_prev: 1,
-    S.g: 2,
-    S.m: 3,
-    S.v: 3,
-    S.mhat: 4,
-    S.vhat: 4,
-    S.theta: -1,  # θ_t - θ_{t-1}
-}
+
+def _step_name(symbol: sp.Symbol) -> tuple[sp.Symbol, tuple[str, str]] | None:
+    """For ``m_tm1``: the symbol ``m`` to typeset and the subscript (LaTeX, text) to put on it."""
+    for suffix, subscripts in _SHIFTS.items():
+        if symbol.name.endswith(suffix):
+            return sp.Symbol(symbol.name[: -len(suffix)]), subscripts
+    return None
+
+
+def _rank_of(symbol: sp.Symbol) -> int | None:
+    """Where a variable goes in a sum, in the note's order: θ_{t-1} first, then the state before the
+    step, the gradient, and the quantities of this step (θ_t only meets θ_{t-1} in a step,
+    θ_t - θ_{t-1}, and goes first). None for scalars (hyperparameters, t, bias corrections)."""
+    if symbol == S.theta:
+        return -1
+    if symbol == S.theta_prev:
+        return 0
+    if symbol not in S.ARRAYS:
+        return None
+    if symbol.name.endswith("_tm1"):
+        return 1
+    return 2 if symbol == S.g else 3
+
+
+_DECAY_RANK = 10
 
 
 def _is_scalar(expr: sp.Expr) -> bool:
     """True for numbers and expressions of hyperparameters and t only (no variable)."""
-    return not any(s in _RANK for s in expr.free_symbols) and not expr.has(S.Mean)
+    return not (expr.free_symbols & S.ARRAYS) and not expr.has(S.Mean)
 
 
 def _rank(expr: sp.Expr) -> int:
-    ranks = [_RANK[s] for s in expr.free_symbols if s in _RANK]
-    return min(ranks, default=len(_RANK))
+    ranks = [r for r in map(_rank_of, expr.free_symbols) if r is not None]
+    return min(ranks, default=_DECAY_RANK - 1)
 
 
 def _term_key(term: sp.Expr):
-    """Numbers first (``1 - β``), terms of variables next, terms of hyperparameters only last
-    (``√v̂ + ε``). Terms of variables go in the note's order of their variables (``ρ v_{t-1} + g_t``),
-    except that a decay, θ_{t-1} with a coefficient, comes after the update (``θ_{t-1} - η g_t -
-    η λ θ_{t-1}``); then fewer hyperparameter factors first."""
+    """Positive numbers first (``1 - β``), terms of variables next, terms of hyperparameters only
+    after, negative numbers last (``ρ_t - 4``). Terms of variables go in the note's order of their
+    variables (``ρ b_{t-1} + g_t``), except that a decay, θ_{t-1} with a coefficient, comes after
+    the update (``θ_{t-1} - η g_t - η λ θ_{t-1}``); then fewer hyperparameter factors first."""
     if term.is_Number:
-        return (0, 0, 0, default_sort_key(term))
+        return (0 if term > 0 else 3, 0, 0, 0, default_sort_key(term))
     if _is_scalar(term):
-        return (2, 0, 0, default_sort_key(term))
+        return (2, 0, 0, 0, default_sort_key(term))
     coefficients = sum(1 for f in sp.Mul.make_args(term) if _is_scalar(f) and not f.is_Number)
     rank = _rank(term)
-    if rank == _RANK[S.theta_prev] and term != S.theta_prev and -term != S.theta_prev:
-        rank = len(_RANK) + 1  # a decay term
-    return (1, rank, coefficients, default_sort_key(term))
+    if rank == 0 and term != S.theta_prev and -term != S.theta_prev:
+        rank = _DECAY_RANK  # a decay term
+    return (1, rank, term.could_extract_minus_sign(), coefficients, default_sort_key(term))
 
 
 def _factor_key(factor: sp.Expr):
@@ -107,6 +122,10 @@ class SymoptLatexPrinter(LatexPrinter):
             return self._settings["symbol_names"][expr]
         if expr in NOTATION:
             return NOTATION[expr][0]
+        shifted = _step_name(expr)
+        if shifted is not None:
+            base, (subscript, _) = shifted
+            return f"{super()._print_Symbol(base, style=style)}_{{{subscript}}}"
         if expr.name.startswith(_PATH):
             return rf"\lambda_{{\text{{eff}}}}^{{(\text{{{expr.name[len(_PATH):]}}})}}"
         return super()._print_Symbol(expr, style=style)
@@ -142,8 +161,9 @@ class SymoptLatexPrinter(LatexPrinter):
             parts.append(tex)
         return " ".join(parts)
 
-    def _print_Mean(self, expr):
-        return rf"\mathbb{{E}}\left[{self._print(expr.args[0])}\right]"
+    def _print_Mean(self, expr, exp=None):
+        body = rf"\mathbb{{E}}\left[{self._print(expr.args[0])}\right]"
+        return body if exp is None else rf"{body}^{{{exp}}}"
 
     def _print_Tends(self, expr):
         return rf"{self._print(expr.args[0])} \to {self._print(expr.args[1])}"
@@ -158,6 +178,10 @@ class SymoptTextPrinter(StrPrinter):
     def _print_Symbol(self, expr):
         if expr in NOTATION:
             return NOTATION[expr][1]
+        shifted = _step_name(expr)
+        if shifted is not None:
+            base, (_, subscript) = shifted
+            return pretty_symbol(base.name) + subscript
         if expr.name.startswith(_PATH):
             return f"λ_eff({expr.name[len(_PATH):]})"
         return pretty_symbol(expr.name)
@@ -225,23 +249,11 @@ class SymoptTextPrinter(StrPrinter):
             return inner + power.translate(self._SUPERSCRIPT)
         return f"{inner}^{power}" if exp.is_Atom else f"{inner}^({power})"
 
-    def _print_Piecewise(self, expr):
-        branches = []
-        for value, condition in expr.args:
-            if condition is sp.true:
-                branches.append(self._print(value))
-            else:
-                branches.append(f"{self._print(value)} if {self._print(condition)} else")
-        return " ".join(branches)
-
     def _print_Equality(self, expr):
         return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
 
     def _print_StrictGreaterThan(self, expr):
         return f"{self._print(expr.lhs)} > {self._print(expr.rhs)}"
-
-    def _print_Abs(self, expr):
-        return f"|{self._print(expr.args[0])}|"
 
     def _print_Mean(self, expr):
         return f"E[{self._print(expr.args[0])}]"
@@ -257,10 +269,32 @@ class SymoptTextPrinter(StrPrinter):
         return f"lim({self._print(z)} → {self._print(z0)}) {self._print(e)}"
 
 
+def _install_operations() -> None:
+    """Give both printers each operation's notation from the table (:mod:`symopt.ops`)."""
+    for operation in ops.OPERATIONS:
+        name = f"_print_{operation.sympy.__name__}"
+
+        def latex_method(self, expr, operation=operation, fallback=getattr(LatexPrinter, name, None), exp=None, **kw):
+            if not operation.applies_to(expr):
+                return fallback(self, expr, **({"exp": exp} if exp is not None else {}), **kw)
+            body = operation.latex(self._print, expr)
+            return body if exp is None else rf"\left({body}\right)^{{{exp}}}"
+
+        def text_method(self, expr, operation=operation, fallback=getattr(StrPrinter, name, None), **kw):
+            if not operation.applies_to(expr):
+                return fallback(self, expr, **kw)
+            return operation.text(self._print, expr)
+
+        if operation.sympy is not sp.Pow:  # a square root: the printers' own _print_Pow ask the table
+            setattr(SymoptLatexPrinter, name, latex_method)
+            setattr(SymoptTextPrinter, name, text_method)
+
+
 def _is_atomic_text(text: str) -> bool:
     return not any(c in text for c in " +-·/()")
 
 
+_install_operations()
 _LATEX = SymoptLatexPrinter()
 _INLINE = SymoptLatexPrinter({"fold_short_frac": True})
 _TEXT = SymoptTextPrinter()

@@ -107,6 +107,8 @@ def _is_number(text: str) -> bool:
 def derivation_latex(d: Derivation) -> str:
     """A derivation's equations as LaTeX ``aligned`` blocks, its words as ``%`` comments."""
     lines = [f"% {d.title} ({d.rule})"]
+    if not d.applies:
+        lines.append(f"% {prose_text(d.summary)}")
     for step in d.steps:
         lines.append(f"% {prose_text(step.text)}")
         if step.equations:
@@ -163,6 +165,7 @@ def derivation_json(d: Derivation) -> dict:
         "key": d.key,
         "title": d.title,
         "rule": d.rule,
+        "applies": d.applies,
         "summary": prose_text(d.summary),
         "assumptions": [prose_text(a) for a in d.assumptions],
         "steps": [{"text": prose_text(s.text), "equations": [equation_json(e) for e in s.equations]} for s in d.steps],

@@ -1,9 +1,10 @@
 """Bounded Hypothesis strategies named after the objects of optimization.
 
-One vocabulary for the test suite, ``symopt verify`` and ``symopt check``: ``learning_rates()``,
-``betas()``, ``gradient_sequences()``, ``trajectories(rule)``... Every strategy is bounded: the
-ranges are the valid ranges of the hyperparameters (β = 0, weight decay 0 and small ε included),
-gradients span 1e-8 to 1e8 in magnitude with exact zeros, and sequences are at most 50 steps.
+One vocabulary for the test suite, ``symopt verify`` and ``symopt check``: ``hyperparameter(h)``,
+``gradient_sequences()``, ``trajectories(rule)``... Every strategy is bounded: each hyperparameter
+is drawn from what it declares (:mod:`symopt.hyperparameters`: its valid range, special values and
+sampling interval, so a new rule needs no strategy of its own), gradients span 1e-8 to 1e8 in
+magnitude with exact zeros, and sequences are at most 50 steps.
 
 Needs Hypothesis (``pip install "symopt-toolkit[verify]"``).
 """
@@ -30,57 +31,32 @@ def log_uniform(low: float, high: float) -> st.SearchStrategy[float]:
     return st.floats(np.log10(low), np.log10(high)).map(lambda e: float(10.0**e))
 
 
-def learning_rates() -> st.SearchStrategy[float]:
-    """η in [1e-6, 1], and exactly 0."""
-    return st.one_of(st.just(1e-3), st.just(0.0), log_uniform(1e-6, 1.0))
+def hyperparameter(hyper) -> st.SearchStrategy[float]:
+    """Values of one hyperparameter, from what it declares (:class:`symopt.core.Hyper`): its special
+    values (the default among them) and its sampling interval, each kept inside its valid range.
 
-
-def betas() -> st.SearchStrategy[float]:
-    """β in {0} ∪ [0.01, 0.9999]: 0, the usual 0.9 and 0.999, and the range between.
-
-    Not in (0, 0.01): torch.optim.Adam (and the reference, which follows it) updates the first
-    moment with ``lerp(g, 1 - β₁)``, which knows β₁ only to within one rounding of 1 - β₁
-    (1e-16 absolute): a change of the hyperparameter itself, of up to 1e-16/β₁ relative, that no
-    rounding-error bound covers (Hypothesis found β₁ = 6e-8 giving a 2e-10 difference).
+    Example: a learning rate is 1e-3, 0, or log-uniform in [1e-6, 1]; RMSprop's momentum, whose
+    range includes 0, draws 0 too, and the momentum rule's (0, 1) never does.
     """
-    return st.one_of(st.sampled_from([0.0, 0.9, 0.999]), st.floats(0.01, 0.9999))
+    low, high = hyper.sample
+    if hyper.low == hyper.high:  # a range of one value (torch's Nesterov takes no dampening)
+        return st.just(float(hyper.low))
+    drawn = log_uniform(low, high) if hyper.log else st.floats(low, high)
+    special = [v for v in dict.fromkeys((hyper.default, *hyper.special)) if hyper.contains(v)]
+    options = [st.sampled_from(special)] if special else []
+    return st.one_of(*options, drawn.filter(hyper.contains))
 
 
-def momenta() -> st.SearchStrategy[float]:
-    """ρ in (0, 1): up to 0.99 (ρ = 0 is the rule ``sgd``)."""
-    return st.one_of(st.just(0.9), st.floats(0.01, 0.99))
+def learning_rates() -> st.SearchStrategy[float]:
+    """η in [1e-6, 1], and exactly 0 (the learning rate declared in :mod:`symopt.hyperparameters`)."""
+    from symopt.hyperparameters import LR
 
-
-def dampenings() -> st.SearchStrategy[float]:
-    """τ in [0, 1]."""
-    return st.one_of(st.just(0.0), st.floats(0.0, 1.0))
-
-
-def epsilons() -> st.SearchStrategy[float]:
-    """ε in [1e-12, 0.1]: the default 1e-8, and small."""
-    return st.one_of(st.just(1e-8), log_uniform(1e-12, 0.1))
-
-
-def weight_decays() -> st.SearchStrategy[float]:
-    """λ in [0, 1]: exactly 0 often, torch's AdamW default 1e-2, and the range between."""
-    return st.one_of(st.just(0.0), st.just(1e-2), log_uniform(1e-6, 1.0))
-
-
-# Each hyperparameter's keyword -> its strategy. Rules name their hyperparameters with these keywords.
-HYPERPARAMETERS = {
-    "lr": learning_rates,
-    "momentum": momenta,
-    "dampening": dampenings,
-    "beta1": betas,
-    "beta2": betas,
-    "eps": epsilons,
-    "weight_decay": weight_decays,
-}
+    return hyperparameter(LR)
 
 
 def hyperparameters(rule) -> st.SearchStrategy[dict[str, float]]:
     """Values for every hyperparameter of ``rule``, each over its valid range."""
-    return st.fixed_dictionaries({h.name: HYPERPARAMETERS[h.name]() for h in rule.hypers})
+    return st.fixed_dictionaries({h.name: hyperparameter(h) for h in rule.hypers})
 
 
 def dtypes() -> st.SearchStrategy[np.dtype]:

@@ -5,7 +5,13 @@ cancel, so rules, derivations and printers all import their symbols from here.
 
 Names are plain Python identifiers, so that ``lambdify`` can use them as argument names, and SymPy
 already typesets most of them (``beta1`` prints as ``\\beta_{1}``, ``mhat_t`` as ``\\hat{m}_{t}``).
-The few it cannot (the values at step t-1) are given their notation by :mod:`symopt.printing`.
+A value before the step is named ``<name>_tm1`` and printed with the subscript t-1 by
+:mod:`symopt.printing`.
+
+Symbols come in two kinds, and :data:`ARRAYS` says which: *arrays* hold one value per parameter
+(θ, g, the moments: declared with :func:`array`), everything else is a *scalar* of the step
+counter and the hyperparameters (η, β₁, the bias-correction factors, NAdam's μ product). Kernels
+compute scalars once per step, printers put them before the arrays in a product.
 
 Assumptions are deliberate. Hyperparameters are nonnegative (a learning rate or a decay below zero
 is an error, not a rule), the step counter is a positive integer, second moments are nonnegative.
@@ -14,23 +20,53 @@ Values that may take either sign (parameters, gradients, first moments) are only
 
 from sympy import Function, Symbol
 
+#: The symbols that hold one value per parameter.
+ARRAYS: set[Symbol] = set()
+
+
+def array(name: str, **assumptions) -> Symbol:
+    """A per-parameter symbol (``real`` unless other assumptions are given), recorded in :data:`ARRAYS`."""
+    symbol = Symbol(name, **(assumptions or {"real": True}))
+    ARRAYS.add(symbol)
+    return symbol
+
+
+def pair(name: str, **assumptions) -> tuple[Symbol, Symbol]:
+    """A state variable's symbols after and before the step: ``x_t`` and ``x_tm1``."""
+    return array(f"{name}_t", **assumptions), array(f"{name}_tm1", **assumptions)
+
+
 # The step counter: the step being taken, counting from 1 as in torch.optim.
 t = Symbol("t", integer=True, positive=True)
 
 # Parameters and gradient.
-theta = Symbol("theta_t", real=True)  # θ_t, the parameter after the step
-theta_prev = Symbol("theta_tm1", real=True)  # θ_{t-1}, the parameter before the step
-g = Symbol("g_t", real=True)  # g_t, the gradient at θ_{t-1}
+theta, theta_prev = pair("theta")  # θ_t after the step, θ_{t-1} before it
+g = array("g_t")  # g_t, the gradient at θ_{t-1}
 
 # State: each variable has its value after the step and its value before it.
-m = Symbol("m_t", real=True)  # first moment (Adam), moving average of g
-m_prev = Symbol("m_tm1", real=True)
-v = Symbol("v_t", real=True)  # velocity (momentum) or second moment (Adam); the note uses v for both
-v_prev = Symbol("v_tm1", real=True)
+m, m_prev = pair("m")  # first moment, moving average of g
+v, v_prev = pair("v", nonnegative=True)  # second moment, moving average of g²
+b, b_prev = pair("b")  # momentum buffer (torch's momentum_buffer; the note calls it velocity v)
+vmax, vmax_prev = pair("vmax", nonnegative=True)  # AMSGrad's running maximum of v
+gbar, gbar_prev = pair("gbar")  # centred RMSprop's moving average of g
+u, u_prev = pair("u", nonnegative=True)  # Adamax's exponentially weighted infinity norm
+s, s_prev = pair("s", nonnegative=True)  # Adagrad's sum of squared gradients
 
 # Intermediates.
-mhat = Symbol("mhat_t", real=True)  # bias-corrected first moment
-vhat = Symbol("vhat_t", nonnegative=True)  # bias-corrected second moment
+mhat = array("mhat_t")  # bias-corrected first moment
+vhat = array("vhat_t", nonnegative=True)  # bias-corrected second moment
+vtilde = array("vtilde_t", nonnegative=True)  # centred second moment, v - ḡ²
+c = array("c_t")  # Lion's interpolation of the moment and the gradient
+
+# Scalar state and intermediates: functions of t and the hyperparameters only.
+mu_product = Symbol("Pi_t", real=True)  # NAdam's running product of the momentum factors
+mu_product_prev = Symbol("Pi_tm1", real=True)
+mu = Symbol("mu_t", real=True)  # NAdam's momentum factor at step t
+mu_next = Symbol("mu_tp1", real=True)  # ... and at step t + 1
+rho_inf = Symbol("rho_inf", real=True)  # RAdam: the length of the SMA, ρ_∞
+rho_t = Symbol("rho_t", real=True)  # RAdam: ρ_t
+rect = Symbol("r_t", real=True)  # RAdam's variance rectification
+lr_t = Symbol("eta_t", nonnegative=True)  # Adagrad's decayed learning rate
 
 # Hyperparameters, in the note's letters.
 eta = Symbol("eta", nonnegative=True)  # learning rate
@@ -38,15 +74,20 @@ rho = Symbol("rho", nonnegative=True)  # momentum factor
 tau = Symbol("tau", nonnegative=True)  # dampening, as in the torch.optim.SGD documentation
 beta1 = Symbol("beta1", nonnegative=True)  # first-moment decay
 beta2 = Symbol("beta2", nonnegative=True)  # second-moment decay
+alpha = Symbol("alpha", nonnegative=True)  # RMSprop's smoothing constant
 epsilon = Symbol("epsilon", positive=True)  # keeps the denominator away from zero
 lam = Symbol("lamda", nonnegative=True)  # weight decay (SymPy spells λ "lamda": "lambda" is a Python keyword)
+kappa = Symbol("kappa", nonnegative=True)  # Adagrad's learning-rate decay
+s0 = Symbol("s_0", nonnegative=True)  # Adagrad's initial accumulator value
+psi = Symbol("psi", nonnegative=True)  # NAdam's momentum decay
 
 # Quantities that only derivations talk about.
 lam_eff = Symbol("lamda_eff", real=True)  # effective weight decay
 
 
 def lam_eff_through(path: str) -> Symbol:
-    """The term of λ_eff that flows through one state variable (``"m"``, ``"v"``) or ``"direct"``."""
+    """The term of λ_eff that flows through one state variable (``"m"``, ``"v"``), ``"direct"``, or
+    ``"between"`` (the flows from one state into another)."""
     return Symbol(f"lamda_eff_{path}", real=True)
 
 

@@ -16,7 +16,12 @@ from symopt.core import Assign, Hyper, State, Transform
 
 FIRST_MOMENT = State("m", S.m, S.m_prev, doc="first moment: moving average of the gradient")
 SECOND_MOMENT = State("v", S.v, S.v_prev, doc="second moment: moving average of the squared gradient")
-VELOCITY = State("v", S.v, S.v_prev, doc="velocity: the momentum buffer")
+BUFFER = State("b", S.b, S.b_prev, doc="momentum buffer (the note's velocity)")
+MAX_SECOND_MOMENT = State("vmax", S.vmax, S.vmax_prev, doc="largest second moment so far")
+MEAN_GRADIENT = State("gbar", S.gbar, S.gbar_prev, doc="moving average of the gradient, for centring")
+INFINITY_NORM = State("u", S.u, S.u_prev, doc="exponentially weighted infinity norm of the gradient")
+MU_PRODUCT = State("mu_product", S.mu_product, S.mu_product_prev, init=sp.S.One,
+                   doc="product of the momentum factors so far", scalar=True)
 
 EpsilonPlacement = Literal["outside", "inside", "hat"]
 EPSILON_PLACEMENTS: tuple[str, ...] = ("outside", "inside", "hat")
@@ -66,23 +71,35 @@ def bias_correction(hat: sp.Symbol, decay: Hyper) -> Transform:
     )
 
 
+def accumulate(state: State, decay: Hyper | None = None) -> Transform:
+    """``x_t = ρ x_{t-1} + u`` (a sum of past directions decayed by ρ; a plain sum without ``decay``).
+
+    RMSprop's momentum buffer and Adagrad's sum of squares are made of it (optax's ``trace``).
+    """
+    def apply(u):
+        previous = state.prev if decay is None else decay.symbol * state.prev
+        return (Assign(state.new, previous + u),), state.new
+
+    return Transform("accumulate", apply, hypers=(decay,) if decay else (), states=(state,))
+
+
 def trace(momentum: Hyper, dampening: Hyper, *, nesterov: bool = False, dampen_first_step: bool = False) -> Transform:
-    """Heavy-ball momentum in torch.optim.SGD's form, ``v_t = ρ v_{t-1} + (1 - τ) g_t``.
+    """Heavy-ball momentum in torch.optim.SGD's form, ``b_t = ρ b_{t-1} + (1 - τ) g_t``.
 
     torch sets the buffer to the gradient itself on the first step, so dampening starts at step 2;
     ``dampen_first_step=True`` is the common mistake of dampening step 1 as well. With
-    ``nesterov=True`` the direction is ``g_t + ρ v_t`` (torch's Nesterov form, Sutskever et al. 2013).
+    ``nesterov=True`` the direction is ``g_t + ρ b_t`` (torch's Nesterov form, Sutskever et al. 2013).
     """
     rho, tau = momentum.symbol, dampening.symbol
 
     def apply(u):
-        accumulate = rho * S.v_prev + (1 - tau) * u
+        accumulate = rho * S.b_prev + (1 - tau) * u
         if not dampen_first_step:
             accumulate = sp.Piecewise((u, sp.Eq(S.t, 1)), (accumulate, True))
-        out = u + rho * S.v if nesterov else S.v
-        return (Assign(S.v, accumulate),), out
+        out = u + rho * S.b if nesterov else S.b
+        return (Assign(S.b, accumulate),), out
 
-    return Transform("trace", apply, hypers=(momentum, dampening), states=(VELOCITY,))
+    return Transform("trace", apply, hypers=(momentum, dampening), states=(BUFFER,))
 
 
 def precondition(first: sp.Expr, second: sp.Expr, eps: Hyper, epsilon: EpsilonPlacement, decay: Hyper | None) -> sp.Expr:
@@ -107,28 +124,162 @@ def precondition(first: sp.Expr, second: sp.Expr, eps: Hyper, epsilon: EpsilonPl
 
 
 def scale_by_adam(
-    beta1: Hyper, beta2: Hyper, eps: Hyper, *, bias_correction_on: bool = True, epsilon: EpsilonPlacement = "outside"
+    beta1: Hyper, beta2: Hyper, eps: Hyper, *, bias_correction_on: bool = True, epsilon: EpsilonPlacement = "outside",
+    amsgrad: bool = False,
 ) -> Transform:
     """Adam's direction ``m̂_t / (√v̂_t + ε)``: two moving averages, their bias corrections, and the
-    RMS preconditioner (Kingma & Ba 2015, Algorithm 1; optax ``scale_by_adam``)."""
+    RMS preconditioner (Kingma & Ba 2015, Algorithm 1; optax ``scale_by_adam``).
+
+    With ``amsgrad`` the second moment is replaced by its running maximum, taken over the raw
+    ``v_t`` before the bias correction, as torch does (Reddi et al. 2018; optax takes it after).
+    """
     first = moving_average(FIRST_MOMENT, beta1)
     second = moving_average(SECOND_MOMENT, beta2)
     correct_first = bias_correction(S.mhat, beta1)
     correct_second = bias_correction(S.vhat, beta2)
+    states = (FIRST_MOMENT, SECOND_MOMENT, *((MAX_SECOND_MOMENT,) if amsgrad else ()))
 
     def apply(u):
         eq_m, m = first.apply(u)
         eq_v, v = second.apply(u**2)
         equations = eq_m + eq_v
+        if amsgrad:
+            equations += (Assign(S.vmax, sp.Max(S.vmax_prev, v)),)
+            v = S.vmax
         if bias_correction_on:
             eq_mhat, m = correct_first.apply(m)
             eq_vhat, v = correct_second.apply(v)
             equations += eq_mhat + eq_vhat
         return equations, precondition(m, v, eps, epsilon, beta2 if bias_correction_on else None)
 
-    return Transform(
-        "scale_by_adam",
-        apply,
-        hypers=(beta1, beta2, eps),
-        states=(FIRST_MOMENT, SECOND_MOMENT),
-    )
+    return Transform("scale_by_adam", apply, hypers=(beta1, beta2, eps), states=states)
+
+
+def scale_by_rms(alpha: Hyper, eps: Hyper, *, centered: bool = False) -> Transform:
+    """RMSprop's direction ``g_t / (√v_t + ε)``, with ``v_t`` a moving average of g_t² that is not
+    bias-corrected; ``centered`` subtracts the square of a moving average of g_t first, ``ṽ_t = v_t - ḡ_t²``
+    (Tieleman & Hinton 2012; Graves 2013, eq. 38-45; torch.optim.RMSprop)."""
+    second = moving_average(SECOND_MOMENT, alpha)
+    mean = moving_average(MEAN_GRADIENT, alpha)
+
+    def apply(u):
+        equations, v = second.apply(u**2)
+        if centered:
+            eq_gbar, gbar = mean.apply(u)
+            equations += eq_gbar + (Assign(S.vtilde, v - gbar**2),)
+            v = S.vtilde
+        return equations, u / (sp.sqrt(v) + eps.symbol)
+
+    states = (SECOND_MOMENT, *((MEAN_GRADIENT,) if centered else ()))
+    return Transform("scale_by_rms", apply, hypers=(alpha, eps), states=states)
+
+
+def scale_by_adagrad(eps: Hyper, initial: Hyper) -> Transform:
+    """Adagrad's direction ``g_t / (√s_t + ε)`` with ``s_t = s_{t-1} + g_t²`` the sum of the squared
+    gradients, started at ``s_0`` (Duchi et al. 2011; torch.optim.Adagrad)."""
+    total = State("s", S.s, S.s_prev, init=initial.symbol, doc="sum of the squared gradients")
+    summed = accumulate(total)
+
+    def apply(u):
+        equations, s = summed.apply(u**2)
+        return equations, u / (sp.sqrt(s) + eps.symbol)
+
+    return Transform("scale_by_adagrad", apply, hypers=(eps, initial), states=(total,))
+
+
+def scale_by_decayed_learning_rate(lr: Hyper, decay: Hyper) -> Transform:
+    """Multiply the direction by ``η_t = η / (1 + (t - 1) κ)`` (torch.optim.Adagrad's ``lr_decay``)."""
+
+    def apply(u):
+        return (Assign(S.lr_t, lr.symbol / (1 + (S.t - 1) * decay.symbol)),), S.lr_t * u
+
+    return Transform("scale_by_decayed_learning_rate", apply, hypers=(lr, decay))
+
+
+def scale_by_adamax(beta1: Hyper, beta2: Hyper, eps: Hyper) -> Transform:
+    """Adamax's direction ``m̂_t / u_t`` with ``u_t = max(β₂ u_{t-1}, |g_t| + ε)``, the infinity-norm
+    form of Adam (Kingma & Ba 2015, Algorithm 2), ε inside the max as torch.optim.Adamax does."""
+    first = moving_average(FIRST_MOMENT, beta1)
+    correct_first = bias_correction(S.mhat, beta1)
+
+    def apply(u):
+        eq_m, m = first.apply(u)
+        eq_u = (Assign(S.u, sp.Max(beta2.symbol * S.u_prev, sp.Abs(u) + eps.symbol)),)
+        eq_mhat, m = correct_first.apply(m)
+        return eq_m + eq_u + eq_mhat, m / S.u
+
+    return Transform("scale_by_adamax", apply, hypers=(beta1, beta2, eps), states=(FIRST_MOMENT, INFINITY_NORM))
+
+
+def scale_by_nadam(beta1: Hyper, beta2: Hyper, eps: Hyper, momentum_decay: Hyper) -> Transform:
+    """NAdam's direction: Adam with a Nesterov look-ahead and a momentum factor that rises to β₁,
+    ``μ_t = β₁(1 - ½·0.96^(tψ))``, its running product Π_t a scalar state (Dozat 2016;
+    torch.optim.NAdam)."""
+    first = moving_average(FIRST_MOMENT, beta1)
+    second = moving_average(SECOND_MOMENT, beta2)
+    correct_second = bias_correction(S.vhat, beta2)
+    b1, psi = beta1.symbol, momentum_decay.symbol
+    half, rate = sp.Rational(1, 2), sp.Rational(96, 100)
+
+    def apply(u):
+        factors = (
+            Assign(S.mu, b1 * (1 - half * rate ** (S.t * psi))),
+            Assign(S.mu_next, b1 * (1 - half * rate ** ((S.t + 1) * psi))),
+            Assign(S.mu_product, S.mu_product_prev * S.mu),
+        )
+        eq_m, m = first.apply(u)
+        eq_v, v = second.apply(u**2)
+        eq_vhat, v = correct_second.apply(v)
+        denominator = sp.sqrt(v) + eps.symbol
+        direction = ((1 - S.mu) / (1 - S.mu_product) * u / denominator
+                     + S.mu_next / (1 - S.mu_product * S.mu_next) * m / denominator)
+        return factors + eq_m + eq_v + eq_vhat, direction
+
+    return Transform("scale_by_nadam", apply, hypers=(beta1, beta2, eps, momentum_decay),
+                     states=(MU_PRODUCT, FIRST_MOMENT, SECOND_MOMENT))
+
+
+# RAdam adapts only once the SMA length ρ_t exceeds this (Liu et al. 2020, Algorithm 2; torch).
+RADAM_THRESHOLD = 5
+
+
+def scale_by_radam(beta1: Hyper, beta2: Hyper, eps: Hyper) -> Transform:
+    """RAdam's direction: Adam's, rectified by ``r_t`` once the length ρ_t of the approximated simple
+    moving average exceeds 5, and the bias-corrected momentum alone before (Liu et al. 2020,
+    Algorithm 2). ε is added to the raw ``√v_t``, and the bias correction of v multiplies after, as
+    in torch.optim.RAdam."""
+    first = moving_average(FIRST_MOMENT, beta1)
+    second = moving_average(SECOND_MOMENT, beta2)
+    correct_first = bias_correction(S.mhat, beta1)
+    b2 = beta2.symbol
+
+    def apply(u):
+        eq_m, m = first.apply(u)
+        eq_v, v = second.apply(u**2)
+        eq_mhat, mhat = correct_first.apply(m)
+        lengths = (
+            Assign(S.rho_inf, 2 / (1 - b2) - 1),
+            Assign(S.rho_t, S.rho_inf - 2 * S.t * b2**S.t / (1 - b2**S.t)),
+            Assign(S.rect, sp.sqrt((S.rho_t - 4) * (S.rho_t - 2) * S.rho_inf
+                                   / ((S.rho_inf - 4) * (S.rho_inf - 2) * S.rho_t))),
+        )
+        adaptive = mhat * S.rect * sp.sqrt(1 - b2**S.t) / (sp.sqrt(v) + eps.symbol)
+        direction = sp.Piecewise((adaptive, sp.StrictGreaterThan(S.rho_t, RADAM_THRESHOLD)), (mhat, True))
+        return eq_m + eq_v + eq_mhat + lengths, direction
+
+    return Transform("scale_by_radam", apply, hypers=(beta1, beta2, eps), states=(FIRST_MOMENT, SECOND_MOMENT))
+
+
+def scale_by_lion(beta1: Hyper, beta2: Hyper) -> Transform:
+    """Lion's direction ``sign(c_t)``, ``c_t = β₁ m_{t-1} + (1 - β₁) g_t``, with the moment updated
+    after at its own rate, ``m_t = β₂ m_{t-1} + (1 - β₂) g_t`` (Chen et al. 2023, Algorithm 2; optax
+    ``scale_by_lion``)."""
+    second = moving_average(FIRST_MOMENT, beta2)
+    b1 = beta1.symbol
+
+    def apply(u):
+        interpolate = (Assign(S.c, b1 * S.m_prev + (1 - b1) * u),)
+        eq_m, _ = second.apply(u)
+        return interpolate + eq_m, sp.sign(S.c)
+
+    return Transform("scale_by_lion", apply, hypers=(beta1, beta2), states=(FIRST_MOMENT,))

@@ -21,6 +21,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import itertools
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +40,8 @@ StepFunction = Callable[..., tuple]
 Runner = Callable[["Trajectory"], list[np.ndarray]]
 
 AGAINST = ("reference", "torch")
+# A missing witness: a rule with no hand-written reference fails verification; one torch lacks is
+# reported as such.
 
 
 def require_hypothesis():
@@ -52,12 +56,99 @@ def require_hypothesis():
 
 
 # --- running trajectories --------------------------------------------------------------------------
+class StepFunctionError(Exception):
+    """A step function under test went wrong on a valid case (see :func:`run_steps`).
+
+    ``unusable`` is True when what it returned is not ``(params, state)`` at all, so that it cannot
+    be checked (``symopt check`` exits 2); otherwise it is a failure of the implementation (exit 1).
+    """
+
+    unusable = False
+
+
+class StepRaised(StepFunctionError):
+    """The step function raised: any exception, SystemExit and other BaseExceptions included (only
+    KeyboardInterrupt goes through), so that user code cannot end or steer the run."""
+
+    def __init__(self, exc: BaseException):
+        self.original = exc
+        try:
+            detail = " ".join(str(exc).split())
+        except Exception:  # an exception that cannot even say what it is
+            detail = "(its message cannot be printed)"
+        super().__init__(f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__)
+
+
+class BadReturn(StepFunctionError):
+    """The step function returned something other than real parameters of the right shape."""
+
+    def __init__(self, message: str, unusable: bool):
+        self.unusable = unusable
+        super().__init__(message)
+
+
+def _kind_of(value) -> str:
+    """``None``, ``a str``, ``an ndarray``: what a value is, without calling its ``repr``."""
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _unpack(result, like: np.ndarray, t: int) -> tuple[np.ndarray, object]:
+    """``(params, state)`` from what a step function returned, params as a new array.
+
+    Raises :class:`BadReturn`: unusable if the result is not a pair, or its params not an array of
+    numbers (a string, a dict, None, an object array); a failure if they are complex or of the
+    wrong shape.
+    """
+    try:
+        if inspect.iscoroutine(result):
+            result.close()  # an ``async def``: never awaited, and no warning about it
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            what = f"a {type(result).__name__} of {len(result)} items" if isinstance(result, (tuple, list)) else _kind_of(result)
+            raise BadReturn(f"step {t} returned {what}", unusable=True)
+        params, state = tuple(result)
+        array = np.array(params, copy=True)
+    except BadReturn:
+        raise
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # np.array on a hostile object, a tuple subclass that raises...
+        raise BadReturn(f"step {t} returned params NumPy cannot read as an array ({StepRaised(exc)})",
+                        unusable=True) from None
+    if array.dtype.kind == "c":
+        raise BadReturn(f"step {t} returned complex parameters ({array.dtype}): they must be real", unusable=False)
+    if array.dtype.kind not in "fiu":
+        what = f"an array of {array.dtype}" if isinstance(params, np.ndarray) else _kind_of(params)
+        raise BadReturn(f"step {t} returned {what} as params", unusable=True)
+    if array.shape != like.shape:
+        raise BadReturn(f"step {t} returned params of shape {array.shape} for parameters of shape {like.shape}",
+                        unusable=False)
+    return array, state
+
+
 def run_steps(step: StepFunction, case, **fixed) -> list[np.ndarray]:
-    """θ after each step of ``case``, taken with ``step`` from an empty state (``{}``)."""
+    """θ after each step of ``case``, taken with ``step`` from an empty state (``{}``).
+
+    ``step`` is given copies of the parameters and gradients, so that it may update them in place
+    (torch style) without touching the trajectory recorded or the case; the state it returns is its
+    own and is handed back to it as it is. What it returns is recorded as a copy, after checking it
+    is ``(params, state)`` with params real numbers of the parameters' shape.
+
+    Raises:
+        StepRaised: if ``step`` raised anything (KeyboardInterrupt aside).
+        BadReturn: if it returned something else than ``(params, state)``.
+    """
     params, state, out = case.params.copy(), {}, []
     for t, grads in enumerate(case.grads, start=1):
-        params, state = step(params, grads.copy(), state, t, **case.hyper_at(t), **fixed)
-        params = np.array(params, copy=True)
+        try:
+            result = step(params.copy(), grads.copy(), state, t, **case.hyper_at(t), **fixed)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: user code must not end symopt with no verdict
+            raise StepRaised(exc) from exc
+        params, state = _unpack(result, case.params, t)
         out.append(params)
     return out
 
@@ -67,7 +158,7 @@ def kernel_runner(rule: Rule) -> Runner:
     kernel = rule.kernel()
 
     def run(case) -> list[np.ndarray]:
-        params, state, out = case.params.copy(), kernel.init(case.params), []
+        params, state, out = case.params.copy(), kernel.init(case.params, **case.hyper), []
         for t, grads in enumerate(case.grads, start=1):
             params, state = kernel.step(params, grads, state, t, **case.hyper_at(t))
             out.append(params)
@@ -87,40 +178,53 @@ def reference_runner(rule: Rule) -> Runner | None:
     return lambda case: run_steps(step, case, **options)
 
 
-# torch.optim's constructor for each rule, and how a rule's keywords map onto it.
-_TORCH = {
-    "sgd": ("SGD", lambda h, o: {"lr": h["lr"], "weight_decay": h["weight_decay"]}),
-    "momentum": ("SGD", lambda h, o: {"lr": h["lr"], "momentum": h["momentum"], "dampening": h["dampening"],
-                                      "weight_decay": h["weight_decay"], "nesterov": o["nesterov"]}),
-    "adam": ("Adam", lambda h, o: {"lr": h["lr"], "betas": (h["beta1"], h["beta2"]), "eps": h["eps"],
-                                   "weight_decay": h["weight_decay"]}),
-    "adamw": ("AdamW", lambda h, o: {"lr": h["lr"], "betas": (h["beta1"], h["beta2"]), "eps": h["eps"],
-                                     "weight_decay": h["weight_decay"]}),
-}
+def torch_arguments(rule: Rule, hyper: dict) -> dict | str:
+    """The keyword arguments of ``rule``'s torch.optim constructor, or why torch has no such rule.
 
-
-def torch_runner(rule: Rule) -> Runner | None:
-    """Run torch.optim's implementation of ``rule`` (float64 default dtype), or None if torch has none.
-
-    torch has no ε placements other than Adam's and no switch for bias correction; it refuses
-    Nesterov with dampening, so those cases run with τ = 0 on both sides (see :func:`adapt_for_torch`).
+    Generic over the registry: a rule names its torch class (:attr:`Rule.torch`); hyperparameters
+    pass by keyword (``beta1`` and ``beta2`` as ``betas``), and so do the structural options the
+    constructor knows (``nesterov``, ``amsgrad``, ``centered``, ``decoupled_weight_decay``). An
+    option it does not know is a variant torch lacks, unless it has its default value.
     """
+    import torch
+
+    from symopt.optimizers import options as defaults
+
+    if not rule.torch:
+        return f"torch.optim has no {rule.name}"
+    cls = getattr(torch.optim, rule.torch)
+    accepted = inspect.signature(cls).parameters
+    arguments: dict = {}
+    for key, value in dict(rule.options).items():
+        if key in accepted:
+            arguments[key] = value
+        elif value != defaults(rule.name)[key]:
+            return f"torch.optim.{rule.torch} has no option {key}={value!r}"
+    for key, value in hyper.items():
+        if key in ("beta1", "beta2"):
+            arguments["betas"] = (hyper["beta1"], hyper["beta2"])
+        else:
+            arguments[key] = value
+    return arguments
+
+
+def torch_runner(rule: Rule) -> Runner | str:
+    """Run torch.optim's implementation of ``rule`` (float64 default dtype), or say why torch has none."""
     try:
         import torch
     except ImportError:
         raise SymoptError('comparing with torch needs torch: pip install "symopt-toolkit[torch]"') from None
-    options = dict(rule.options)
-    if rule.name not in _TORCH or options.get("bias_correction", True) is False or options.get("epsilon", "outside") != "outside":
-        return None
-    cls_name, arguments = _TORCH[rule.name]
+    missing = torch_arguments(rule, {h.name: h.default for h in rule.hypers})
+    if isinstance(missing, str):
+        return missing
+    cls = getattr(torch.optim, rule.torch)
 
     def run(case) -> list[np.ndarray]:
         previous = torch.get_default_dtype()
         torch.set_default_dtype(torch.float64)  # torch keeps its step counter in the default dtype
         try:
             param = torch.tensor(case.params.copy(), requires_grad=True)
-            hyper = case.hyper_at(1)
-            optimizer = getattr(torch.optim, cls_name)([param], **arguments(hyper, options), foreach=False)
+            optimizer = cls([param], **torch_arguments(rule, case.hyper_at(1)), foreach=False)
             out = []
             for t, grads in enumerate(case.grads, start=1):
                 optimizer.param_groups[0]["lr"] = case.hyper_at(t)["lr"]
@@ -134,25 +238,24 @@ def torch_runner(rule: Rule) -> Runner | None:
     return run
 
 
-def adapt_for_torch(rule: Rule, case):
-    """torch.optim.SGD refuses Nesterov with dampening: such cases run with τ = 0 on both sides."""
-    if dict(rule.options).get("nesterov") and case.hyper.get("dampening"):
-        case.hyper["dampening"] = 0.0
-    return case
-
-
 # --- the scale errors are measured against ----------------------------------------------------------
-def magnitude(expr, known: dict, scalars: set):
+def magnitude(expr, known: dict, scalars: set, u=None):
     """A first-order bound on the rounding error of evaluating ``expr``, in units of the roundoff u.
 
     Running error analysis (Higham, *Accuracy and Stability of Numerical Algorithms*, 3.3): the
     error of a sum is at most the sum of its terms' errors plus its own rounding, so a sum that
     cancels keeps the size of what cancelled; a product ``ab`` carries ``|a| M(b) + M(a) |b|``; a
     power ``bᵖ`` carries ``|p| |b|^(p-1) M(b)``; every operation adds one rounding of its result.
-    ``known`` gives the bounds of the inputs; expressions of ``scalars`` alone are exact to a
+    Every other operation's bound comes from its entry in :mod:`symopt.ops` (a sign within rounding
+    of 0 may flip: its bound is infinite there, and ``u``, the symbol of the unit roundoff, says
+    where). ``known`` gives the bounds of the inputs; expressions of ``scalars`` alone are exact to a
     rounding.
     """
     import sympy as sp
+
+    from symopt import ops
+
+    u = sp.Symbol("u", positive=True) if u is None else u
 
     def m(e):
         if e in known:
@@ -166,16 +269,21 @@ def magnitude(expr, known: dict, scalars: set):
             carried = sp.Add(*(m(f) * sp.Mul(*(sp.Abs(g) for j, g in enumerate(factors) if j != i))
                                for i, f in enumerate(factors)))
             return carried + sp.Abs(e)
+        operation = ops.lookup(e)
+        if operation is not None and operation.bound is not None:
+            values = [v for v, _ in e.args] if isinstance(e, sp.Piecewise) else [e.base] if e.is_Pow else e.args
+            return operation.bound(e, [m(a) for a in values], u)
         if e.is_Pow:
             base, exp = e.args
             return sp.Abs(exp) * sp.Abs(base) ** (exp - 1) * m(base) + sp.Abs(e)
-        if isinstance(e, sp.Piecewise):
-            return sp.Piecewise(*((m(value), cond) for value, cond in e.args))
-        if isinstance(e, sp.Abs):
-            return m(e.args[0])
         raise SymoptError(f"no error bound for {e.func.__name__}")
 
     return m(expr)
+
+
+def unit_roundoff(dtype) -> float:
+    """u of a floating-point type: 2⁻⁵³ for float64, 2⁻²⁴ for float32."""
+    return float(np.finfo(dtype).eps) / 2
 
 
 def magnitude_runner(rule: Rule) -> Runner:
@@ -183,37 +291,49 @@ def magnitude_runner(rule: Rule) -> Runner:
 
     Returns a runner giving, per step, an array M_t with ``|error of θ_t| ≲ u · M_t`` to first order
     for any faithful implementation of the rule: the scale :func:`compare_trajectories` measures by.
-    Where a bound is undefined (a square root of an exact 0, whose error is 0), it is 0.
+    Where a bound is infinite (a sign that rounding may flip, the root of a value within rounding of
+    0) or undefined (such a bound times an exact 0), the element is not compared from that step on.
     """
     import sympy as sp
 
     from symopt import symbols as S
 
     outputs = rule.step_map()
-    targets = [S.theta, *(s.new for s in rule.states)]
-    inputs = [S.theta_prev, *(s.prev for s in rule.states)]
+    arrays = rule.arrays
+    targets = [S.theta, *(s.new for s in arrays)]
+    inputs = [S.theta_prev, *(s.prev for s in arrays)]
     mags = {x: sp.Symbol(f"M_{x.name}", nonnegative=True) for x in inputs}
     known = {**mags, S.g: sp.Abs(S.g)}
-    scalars = {S.t, *(h.symbol for h in rule.hypers)}
+    u = sp.Symbol("u", positive=True)
+    scalars = {S.t, *(h.symbol for h in rule.hypers), *(s.prev for s in rule.scalars)}
     values = [outputs[x] for x in targets]
-    bounds = [magnitude(outputs[x], known, scalars) for x in targets]
-    args = [S.theta_prev, S.g, *(s.prev for s in rule.states), *(mags[x] for x in inputs), S.t,
-            *(h.symbol for h in rule.hypers)]
-    evaluate = sp.lambdify(args, [*values, *bounds], modules="numpy")
-    n = len(targets)
+    advance = [outputs[s.new] for s in rule.scalars]
+    bounds = [magnitude(outputs[x], known, scalars, u) for x in targets]
+    args = [S.theta_prev, S.g, *(s.prev for s in arrays), *(mags[x] for x in inputs), S.t,
+            *(h.symbol for h in rule.hypers), *(s.prev for s in rule.scalars), u]
+    evaluate = sp.lambdify(args, [*values, *advance, *bounds], modules="numpy")
+    start = sp.lambdify([h.symbol for h in rule.hypers], [s.init for s in rule.states], modules="math")
+    n, k = len(targets), len(rule.scalars)
 
     def run(case) -> list[np.ndarray]:
         hypers = [h.name for h in rule.hypers]
-        value = [case.params.astype(np.float64), *(np.zeros(case.params.shape) for _ in rule.states)]
-        bound = [np.abs(value[0]), *(np.zeros(case.params.shape) for _ in rule.states)]
+        shape = case.params.shape
+        initial = dict(zip((s.name for s in rule.states), start(*(case.hyper[h] for h in hypers))))
+        value = [case.params.astype(np.float64), *(np.full(shape, float(initial[s.name])) for s in arrays)]
+        scalar = [float(initial[s.name]) for s in rule.scalars]
+        bound = [np.abs(value[0]), *(np.abs(v) for v in value[1:])]
         out = []
         with np.errstate(all="ignore"):
             for t, grads in enumerate(case.grads, start=1):
                 h = case.hyper_at(t)
-                result = evaluate(value[0], grads.astype(np.float64), *value[1:], *bound, t, *(h[k] for k in hypers))
-                value = [np.broadcast_to(np.asarray(r, dtype=np.float64), case.params.shape) for r in result[:n]]
-                bound = [np.nan_to_num(np.broadcast_to(np.asarray(r, dtype=np.float64), case.params.shape),
-                                       nan=0.0, posinf=np.inf) for r in result[n:]]
+                result = evaluate(value[0], grads.astype(np.float64), *value[1:], *bound, t, *(h[k] for k in hypers),
+                                  *scalar, unit_roundoff(case.dtype))
+                value = [np.broadcast_to(np.asarray(r, dtype=np.float64), shape) for r in result[:n]]
+                scalar = [float(r) for r in result[n:n + k]]
+                # An undefined bound (inf·0: a value that could not be bounded, times an exact 0)
+                # is infinite: that element is not compared from then on.
+                bound = [np.broadcast_to(np.asarray(r, dtype=np.float64), shape) for r in result[n + k:]]
+                bound = [np.where(np.isnan(b), np.inf, b) for b in bound]
                 out.append(bound[0])
         return out
 
@@ -258,8 +378,9 @@ def compare_trajectories(start: np.ndarray, expected: list, actual: list, tolera
         if a.shape != e.shape:
             errors.first, errors.max_rel = (t, (), f"shape {e.shape}", f"shape {a.shape}"), np.inf
             return errors
-        scale = reach if scales is None else np.fmax(reach, np.where(np.isfinite(scales[t - 1]), scales[t - 1], 0.0))
-        special = (np.isnan(e) & np.isnan(a)) | (np.isinf(e) & (e == a))
+        scale = reach if scales is None else np.fmax(reach, scales[t - 1])
+        # An infinite bound (a sign rounding may flip) excuses the element; NaN must meet NaN.
+        special = (np.isnan(e) & np.isnan(a)) | (np.isinf(e) & (e == a)) | np.isposinf(scale)
         with np.errstate(invalid="ignore", divide="ignore"):
             diff = np.where(special, 0.0, np.abs(e - a))
             diff = np.where(np.isnan(diff), np.inf, diff)
@@ -296,6 +417,7 @@ class Report:
     skipped: str = ""  # why it did not run, if it did not
     failure: str = ""  # an exception the implementation under test raised
     failure_case: object = None  # the (shrunk) case it raised on
+    error: Exception | None = None  # that exception (a StepFunctionError for a step function)
 
     @property
     def passed(self) -> bool:
@@ -353,8 +475,9 @@ def cross_check(
         try:
             actual = under_test(case)
         except Exception as exc:  # the implementation under test failed: a finding, not a crash
-            report.failure = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            report.failure = str(exc) if isinstance(exc, StepFunctionError) else f"{type(exc).__name__}: {' '.join(str(exc).split())}"
             report.failure_case = case
+            report.error = exc
             raise
         errors = compare_trajectories(case.params, expected, actual, strategies.TOLERANCE[case.dtype], scales(case))
         report.errors.setdefault(case.dtype.name, Errors()).update(errors)
@@ -407,60 +530,98 @@ def verify(rule: Rule, against: str = "reference", examples: int = 100, seed: in
 
         raise UnknownNameError("witness", against, AGAINST)
     if against == "reference":
-        witness, adapt = reference_runner(rule), None
+        witness = reference_runner(rule)
+        if witness is None:
+            return Report(label(rule), against, failure=f"no hand-written reference for {rule.name}: "
+                          "every registered rule needs one in symopt/reference.py")
     else:
-        witness, adapt = torch_runner(rule), adapt_for_torch
-    if witness is None:
-        return Report(label(rule), against, skipped=f"{against} has no implementation of {label(rule)}")
-    return cross_check(rule, witness, against=against, examples=examples, seed=seed, adapt=adapt)
+        witness = torch_runner(rule)
+        if isinstance(witness, str):
+            return Report(label(rule), against, skipped=witness)
+    return cross_check(rule, witness, against=against, examples=examples, seed=seed)
 
 
 # --- a user's step function ------------------------------------------------------------------------
+def _name(function) -> str:
+    return getattr(function, "__qualname__", None) or getattr(function, "__name__", None) or type(function).__name__
+
+
+_LOADED = itertools.count(1)  # numbers the user modules loaded from files
+
+
 def load_function(spec: str) -> StepFunction:
-    """``"module:function"`` or ``"path/to/file.py:function"`` -> the function, checked to be callable
-    as ``step(params, grads, state, t, **hyper)``.
+    """``"module:function"`` or ``"path/to/file.py:function"`` -> the function.
 
     Raises:
-        SymoptError: if the module or function cannot be found or has the wrong signature.
+        SymoptError: if the module cannot be imported (whatever it raises while importing, SystemExit
+            included), or has no such attribute, or it is not callable.
     """
     module_name, sep, function_name = spec.rpartition(":")
     if not sep or not module_name or not function_name:
         raise SymoptError(f"{spec!r} is not MODULE:FUNCTION (e.g. my_adamw:step or path/to/file.py:step)")
+    if "\0" in spec:
+        raise SymoptError(f"{spec!r} is not MODULE:FUNCTION: it holds a NUL character")
+    registered = None
     try:
-        if module_name.endswith(".py") or "/" in module_name:
+        if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
             path = Path(module_name)
             if not path.is_file():
                 raise SymoptError(f"no file {module_name!r}")
-            loader_spec = importlib.util.spec_from_file_location(path.stem, path)
+            if path.suffix != ".py":
+                raise SymoptError(f"cannot import {module_name!r}: not a Python file (.py)")
+            # In sys.modules, as an import would put it (dataclasses look it up there), under a name
+            # of its own: a user's numpy.py or matplotlib.py must not stand in for the real one.
+            registered = f"_symopt_user_{next(_LOADED)}_{''.join(c if c.isalnum() else '_' for c in path.stem)}"
+            loader_spec = importlib.util.spec_from_file_location(registered, path)
+            if loader_spec is None or loader_spec.loader is None:
+                raise SymoptError(f"cannot import {module_name!r}: not a Python file")
             module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[registered] = module
             loader_spec.loader.exec_module(module)
         else:
             if "" not in sys.path and str(Path.cwd()) not in sys.path:
                 sys.path.insert(0, str(Path.cwd()))
             module = importlib.import_module(module_name)
-    except SymoptError:
+    except KeyboardInterrupt:
         raise
-    except ImportError as exc:
-        raise SymoptError(f"cannot import {module_name!r}: {exc}") from None
-    except Exception as exc:  # the user's module failed while loading
-        raise SymoptError(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}") from None
-    function = getattr(module, function_name, None)
-    if function is None:
+    except BaseException as exc:  # the user's module failed while loading, even with sys.exit()
+        if registered is not None:
+            sys.modules.pop(registered, None)
+        if isinstance(exc, SymoptError):
+            raise
+        if isinstance(exc, ImportError):
+            raise SymoptError(f"cannot import {module_name!r}: {' '.join(str(exc).split())}") from None
+        raise SymoptError(f"importing {module_name!r} failed: {StepRaised(exc)}") from None
+    missing = object()
+    try:
+        function = getattr(module, function_name, missing)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a module __getattr__ that raises
+        raise SymoptError(f"looking up {function_name!r} in {module_name!r} failed: {StepRaised(exc)}") from None
+    if function is missing:
         raise SymoptError(f"{module_name!r} has no {function_name!r}")
     if not callable(function):
-        raise SymoptError(f"{spec} is not callable")
+        raise SymoptError(f"{spec} is not callable (it is {_kind_of(function)})")
     return function
 
 
 def check_signature(function: StepFunction, rule: Rule) -> None:
-    """Fail unless ``function(params, grads, state, t, **hyper)`` binds with ``rule``'s keywords."""
+    """Fail unless ``function(params, grads, state, t, **hyper)`` binds with ``rule``'s keywords.
+
+    A callable without a signature to read (a builtin such as ``max``) cannot be a step function:
+    it fails too.
+    """
+    names = ", ".join(h.name for h in rule.hypers)
     try:
-        inspect.signature(function).bind(None, None, {}, 1, **{h.name: h.default for h in rule.hypers})
+        signature = inspect.signature(function)
+    except Exception:  # ValueError: a builtin with no signature; TypeError: a broken __signature__
+        raise SymoptError(f"{_name(function)} has no signature to read (a builtin?): the function must be a "
+                          f"Python function step(params, grads, state, t, {names})") from None
+    try:
+        signature.bind(None, None, {}, 1, **{h.name: h.default for h in rule.hypers})
     except TypeError as exc:
-        names = ", ".join(h.name for h in rule.hypers)
         raise SymoptError(f"the function must accept (params, grads, state, t, {names}): {exc}") from None
-    except ValueError:
-        return  # no signature to inspect (a builtin): try it
 
 
 @dataclass
@@ -471,19 +632,41 @@ class CheckResult:
     mistake: object | None = None
 
 
+def _check_user(rule: Rule, witness: Runner, user: Runner, against: str, examples: int, seed: int) -> Report:
+    """:func:`cross_check` of a user's runner; a function that does not repeat itself is a failure."""
+    from hypothesis.errors import Flaky
+
+    try:
+        return cross_check(rule, witness, against=against, examples=examples, seed=seed, under_test=user,
+                           dtype=np.float64)
+    except Flaky:
+        error = StepFunctionError("it gives different results when run again on the same case "
+                                  "(does it keep state outside `state`, or draw random numbers?)")
+        return Report(label(rule), against, failure=str(error), error=error)
+
+
 def check_function(function: StepFunction, rule: Rule, examples: int = 100, seed: int = 0) -> CheckResult:
     """Check a user's step function against ``rule``, and name a known mistake that explains a mismatch.
 
     Only the parameter trajectories are compared; the state belongs to the user's code. The learning
     rate follows a schedule in some cases, so that forms equal only under a constant η are told apart.
+    The function runs on copies of the parameters and gradients (see :func:`run_steps`). A failure is
+    a different step, complex parameters or ones of the wrong shape, or an exception (SystemExit
+    included) on a valid case: the report's ``failure`` and ``error`` say which.
+
+    Raises:
+        SymoptError: if the function cannot be checked: no signature to read, one that does not take
+            the rule's keywords, or a return value that is not ``(params, state)`` at all.
     """
     from symopt.mistakes import mistakes
 
     check_signature(function, rule)
     user = lambda case: run_steps(function, case)  # noqa: E731
     expected = kernel_runner(rule)
-    report = cross_check(rule, expected, against=label(rule), examples=examples, seed=seed, under_test=user,
-                         dtype=np.float64)
+    report = _check_user(rule, expected, user, label(rule), examples, seed)
+    if isinstance(report.error, StepFunctionError) and report.error.unusable:
+        raise SymoptError(f"cannot check {_name(function)}: it must return (params, state) with params an array "
+                          f"of real numbers, but {report.error}")
     if report.passed or report.counterexample is None:
         return CheckResult(report)
     case = report.counterexample.case
@@ -491,10 +674,13 @@ def check_function(function: StepFunction, rule: Rule, examples: int = 100, seed
         wrong_rule = mistake.build()
         wrong = kernel_runner(wrong_rule)
         scales = magnitude_runner(wrong_rule)(case)
-        if compare_trajectories(case.params, wrong(case), user(case), 1e-12, scales).first is not None:
+        try:
+            actual = user(case)
+        except StepFunctionError:
+            break  # it did not repeat itself: no mistake can be named
+        if compare_trajectories(case.params, wrong(case), actual, 1e-12, scales).first is not None:
             continue
-        confirm = cross_check(wrong_rule, wrong, against=mistake.key, examples=max(20, examples // 4), seed=seed + 1,
-                              under_test=user, dtype=np.float64)
+        confirm = _check_user(wrong_rule, wrong, user, mistake.key, max(20, examples // 4), seed + 1)
         if confirm.passed:
             return CheckResult(report, mistake)
     return CheckResult(report)

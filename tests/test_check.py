@@ -88,6 +88,6 @@ def test_lr_inside_buffer_equals_torch_form_under_constant_lr():
 
     torch_form = symopt.get("momentum")
     inside = next(m for m in MISTAKES["momentum"] if m.key == "lr-inside-buffer").build()
-    # v_inside = η v_torch: substitute and compare the parameter update.
-    theta_inside = inside.step_map()[S.theta].subs(S.v_prev, S.eta * S.v_prev)
+    # b_inside = η b_torch: substitute and compare the parameter update.
+    theta_inside = inside.step_map()[S.theta].subs(S.b_prev, S.eta * S.b_prev)
     assert sp.simplify(theta_inside - torch_form.step_map()[S.theta]) == 0

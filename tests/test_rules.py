@@ -53,19 +53,19 @@ def test_sgd_and_momentum_reduce_to_the_notes_forms():
     assert sgd.subs(S.lam, 0) == S.theta_prev - S.eta * S.g
     momentum = symopt.get("momentum").step_map()
     after_first = {sp.Eq(S.t, 1): sp.false}
-    assert momentum[S.v].subs(after_first).subs({S.tau: 0, S.lam: 0}) == S.rho * S.v_prev + S.g
-    assert momentum[S.theta].subs(after_first).subs({S.tau: 0, S.lam: 0}) == S.theta_prev - S.eta * (S.rho * S.v_prev + S.g)
+    assert momentum[S.b].subs(after_first).subs({S.tau: 0, S.lam: 0}) == S.rho * S.b_prev + S.g
+    assert momentum[S.theta].subs(after_first).subs({S.tau: 0, S.lam: 0}) == S.theta_prev - S.eta * (S.rho * S.b_prev + S.g)
 
 
 def test_momentum_skips_dampening_on_the_first_step_like_torch():
-    v = symopt.get("momentum").step_map()[S.v].subs(S.lam, 0)
-    assert v.subs(S.t, 1) == S.g
-    assert v.subs(S.t, 2) == S.rho * S.v_prev + (1 - S.tau) * S.g
+    b = symopt.get("momentum").step_map()[S.b].subs(S.lam, 0)
+    assert b.subs(S.t, 1) == S.g
+    assert b.subs(S.t, 2) == S.rho * S.b_prev + (1 - S.tau) * S.g
 
 
 def test_nesterov_direction_is_gradient_plus_momentum_times_buffer():
     last = symopt.get("momentum", nesterov=True).equations[-1]
-    assert last.rhs == S.theta_prev - S.eta * S.g - S.eta * S.rho * S.v
+    assert last.rhs == S.theta_prev - S.eta * S.g - S.eta * S.rho * S.b
 
 
 def test_defaults_are_torch_optims():
@@ -85,7 +85,8 @@ def test_rules_are_data_with_summary_reference_and_state():
     for name in symopt.rules():
         r = symopt.get(name)
         assert r.summary and r.reference and r.equations[-1].lhs == S.theta
-        assert all(s.init == 0 for s in r.states)
+        # each state starts at 0, at a hyperparameter (Adagrad's s₀) or at 1 (a product, NAdam's Π)
+        assert all(s.init in (0, 1) or s.init in {h.symbol for h in r.hypers} for s in r.states)
 
 
 def test_a_rule_is_built_from_any_chain():
@@ -104,7 +105,7 @@ def test_unknown_rule_names_the_closest_match():
 def test_unknown_and_invalid_options():
     with pytest.raises(UnknownNameError, match="closest: 'nesterov'"):
         symopt.get("momentum", nestrov=True)
-    with pytest.raises(SymoptError, match="epsilon must be one of outside, inside, hat"):
+    with pytest.raises(SymoptError, match="epsilon must be one of 'outside', 'inside', 'hat'"):
         symopt.get("adam", epsilon="under")
     with pytest.raises(SymoptError, match="nesterov must be True or False"):
         symopt.get("momentum", nesterov="yes")

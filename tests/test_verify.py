@@ -8,12 +8,12 @@ from hypothesis import settings
 
 import symopt
 from symopt import cli, reference
-from symopt.optimizers import REGISTRY, label, variants
+from symopt.optimizers import RULES, label, variants
 from symopt.strategies import TOLERANCE, Trajectory
 from symopt.verify import compare_trajectories, cross_check, kernel_runner, magnitude_runner, reference_runner, verify
 
 EXAMPLES = settings().max_examples  # the loaded profile's: 100 on a laptop, 200 in CI
-ALL = [symopt.get(name, **options) for name in REGISTRY for options in variants(name)]
+ALL = [symopt.get(name, **options) for name in RULES for options in variants(name)]
 
 
 @pytest.mark.parametrize("rule", ALL, ids=label)
@@ -24,8 +24,17 @@ def test_kernel_agrees_with_the_hand_written_reference(rule):
     assert report.errors["float32"].max_rel <= TOLERANCE[np.dtype("float32")]
 
 
-TORCH_RULES = [symopt.get(n, **o) for n, o in [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}),
-                                                ("adam", {}), ("adamw", {})]]
+def _torch_has(rule) -> bool:
+    from symopt.verify import torch_arguments
+
+    try:
+        return not isinstance(torch_arguments(rule, {}), str)
+    except ImportError:  # without torch the torch tests skip (and fail in CI)
+        return rule.torch != ""
+
+
+# Every registered variant torch.optim implements, from the rules' own torch mapping.
+TORCH_RULES = [r for r in ALL if _torch_has(r)]
 
 
 @pytest.mark.parametrize("rule", TORCH_RULES, ids=label)
@@ -113,7 +122,9 @@ def test_verify_against_torch_without_torch_says_how_to_install(runner, monkeypa
 def test_verify_all_against_torch(runner, torch):
     result = runner.invoke(cli.main, ["verify", "--all", "--against", "torch", "--examples", "10"])
     assert result.exit_code == 0
-    assert result.output.count("PASS") == 5 and "skipped: torch has no implementation of adam(epsilon='hat')" in result.output
+    assert result.output.count("PASS") == len(TORCH_RULES) >= 17
+    assert "skipped: torch.optim.Adam has no option epsilon='hat'" in result.output
+    assert "skipped: torch.optim has no lion" in result.output
 
 
 @pytest.mark.parametrize("args", [["verify", "sgd"], ["check", "tests/user_steps/correct.py:adamw", "--rule", "adamw"]])

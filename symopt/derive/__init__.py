@@ -1,30 +1,63 @@
 """Derivations computed by SymPy from a rule's equations: nothing here is typed in.
 
-Each derivation is a module with ``applies(rule)`` and ``derivation(rule)``; :func:`derivations`
-runs every one that applies, in the order ``symopt derive`` prints them. To add one, write such a
-module and list it in ``MODULES``.
+Each derivation is a module with ``TITLE``, ``REQUIRES``, ``applies(rule)`` and ``derivation(rule)``;
+:func:`derivations` runs every one, in the order ``symopt derive`` prints them, and one that does not
+apply to a rule says why in one line. To add one, write such a module and list it in ``KEYS``: the
+one list of derivations, kept as names so that ``symopt --help`` lists them without importing SymPy.
 """
 
 from __future__ import annotations
 
-from symopt.core import Rule
-from symopt.derive import coupling, moments, steady, weight_decay
-from symopt.derive.base import Derivation
-from symopt.derive.weight_decay import effective_weight_decay
-from symopt.errors import UnknownNameError
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
-MODULES = {
-    "effective-weight-decay": weight_decay,
-    "coupling": coupling,
-    "moving-averages": moments,
-    "constant-gradient": steady,
+from symopt.errors import NotDerivable, UnknownNameError
+
+if TYPE_CHECKING:
+    from symopt.core import Rule
+    from symopt.derive.base import Derivation
+
+# key -> (module of this package, what it computes in a line)
+KEYS: dict[str, tuple[str, str]] = {
+    "effective-weight-decay": ("weight_decay", "how strongly λ decays each parameter (the coupling problem)"),
+    "coupling": ("coupling", "λ_eff over gradient scales, checked by simulation"),
+    "moving-averages": ("moments", "bias correction; momentum as an average"),
+    "constant-gradient": ("steady", "the step a rule settles into under a constant gradient"),
 }
 
-__all__ = ["MODULES", "derivations", "effective_weight_decay"]
+
+class _Modules(Mapping):
+    """key -> the derivation's module, imported on first use."""
+
+    def __getitem__(self, key: str):
+        if key not in KEYS:
+            raise KeyError(key)
+        return importlib.import_module(f"symopt.derive.{KEYS[key][0]}")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(KEYS)
+
+    def __len__(self) -> int:
+        return len(KEYS)
+
+
+MODULES: Mapping = _Modules()
+
+__all__ = ["KEYS", "MODULES", "derivations", "effective_weight_decay"]
+
+
+def __getattr__(name: str):
+    if name == "effective_weight_decay":  # imported on first use, with SymPy
+        from symopt.derive.weight_decay import effective_weight_decay
+
+        return effective_weight_decay
+    raise AttributeError(f"module 'symopt.derive' has no attribute {name!r}")
 
 
 def derivations(rule: str | Rule, only: str | None = None) -> list[Derivation]:
-    """Every derivation that applies to ``rule`` (or only the one called ``only``).
+    """Every derivation of ``rule`` (or only the one called ``only``), each computed or saying in
+    one line why it does not apply.
 
     Args:
         rule: a rule name or a :class:`~symopt.core.Rule`.
@@ -32,11 +65,12 @@ def derivations(rule: str | Rule, only: str | None = None) -> list[Derivation]:
             ``"moving-averages"``, ``"constant-gradient"``).
 
     Returns:
-        The derivations, as :class:`~symopt.derive.base.Derivation` data.
+        The derivations, as :class:`~symopt.derive.base.Derivation` data; one that does not apply
+        has ``applies`` False and the reason as its summary.
 
     Example:
         >>> import symopt
-        >>> [d.key for d in symopt.derivations("sgd")]
+        >>> [d.key for d in symopt.derivations("sgd") if d.applies]
         ['effective-weight-decay', 'coupling', 'constant-gradient']
     """
     from symopt.optimizers import get
@@ -44,5 +78,23 @@ def derivations(rule: str | Rule, only: str | None = None) -> list[Derivation]:
     rule = get(rule)
     if only is not None and only not in MODULES:
         raise UnknownNameError("derivation", only, MODULES)
-    chosen = [MODULES[only]] if only else MODULES.values()
-    return [module.derivation(rule) for module in chosen if module.applies(rule)]
+    return [derive(rule, key) for key in ([only] if only else MODULES)]
+
+
+def derive(rule: Rule, key: str) -> Derivation:
+    """The derivation ``key`` of ``rule``, or a one-line statement of why it does not apply."""
+    module = MODULES[key]
+    if not module.applies(rule):
+        return not_applicable(rule, key, f"it needs {module.REQUIRES}")
+    try:
+        return module.derivation(rule)
+    except NotDerivable as exc:
+        return not_applicable(rule, key, str(exc))
+
+
+def not_applicable(rule: Rule, key: str, reason: str) -> Derivation:
+    from symopt.derive.base import Derivation, prose
+
+    return Derivation(key=key, title=MODULES[key].TITLE, rule=rule.name,
+                      summary=prose(f"Does not apply to {rule.name}: {reason}."), assumptions=(), steps=(),
+                      results=(), applies=False)

@@ -16,8 +16,10 @@ from collections.abc import Iterable
 
 import sympy as sp
 
+from symopt import ops
 from symopt import symbols as S
 from symopt.core import Rule
+from symopt.errors import NotDerivable
 
 
 def tangent(
@@ -48,7 +50,7 @@ def tangent(
         for symbol in eq.rhs.free_symbols:
             if symbol != wrt and d.get(symbol, 0) != 0:
                 total += sp.diff(eq.rhs, symbol) * d[symbol]
-        d[eq.lhs] = total
+        d[eq.lhs] = ops.almost_everywhere(total)[0]
     return d
 
 
@@ -61,7 +63,19 @@ def long_run(expr: sp.Expr, rule: Rule) -> sp.Expr:
     """``expr`` as t → ∞: the t = 1 branches are dropped and βᵗ → 0 for β in [0, 1)."""
     expr = expr.subs(sp.Eq(S.t, 1), sp.false)
     vanishing = contracting(rule)
-    return expr.replace(lambda e: e.is_Pow and e.exp == S.t and e.base in vanishing, lambda e: sp.S.Zero)
+
+    def vanishes(e) -> bool:
+        if not e.is_Pow or not e.exp.has(S.t):
+            return False
+        if e.exp == S.t and e.base in vanishing:
+            return True
+        # a number in (0, 1) to the power t times a positive rate (NAdam's 0.96^(ψt), for ψ > 0)
+        if not (e.base.is_Number and 0 < e.base < 1):
+            return False
+        exponent = sp.Poly(sp.expand(e.exp), S.t)
+        return exponent.degree() == 1 and exponent.LC().is_nonnegative is True
+
+    return expr.replace(vanishes, lambda e: sp.S.Zero)
 
 
 def fixed_point(rule: Rule, new: dict[sp.Symbol, sp.Expr], unknowns: dict[sp.Symbol, sp.Symbol]) -> dict:
@@ -82,17 +96,28 @@ def fixed_point(rule: Rule, new: dict[sp.Symbol, sp.Expr], unknowns: dict[sp.Sym
         return {}
     symbols = list(unknowns.values())
     equations = [new[s] - unknowns[s] for s in unknowns]
+    names = ", ".join(str(x).lstrip("_") for x in symbols)
     if all(sp.diff(e, x, 2) == 0 for e in equations for x in symbols):  # linear: a matrix solve
         A, b = sp.linear_eq_to_matrix(equations, symbols)
         if A.det() == 0:
-            raise ValueError(f"{rule.name}: the state has no unique fixed point")
+            raise NotDerivable(f"the state ({names}) has no unique fixed point: {_unfixed(A, symbols)}")
         solution = dict(zip(symbols, A.LUsolve(b)))
     else:
-        found = sp.solve(equations, symbols, dict=True)
+        try:
+            found = sp.solve(equations, symbols, dict=True)
+        except NotImplementedError:
+            found = []
         if len(found) != 1 or set(found[0]) != set(symbols):
-            raise ValueError(f"{rule.name}: the state has no unique fixed point")
+            used = ", ".join(op.name for e in equations for op in ops.used(e)) or "its equations"
+            raise NotDerivable(f"SymPy finds no unique fixed point of the state ({names}) through {used}")
         solution = found[0]
     return {unknown: tidy(sp.factor(value)) for unknown, value in solution.items()}
+
+
+def _unfixed(A: sp.Matrix, symbols) -> str:
+    """Why a linear fixed point fails: the states that never forget (a sum that grows)."""
+    stuck = [str(x).lstrip("_") for i, x in enumerate(symbols) if A[i, i] == 0]
+    return f"{', '.join(stuck)} keeps adding without decay" if stuck else "its equations are singular"
 
 
 def expectation(expr: sp.Expr) -> sp.Expr:
@@ -102,7 +127,14 @@ def expectation(expr: sp.Expr) -> sp.Expr:
     """
     averaged = {mean: sp.Dummy() for mean in expr.atoms(S.Mean)}  # already averaged: constants
     expanded = sp.expand(expr.xreplace(averaged), mul=True, multinomial=True, power_base=False, power_exp=False)
-    poly = sp.Poly(expanded, S.g)
+    try:
+        poly = sp.Poly(expanded, S.g)
+    except sp.PolynomialError:
+        poly = None
+    if poly is None or any(S.g in c.free_symbols for c in poly.coeffs()):
+        used = ", ".join(op.name for op in ops.used(expanded)) or "a quotient"
+        raise NotDerivable(f"the average over the gradient noise needs a polynomial in g_t, and this rule "
+                           f"passes g_t through {used}")
     result = sp.Add(*(c * (S.Mean(S.g**k) if k else 1) for (k,), c in poly.terms()))
     return result.xreplace({dummy: mean for mean, dummy in averaged.items()})
 
@@ -159,7 +191,10 @@ def moment_names(rule: Rule) -> dict[sp.Expr, sp.Symbol]:
     to the m_t it is made from. Computed without weight decay.
     """
     decay = rule.hyper("weight_decay")
-    values = steady_state(rule, {decay.symbol: sp.S.Zero} if decay else None)
+    try:
+        values = steady_state(rule, {decay.symbol: sp.S.Zero} if decay else None)
+    except NotDerivable:
+        return {}
     names: dict[sp.Expr, sp.Symbol] = {}
     for symbol, value in values.items():
         if symbol in (S.g, S.theta):

@@ -61,3 +61,4 @@ class Derivation:
     results: tuple[Equation, ...]
     tables: tuple[Table, ...] = ()
     values: dict = field(default_factory=dict, compare=False)
+    applies: bool = True

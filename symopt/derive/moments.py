@@ -15,8 +15,10 @@ from symopt import symbols as S
 from symopt.core import Rule
 from symopt.derive.analysis import expectation, factor, long_run
 from symopt.derive.base import Derivation, Equation, Step, prose
+from symopt.errors import NotDerivable
 
 TITLE = "Moving averages from a zero start (bias correction)"
+REQUIRES = "a state variable updated as a linear recurrence (a moving average or a trace)"
 
 
 def _recurrence(rule: Rule, state) -> tuple[sp.Expr, sp.Expr, sp.Expr] | None:
@@ -26,13 +28,16 @@ def _recurrence(rule: Rule, state) -> tuple[sp.Expr, sp.Expr, sp.Expr] | None:
     new = rule.step_map()[state.new].xreplace(no_decay)
     general = new.subs(sp.Eq(S.t, 1), sp.false)
     a = sp.diff(general, state.prev)
-    if a.free_symbols & {S.g, state.prev, S.theta_prev} or a == 0:
+    if state.scalar or a.free_symbols & {S.g, state.prev, S.theta_prev, S.t} or a == 0:
         return None
     rest = sp.expand(general - a * state.prev)
-    if rest.has(state.prev):
-        return None
+    if rest.has(state.prev) or rest.free_symbols & (S.ARRAYS - {S.g}):
+        return None  # it reads other state (RMSprop's buffer divides by √v_t): not a plain average
     first = new.xreplace({state.prev: state.init}).subs(S.t, 1)
-    return a, expectation(rest), expectation(first)
+    try:
+        return a, expectation(rest), expectation(first)
+    except NotDerivable:
+        return None
 
 
 def applies(rule: Rule) -> bool:

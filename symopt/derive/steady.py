@@ -20,13 +20,14 @@ LONG_RUN = S.Tends(S.t, sp.oo)
 STEP = S.theta - S.theta_prev
 
 TITLE = "The settled step under a constant gradient"
+REQUIRES = "a state that settles to a unique fixed point under a constant gradient"
 
 
 def applies(rule: Rule) -> bool:
     """Any rule whose state has a unique fixed point under a constant gradient."""
     try:
         steady_state(rule, _no_decay(rule))
-    except ValueError:
+    except (ValueError, NotImplementedError):
         return False
     return True
 

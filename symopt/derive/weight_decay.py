@@ -16,12 +16,15 @@ from symopt import symbols as S
 from symopt.core import Rule
 from symopt.derive.analysis import expectation, factor, fixed_point, long_run, moment_names, tangent
 from symopt.derive.base import Derivation, Equation, Step, prose
-from symopt.errors import SymoptError, UnknownNameError
+from symopt import ops
+from symopt.errors import NotDerivable, SymoptError, UnknownNameError
 
 FORMS = ("steady", "one-step")
 DIRECT = "direct"
 
 TITLE = "Effective weight decay"
+REQUIRES = "a weight decay and a learning rate"
+BETWEEN = "between"  # λ_eff that flows from one state into another (v into RMSprop's buffer b)
 
 
 def applies(rule: Rule) -> bool:
@@ -73,24 +76,39 @@ def steady_tangents(rule: Rule, through: sp.Symbol | None = None) -> dict[sp.Sym
 
 @functools.lru_cache(maxsize=64)
 def paths(rule: Rule, form: str) -> dict[str, sp.Expr]:
-    """λ_eff split by the state variable the decay flows through, plus the ``"direct"`` part.
+    """λ_eff split by the state variable the decay flows through, the ``"direct"`` part, and the
+    ``"between"`` remainder: what flows from one state into another (RMSprop's v into its buffer
+    b), which no single state carries. The terms add up to the total derivative.
 
     Args:
         rule: the rule.
         form: ``"one-step"`` or ``"steady"`` (before any assumption on E[g_t]).
 
     Returns:
-        ``{"direct": ..., "m": ..., "v": ...}``, each term of λ_eff; terms that vanish are left out.
+        ``{"direct": ..., "m": ..., "v": ..., "between": ...}``, each term of λ_eff; terms that
+        vanish are left out.
+
+    Raises:
+        NotDerivable: for the steady form of a rule whose state has no fixed point, or whose
+            tangents cannot be averaged over the noise.
     """
     derive = one_step_tangents if form == "one-step" else steady_tangents
     direct = derive(rule, through=sp.S.Zero)[S.theta]  # no state matches: every state blocked
     out = {DIRECT: _in_units_of_decay(rule, direct)}
+    through = {}
     for state in rule.states:
-        out[state.name] = _in_units_of_decay(rule, derive(rule, through=state.new)[S.theta] - direct)
+        through[state.name] = derive(rule, through=state.new)[S.theta] - direct
+        out[state.name] = _in_units_of_decay(rule, through[state.name])
+    out[BETWEEN] = _in_units_of_decay(rule, total_tangent(rule, form) - direct - sp.Add(*through.values()))
     if form == "steady":
         names = moment_names(rule)
         out = {k: factor(v.xreplace(names)) for k, v in out.items()}
     return {k: v for k, v in out.items() if v != 0}
+
+
+def total_tangent(rule: Rule, form: str) -> sp.Expr:
+    """∂θ_t/∂λ with nothing blocked: every path of the decay at once."""
+    return (one_step_tangents if form == "one-step" else steady_tangents)(rule)[S.theta]
 
 
 def effective_weight_decay(name: str | Rule, form: str = "steady") -> sp.Expr:
@@ -119,6 +137,7 @@ def effective_weight_decay(name: str | Rule, form: str = "steady") -> sp.Expr:
     if form not in FORMS:
         raise UnknownNameError("form", form, FORMS)
     rule = get(name)
+    _symbols(rule)
     terms = paths(rule, form)
     total = sp.Add(*terms.values())
     if form == "steady":
@@ -148,9 +167,14 @@ def derivation(rule: Rule) -> Derivation:
         if one[eq.lhs] != 0
     )
     one_paths = paths(rule, "one-step")
-    steady_paths = paths(rule, "steady")
+    try:
+        steady_paths = paths(rule, "steady")
+        headline = effective_weight_decay(rule, "steady")
+        no_steady = ""
+    except NotDerivable as exc:
+        steady_paths, headline, no_steady = {}, None, str(exc)
     mean = _mean_symbol(rule)
-    headline = effective_weight_decay(rule, "steady")
+    names = moment_names(rule)
 
     def by_path(terms):
         return tuple(Equation(_path_symbol(k), v) for k, v in terms.items())
@@ -166,31 +190,50 @@ def derivation(rule: Rule) -> Derivation:
         Step(prose("Differentiate each equation of the rule by ", lam, ", in order, at ", sp.Eq(lam, 0), ":"),
              tangent_lines),
         Step(
-            prose("One step from a given state, split by the state the decay flows through:"),
+            prose("One step from a given state, split by the state the decay flows through (",
+                  _path_symbol(BETWEEN), ": from one state into another); the terms add up to ",
+                  d_theta, ":"),
             (*by_path(one_paths), Equation(S.lam_eff, sp.Add(*one_paths.values()))),
         ),
-        Step(
+    ]
+    if no_steady:
+        steps.append(Step(prose(f"No steady state is derived: {no_steady}.")))
+    else:
+        reading = [part for mean_, symbol in names.items() for part in (", ", sp.Eq(symbol, mean_))]
+        steps.append(Step(
             prose(
                 "Steady state: the state's tangents at their fixed point (the moving averages have "
-                "absorbed ", lam * S.theta_prev, "), ", S.Tends(S.t, sp.oo), ", averaged over the gradient noise:",
+                "absorbed ", lam * S.theta_prev, "), ", S.Tends(S.t, sp.oo), ", averaged over the gradient noise",
+                *(["; read the rule's settled averages as moments of the gradient"] + reading if names else []), ":",
             ),
             (*by_path(steady_paths), Equation(S.lam_eff, sp.Add(*steady_paths.values()))),
-        ),
-    ]
+        ))
     assumptions = [
-        prose("first order in ", lam, ": ", lam * S.theta_prev, " is small against ", S.g),
-        prose(S.theta_prev, " changes slowly against the averaging horizons, so the state has absorbed ",
-              lam * S.theta_prev),
-        prose(S.Tends(S.t, sp.oo), ": powers such as ", S.beta1**S.t, " of hyperparameters in [0, 1) have vanished"),
+        prose("first order in ", lam, ": ", lam * S.theta_prev, " is small against the gradient ", S.g),
     ]
-    if mean is not None:
+    if not no_steady:
+        assumptions += [
+            prose(S.theta_prev, " changes slowly against the averaging horizons, so the state has absorbed ",
+                  lam * S.theta_prev),
+            prose(S.Tends(S.t, sp.oo), ": powers such as ", S.beta1**S.t, " of hyperparameters in [0, 1) have vanished"),
+        ]
+    replaced = {op.name: op for eq in rule.equations for op in ops.used(eq.rhs) if op.almost_everywhere}
+    assumptions += [prose(f"{op.name}: {op.derivations}") for op in replaced.values()]
+    if mean is not None and headline is not None:
         steps.append(
             Step(
                 prose("With zero-mean gradient noise, ", sp.Eq(S.Mean(S.g), 0), " (", sp.Eq(mean, 0), "):"),
                 (Equation(S.lam_eff, headline),),
             )
         )
-        assumptions.append(prose("zero-mean gradient noise, ", sp.Eq(S.Mean(S.g), 0), ", as when the loss carries no signal"))
+        assumptions.append(prose(
+            "for the headline only: zero-mean gradient noise, ", sp.Eq(S.Mean(S.g), 0), " (the loss carries no "
+            "signal); with a signal the general form above holds and the headline overstates the decay"))
+    assumptions.append(prose(
+        "units: ", lam, " is whatever the rule multiplies by ", S.theta_prev, " (per unit of gradient when it is "
+        "added to the gradient, per step and learning rate when decoupled); only ratios of ", S.lam_eff,
+        " between parameters under one rule are unit-free"))
+    result = headline if headline is not None else sp.Add(*one_paths.values())
     return Derivation(
         key="effective-weight-decay",
         title=TITLE,
@@ -201,8 +244,9 @@ def derivation(rule: Rule) -> Derivation:
         ),
         assumptions=tuple(assumptions),
         steps=tuple(steps),
-        results=(Equation(S.lam_eff, headline),),
-        values={"steady": headline, "one-step": sp.Add(*one_paths.values()), "paths": steady_paths},
+        results=(Equation(S.lam_eff, result),),
+        values={"steady": headline, "one-step": sp.Add(*one_paths.values()), "paths": steady_paths,
+                "one-step paths": one_paths},
     )
 
 

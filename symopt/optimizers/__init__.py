@@ -1,44 +1,93 @@
-"""The registry of update rules, one module per family (sgd.py, momentum.py, adam.py): ``get(name, **options)`` and ``rules()``.
+"""The registry of update rules: the one list every other part of symopt reads.
 
-The registry holds the rule functions themselves, so a name is checked against real objects.
-To add a rule, write a function returning :func:`symopt.core.rule` in a module of this package
-and list it in ``_FUNCTIONS``.
+``RULES`` maps each rule's name to the module of this package that defines the function of that
+name; the rule's structural options, and the values each takes, come from that function's
+signature (``bool`` and ``Literal[...]`` annotations), its torch.optim counterpart from the rule it
+builds. The command line, the strategies, verification, export and the tests all iterate over
+:func:`rules` and :func:`variants`. The list is kept as names so that ``symopt --help`` lists the
+rules without importing SymPy; a rule's module is imported when the rule is first asked for.
+
+To add a rule: write a function returning :func:`symopt.core.rule` in a module of this package, its
+hand-written reference in :mod:`symopt.reference`, and its line here.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import inspect
 import itertools
+import typing
 from collections.abc import Callable
 
-from symopt.core import Rule
 from symopt.errors import SymoptError, UnknownNameError
-from symopt.optimizers.adam import adam, adamw
-from symopt.optimizers.momentum import momentum
-from symopt.optimizers.sgd import sgd
-from symopt.transforms import EPSILON_PLACEMENTS
 
-_FUNCTIONS: tuple[Callable[..., Rule], ...] = (sgd, momentum, adam, adamw)
-REGISTRY: dict[str, Callable[..., Rule]] = {f.__name__: f for f in _FUNCTIONS}
+# name -> module of symopt.optimizers that defines a function of that name. In the order of the note
+# (SGD, momentum, Adam, AdamW), then torch.optim's family.
+RULES: dict[str, str] = {
+    "sgd": "sgd",
+    "momentum": "momentum",
+    "adam": "adam",
+    "adamw": "adam",
+    "rmsprop": "rmsprop",
+    "adagrad": "adagrad",
+    "adamax": "adamax",
+    "nadam": "nadam",
+    "radam": "radam",
+    "lion": "lion",
+}
 
 
 def rules() -> list[str]:
-    """The names of the registered rules, in the order of the note (SGD, momentum, Adam, AdamW)."""
-    return list(REGISTRY)
+    """The names of the registered rules.
+
+    Example:
+        >>> rules()[:4]
+        ['sgd', 'momentum', 'adam', 'adamw']
+    """
+    return list(RULES)
+
+
+@functools.cache
+def factory(name: str) -> Callable:
+    """The function that builds the rule called ``name``.
+
+    Raises:
+        UnknownNameError: for a name that is not registered (naming the closest).
+    """
+    if not isinstance(name, str) or name not in RULES:
+        raise UnknownNameError("rule", name, RULES)
+    return getattr(importlib.import_module(f"symopt.optimizers.{RULES[name]}"), name)
 
 
 def options(name: str) -> dict[str, object]:
     """A rule's structural options with their defaults, e.g. ``{"nesterov": False}``."""
-    factory = _factory(name)
-    return {p.name: p.default for p in inspect.signature(factory).parameters.values()}
+    return {p.name: p.default for p in inspect.signature(factory(name)).parameters.values()}
 
 
-# The values each structural option takes, default first.
-OPTION_VALUES: dict[str, tuple] = {
-    "nesterov": (False, True),
-    "bias_correction": (True, False),
-    "epsilon": EPSILON_PLACEMENTS,
-}
+@functools.cache
+def option_values(name: str) -> dict[str, tuple]:
+    """The values each structural option of rule ``name`` takes, its default first.
+
+    Read from the function's annotations: ``bool`` takes both truth values, ``Literal[...]`` its
+    listed values.
+
+    Example:
+        >>> option_values("momentum")
+        {'nesterov': (False, True)}
+    """
+    hints = typing.get_type_hints(factory(name))
+    out: dict[str, tuple] = {}
+    for key, default in options(name).items():
+        hint = hints.get(key)
+        if hint is bool:
+            values = (False, True)
+        elif typing.get_origin(hint) is typing.Literal:
+            values = typing.get_args(hint)
+        else:
+            raise SymoptError(f"{name}: option {key} needs a bool or Literal annotation")
+        out[key] = (default, *(v for v in values if v != default))
+    return out
 
 
 def variants(name: str) -> list[dict[str, object]]:
@@ -48,17 +97,18 @@ def variants(name: str) -> list[dict[str, object]]:
         >>> variants("momentum")
         [{'nesterov': False}, {'nesterov': True}]
     """
-    keys = list(options(name))
-    return [dict(zip(keys, values)) for values in itertools.product(*(OPTION_VALUES[k] for k in keys))]
+    values = option_values(name)
+    return [dict(zip(values, combination)) for combination in itertools.product(*values.values())]
 
 
-def label(rule: Rule) -> str:
+def label(rule) -> str:
     """The rule's name with the options that differ from their defaults: ``adam(epsilon='hat')``."""
-    changed = [f"{k}={v!r}" for k, v in rule.options if k in OPTION_VALUES and v != OPTION_VALUES[k][0]]
+    defaults = options(rule.name) if rule.name in RULES else {}
+    changed = [f"{k}={v!r}" for k, v in rule.options if k in defaults and v != defaults[k]]
     return f"{rule.name}({', '.join(changed)})" if changed else rule.name
 
 
-def get(name: str | Rule, **opts: object) -> Rule:
+def get(name, **opts: object):
     """The rule called ``name``, built with its structural options.
 
     Args:
@@ -72,30 +122,30 @@ def get(name: str | Rule, **opts: object) -> Rule:
 
     Raises:
         UnknownNameError: for an unknown rule or option (the message names the closest match).
-        SymoptError: for an option value out of its range.
+        SymoptError: for an option value that is not one of the option's values.
 
     Example:
         >>> import symopt
         >>> symopt.get("adam", bias_correction=False).options
-        (('bias_correction', False), ('epsilon', 'outside'))
+        (('amsgrad', False), ('bias_correction', False), ('epsilon', 'outside'))
     """
+    from symopt.core import Rule
+
     if isinstance(name, Rule):
         if opts:
             raise SymoptError("options apply to a rule name, not to a built rule")
         return name
-    factory = _factory(name)
-    known = options(name)
-    for key in opts:
-        if key not in known:
-            raise UnknownNameError(f"{name} option", key, known)
-    try:
-        return factory(**opts)
-    except ValueError as exc:
-        raise SymoptError(f"{name}: {exc}") from None
+    values = option_values(name)
+    for key, value in opts.items():
+        if key not in values:
+            if not values:
+                raise SymoptError(f"{name} has no structural options (got {key!r})")
+            raise UnknownNameError(f"{name} option", key, values)
+        if not any(value == v and type(value) is type(v) for v in values[key]):
+            raise SymoptError(f"{name}: {key} must be one of {', '.join(map(repr, values[key]))}, not {value!r}")
+    return _build(name, tuple(sorted(opts.items())))
 
 
-def _factory(name: str) -> Callable[..., Rule]:
-    try:
-        return REGISTRY[name]
-    except (KeyError, TypeError):
-        raise UnknownNameError("rule", name, REGISTRY) from None
+@functools.lru_cache(maxsize=256)
+def _build(name: str, opts: tuple):
+    return factory(name)(**dict(opts))

@@ -4,17 +4,20 @@ from symopt.core import Rule, chain, rule
 from symopt.hyperparameters import DAMPENING, LR, MOMENTUM, WEIGHT_DECAY
 from symopt.transforms import add_decayed_weights, scale_by_learning_rate, trace
 
+NESTEROV_DAMPENING = DAMPENING.restricted(high=0.0, doc="dampening (Nesterov takes none, as in torch)")
+
 
 def momentum(nesterov: bool = False) -> Rule:
-    """SGD with heavy-ball momentum: ``v_t = ρ v_{t-1} + (1 - τ) g_t``, ``θ_t = θ_{t-1} - η v_t``.
+    """SGD with heavy-ball momentum: ``b_t = ρ b_{t-1} + (1 - τ) g_t``, ``θ_t = θ_{t-1} - η b_t``.
 
     The learning rate multiplies the buffer, it is not inside it (torch.optim.SGD's form, not
-    Sutskever et al.'s ``v_t = ρ v_{t-1} + η g_t``: the two differ when η changes). The buffer
+    Sutskever et al.'s ``b_t = ρ b_{t-1} + η g_t``: the two differ when η changes). The buffer
     starts as the first gradient, undampened, as in torch. The default ρ is 0.9 (torch's is 0,
     which is plain ``sgd``).
 
     Args:
-        nesterov: use torch's Nesterov form, whose direction is ``g_t + ρ v_t``.
+        nesterov: use torch's Nesterov form, whose direction is ``g_t + ρ b_t``. torch refuses
+            Nesterov with dampening, and so does this rule: its dampening's range is [0, 0].
 
     Returns:
         The rule.
@@ -35,8 +38,9 @@ def momentum(nesterov: bool = False) -> Rule:
         chain(
             "momentum",
             add_decayed_weights(WEIGHT_DECAY),
-            trace(MOMENTUM, DAMPENING, nesterov=nesterov),
+            trace(MOMENTUM, NESTEROV_DAMPENING if nesterov else DAMPENING, nesterov=nesterov),
             scale_by_learning_rate(LR),
         ),
+        torch="SGD",
         nesterov=nesterov,
     )

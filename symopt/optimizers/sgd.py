@@ -23,4 +23,5 @@ def sgd() -> Rule:
         "stochastic gradient descent, with optional L2 weight decay",
         "Robbins & Monro (1951); torch.optim.SGD (momentum=0)",
         chain("sgd", add_decayed_weights(WEIGHT_DECAY), scale_by_learning_rate(LR)),
+        torch="SGD",
     )
