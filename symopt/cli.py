@@ -143,26 +143,28 @@ def list_(fmt):
     Example:
       symopt list
     """
-    from symopt.derive import MODULES
-    from symopt.optimizers import get, options
+    from symopt.optimizers import get, option_values
 
     rules = [get(name) for name in RULES]
     if fmt == "json":
         _dump({
-            "rules": [{"name": r.name, "summary": r.summary, "reference": r.reference, "options": options(r.name)}
+            "rules": [{"name": r.name, "summary": r.summary, "reference": r.reference, "torch": r.torch or None,
+                       "options": {k: {"default": v[0], "values": list(v)} for k, v in option_values(r.name).items()}}
                       for r in rules],
-            "derivations": [{"key": key, "doc": (m.__doc__ or "").splitlines()[0]} for key, m in MODULES.items()],
+            "derivations": [{"key": key, "doc": line} for key, (_, line) in DERIVATIONS.items()],
         })
         return
     width = max(len(r.name) for r in rules)
     click.echo("rules:")
     for r in rules:
-        opts = ", ".join(f"{k}={v!r}" for k, v in options(r.name).items())
-        click.echo(f"  {r.name.ljust(width)}  {r.summary}" + (f"  [options: {opts}]" if opts else ""))
+        click.echo(f"  {r.name.ljust(width)}  {r.summary}")
+        for key, values in option_values(r.name).items():
+            shown = "|".join(str(v).lower() if isinstance(v, bool) else str(v) for v in values)
+            click.echo(f"  {''.ljust(width)}    -O {key}={shown}  (default {str(values[0]).lower() if isinstance(values[0], bool) else values[0]})")
     click.echo("derivations:")
-    width = max(map(len, MODULES))
-    for key, module in MODULES.items():
-        click.echo(f"  {key.ljust(width)}  {(module.__doc__ or '').splitlines()[0]}")
+    width = max(map(len, DERIVATIONS))
+    for key, (_, line) in DERIVATIONS.items():
+        click.echo(f"  {key.ljust(width)}  {line}")
 
 
 @main.command()

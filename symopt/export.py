@@ -128,8 +128,9 @@ def rule_markdown(rule: Rule, level: int = 1, links: bool = False) -> str:
         lines.append(f"| ${printing.latex(hyper.symbol)}$ | `{hyper.name}` | {hyper.default:g} | "
                      f"{hyper.range_text()} | {hyper.doc} |")
     if rule.states:
-        lines += ["", "State, each variable starting at 0: " + "; ".join(
-            f"${printing.latex(s.new)}$, {s.doc}" for s in rule.states) + "."]
+        lines += ["", "State, with its value before the first step (step 1 itself is the equations above, "
+                  "a branch on $t = 1$ included): " + "; ".join(
+                      f"${printing.latex(s.new)}$, {s.doc}, from ${printing.latex(s.init)}$" for s in rule.states) + "."]
     if links:
         applicable = [key for key, module in MODULES.items() if module.applies(rule)]
         lines += ["", "Derived from it: " + ", ".join(f"[{key}]({key}.md#{rule.name})" for key in applicable) + "."]

@@ -247,7 +247,8 @@ class SymoptTextPrinter(StrPrinter):
         power = self._print(exp)
         if (exp.is_Integer or exp == S.t) and power.translate(self._SUPERSCRIPT) != power:
             return inner + power.translate(self._SUPERSCRIPT)
-        return f"{inner}^{power}" if exp.is_Atom else f"{inner}^({power})"
+        atomic = exp.is_Atom and not exp.is_Rational  # v^(3/2), never v^3/2 (which reads as v³/2)
+        return f"{inner}^{power}" if atomic else f"{inner}^({power})"
 
     def _print_Equality(self, expr):
         return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"

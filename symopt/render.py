@@ -123,7 +123,14 @@ def expr_json(expr: sp.Expr) -> dict:
 
 
 def equation_json(eq) -> dict:
-    return {"lhs": expr_json(eq.lhs), "rhs": expr_json(eq.rhs), "latex": printing.latex(eq), "text": printing.text(eq)}
+    """An equation for programs. A rule's line whose left side appears on its right (the note's
+    ``g_t = g_t + λθ_{t-1}``) is an assignment, not an equation: ``"assignment": true``, and its
+    ``sympy`` form reads ``g_t := ...``, so that nobody solves it for λ = 0."""
+    out = {"lhs": expr_json(eq.lhs), "rhs": expr_json(eq.rhs), "latex": printing.latex(eq), "text": printing.text(eq)}
+    if isinstance(eq.lhs, sp.Symbol) and eq.rhs.has(eq.lhs):
+        out["assignment"] = True
+        out["sympy"] = f"{sp.sstr(eq.lhs)} := {sp.sstr(eq.rhs)}"
+    return out
 
 
 def rule_json(rule: Rule) -> dict:

@@ -141,15 +141,15 @@ def test_simulated_shrink_rates_agree_with_the_derived_decay(name):
     assert sim.agrees, (sim.measured, sim.derived)
 
 
-@pytest.mark.parametrize("name", ["adam", "rmsprop"])
+@pytest.mark.parametrize("name", ["adam"])
 def test_outside_its_assumptions_the_headline_breaks_and_the_general_form_holds(name):
     """λθ/r = 10: first order in λ fails (Adam measures about 166 for 1000). A signal: the
     headline overstates the decay by v̂/σ² (2× at signal-to-noise 1, 10× at 3), the general form
-    with m̂ read as E[g] holds to 5%."""
+    with m̂ read as E[g] holds to 5% for Adam (it leaves out the averages' own noise: RMSprop and
+    RAdam measured 0.091 where it says 0.099 and 0.1 at signal-to-noise 3)."""
     rule_ = symopt.get(name)
-    if name == "adam":
-        large = coupling.simulate(rule_, lam=1e-2, scales=(1e-3,))
-        assert large.measured[0] < 0.5 * large.derived[0]
+    large = coupling.simulate(rule_, lam=1e-2, scales=(1e-3,))
+    assert large.measured[0] < 0.5 * large.derived[0]
     for snr, overstated in ((1.0, 2.0), (3.0, 10.0)):
         sim = coupling.simulate(rule_, snr=snr, scales=(1.0,), theta0=100.0)
         assert sim.derived[0] / sim.measured[0] == pytest.approx(overstated, rel=0.1)

@@ -604,3 +604,47 @@ def test_the_package_writes_the_gradient_and_we_do_not(torch, schedulefree):
     g_before = g.copy()
     ref.schedule_free_adamw(np.array([1.0, 2.0]), g, {}, 1, lr=0.1, weight_decay=0.1)
     np.testing.assert_array_equal(g, g_before)
+
+
+def _lr_schedule(kind, t):
+    """A learning rate that rises, falls and partly recovers, set from outside between steps."""
+    peak = 0.5 if kind == "sgd" else 0.05
+    return peak * (1.0 if t <= 10 else 0.3 if t <= 25 else 0.6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_lr_changed_between_steps_keeps_lr_max(torch, schedulefree, kind, dtype):
+    # The package reads group["lr"] at every step; lr_max = max(lr_max, lr_k) only differs from lr_k
+    # when the lr falls, so only an outside schedule like this one exercises it.
+    p0, b, d = _problem((3, 4))
+    q = torch.nn.Parameter(torch.tensor(p0.astype(dtype)))
+    kw = dict(warmup_steps=5, r=0.5)
+    opt = _optimizer(schedulefree, kind, [q], kw)
+    y, state = p0.astype(dtype), {}
+    for t in range(1, STEPS + 1):
+        lr = _lr_schedule(kind, t)
+        opt.param_groups[0]["lr"] = lr
+        g = _grad(q.detach().numpy(), t, d, b).astype(dtype)
+        q.grad = torch.tensor(g)
+        opt.step()
+        y, state = FUNCTIONS[kind](y, g, state, t, lr=lr, **kw)
+        group = opt.param_groups[0]
+        assert state["lr_max"] == group["lr_max"] and state["weight_sum"] == group["weight_sum"]
+        np.testing.assert_allclose(y, q.detach().numpy(), rtol=RTOL[dtype], atol=0)
+    assert state["lr_max"] == _lr_schedule(kind, 1) > _lr_schedule(kind, STEPS)
+
+
+def test_lr_max_weights_after_the_lr_falls():
+    # x stays the average weighted by t^r * lr_max^p, with lr_max the running maximum.
+    p0, b, d = _problem(6)
+    y, state, zs = p0, {}, []
+    lrs = [_lr_schedule("sgd", t) for t in range(1, STEPS + 1)]
+    for t in range(1, STEPS + 1):
+        y, state = ref.schedule_free_sgd(y, _grad(y, t, d, b), state, t, lr=lrs[t - 1], r=0.5, weight_lr_power=3.0)
+        zs.append(state["z"].copy())
+    w = np.array([t ** 0.5 * max(lrs[:t]) ** 3.0 for t in range(1, STEPS + 1)])
+    np.testing.assert_allclose(state["x"], (w[:, None] * np.array(zs)).sum(axis=0) / w.sum(), rtol=1e-12, atol=0)
+    # with lr_k in place of lr_max the average would differ
+    w_wrong = np.array([t ** 0.5 * lrs[t - 1] ** 3.0 for t in range(1, STEPS + 1)])
+    assert not np.allclose(state["x"], (w_wrong[:, None] * np.array(zs)).sum(axis=0) / w_wrong.sum(), rtol=1e-6)

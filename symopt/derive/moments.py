@@ -94,6 +94,7 @@ def derivation(rule: Rule) -> Derivation:
         )
         results.append(Equation(lhs, mean))
         values[state.name] = mean
+        steps += _is_it_an_average(rule, state, limit)
     # What the rule builds from the state: m̂_t = m_t/(1 - β₁ᵗ) has E[m̂_t] = E[g_t] at every t.
     for eq in rule.equations:
         sources = [s for s in state_means if eq.rhs.has(s)]
@@ -125,6 +126,20 @@ def derivation(rule: Rule) -> Derivation:
         results=tuple(results),
         values=values,
     )
+
+
+def _is_it_an_average(rule: Rule, state, limit: sp.Expr) -> list[Step]:
+    """A state is an average of the gradients only if its weights sum to 1: its limit is E[g_t]
+    itself. Where the limit is c·E[g_t] with c a function of the hyperparameters, say when c = 1."""
+    gain = factor(sp.cancel(limit / S.Mean(S.g))) if limit.has(S.Mean(S.g)) else None
+    if gain is None or gain.has(S.Mean) or gain == 1 or gain.free_symbols - {h.symbol for h in rule.hypers}:
+        return []
+    text = prose(state.new, " settles at ", gain, " times ", S.Mean(S.g), ": a weighted sum of past gradients, ")
+    for symbol in sorted(gain.free_symbols, key=str):
+        solution = sp.solve(sp.Eq(gain, 1), symbol)
+        if len(solution) == 1:
+            return [Step(text + prose("an average (weights summing to 1) only when ", sp.Eq(symbol, solution[0]), "."))]
+    return [Step(text + prose("not an average."))]
 
 
 def _at_one(state) -> sp.Symbol:
