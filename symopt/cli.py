@@ -279,8 +279,9 @@ def _report_line(report, width: int) -> str:
 @click.argument("names", nargs=-1, type=RULE, metavar="[NAME]...")
 @click.option("--all", "all_rules", is_flag=True, help="Every rule, with every structural variant.")
 @OPTION
-@click.option("--against", type=click.Choice(["reference", "torch"]), default="reference", show_default=True,
-              help="The independent witness: the hand-written NumPy references, or torch.optim.")
+@click.option("--against", type=click.Choice(["reference", "torch", "schedulefree"]), default="reference",
+              show_default=True,
+              help="The independent witness: the hand-written NumPy references, torch.optim, or the schedulefree package.")
 @click.option("--examples", type=click.IntRange(1, 100_000), default=100, show_default=True,
               help="Generated trajectories per rule variant.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Hypothesis's seed, for a reproducible run.")
@@ -296,6 +297,7 @@ def verify(names, all_rules, options, against, examples, seed):
     Examples:
       symopt verify --all
       symopt verify adam --against torch --examples 500
+      symopt verify schedule-free-adamw --against schedulefree
       symopt verify momentum -O nesterov=true --seed 3
     """
     import symopt

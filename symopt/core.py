@@ -44,6 +44,7 @@ class Hyper:
     special: tuple[float, ...] = ()
     sample: tuple[float, float] = (0.0, 1.0)
     log: bool = False
+    integer: bool = False  # a count (Schedule-Free's warmup steps): drawn as whole numbers
 
     def with_default(self, default: float) -> Hyper:
         """The same hyperparameter with another default (AdamW decays by default, Adam does not)."""
@@ -69,7 +70,8 @@ class Hyper:
 @dataclass(frozen=True)
 class State:
     """A state variable: its key in a kernel's state dict, its symbols after/before the step, and
-    its value before the first step (an expression of the hyperparameters, 0 unless said).
+    its value before the first step (an expression of the hyperparameters, 0 unless said, or θ₀:
+    a copy of the parameters, as Schedule-Free's z and x start).
 
     A ``scalar`` state is one number for all parameters (NAdam's product of momentum factors): its
     update may use only the step counter, the hyperparameters and other scalar states.
@@ -159,6 +161,8 @@ class Rule:
     equations: tuple[Assign, ...]
     options: tuple[tuple[str, object], ...] = ()
     torch: str = ""  # the torch.optim class with these semantics, if there is one
+    evaluate: str = ""  # the state that holds what to evaluate the model at, if not the parameters
+    library: tuple[str, str] = ("", "")  # another library with these semantics: (package, class)
 
     @property
     def arrays(self) -> tuple[State, ...]:
@@ -209,8 +213,8 @@ class Rule:
         return compile_rule(self, backend=backend)
 
 
-def rule(name: str, summary: str, reference: str, transform: Transform, *, torch: str = "",
-         **options: object) -> Rule:
+def rule(name: str, summary: str, reference: str, transform: Transform, *, torch: str = "", evaluate: str = "",
+         library: tuple[str, str] = ("", ""), **options: object) -> Rule:
     """Make a rule from a transform chain: its equations end with ``θ_t = θ_{t-1} - u``.
 
     The minus sign is distributed over the descent direction, so that AdamW's decay reads as the
@@ -222,6 +226,9 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         torch: the ``torch.optim`` class with the same semantics, if any; its constructor takes the
             rule's hyperparameters by keyword (``beta1``, ``beta2`` as ``betas``) and the options it
             knows (``nesterov``, ``amsgrad``...).
+        evaluate: the state holding the point to evaluate the model at, when the parameters hold
+            another (Schedule-Free's x; its parameters hold y, where the gradient is taken).
+        library: another library implementing the rule, ``(package, class)``, for ``verify --against``.
         **options: the structural options the rule was built with.
 
     Raises:
@@ -251,6 +258,8 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         equations=(*equations, final),
         options=tuple(sorted(options.items())),
         torch=torch,
+        evaluate=evaluate,
+        library=library,
     )
     step = made.step_map()
     allowed = {S.t, *(h.symbol for h in hypers), *(s.prev for s in made.scalars)}

@@ -40,6 +40,17 @@ INITIAL_ACCUMULATOR = Hyper(S.s0, "initial_accumulator_value", 0.0, 0.0, inf, do
 MOMENTUM_DECAY = Hyper(S.psi, "momentum_decay", 4e-3, 0.0, inf, doc="how fast the momentum factor rises to beta1",
                        special=(4e-3, 0.0), sample=(1e-5, 1.0), log=True)
 
+# Schedule-Free (schedulefree 1.4.1's constructor arguments).
+INTERPOLATION = Hyper(S.beta, "momentum", 0.9, 0.0, 1.0, high_open=False,
+                      doc="interpolation of y between z (0) and x (1)", special=(0.9, 0.0, 0.5, 1.0), sample=(0.01, 0.99))
+WARMUP = Hyper(S.warmup, "warmup_steps", 0.0, 0.0, inf, doc="steps of linear learning-rate warmup", integer=True,
+               special=(0.0, 5.0), sample=(0.0, 60.0))
+R_POWER = Hyper(S.r_power, "r", 0.0, 0.0, inf, doc="power of t in the averaging weights", special=(0.0, 1.0),
+                sample=(0.0, 3.0))
+LR_POWER = Hyper(S.lr_power, "weight_lr_power", 2.0, 0.0, inf,
+                 doc="power of the largest learning rate in the averaging weights", special=(2.0, 0.0, 1.0),
+                 sample=(0.0, 4.0))
+
 # The order hyperparameters are listed in, whatever the order of the transforms that own them.
 ORDER = ("lr", "lr_decay", "momentum", "dampening", "alpha", "beta1", "beta2", "eps", "weight_decay",
-         "momentum_decay", "initial_accumulator_value")
+         "momentum_decay", "initial_accumulator_value", "warmup_steps", "r", "weight_lr_power")

@@ -337,8 +337,9 @@ class Kernel:
         arguments = _scalar_arguments(self.rule)
         self._test = sp.lambdify(arguments, self._conditions, modules="math")
         self._advance = sp.lambdify(arguments, [outputs[s.new] for s in self.rule.scalars], modules="math")
-        self._start = sp.lambdify([h.symbol for h in self.rule.hypers], [s.init for s in self.rule.states],
-                                  modules="math")
+        # θ₀ (a state that starts as a copy of the parameters) is filled in by init
+        self._start = sp.lambdify([h.symbol for h in self.rule.hypers],
+                                  [s.init.xreplace({S.theta0: 0}) for s in self.rule.states], modules="math")
 
     def init(self, params, **hyper) -> dict[str, np.ndarray | float]:
         """The state before the first step: each variable at its initial value, shaped like params
@@ -351,7 +352,28 @@ class Kernel:
         """
         params = _as_params(params)
         starts = self._start(*self.hyperparameters(**hyper))
-        return {s.name: float(v) if s.scalar else np.full_like(params, float(v)) for s, v in zip(self.rule.states, starts)}
+        return {s.name: float(v) if s.scalar else np.array(params, copy=True) if s.init == S.theta0
+                else np.full_like(params, float(v)) for s, v in zip(self.rule.states, starts)}
+
+    def eval_params(self, params, state: dict) -> np.ndarray:
+        """What to evaluate the model at: the parameters, or the state that holds that point when the
+        parameters hold another (Schedule-Free's x; the parameters hold y, where gradients are taken,
+        as the ``schedulefree`` package's ``eval()`` swaps them).
+
+        Example:
+            >>> import numpy as np, symopt
+            >>> kernel = symopt.get("schedule-free-sgd").kernel()
+            >>> params = np.ones(2)
+            >>> state = kernel.init(params)
+            >>> params, state = kernel.step(params, np.array([1.0, -1.0]), state, t=1, lr=0.1)
+            >>> kernel.eval_params(params, state)
+            array([0.9, 1.1])
+        """
+        if not self.rule.evaluate:
+            return _as_params(params)
+        if not isinstance(state, dict) or self.rule.evaluate not in state:
+            raise SymoptError(f"state has no {self.rule.evaluate!r}: pass the state of the last step")
+        return np.asarray(state[self.rule.evaluate])
 
     def step(self, params, grads, state: dict, t: int, *, inplace: bool = False, **hyper):
         """Take step ``t`` (counting from 1).

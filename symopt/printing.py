@@ -29,6 +29,10 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     S.rho_inf: (r"\rho_{\infty}", "ρ_∞"),
     S.vmax: (r"v^{\max}_{t}", "vᵐᵃˣₜ"),
     S.vmax_prev: (r"v^{\max}_{t-1}", "vᵐᵃˣₜ₋₁"),
+    S.lr_max: (r"\eta^{\max}_{t}", "ηᵐᵃˣₜ"),
+    S.lr_max_prev: (r"\eta^{\max}_{t-1}", "ηᵐᵃˣₜ₋₁"),
+    S.average_coefficient: (r"c_{t}", "cₜ"),
+    S.warmup: (r"T_{\text{w}}", "T_w"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m

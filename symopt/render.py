@@ -151,7 +151,8 @@ def rule_json(rule: Rule) -> dict:
             }
             for h in rule.hypers
         ],
-        "state": [{"name": s.name, "symbol": expr_json(s.new), "initial": float(s.init), "doc": s.doc} for s in rule.states],
+        "state": [{"name": s.name, "symbol": expr_json(s.new), "initial": expr_json(s.init),
+                   "scalar": s.scalar, "doc": s.doc} for s in rule.states],
         "equations": [equation_json(eq) for eq in rule.equations],
         "latex": rule.latex(),
     }

@@ -41,7 +41,10 @@ def hyperparameter(hyper) -> st.SearchStrategy[float]:
     low, high = hyper.sample
     if hyper.low == hyper.high:  # a range of one value (torch's Nesterov takes no dampening)
         return st.just(float(hyper.low))
-    drawn = log_uniform(low, high) if hyper.log else st.floats(low, high)
+    if hyper.integer:
+        drawn = st.integers(int(low), int(high)).map(float)
+    else:
+        drawn = log_uniform(low, high) if hyper.log else st.floats(low, high)
     special = [v for v in dict.fromkeys((hyper.default, *hyper.special)) if hyper.contains(v)]
     options = [st.sampled_from(special)] if special else []
     return st.one_of(*options, drawn.filter(hyper.contains))

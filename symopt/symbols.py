@@ -51,6 +51,8 @@ vmax, vmax_prev = pair("vmax", nonnegative=True)  # AMSGrad's running maximum of
 gbar, gbar_prev = pair("gbar")  # centred RMSprop's moving average of g
 u, u_prev = pair("u", nonnegative=True)  # Adamax's exponentially weighted infinity norm
 s, s_prev = pair("s", nonnegative=True)  # Adagrad's sum of squared gradients
+z, z_prev = pair("z")  # Schedule-Free's SGD (or Adam) sequence, the one the gradient steps move
+x, x_prev = pair("x")  # Schedule-Free's weighted average of z, what eval() puts in the parameters
 
 # Intermediates.
 mhat = array("mhat_t")  # bias-corrected first moment
@@ -66,7 +68,13 @@ mu_next = Symbol("mu_tp1", real=True)  # ... and at step t + 1
 rho_inf = Symbol("rho_inf", real=True)  # RAdam: the length of the SMA, ρ_∞
 rho_t = Symbol("rho_t", real=True)  # RAdam: ρ_t
 rect = Symbol("r_t", real=True)  # RAdam's variance rectification
-lr_t = Symbol("eta_t", nonnegative=True)  # Adagrad's decayed learning rate
+lr_t = Symbol("eta_t", nonnegative=True)  # Adagrad's decayed learning rate; Schedule-Free's warmed-up one
+lr_max = Symbol("etamax_t", real=True)  # Schedule-Free: the largest learning rate so far (starts at -1)
+lr_max_prev = Symbol("etamax_tm1", real=True)
+weight = Symbol("w_t", nonnegative=True)  # Schedule-Free: the weight of z_t in the average x_t
+weight_sum = Symbol("W_t", nonnegative=True)  # ... and the sum of the weights so far
+weight_sum_prev = Symbol("W_tm1", nonnegative=True)
+average_coefficient = Symbol("chi_t", nonnegative=True)  # Schedule-Free's c_t = w_t/W_t (printed c_t)
 
 # Hyperparameters, in the note's letters.
 eta = Symbol("eta", nonnegative=True)  # learning rate
@@ -80,6 +88,10 @@ lam = Symbol("lamda", nonnegative=True)  # weight decay (SymPy spells λ "lamda"
 kappa = Symbol("kappa", nonnegative=True)  # Adagrad's learning-rate decay
 s0 = Symbol("s_0", nonnegative=True)  # Adagrad's initial accumulator value
 psi = Symbol("psi", nonnegative=True)  # NAdam's momentum decay
+beta = Symbol("beta", nonnegative=True)  # Schedule-Free's interpolation between z and x
+warmup = Symbol("T_w", nonnegative=True)  # Schedule-Free's warmup steps
+r_power = Symbol("r", nonnegative=True)  # Schedule-Free's power of t in the weights
+lr_power = Symbol("p", nonnegative=True)  # Schedule-Free's power of the largest learning rate in the weights
 
 # Quantities that only derivations talk about.
 lam_eff = Symbol("lamda_eff", real=True)  # effective weight decay

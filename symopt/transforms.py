@@ -20,6 +20,12 @@ BUFFER = State("b", S.b, S.b_prev, doc="momentum buffer (the note's velocity)")
 MAX_SECOND_MOMENT = State("vmax", S.vmax, S.vmax_prev, doc="largest second moment so far")
 MEAN_GRADIENT = State("gbar", S.gbar, S.gbar_prev, doc="moving average of the gradient, for centring")
 INFINITY_NORM = State("u", S.u, S.u_prev, doc="exponentially weighted infinity norm of the gradient")
+SGD_SEQUENCE = State("z", S.z, S.z_prev, init=S.theta0, doc="the sequence the gradient steps move (SGD's iterates)")
+AVERAGE = State("x", S.x, S.x_prev, init=S.theta0, doc="the weighted average of z: what eval() evaluates at")
+LARGEST_LR = State("lr_max", S.lr_max, S.lr_max_prev, init=-sp.S.One, doc="largest learning rate so far",
+                   scalar=True)
+WEIGHT_SUM = State("weight_sum", S.weight_sum, S.weight_sum_prev, doc="sum of the averaging weights so far",
+                   scalar=True)
 MU_PRODUCT = State("mu_product", S.mu_product, S.mu_product_prev, init=sp.S.One,
                    doc="product of the momentum factors so far", scalar=True)
 
@@ -283,3 +289,48 @@ def scale_by_lion(beta1: Hyper, beta2: Hyper) -> Transform:
         return interpolate + eq_m, sp.sign(S.c)
 
     return Transform("scale_by_lion", apply, hypers=(beta1, beta2), states=(FIRST_MOMENT,))
+
+
+def schedule_free_average(lr: Hyper, interpolation: Hyper, warmup: Hyper, r: Hyper, lr_power: Hyper) -> Transform:
+    """Schedule-Free's three sequences: ``z`` moved by the direction, ``x`` the weighted average of
+    ``z``, and the parameters ``y = (1 - β) z + β x``, where the next gradient is taken (Defazio et
+    al. 2024, "The Road Less Scheduled", eq. 1-3; schedulefree 1.4.1).
+
+    The learning rate warms up linearly over ``T_w`` steps; ``z_t`` enters the average with weight
+    ``w_t = tʳ (ηᵐᵃˣ_t)ᵖ``, ηᵐᵃˣ the largest learning rate so far, so that
+    ``c_t = w_t / Σ w`` (0 while the weights are all 0, as the package falls back to).
+
+    The transform ends the chain with the new parameters themselves: its "direction" is
+    ``θ_{t-1} - y_t``, so that the rule's ``θ_t = θ_{t-1} - u`` reads ``θ_t = (1 - β) z_t + β x_t``.
+    """
+    eta, beta, T = lr.symbol, interpolation.symbol, warmup.symbol
+
+    def apply(u):
+        equations = (
+            Assign(S.lr_t, sp.Piecewise((eta * S.t / T, sp.LessThan(S.t, T)), (eta, True))),
+            Assign(S.lr_max, sp.Max(S.lr_max_prev, S.lr_t)),
+            Assign(S.weight, S.t ** r.symbol * S.lr_max ** lr_power.symbol),
+            Assign(S.weight_sum, S.weight_sum_prev + S.weight),
+            Assign(S.average_coefficient, sp.Piecewise((0, sp.Eq(S.weight_sum, 0)), (S.weight / S.weight_sum, True))),
+            Assign(S.z, S.z_prev - S.lr_t * u),
+            Assign(S.x, (1 - S.average_coefficient) * S.x_prev + S.average_coefficient * S.z),
+        )
+        return equations, S.theta_prev - ((1 - beta) * S.z + beta * S.x)
+
+    return Transform("schedule_free_average", apply, hypers=(lr, interpolation, warmup, r, lr_power),
+                     states=(SGD_SEQUENCE, AVERAGE, LARGEST_LR, WEIGHT_SUM))
+
+
+def scale_by_schedule_free_adam(beta2: Hyper, eps: Hyper) -> Transform:
+    """Schedule-Free AdamW's normalisation: ``g_t / (√v̂_t + ε)`` with ``v̂_t`` the bias-corrected
+    moving average of g_t², and no first moment (β₁ is the interpolation; schedulefree 1.4.1's
+    ``AdamWScheduleFree``)."""
+    second = moving_average(SECOND_MOMENT, beta2)
+    correct = bias_correction(S.vhat, beta2)
+
+    def apply(u):
+        eq_v, v = second.apply(u**2)
+        eq_vhat, vhat = correct.apply(v)
+        return eq_v + eq_vhat, u / (sp.sqrt(vhat) + eps.symbol)
+
+    return Transform("scale_by_schedule_free_adam", apply, hypers=(beta2, eps), states=(SECOND_MOMENT,))

@@ -39,7 +39,7 @@ StepFunction = Callable[..., tuple]
 # Something that runs a whole trajectory and returns θ after each step.
 Runner = Callable[["Trajectory"], list[np.ndarray]]
 
-AGAINST = ("reference", "torch")
+AGAINST = ("reference", "torch", "schedulefree")
 # A missing witness: a rule with no hand-written reference fails verification; one torch lacks is
 # reported as such.
 
@@ -238,6 +238,51 @@ def torch_runner(rule: Rule) -> Runner | str:
     return run
 
 
+def library_runner(rule: Rule, package: str) -> Runner | str:
+    """Run another library's implementation of ``rule`` (declared with the rule: ``Rule.library``),
+    or say why there is none. The library's optimizer is built with its defaults and each step's
+    hyperparameters are set in its parameter group (``beta1``, ``beta2`` as ``betas``), so that
+    values its constructor refuses but its step computes (Schedule-Free's β = 0 or 1) are compared too.
+    """
+    name, cls_name = rule.library
+    if name != package:
+        return f"{package} has no {rule.name}"
+    try:
+        import torch
+
+        module = importlib.import_module(package)
+    except ImportError:
+        raise SymoptError(f'comparing with {package} needs it: pip install "symopt-toolkit[{package}]"') from None
+    cls = getattr(module, cls_name)
+
+    def group_values(hyper: dict) -> dict:
+        values = {k: v for k, v in hyper.items() if k not in ("beta1", "beta2")}
+        if "beta1" in hyper:
+            values["betas"] = (hyper["beta1"], hyper.get("beta2", 0.999))
+        if "warmup_steps" in values:
+            values["warmup_steps"] = int(values["warmup_steps"])
+        return values
+
+    def run(case) -> list[np.ndarray]:
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            param = torch.tensor(case.params.copy(), requires_grad=True)
+            optimizer = cls([param], foreach=False)
+            optimizer.train()
+            out = []
+            for t, grads in enumerate(case.grads, start=1):
+                optimizer.param_groups[0].update(group_values(case.hyper_at(t)))
+                param.grad = torch.tensor(grads.copy())
+                optimizer.step()
+                out.append(param.detach().numpy().copy())
+            return out
+        finally:
+            torch.set_default_dtype(previous)
+
+    return run
+
+
 # --- the scale errors are measured against ----------------------------------------------------------
 def magnitude(expr, known: dict, scalars: set, u=None):
     """A first-order bound on the rounding error of evaluating ``expr``, in units of the roundoff u.
@@ -298,41 +343,62 @@ def magnitude_runner(rule: Rule) -> Runner:
 
     from symopt import symbols as S
 
-    outputs = rule.step_map()
+    # The scalar quantities of a step (NAdam's μ_t, Schedule-Free's c_t, the scalar states) are
+    # computed first, in Python floats; the array expressions take them as symbols.
+    scalar_env: dict = {}
+    for eq in rule.equations:
+        value = eq.rhs.xreplace(scalar_env)
+        if eq.lhs not in S.ARRAYS and not value.free_symbols & S.ARRAYS:
+            scalar_env[eq.lhs] = value
+    intermediates = list(scalar_env)
+    outputs: dict = {}
+    for eq in rule.equations:
+        if eq.lhs not in scalar_env:
+            outputs[eq.lhs] = eq.rhs.xreplace(outputs)
     arrays = rule.arrays
     targets = [S.theta, *(s.new for s in arrays)]
     inputs = [S.theta_prev, *(s.prev for s in arrays)]
     mags = {x: sp.Symbol(f"M_{x.name}", nonnegative=True) for x in inputs}
     known = {**mags, S.g: sp.Abs(S.g)}
     u = sp.Symbol("u", positive=True)
-    scalars = {S.t, *(h.symbol for h in rule.hypers), *(s.prev for s in rule.scalars)}
+    scalar_args = [S.t, *(h.symbol for h in rule.hypers), *(s.prev for s in rule.scalars)]
+    scalars = {*scalar_args, *intermediates}
     values = [outputs[x] for x in targets]
-    advance = [outputs[s.new] for s in rule.scalars]
     bounds = [magnitude(outputs[x], known, scalars, u) for x in targets]
-    args = [S.theta_prev, S.g, *(s.prev for s in arrays), *(mags[x] for x in inputs), S.t,
-            *(h.symbol for h in rule.hypers), *(s.prev for s in rule.scalars), u]
-    evaluate = sp.lambdify(args, [*values, *advance, *bounds], modules="numpy")
-    start = sp.lambdify([h.symbol for h in rule.hypers], [s.init for s in rule.states], modules="math")
-    n, k = len(targets), len(rule.scalars)
+    steps_scalars = sp.lambdify(scalar_args, [scalar_env[x] for x in intermediates], modules="math")
+    new_scalars = [intermediates.index(s.new) for s in rule.scalars]
+    args = [S.theta_prev, S.g, *(s.prev for s in arrays), *(mags[x] for x in inputs), *scalar_args,
+            *intermediates, u]
+    evaluate = sp.lambdify(args, [*values, *bounds], modules="numpy")
+    start = sp.lambdify([h.symbol for h in rule.hypers], [s.init.xreplace({S.theta0: 0}) for s in rule.states],
+                        modules="math")
+    n = len(targets)
 
     def run(case) -> list[np.ndarray]:
         hypers = [h.name for h in rule.hypers]
         shape = case.params.shape
         initial = dict(zip((s.name for s in rule.states), start(*(case.hyper[h] for h in hypers))))
-        value = [case.params.astype(np.float64), *(np.full(shape, float(initial[s.name])) for s in arrays)]
+        theta0 = case.params.astype(np.float64)
+        value = [theta0, *(theta0.copy() if s.init == S.theta0 else np.full(shape, float(initial[s.name]))
+                           for s in arrays)]
         scalar = [float(initial[s.name]) for s in rule.scalars]
         bound = [np.abs(value[0]), *(np.abs(v) for v in value[1:])]
         out = []
         with np.errstate(all="ignore"):
             for t, grads in enumerate(case.grads, start=1):
                 h = case.hyper_at(t)
-                result = evaluate(value[0], grads.astype(np.float64), *value[1:], *bound, t, *(h[k] for k in hypers),
-                                  *scalar, unit_roundoff(case.dtype))
+                step_args = [t, *(h[k] for k in hypers), *scalar]
+                try:
+                    computed = [float(c) for c in steps_scalars(*step_args)]
+                except (ZeroDivisionError, OverflowError, ValueError):
+                    computed = [np.nan] * len(intermediates)
+                result = evaluate(value[0], grads.astype(np.float64), *value[1:], *bound, *step_args, *computed,
+                                  unit_roundoff(case.dtype))
                 value = [np.broadcast_to(np.asarray(r, dtype=np.float64), shape) for r in result[:n]]
-                scalar = [float(r) for r in result[n:n + k]]
+                scalar = [computed[i] for i in new_scalars]
                 # An undefined bound (inf·0: a value that could not be bounded, times an exact 0)
                 # is infinite: that element is not compared from then on.
-                bound = [np.broadcast_to(np.asarray(r, dtype=np.float64), shape) for r in result[n + k:]]
+                bound = [np.broadcast_to(np.asarray(r, dtype=np.float64), shape) for r in result[n:]]
                 bound = [np.where(np.isnan(b), np.inf, b) for b in bound]
                 out.append(bound[0])
         return out
@@ -535,7 +601,7 @@ def verify(rule: Rule, against: str = "reference", examples: int = 100, seed: in
             return Report(label(rule), against, failure=f"no hand-written reference for {rule.name}: "
                           "every registered rule needs one in symopt/reference.py")
     else:
-        witness = torch_runner(rule)
+        witness = torch_runner(rule) if against == "torch" else library_runner(rule, against)
         if isinstance(witness, str):
             return Report(label(rule), against, skipped=witness)
     return cross_check(rule, witness, against=against, examples=examples, seed=seed)

@@ -55,7 +55,16 @@ DERIVATIONS = list(MODULES)
 RULE_OPTIONS = _rule_options()
 OPTIONS = {key: sorted({v for opts in RULE_OPTIONS.values() for v in opts.get(key, [])})
            for key in sorted({k for opts in RULE_OPTIONS.values() for k in opts})}
-FORMATS = ["text", "latex", "json", "aligned", "markdown", "standalone", "TEXT", "yaml", ""]
+
+
+def _choices(command: str, option: str) -> list[str]:
+    """The values a command's option takes, read from the command itself."""
+    found = [p.type.choices for p in cli.main.commands[command].params if p.name == option]
+    return list(found[0]) if found else []
+
+
+AGAINST = _choices("verify", "against")
+FORMATS = sorted({*_choices("derive", "fmt"), *_choices("latex", "fmt"), "TEXT", "yaml", ""})
 NUMBERS = ["0", "1", "2", "-1", "3", "1e3", "1.5", "nan", "inf", "-0", "abc", "", " 1", "0x10",
            "99999999999999999999", "100001", "-99999999999999999999"]
 STEP_FUNCTIONS = ["correct.py:adamw", "correct.py:momentum", "buggy.py:adamw_decay_not_scaled",
@@ -145,7 +154,7 @@ def command_lines(work: Path) -> st.SearchStrategy[list[str]]:
                     maybe(st.sampled_from(["-f", "--format"]), fmt))
     compare = joined(st.just("compare"), rule_names(), rule_names(), maybe(st.just("--format"), fmt))
     verify = joined(st.just("verify"), st.one_of(st.just(["--all"]), rule_and_options(), repeated(rule_names())), opts,
-                    maybe(st.just("--against"), st.sampled_from(["reference", "torch", "numpy", ""])),
+                    maybe(st.just("--against"), st.sampled_from([*AGAINST, "numpy", ""])),
                     maybe(st.just("--seed"), number))
     check = joined(st.just("check"),
                    st.one_of(st.sampled_from([str(STEPS / f) for f in STEP_FUNCTIONS]), garbage()),

@@ -32,7 +32,7 @@ def test_adamw_reads_as_the_note_in_latex():
 
 def test_momentum_prints_torchs_first_step():
     assert str(symopt.get("momentum")).splitlines()[1] == "bₜ = gₜ if t = 1 else ρ·bₜ₋₁ + (1 - τ)·gₜ"
-    assert r"\begin{cases} g_{t} & \text{for}\: t = 1" in symopt.get("momentum").latex()
+    assert r"\begin{cases} g_{t} & \text{if } t = 1" in symopt.get("momentum").latex()
 
 
 def test_jupyter_displays_the_latex_block():

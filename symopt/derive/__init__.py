@@ -24,6 +24,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "coupling": ("coupling", "λ_eff over gradient scales, checked by simulation"),
     "moving-averages": ("moments", "bias correction; momentum as an average"),
     "constant-gradient": ("steady", "the step a rule settles into under a constant gradient"),
+    "iterate-averaging": ("averaging", "Schedule-Free: the averaging weights, y as a momentum method, eval()"),
 }
 
 

@@ -105,7 +105,7 @@ def fixed_point(rule: Rule, new: dict[sp.Symbol, sp.Expr], unknowns: dict[sp.Sym
     else:
         try:
             found = sp.solve(equations, symbols, dict=True)
-        except NotImplementedError:
+        except (NotImplementedError, ValueError, TypeError):  # SymPy cannot (a max of unknowns, say)
             found = []
         if len(found) != 1 or set(found[0]) != set(symbols):
             used = ", ".join(op.name for e in equations for op in ops.used(e)) or "its equations"

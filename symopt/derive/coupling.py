@@ -132,13 +132,13 @@ class Simulation:
     @property
     def regime(self) -> str:
         """Which assumption the run breaks, if any."""
-        if not self.settled:
-            return f"t = {self.steps} is not t → ∞"
+        if not self.settled:  # (ASCII: tables are typeset as text in LaTeX too)
+            return f"not settled by step {self.steps}"
         if self.snr:
             return f"signal-to-noise {self.snr:g}"
         largest = max(self.weight_decay * self.theta0 / s for s in self.scales)
         if largest > 0.1:
-            return f"λθ/r up to {largest:g}"
+            return f"decay {largest:g}x the gradient"
         return "inside"
 
 

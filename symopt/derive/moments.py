@@ -33,6 +33,8 @@ def _recurrence(rule: Rule, state) -> tuple[sp.Expr, sp.Expr, sp.Expr] | None:
     rest = sp.expand(general - a * state.prev)
     if rest.has(state.prev) or rest.free_symbols & (S.ARRAYS - {S.g}):
         return None  # it reads other state (RMSprop's buffer divides by √v_t): not a plain average
+    if rest.has(S.t):
+        return None  # its input changes with the step (Schedule-Free's warmed-up learning rate)
     first = new.xreplace({state.prev: state.init}).subs(S.t, 1)
     try:
         return a, expectation(rest), expectation(first)

@@ -22,8 +22,9 @@ from collections.abc import Callable
 
 from symopt.errors import SymoptError, UnknownNameError
 
-# name -> module of symopt.optimizers that defines a function of that name. In the order of the note
-# (SGD, momentum, Adam, AdamW), then torch.optim's family.
+# name -> module of symopt.optimizers that defines a function of that name (``module:function`` where
+# the name is not an identifier). In the order of the note (SGD, momentum, Adam, AdamW), then
+# torch.optim's family, then Schedule-Free.
 RULES: dict[str, str] = {
     "sgd": "sgd",
     "momentum": "momentum",
@@ -35,6 +36,8 @@ RULES: dict[str, str] = {
     "nadam": "nadam",
     "radam": "radam",
     "lion": "lion",
+    "schedule-free-sgd": "schedule_free:schedule_free_sgd",
+    "schedule-free-adamw": "schedule_free:schedule_free_adamw",
 }
 
 
@@ -57,7 +60,8 @@ def factory(name: str) -> Callable:
     """
     if not isinstance(name, str) or name not in RULES:
         raise UnknownNameError("rule", name, RULES)
-    return getattr(importlib.import_module(f"symopt.optimizers.{RULES[name]}"), name)
+    module, _, function = RULES[name].partition(":")
+    return getattr(importlib.import_module(f"symopt.optimizers.{module}"), function or name)
 
 
 def options(name: str) -> dict[str, object]:
@@ -142,7 +146,9 @@ def get(name, **opts: object):
                 raise SymoptError(f"{name} has no structural options (got {key!r})")
             raise UnknownNameError(f"{name} option", key, values)
         if not any(value == v and type(value) is type(v) for v in values[key]):
-            raise SymoptError(f"{name}: {key} must be one of {', '.join(map(repr, values[key]))}, not {value!r}")
+            allowed = "True or False" if set(values[key]) == {True, False} else \
+                "one of " + ", ".join(map(repr, values[key]))
+            raise SymoptError(f"{name}: {key} must be {allowed}, not {value!r}")
     return _build(name, tuple(sorted(opts.items())))
 
 
