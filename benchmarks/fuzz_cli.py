@@ -1,7 +1,8 @@
 """Random command lines through `symopt`, counting the ones that end in a Python traceback.
 
 The command lines are those of tests/test_fuzz_cli.py (the real vocabulary, mutated with garbage;
-`verify` and `check` capped at 2 generated cases, `export` without the figure), run in-process with
+`verify` and `check` capped at 2 generated cases, `export` without the figure and its documents
+computed once), run in-process with
 click's CliRunner in a temporary folder, which every path written to lies in. Unlike the test, it
 does not stop at the first failure: it prints how many command lines ran, how many ended in a
 traceback (an exception other than a clean exit with status 0, 1 or 2), the distinct failures with
@@ -33,7 +34,7 @@ def main() -> None:
     from click.testing import CliRunner
     from hypothesis import HealthCheck, Phase, given, seed, settings
     from hypothesis import strategies as st
-    from test_fuzz_cli import command_lines, outcome, prepare
+    from test_fuzz_cli import command_lines, documents_once, outcome, prepare
 
     warnings.simplefilter("ignore")  # numpy's overflow warnings and the like, from the commands
     failures: dict[str, list[str]] = {}  # the last line of the traceback -> command lines
@@ -62,7 +63,8 @@ def main() -> None:
 
         start = time.perf_counter()
         try:
-            run()
+            with documents_once():
+                run()
         finally:
             os.chdir(previous)
         seconds = time.perf_counter() - start

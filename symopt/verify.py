@@ -220,22 +220,33 @@ def torch_runner(rule: Rule) -> Runner | str:
     cls = getattr(torch.optim, rule.torch)
 
     def run(case) -> list[np.ndarray]:
-        previous = torch.get_default_dtype()
-        torch.set_default_dtype(torch.float64)  # torch keeps its step counter in the default dtype
-        try:
-            param = torch.tensor(case.params.copy(), requires_grad=True)
-            optimizer = cls([param], **torch_arguments(rule, case.hyper_at(1)), foreach=False)
-            out = []
-            for t, grads in enumerate(case.grads, start=1):
-                optimizer.param_groups[0]["lr"] = case.hyper_at(t)["lr"]
-                param.grad = torch.tensor(grads.copy())
-                optimizer.step()
-                out.append(param.detach().numpy().copy())
-            return out
-        finally:
-            torch.set_default_dtype(previous)
+        return _torch_trajectory(case, lambda param: cls([param], **torch_arguments(rule, case.hyper_at(1)),
+                                                         foreach=False),
+                                 lambda group, hyper: group.update(lr=hyper["lr"]))
 
     return run
+
+
+def _torch_trajectory(case, build: Callable, configure: Callable) -> list[np.ndarray]:
+    """θ after each step of a torch optimizer made by ``build(param)``, each step's hyperparameters
+    set by ``configure(param_group, hyper)`` (torch keeps its step counter in the default dtype,
+    float64 here)."""
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        param = torch.tensor(case.params.copy(), requires_grad=True)
+        optimizer = build(param)
+        out = []
+        for t, grads in enumerate(case.grads, start=1):
+            configure(optimizer.param_groups[0], case.hyper_at(t))
+            param.grad = torch.tensor(grads.copy())
+            optimizer.step()
+            out.append(param.detach().numpy().copy())
+        return out
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def library_runner(rule: Rule, package: str) -> Runner | str:
@@ -248,7 +259,7 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
     if name != package:
         return f"{package} has no {rule.name}"
     try:
-        import torch
+        import torch  # noqa: F401 (the package is built on it)
 
         module = importlib.import_module(package)
     except ImportError:
@@ -263,22 +274,13 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
             values["warmup_steps"] = int(values["warmup_steps"])
         return values
 
+    def build(param):
+        optimizer = cls([param], foreach=False)
+        optimizer.train()
+        return optimizer
+
     def run(case) -> list[np.ndarray]:
-        previous = torch.get_default_dtype()
-        torch.set_default_dtype(torch.float64)
-        try:
-            param = torch.tensor(case.params.copy(), requires_grad=True)
-            optimizer = cls([param], foreach=False)
-            optimizer.train()
-            out = []
-            for t, grads in enumerate(case.grads, start=1):
-                optimizer.param_groups[0].update(group_values(case.hyper_at(t)))
-                param.grad = torch.tensor(grads.copy())
-                optimizer.step()
-                out.append(param.detach().numpy().copy())
-            return out
-        finally:
-            torch.set_default_dtype(previous)
+        return _torch_trajectory(case, build, lambda group, hyper: group.update(group_values(hyper)))
 
     return run
 

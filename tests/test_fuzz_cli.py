@@ -6,13 +6,15 @@ that exist, do not, or cannot be written) and mutates them with garbage. Every o
 exit status 0, 1 or 2 and no Python traceback: an exception that escapes is a bug.
 
 Kept fast and harmless: `verify` and `check` always end with `--examples 1` or `2`, `export` with
-`--no-figure`, and the process runs in a temporary folder; every path given to -o or export is in
+`--no-figure` (and its documents are computed once), and the process runs in a temporary folder; every path given to -o or export is in
 it, and garbage never holds a '/' nor is '..'. 1,000 examples when the environment variable CI is
 set. `benchmarks/fuzz_cli.py` runs the same command lines outside pytest and counts the tracebacks.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shlex
 import stat
@@ -230,6 +232,20 @@ def outcome(args: list[str], runner: CliRunner | None = None) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def documents_once():
+    """``symopt.export.documents`` computed once per figure flag, not for every `export` (it derives
+    every rule: seconds); what is written, and how, is unchanged."""
+    from symopt import export
+
+    original = export.documents
+    export.documents = functools.cache(original)
+    try:
+        yield
+    finally:
+        export.documents = original
+
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """A folder to run in (relative paths land here), with the files the paths refer to."""
@@ -238,7 +254,8 @@ def work(tmp_path_factory):
     previous = os.getcwd()
     os.chdir(folder)
     try:
-        yield folder
+        with documents_once():
+            yield folder
     finally:
         os.chdir(previous)
 

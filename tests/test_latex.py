@@ -107,7 +107,7 @@ def parse_back(expr: sp.Expr) -> sp.Expr:
 
 
 def _opaque(expr: sp.Expr) -> sp.Expr:
-    """``expr`` with each operation of the table other than abs and the square root (max, min,
+    r"""``expr`` with each operation of the table other than abs and the square root (max, min,
     sign, a branch) replaced by a placeholder symbol: SymPy's LaTeX parser reads neither ``\max``
     with ``\left(`` nor ``\operatorname`` nor ``cases``. The rest of the expression, around them,
     is what is checked; the operations' own notation is checked by KaTeX and pdflatex."""

@@ -79,7 +79,7 @@ def derivation(rule: Rule) -> Derivation:
     w_of = sp.IndexedBase("w")
     average = sp.Sum(w_of[S.t] * Z[S.t], (S.t, 1, T)) / sp.Sum(w_of[S.t], (S.t, 1, T))
     steps.append(Step(
-        prose("Suppose ", sp.Eq(S.x_prev, hypothesis), " with Σ the weighted sum of ", S.z, " up to t - 1. The "
+        prose("Suppose ", sp.Eq(S.x_prev, hypothesis), " with ", partial, " the weighted sum of ", S.z, " up to t - 1. The "
               "rule's update, with its ", S.average_coefficient, " and ", S.weight_sum, ", gives (SymPy checks "
               "the two sides equal); from ", sp.Eq(S.weight_sum, 0), " at the start, by induction:"),
         (Equation(S.x, claim), Equation(X[T], average)),
@@ -94,7 +94,7 @@ def derivation(rule: Rule) -> Derivation:
         (Equation(S.weight, after),),
     ))
     steps.append(Step(
-        prose("During a linear warmup (", S.t, " ≤ ", warm, ", ", sp.Eq(S.lr_max, eta * S.t / warm), "):"),
+        prose("During a linear warmup (", sp.Le(S.t, warm), ", ", sp.Eq(S.lr_max, eta * S.t / warm), "):"),
         (Equation(S.weight, during),),
     ))
     uniform = sp.simplify(after.subs(r, 0) / sp.summation(after.subs({r: 0, S.t: s_}), (s_, 1, T)))
@@ -115,7 +115,7 @@ def derivation(rule: Rule) -> Derivation:
     y = eqs[S.theta]
     steps.append(Step(
         prose("The gradient is taken at ", S.theta, " = y. With ", sp.Eq(beta, 0), " it is taken at ", S.z,
-              " and ", S.x, " only averages (Polyak–Ruppert averaging); with ", sp.Eq(beta, 1), " it is taken at "
+              " and ", S.x, " only averages (Polyak-Ruppert averaging); with ", sp.Eq(beta, 1), " it is taken at "
               "the average itself (primal averaging):"),
         (Equation(S.theta, y.subs(beta, 0)), Equation(S.theta, y.subs(beta, 1))),
     ))
@@ -140,7 +140,7 @@ def derivation(rule: Rule) -> Derivation:
     settled = sp.Limit((Y[T] - Y[T - 1]) / G[1], T, sp.oo)
     steps.append(Step(
         prose("Under a constant gradient (every ", sp.Eq(G[s_], G[1]), ") the step settles at this many times "
-              "the gradient: the average contributes half of β's share, as the average of a line does:"),
+              "the gradient: the average contributes half of the share ", beta, " gives it, as the average of a line does:"),
         (Equation(settled, factor(constant)),),
     ))
 

@@ -31,7 +31,7 @@ TOLERANCE = 0.02  # the measured λ_eff/λ must be within 2% of the derived one
 GENERAL_TOLERANCE = 0.05
 
 TITLE = "The coupling problem, in numbers"
-REQUIRES = "a weight decay whose steady-state λ_eff depends on the gradient's RMS alone"
+REQUIRES = "a weight decay whose steady-state effective decay depends on the gradient's RMS alone"
 RMS = sp.Symbol("r", positive=True)  # the gradient's root mean square
 
 
@@ -279,7 +279,8 @@ def simulation_table(simulations: list[Simulation]) -> Table:
             "step-dependent factors are within 1% of their limits, if that comes by step "
             f"{MAX_WARMUP}) against a run "
             "without ", S.lam, f" on the same noise (seed {sim.seed}). The derived value is the headline, for "
-            "zero-mean noise; with a signal the general form is evaluated at the simulated E[g], E[g²].",
+            "zero-mean noise; with a signal the general form is evaluated at the simulated ", S.Mean(S.g), " and ",
+            S.Mean(S.g**2), ".",
         ),
     )
 
