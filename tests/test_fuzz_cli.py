@@ -6,9 +6,10 @@ that exist, do not, or cannot be written) and mutates them with garbage. Every o
 exit status 0, 1 or 2 and no Python traceback: an exception that escapes is a bug.
 
 Kept fast and harmless: `verify` and `check` always end with `--examples 1` or `2`, `export` with
-`--no-figure` (and its documents are computed once), and the process runs in a temporary folder; every path given to -o or export is in
-it, and garbage never holds a '/' nor is '..'. 1,000 examples when the environment variable CI is
-set. `benchmarks/fuzz_cli.py` runs the same command lines outside pytest and counts the tracebacks.
+`--no-figure` (and its documents are computed once), and the process runs in a temporary folder;
+every path given to -o or export is in it, and garbage never holds a '/' nor is '..'. 1,000
+examples when the environment variable CI is set (about two minutes), 60 otherwise.
+`benchmarks/fuzz_cli.py` runs the same command lines outside pytest and counts the tracebacks.
 """
 
 from __future__ import annotations
@@ -37,19 +38,12 @@ EXAMPLES = 1000 if os.environ.get("CI") else 60
 
 def _rule_options() -> dict[str, dict[str, list[str]]]:
     """Each rule's option keys, and the words each option's values are written as."""
-    from symopt import optimizers
+    from symopt.optimizers import option_values
 
     words = {True: ["true", "on"], False: ["false", "off"]}
-    found: dict[str, dict[str, list[str]]] = {}
-    for name in symopt.rules():
-        values = getattr(optimizers, "option_values", None)
-        if values is not None:
-            known = values(name)
-        else:  # the registry of an older symopt: the options with the values they are known to take
-            known = {key: (default, *getattr(optimizers, "OPTION_VALUES", {}).get(key, ()))
-                     for key, default in optimizers.options(name).items()}
-        found[name] = {key: sorted({w for v in vs for w in words.get(v, [str(v)])}) for key, vs in known.items()}
-    return found
+    return {name: {key: sorted({w for v in values for w in words.get(v, [str(v)])})
+                   for key, values in option_values(name).items()}
+            for name in symopt.rules()}
 
 
 RULES = symopt.rules()

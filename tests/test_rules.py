@@ -85,8 +85,9 @@ def test_rules_are_data_with_summary_reference_and_state():
     for name in symopt.rules():
         r = symopt.get(name)
         assert r.summary and r.reference and r.equations[-1].lhs == S.theta
-        # each state starts at 0, at a hyperparameter (Adagrad's s₀) or at 1 (a product, NAdam's Π)
-        assert all(s.init in (0, 1) or s.init in {h.symbol for h in r.hypers} for s in r.states)
+        # each state starts at 0, at a hyperparameter (Adagrad's s₀), at 1 (a product, NAdam's Π),
+        # at -1 (Schedule-Free's largest learning rate so far) or at θ₀ (its z and x)
+        assert all(s.init in (0, 1, -1, S.theta0) or s.init in {h.symbol for h in r.hypers} for s in r.states)
 
 
 def test_a_rule_is_built_from_any_chain():
