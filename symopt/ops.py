@@ -83,6 +83,9 @@ def _call(name: str) -> tuple[Callable, Callable]:
     return latex, text
 
 
+_SIGN = _call("sign")
+
+
 def _branch_latex(p, e):
     rows = [rf"{p(value)} & \text{{otherwise}}" if cond is sp.true else rf"{p(value)} & \text{{if }} {p(cond)}"
             for value, cond in e.args]
@@ -118,8 +121,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "sign", sp.sign, "sign",
         bound=_sign_bound,
-        latex=_call("sign")[0],
-        text=_call("sign")[1],
+        latex=_SIGN[0],
+        text=_SIGN[1],
         derivations="its derivative is 0 wherever its argument is not 0",
         almost_everywhere=lambda *args: sp.S.Zero,
     ),
