@@ -395,9 +395,9 @@ class Kernel:
             SymoptError: for mismatched shapes, a missing state variable, t < 1, or an unknown or
                 out-of-range hyperparameter (the message names it and its valid range).
         """
-        params = _as_params(params)
         if inplace and not isinstance(params, np.ndarray):
             raise SymoptError("inplace=True needs params to be a NumPy array (it is written into)")
+        params = _as_params(params)
         if np.iscomplexobj(grads):
             raise SymoptError("grads must be real: a complex gradient would lose its imaginary part")
         try:

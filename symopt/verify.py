@@ -333,8 +333,9 @@ def unit_roundoff(dtype) -> float:
     return float(np.finfo(dtype).eps) / 2
 
 
-def magnitude_runner(rule: Rule) -> Runner:
-    """For each step, the magnitude bound of θ_t, carried from step to step with the state's.
+def magnitude_runner(rule: Rule, of: str = "") -> Runner:
+    """For each step, the magnitude bound of θ_t (or of the state called ``of``, such as
+    Schedule-Free's x), carried from step to step with the state's.
 
     Returns a runner giving, per step, an array M_t with ``|error of θ_t| ≲ u · M_t`` to first order
     for any faithful implementation of the rule: the scale :func:`compare_trajectories` measures by.
@@ -375,6 +376,7 @@ def magnitude_runner(rule: Rule) -> Runner:
     start = sp.lambdify([h.symbol for h in rule.hypers], [s.init.xreplace({S.theta0: 0}) for s in rule.states],
                         modules="math")
     n = len(targets)
+    which = 0 if not of else 1 + [s.name for s in arrays].index(of)
 
     def run(case) -> list[np.ndarray]:
         hypers = [h.name for h in rule.hypers]
@@ -402,7 +404,7 @@ def magnitude_runner(rule: Rule) -> Runner:
                 # is infinite: that element is not compared from then on.
                 bound = [np.broadcast_to(np.asarray(r, dtype=np.float64), shape) for r in result[n:]]
                 bound = [np.where(np.isnan(b), np.inf, b) for b in bound]
-                out.append(bound[0])
+                out.append(bound[which])
         return out
 
     return run

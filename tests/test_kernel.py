@@ -71,6 +71,8 @@ def test_in_place_and_new_arrays_agree_on_every_variant():
         (lambda k, p: k.step(p, p, k.init(p), 0), "t must be an integer from 1 to 2"),
         (lambda k, p: k.step(p, p, k.init(p), 1.5), "t must be an integer from 1 to 2"),
         (lambda k, p: k.step(p, p, k.init(p), 10**400), "t must be an integer from 1 to 2"),
+        (lambda k, p: k.step(p, p + 1j, k.init(p), 1), "grads must be real"),
+        (lambda k, p: k.step([1.0, 2.0], p, k.init(p), 1, inplace=True), "inplace=True needs params to be a NumPy array"),
         (lambda k, p: k.step(p, p, k.init(p), 1, lr=-1e-3), r"lr must be in \[0, inf\), got -0.001"),
         (lambda k, p: k.step(p, p, k.init(p), 1, beta1=1.0), r"beta1 must be in \[0, 1\), got 1.0"),
         (lambda k, p: k.step(p, p, k.init(p), 1, beta2=-0.1), r"beta2 must be in \[0, 1\)"),
