@@ -117,7 +117,7 @@ class Simulation:
     parameters: int
     seed: int
     settled: bool = True  # whether the rule's step-dependent factors reached their long-run values
-    snr: float = 0.0  # the gradient's mean over its noise's standard deviation
+    snr: tuple[float, ...] = ()  # per group: the gradient's mean over its noise's standard deviation
     general: tuple[float, ...] = ()  # the general form, at the simulated moments
     theta0: float = 1.0
 
@@ -130,13 +130,16 @@ class Simulation:
         return all(e <= TOLERANCE for e in self.relative_errors)
 
     @property
-    def regime(self) -> str:
-        """Which assumption the run breaks, if any."""
+    def regimes(self) -> list[str]:
+        """Which assumption each group breaks, if any."""
+        return [self._regime(scale, snr) for scale, snr in zip(self.scales, self.snr or (0.0,) * len(self.scales))]
+
+    def _regime(self, scale: float, snr: float) -> str:
         if not self.settled:  # (ASCII: tables are typeset as text in LaTeX too)
             return f"not settled by step {self.steps}"
-        if self.snr:
-            return f"signal-to-noise {self.snr:g}"
-        largest = max(self.weight_decay * self.theta0 / s for s in self.scales)
+        if snr:
+            return f"signal-to-noise {snr:g}"
+        largest = self.weight_decay * self.theta0 / scale
         if largest > 0.1:
             return f"decay {largest:g}x the gradient"
         return "inside"
@@ -184,14 +187,15 @@ def simulate(
     steps: int | None = None,
     warmup: int | None = None,
     lam: float = 1e-5,
-    snr: float = 0.0,
+    snr: float | tuple[float, ...] = 0.0,
     theta0: float = 1.0,
     seed: int = 0,
 ) -> Simulation:
     """Measure each group's shrink rate due to λ with the rule's kernel, and compare with λ_eff.
 
     Both runs see the same gradients (independent of θ: Gaussian noise of RMS ``scale``, with a mean
-    ``snr`` times the noise's standard deviation), so their difference δ_t is the effect of λ alone.
+    ``snr`` times the noise's standard deviation, one value or one per scale), so their difference
+    δ_t is the effect of λ alone.
     After ``warmup`` steps (moving averages filled, transients gone) the measured
     ``λ_eff = -(δ_T - δ_W)/(η Σ θ_{t-1})``, averaged over the group. With the default λ, λθ is
     small against the smallest gradient scale (an assumption of the derivation); a larger λ or a
@@ -207,14 +211,16 @@ def simulate(
     steps = warmup + 1000 if steps is None else steps
     rng = np.random.default_rng(seed)
     rms = np.repeat(np.asarray(scales, dtype=float), parameters)
-    sigma = rms / np.sqrt(1 + snr**2)
+    snrs = tuple(snr) if isinstance(snr, tuple) else (float(snr),) * len(scales)
+    signal = np.repeat(np.asarray(snrs, dtype=float), parameters)
+    sigma = rms / np.sqrt(1 + signal**2)
     decayed, plain = np.full_like(rms, theta0), np.full_like(rms, theta0)
     state_decayed, state_plain = kernel.init(decayed), kernel.init(plain)
     lr = rule.hyper("lr").default
     total = np.zeros_like(rms)
     offset = np.zeros_like(rms)
     for t in range(1, steps + 1):
-        grads = sigma * (snr + rng.standard_normal(rms.shape))
+        grads = sigma * (signal + rng.standard_normal(rms.shape))
         if t > warmup:
             total += decayed
         kernel.step(decayed, grads, state_decayed, t, weight_decay=lam, inplace=True)
@@ -227,8 +233,8 @@ def simulate(
         group = slice(i * parameters, (i + 1) * parameters)
         measured.append(float(-delta[group].mean() / (lr * total[group].mean()) / lam))
     general = ()
-    if snr:
-        general = tuple(general_ratio(rule, s * snr / np.sqrt(1 + snr**2), s**2) for s in scales)
+    if any(snrs):
+        general = tuple(general_ratio(rule, s * q / np.sqrt(1 + q**2), s**2) for s, q in zip(scales, snrs))
     return Simulation(
         rule=rule.name,
         scales=tuple(scales),
@@ -239,7 +245,7 @@ def simulate(
         warmup=warmup,
         parameters=parameters,
         seed=seed,
-        snr=snr,
+        snr=snrs if any(snrs) else (),
         general=general,
         theta0=theta0,
         settled=settling_time(rule) is not None,
@@ -249,8 +255,7 @@ def simulate(
 # Outside the assumptions: AdamW's default λ against gradients of RMS 1e-3 (λθ/r = 10), and
 # gradients that carry a signal (θ₀ = 100, so that the drift the signal causes, about η a step,
 # leaves Σθ steady over the measurement).
-OUTSIDE = ({"lam": 1e-2, "scales": (1e-3,)}, {"snr": 1.0, "scales": (1.0,), "theta0": 100.0},
-           {"snr": 3.0, "scales": (1.0,), "theta0": 100.0})
+OUTSIDE = ({"lam": 1e-2, "scales": (1e-3,)}, {"snr": (1.0, 3.0), "scales": (1.0, 1.0), "theta0": 100.0})
 
 
 def simulation_table(simulations: list[Simulation]) -> Table:
@@ -258,13 +263,13 @@ def simulation_table(simulations: list[Simulation]) -> Table:
     rows = []
     for sim in simulations:
         general = sim.general or (None,) * len(sim.scales)
-        for scale, measured, derived, gen, error in zip(sim.scales, sim.measured, sim.derived, general,
-                                                        sim.relative_errors):
+        for scale, measured, derived, gen, error, regime in zip(sim.scales, sim.measured, sim.derived, general,
+                                                                sim.relative_errors, sim.regimes):
             verdict = "agrees" if error <= TOLERANCE else "DIFFERS"
             if gen is not None:
                 close = abs(measured / gen - 1) <= GENERAL_TOLERANCE
                 verdict += f"; general form {gen:.4g} " + ("agrees (5%)" if close else "DIFFERS")
-            rows.append((sim.rule, sim.regime, sim.weight_decay, scale, derived, measured, error, verdict))
+            rows.append((sim.rule, regime, sim.weight_decay, scale, derived, measured, error, verdict))
     sim = simulations[0]
     return Table(
         title=prose("Simulated shrink rate due to ", S.lam, ", against the derived ", S.lam_eff),
