@@ -21,7 +21,6 @@ float64 scalar promotes the result, so scalars are computed with ``math``, never
 
 from __future__ import annotations
 
-import math
 import numbers
 import threading
 from dataclasses import dataclass, field

@@ -200,12 +200,18 @@ def torch_arguments(rule: Rule, hyper: dict) -> dict | str:
             arguments[key] = value
         elif value != defaults(rule.name)[key]:
             return f"torch.optim.{rule.torch} has no option {key}={value!r}"
-    for key, value in hyper.items():
-        if key in ("beta1", "beta2"):
-            arguments["betas"] = (hyper["beta1"], hyper["beta2"])
-        else:
-            arguments[key] = value
-    return arguments
+    return {**arguments, **library_keywords(hyper)}
+
+
+def library_keywords(hyper: dict) -> dict:
+    """symopt's hyperparameters as a library's keywords: ``beta1`` and ``beta2`` as ``betas`` (Schedule-
+    Free's β₁ alone keeps the default β₂), counts such as ``warmup_steps`` as integers."""
+    values = {k: v for k, v in hyper.items() if k not in ("beta1", "beta2")}
+    if "beta1" in hyper:
+        values["betas"] = (hyper["beta1"], hyper.get("beta2", 0.999))
+    if "warmup_steps" in values:
+        values["warmup_steps"] = int(values["warmup_steps"])
+    return values
 
 
 def torch_runner(rule: Rule) -> Runner | str:
@@ -266,21 +272,13 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
         raise SymoptError(f'comparing with {package} needs it: pip install "symopt-toolkit[{package}]"') from None
     cls = getattr(module, cls_name)
 
-    def group_values(hyper: dict) -> dict:
-        values = {k: v for k, v in hyper.items() if k not in ("beta1", "beta2")}
-        if "beta1" in hyper:
-            values["betas"] = (hyper["beta1"], hyper.get("beta2", 0.999))
-        if "warmup_steps" in values:
-            values["warmup_steps"] = int(values["warmup_steps"])
-        return values
-
     def build(param):
         optimizer = cls([param], foreach=False)
         optimizer.train()
         return optimizer
 
     def run(case) -> list[np.ndarray]:
-        return _torch_trajectory(case, build, lambda group, hyper: group.update(group_values(hyper)))
+        return _torch_trajectory(case, build, lambda group, hyper: group.update(library_keywords(hyper)))
 
     return run
 

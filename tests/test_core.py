@@ -13,7 +13,7 @@ from symopt import symbols as S
 from symopt.core import Assign, State, Transform, chain, rule
 from symopt.derive import MODULES, analysis, derive, weight_decay
 from symopt.errors import NotDerivable, SymoptError
-from symopt.hyperparameters import BETA1, BETA2, EPS, LR, MOMENTUM, WEIGHT_DECAY
+from symopt.hyperparameters import BETA1, BETA2, EPS, LR, MOMENTUM
 from symopt.optimizers import RULES, label, option_values, variants
 from symopt.transforms import BUFFER, SECOND_MOMENT, accumulate, scale_by_adam, scale_by_learning_rate
 
