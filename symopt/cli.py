@@ -15,6 +15,7 @@ import click
 from symopt import __version__
 
 from symopt.derive import KEYS as DERIVATIONS  # the registries: names only, no SymPy
+from symopt.backends import BACKENDS
 from symopt.optimizers import RULES
 
 FORMATS = ("text", "latex", "json")
@@ -285,7 +286,9 @@ def _report_line(report, width: int) -> str:
 @click.option("--examples", type=click.IntRange(1, 100_000), default=100, show_default=True,
               help="Generated trajectories per rule variant.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Hypothesis's seed, for a reproducible run.")
-def verify(names, all_rules, options, against, examples, seed):
+@click.option("--backend", type=click.Choice(BACKENDS), default="numpy", show_default=True,
+              help="The kernel checked: NumPy's, or the fused loops of the numba backend (an optional extra).")
+def verify(names, all_rules, options, against, examples, seed, backend):
     """Check each rule's compiled kernel against an independent implementation.
 
     Hypothesis generates whole trajectories (up to 50 steps, float64 and float32, any shape,
@@ -299,6 +302,7 @@ def verify(names, all_rules, options, against, examples, seed):
       symopt verify adam --against torch --examples 500
       symopt verify schedule-free-adamw --against schedulefree
       symopt verify momentum -O nesterov=true --seed 3
+      symopt verify --all --backend numba
     """
     import symopt
     from symopt.errors import SymoptError
@@ -318,11 +322,15 @@ def verify(names, all_rules, options, against, examples, seed):
         for variant in [chosen] if chosen else variants(name):
             rules.append(symopt.get(name, **variant))
     width = max(len(symopt.optimizers.label(r)) for r in rules)
-    click.echo(f"kernel against {against}, {examples} cases per rule (seed {seed})")
+    if backend == "numba":
+        from symopt.backends.numba import require_numba
+
+        require_numba()
+    click.echo(f"{'numba ' if backend == 'numba' else ''}kernel against {against}, {examples} cases per rule (seed {seed})")
     click.echo(f"  {'rule'.ljust(width)}  {'cases':>6}  {'float64 max abs / rel':>19}  {'float32 max abs / rel':>19}")
     failed = 0
     for rule in rules:
-        report = cross_check(rule, against=against, examples=examples, seed=seed)
+        report = cross_check(rule, against=against, examples=examples, seed=seed, backend=backend)
         click.echo(_report_line(report, width))
         if not report.passed and not report.skipped:
             failed += 1
@@ -503,3 +511,50 @@ def plot(name, output, force):
         raise SymoptError("say where to draw it: symopt plot coupling -o coupling.png")
     plots.save(name, output, force=force)
     click.echo(f"wrote {output}", err=True)
+
+
+@main.command()
+@click.argument("names", nargs=-1, type=RULE, metavar="[NAME]...")
+@click.option("--steps", type=click.IntRange(1, 100_000), default=200, show_default=True, help="Full-batch steps.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Draw the loss curves into FILE (.png, .svg or .pdf), written whole or not at all.")
+@FORCE
+def train(names, steps, output, force):
+    """Train a small MLP on scikit-learn's digits with symopt.torch.Optimizer, and with torch.optim.
+
+    Each rule (default: adam, adamw, lion, momentum) trains the same model from the same
+    initialisation, float32, full batch; a rule torch.optim has is trained with torch's class too,
+    and the two runs' losses are compared step for step. Needs torch and scikit-learn
+    (pip install "symopt-toolkit[train]"); the figure, matplotlib.
+
+    \b
+    Examples:
+      symopt train adamw --steps 50
+      symopt train -o derivations/training/loss-curves.png --force
+    """
+    from symopt import training
+
+    training.require()
+    names = names or training.RULES
+    progress = training.Progress(2 * len(names) * steps, "training")
+    try:
+        curves, torch_curves = training.loss_curves(names, steps, tick=progress)
+    finally:
+        progress.close()
+    shown = sorted({1, min(10, steps), steps})
+    click.echo(f"MLP 64-32-10 on scikit-learn's digits, full batch, float32, {steps} steps")
+    click.echo(f"  {'rule':9} " + " ".join(f"{'step ' + str(t):>10}" for t in shown) + "  torch.optim, same start")
+    for name, losses in curves.items():
+        theirs = torch_curves.get(name)
+        if isinstance(theirs, str):
+            verdict = theirs
+        else:
+            worst, first = training.disagreement(losses, theirs)
+            verdict = (f"same losses (max rel. difference {worst:.1e})" if first is None
+                       else f"DIFFERENT from step {first} (rel. difference {worst:.1e})")
+        click.echo(f"  {name:9} " + " ".join(f"{losses[t - 1]:10.4f}" for t in shown) + f"  {verdict}")
+    if output is not None:
+        from symopt.export import write
+
+        write(output, training.figure(curves), force=force)
+        click.echo(f"wrote {output}", err=True)

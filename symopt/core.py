@@ -207,7 +207,8 @@ class Rule:
         return f"$\\displaystyle {self.latex()}$"
 
     def kernel(self, backend: str = "numpy"):
-        """Compile the rule into a kernel with ``init`` and ``step`` (see :mod:`symopt.kernel`)."""
+        """Compile the rule into a kernel with ``init`` and ``step`` (see :mod:`symopt.kernel`):
+        ``"numpy"``, or ``"numba"`` for one fused parallel loop (see :mod:`symopt.backends.numba`)."""
         from symopt.kernel import compile_rule
 
         return compile_rule(self, backend=backend)

@@ -30,10 +30,10 @@ import sympy as sp
 
 from symopt import ops
 from symopt import symbols as S
+from symopt.backends import BACKENDS
 from symopt.core import Rule
 from symopt.errors import SymoptError, UnknownNameError
 
-BACKENDS = ("numpy",)
 
 
 # --- stage 2: hoisting ---------------------------------------------------------------------------
@@ -259,7 +259,25 @@ class _Program:
     n_scratch: int
 
 
-def _emit(rule: Rule, exprs: list[sp.Expr], inplace: bool) -> _Program:
+@dataclass(frozen=True)
+class Lowered:
+    """A specialisation's straight-line program, before any backend emits it.
+
+    ``definitions`` are the hoisted scalars (``c0 = η/(1 - β₁ᵗ)``...), ``ops`` the array operations
+    on numbered values (an ``int`` operand is a value, a ``str`` a scalar's name or a number), and
+    ``outputs`` the value each output ends as: the new parameter, then each array state's.
+    """
+
+    inputs: list  # θ_{t-1}, g_t, then each array state's previous symbol: values 0, 1, 2...
+    scalar_args: list
+    definitions: list
+    ops: list
+    outputs: list
+
+
+def lower(rule: Rule, exprs: list[sp.Expr]) -> Lowered:
+    """Hoist the scalars of ``exprs`` (the new parameter and array states), share their common
+    subexpressions, and lower them to a list of elementwise operations (:class:`_Op`)."""
     scalar_args = _scalar_arguments(rule)
     scalars = set(scalar_args)
     definitions, reduced = hoist_scalars(exprs, scalars)
@@ -274,14 +292,27 @@ def _emit(rule: Rule, exprs: list[sp.Expr], inplace: bool) -> _Program:
     outputs = [lowering.value(e) for e in reduced]
     if any(isinstance(o, str) for o in outputs):
         raise SymoptError(f"{rule.name}: an output does not depend on the arrays")
+    return Lowered(inputs, scalar_args, definitions, lowering.ops, outputs)
+
+
+def scalar_function(lowered: Lowered):
+    """The function of the step counter, hyperparameters and scalar states that computes the hoisted
+    scalars, as Python floats."""
+    return sp.lambdify(lowered.scalar_args, [e for _, e in lowered.definitions], modules="math", cse=True)
+
+
+def _emit(rule: Rule, exprs: list[sp.Expr], inplace: bool) -> _Program:
+    lowered = lower(rule, exprs)
+    inputs, scalar_args, outputs = lowered.inputs, lowered.scalar_args, lowered.outputs
+    constants = [symbol for symbol, _ in lowered.definitions]
     names = [s.name for s in inputs]
     aliases = [0, *range(2, 2 + len(rule.arrays))]
-    buffers, copies, n_scratch, homes = _allocate(lowering.ops, names, outputs, inplace, aliases)
+    buffers, copies, n_scratch, homes = _allocate(lowered.ops, names, outputs, inplace, aliases)
 
     def operand(a):
         return buffers[a] if isinstance(a, int) else a
 
-    body = [f"numpy.{op.func}({', '.join(operand(a) for a in op.args)}, out={buffers[op.out]})" for op in lowering.ops]
+    body = [f"numpy.{op.func}({', '.join(operand(a) for a in op.args)}, out={buffers[op.out]})" for op in lowered.ops]
     body += [f"numpy.copyto({homes[k]}, {buffers[v]})" for k, v in copies]
     outs = "".join(f"{h}, " for h in homes)  # always a tuple, even for one output
     args = ", ".join([*names, *(s.name for s in constants), *(a.name for a in scalar_args),
@@ -289,8 +320,7 @@ def _emit(rule: Rule, exprs: list[sp.Expr], inplace: bool) -> _Program:
     source = f"def step({args}):\n" + "".join(f"    {line}\n" for line in body) + f"    return ({outs.rstrip()})\n"
     namespace: dict = {"numpy": np}
     exec(compile(source, f"<symopt kernel {rule.name}>", "exec"), namespace)  # source made from the rule only
-    scalar_function = sp.lambdify(scalar_args, [e for _, e in definitions], modules="math", cse=True)
-    return _Program(scalar_function, namespace["step"], source, n_scratch)
+    return _Program(scalar_function(lowered), namespace["step"], source, n_scratch)
 
 
 def _scalar_arguments(rule: Rule) -> list[sp.Symbol]:
@@ -481,8 +511,12 @@ class Kernel:
             chosen = {c: sp.true if v else sp.false for c, v in zip(self._conditions, truth)}
             skipped = {self.rule.hypers[i].symbol: 0 for i, z in zip(self._skip, zero) if z}
             exprs = [e.xreplace(chosen).xreplace(skipped) for e in self._outputs]
-            self._programs[key] = _emit(self.rule, exprs, inplace)
+            self._programs[key] = self._emit(exprs, inplace)
         return self._programs[key]
+
+    def _emit(self, exprs: list[sp.Expr], inplace: bool) -> _Program:
+        """Compile one specialisation (a backend overrides this; see :mod:`symopt.backends`)."""
+        return _emit(self.rule, exprs, inplace)
 
     def _scratch(self, params: np.ndarray, n: int) -> list[np.ndarray]:
         cache = self._local.__dict__.setdefault("scratch", {})
@@ -504,5 +538,9 @@ def _as_params(params) -> np.ndarray:
 def compile_rule(rule: Rule, backend: str = "numpy") -> Kernel:
     """Compile ``rule`` into a :class:`Kernel` (use :meth:`Rule.kernel`)."""
     if backend not in BACKENDS:
-        raise SymoptError(f"unknown backend {backend!r}: valid: {', '.join(BACKENDS)}")
+        raise UnknownNameError("backend", backend, BACKENDS)
+    if backend == "numba":
+        from symopt.backends.numba import NumbaKernel
+
+        return NumbaKernel(rule)
     return Kernel(rule)

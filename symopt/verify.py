@@ -153,9 +153,9 @@ def run_steps(step: StepFunction, case, **fixed) -> list[np.ndarray]:
     return out
 
 
-def kernel_runner(rule: Rule) -> Runner:
-    """Run ``rule``'s compiled kernel."""
-    kernel = rule.kernel()
+def kernel_runner(rule: Rule, backend: str = "numpy") -> Runner:
+    """Run ``rule``'s compiled kernel (on ``backend``: ``numpy`` or ``numba``)."""
+    kernel = rule.kernel(backend)
 
     def run(case) -> list[np.ndarray]:
         params, state, out = case.params.copy(), kernel.init(case.params, **case.hyper), []
@@ -584,8 +584,9 @@ def describe(case, first=None) -> list[str]:
     return lines
 
 
-def verify(rule: Rule, against: str = "reference", examples: int = 100, seed: int = 0) -> Report:
-    """Cross-check ``rule``'s kernel against the references or torch.optim.
+def verify(rule: Rule, against: str = "reference", examples: int = 100, seed: int = 0,
+           backend: str = "numpy") -> Report:
+    """Cross-check ``rule``'s kernel (compiled for ``backend``) against the references or torch.optim.
 
     Example:
         >>> import symopt
@@ -606,7 +607,8 @@ def verify(rule: Rule, against: str = "reference", examples: int = 100, seed: in
         witness = torch_runner(rule) if against == "torch" else library_runner(rule, against)
         if isinstance(witness, str):
             return Report(label(rule), against, skipped=witness)
-    return cross_check(rule, witness, against=against, examples=examples, seed=seed)
+    under_test = kernel_runner(rule, backend) if backend != "numpy" else None
+    return cross_check(rule, witness, against=against, examples=examples, seed=seed, under_test=under_test)
 
 
 # --- a user's step function ------------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""The numba backend: the references as oracle, its agreement with the NumPy kernel it shares a
+lowering with, the kernel contract, the disk cache across processes, and its errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symopt
+from conftest import require
+from symopt import cli
+from symopt.errors import SymoptError
+from symopt.strategies import dtypes, gradients, shapes, weights
+from symopt.verify import verify
+
+ROOT = Path(__file__).resolve().parents[1]
+# The four rules of the speed target, with a max (AMSGrad) and a branch on t (momentum's first step).
+RULES = [("adamw", {}), ("adam", {"amsgrad": True}), ("momentum", {"nesterov": True}), ("lion", {})]
+
+
+@pytest.fixture(scope="module")
+def numba():
+    return require("numba", install='pip install "symopt-toolkit[numba]"')
+
+
+@pytest.mark.parametrize("name, options", RULES, ids=[n + "".join(f"-{k}" for k in o) for n, o in RULES])
+def test_agrees_with_the_references(numba, name, options):
+    report = verify(symopt.get(name, **options), examples=8, seed=1, backend="numba")
+    assert report.passed, (report.failure, report.counterexample and report.counterexample.errors.first)
+    assert set(report.errors) == {"float32", "float64"}
+
+
+@st.composite
+def inputs(draw):
+    dtype, shape = draw(dtypes()), draw(shapes())
+    return draw(weights(shape, dtype)), draw(gradients(shape, dtype))
+
+
+@settings(max_examples=15)
+@given(data=inputs(), t=st.integers(1, 3), inplace=st.booleans(), transposed=st.booleans())
+def test_same_operations_as_the_numpy_kernel(numba, data, t, inplace, transposed):
+    """The same lowering in one loop: the same operations in the same order on the same types, so
+    the same bits (no fastmath, no fused multiply-add), in place or not, for any layout."""
+    params, grads = data
+    if transposed:
+        params, grads = params.T, grads.T  # not C-contiguous when 2-D: copied in and out
+    rule = symopt.get("adamw")
+    fused, plain = rule.kernel("numba"), rule.kernel()
+    with np.errstate(all="ignore"):
+        state = plain.init(params)
+        expected, expected_state = plain.step(params.copy(), grads, state, t, lr=0.1, weight_decay=0.1)
+        ours = params.copy(order="K")
+        mine = {k: v.copy(order="K") for k, v in state.items()}
+        got, got_state = fused.step(ours, grads, mine, t, inplace=inplace, lr=0.1, weight_decay=0.1)
+    assert got.dtype == params.dtype and got.shape == params.shape
+    assert (got is ours) == inplace and (got_state["m"] is mine["m"]) == inplace
+    np.testing.assert_array_equal(got, expected)
+    for key in expected_state:
+        np.testing.assert_array_equal(got_state[key], expected_state[key])
+
+
+def test_same_contract_and_checks(numba):
+    kernel = symopt.get("adamw").kernel("numba")
+    params = np.ones(4, np.float32)
+    state = kernel.init(params)
+    with pytest.raises(SymoptError, match=r"beta1 must be in \[0, 1\)"):
+        kernel.step(params, params, state, 1, beta1=1.0)
+    with pytest.raises(SymoptError, match="unknown adamw hyperparameter 'betas'"):
+        kernel.step(params, params, state, 1, betas=0.9)
+    with pytest.raises(SymoptError, match="grads has shape"):
+        kernel.step(params, np.ones(3), state, 1)
+    with pytest.raises(SymoptError, match="float32 and float64 parameters, not float16"):
+        half = np.ones(4, np.float16)
+        kernel.step(half, half, kernel.init(half), 1)
+
+
+def test_an_operation_that_is_not_elementwise_is_refused():
+    from symopt.backends import elementwise
+    from symopt.kernel import _Op
+
+    with pytest.raises(SymoptError, match="mine: the numba backend runs elementwise operations only, and matmul"):
+        elementwise("mine", [_Op("matmul", [0, 1], 2)], str, lambda f, a: f, "numba")
+
+
+CHILD = """
+import json, sys, numpy as np, symopt
+kernel = symopt.get("momentum").kernel("numba")
+params = np.ones(8)
+kernel.step(params, params.copy(), kernel.init(params), 2, inplace=True)
+step = [m.step for name, m in sys.modules.items() if name.startswith("symopt_numba_")]
+print(json.dumps([(sum(s.stats.cache_hits.values()), sum(s.stats.cache_misses.values())) for s in step]))
+"""
+
+
+def test_a_second_process_loads_the_compiled_code(numba, tmp_path):
+    env = {**os.environ, "SYMOPT_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        [(hits, misses)] = json.loads(out.stdout)
+        return hits, misses
+
+    assert run() == (0, 1)  # compiled, and saved
+    assert run() == (1, 0)  # loaded from the cache, not compiled
+    assert list((tmp_path / "numba").glob("kernel_*.py"))
+
+
+def test_missing_numba_is_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` raises ImportError
+    with pytest.raises(SymoptError) as error:
+        symopt.get("adam").kernel("numba")
+    assert str(error.value) == 'the numba backend needs numba: pip install "symopt-toolkit[numba]"'
+
+
+def test_verify_command_takes_the_backend(numba, runner):
+    result = runner.invoke(cli.main, ["verify", "sgd", "--backend", "numba", "--examples", "3"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("numba kernel against reference")
+    result = runner.invoke(cli.main, ["verify", "sgd", "--backend", "numbaa"])
+    assert result.exit_code == 2 and "numbaa" in result.output

@@ -1,0 +1,170 @@
+"""symopt.torch.Optimizer: torch.optim's trajectories on a real model (torch as oracle), the
+references' on generated trajectories, state_dict resumes bit for bit, and its errors."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symopt
+from symopt.errors import SymoptError
+from symopt.verify import cross_check, reference_runner, torch_arguments
+
+ROOT = Path(__file__).resolve().parents[1]
+# torch.optim's Adam, AdamW and SGD (momentum, Nesterov), and variants that take other branches.
+AGAINST_TORCH = [
+    ("adam", {}, dict(lr=1e-2, weight_decay=1e-2)),
+    ("adam", {"amsgrad": True}, dict(lr=1e-2)),
+    ("adamw", {}, dict(lr=1e-2, weight_decay=1e-1)),
+    ("momentum", {}, dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-3)),
+    ("momentum", {"nesterov": True}, dict(lr=0.1, momentum=0.9)),
+]
+
+
+def model(torch, seed=0):
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+
+
+def batches(torch, steps):
+    generator = torch.Generator().manual_seed(1)
+    return [(torch.randn(32, 8, generator=generator), torch.randint(0, 3, (32,), generator=generator))
+            for _ in range(steps)]
+
+
+def run(torch, net, optimizer, data, scheduler=None, clip=None):
+    """Train on ``data`` (a mini-batch a step), clipping and scheduling as a user would."""
+    for inputs, labels in data:
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(net(inputs), labels).backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+        optimizer.step()
+        if scheduler:
+            scheduler.step()
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def groups(net, hyper):
+    """Two param groups: the first layer at the group defaults, the last at a tenth of the rate."""
+    first, _, last = net
+    return [{"params": first.parameters()}, {"params": last.parameters(), "lr": hyper["lr"] / 10}]
+
+
+@pytest.mark.parametrize("name, options, hyper", AGAINST_TORCH,
+                         ids=[n + "".join(f"-{k}" for k in o) for n, o, _ in AGAINST_TORCH])
+def test_matches_torch_optim_on_a_model(torch, name, options, hyper):
+    """float64, mini-batches, two param groups, a StepLR schedule and gradient clipping: the same
+    parameters as torch.optim's class (foreach=False) to float64 rounding."""
+    from symopt.torch import Optimizer
+
+    rule = symopt.get(name, **options)
+    data = batches(torch, 12)
+    ours, theirs = model(torch), model(torch)
+    optimizer = Optimizer(groups(ours, hyper), rule, **hyper)
+    reference = getattr(torch.optim, rule.torch)(groups(theirs, hyper), **torch_arguments(rule, hyper), foreach=False)
+    expected = run(torch, theirs, reference, data, torch.optim.lr_scheduler.StepLR(reference, 4, 0.5), clip=1.0)
+    got = run(torch, ours, optimizer, data, torch.optim.lr_scheduler.StepLR(optimizer, 4, 0.5), clip=1.0)
+    assert optimizer.param_groups[1]["lr"] == reference.param_groups[1]["lr"] == hyper["lr"] / 10 * 0.5**3
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("spec", ["adamw", "nadam:decoupled_weight_decay=true", "schedule-free-adamw"])
+def test_state_dict_resumes_bit_for_bit(torch, spec):
+    """Stop after 5 steps, save, restore into a new model and optimizer: the next 5 steps give the
+    same bits as not stopping (float32; NAdam keeps a scalar state, Schedule-Free two)."""
+    from symopt.torch import Optimizer
+
+    data = [(x.float(), y) for x, y in batches(torch, 10)]
+    net = model(torch).float()
+    optimizer = Optimizer(net.parameters(), spec, lr=1e-2)
+    run(torch, net, optimizer, data[:5])
+    saved_model, saved = copy.deepcopy(net.state_dict()), copy.deepcopy(optimizer.state_dict())
+    straight = run(torch, net, optimizer, data[5:])
+
+    again = model(torch, seed=7).float()
+    again.load_state_dict(saved_model)
+    resumed = Optimizer(again.parameters(), spec, lr=0.5)  # the saved groups' values replace these
+    resumed.load_state_dict(saved)
+    assert resumed.param_groups[0]["lr"] == 1e-2
+    for a, b in zip(run(torch, again, resumed, data[5:]), straight):
+        assert torch.equal(a, b)
+
+
+@pytest.fixture(autouse=True)
+def one_thread(torch):
+    """Tiny models run fastest on one thread (and a shared machine's threads spin against each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name", ["lion", "nadam", "schedule-free-sgd"])
+def test_agrees_with_the_references(torch, name):
+    """Generated trajectories (float64 and float32, scheduled learning rates, extreme gradients)
+    against the hand-written NumPy references, within the running error bound."""
+    from symopt.torch import Optimizer
+
+    rule = symopt.get(name)
+
+    def run_adapter(case):
+        param = torch.nn.Parameter(torch.tensor(case.params.copy()))
+        optimizer = Optimizer([param], rule, **case.hyper_at(1))
+        out = []
+        for t, grads in enumerate(case.grads, start=1):
+            optimizer.param_groups[0].update(case.hyper_at(t))
+            param.grad = torch.tensor(grads.copy())
+            optimizer.step()
+            out.append(param.detach().numpy().copy())
+        return out
+
+    report = cross_check(rule, reference_runner(rule), against="reference", examples=8, seed=2, under_test=run_adapter)
+    assert report.passed, (report.failure, report.counterexample and report.counterexample.errors.first)
+
+
+def test_bad_input_is_one_clear_error(torch):
+    from symopt.torch import Optimizer
+
+    w = [torch.nn.Parameter(torch.ones(2))]
+    with pytest.raises(SymoptError, match="unknown rule 'adamww' \\(closest: 'adamw'\\)"):
+        Optimizer(w, "adamww")
+    with pytest.raises(SymoptError, match="unknown adamw hyperparameter 'betas' "):
+        Optimizer(w, "adamw", betas=(0.9, 0.99))
+    with pytest.raises(SymoptError, match=r"lr must be in \[0, inf\)"):
+        Optimizer(w, "sgd", lr=-1.0)
+    optimizer = Optimizer(w, "momentum")
+    optimizer.param_groups[0]["momentum"] = 1.5  # checked again at each step
+    w[0].grad = torch.ones(2)
+    with pytest.raises(SymoptError, match="momentum must be in"):
+        optimizer.step()
+
+
+def test_import_symopt_without_torch():
+    """`import symopt` and `import symopt.torch` need no torch; using the optimizer says what to install."""
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import symopt, symopt.torch\n"
+            "from symopt.errors import SymoptError\n"
+            "try:\n    symopt.torch.Optimizer\nexcept SymoptError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == 'symopt.torch needs torch: pip install "symopt-toolkit[torch]"', out.stderr
+
+
+def test_generated_code_is_torch_operations(torch):
+    """The step is the rule's lowering printed as torch operations on the tensors, written in place:
+    nothing goes through NumPy."""
+    from symopt.torch import _torch_kernel
+
+    kernel = _torch_kernel()(symopt.get("lion"))
+    text = kernel.source(lr=1e-4)
+    assert "numpy" not in text and "torch.sign(" in text and "a_theta_tm1.copy_(" in text
+    assert np.__name__ not in text
