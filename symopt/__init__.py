@@ -25,6 +25,7 @@ _LAZY = {
     "Rule": "symopt.core",
     "effective_weight_decay": "symopt.derive",
     "derivations": "symopt.derive",
+    "equivalent": "symopt.equiv",
     "SymoptError": "symopt.errors",
     "UnknownNameError": "symopt.errors",
 }

@@ -115,6 +115,7 @@ def main():
     Examples:
       symopt derive adam                 the rule, then everything derived from it
       symopt compare adam adamw          the coupling problem side by side
+      symopt equiv adamw "adamw(decay='paper')"   the same optimizer? the hyperparameter map
       symopt derive adam --format json   the same, for a script
       symopt verify --all                each kernel against the hand-written references
       symopt check mine:step --rule adamw  your own implementation, with common mistakes named
@@ -280,9 +281,10 @@ def _report_line(report, width: int) -> str:
 @click.argument("names", nargs=-1, type=RULE, metavar="[NAME]...")
 @click.option("--all", "all_rules", is_flag=True, help="Every rule, with every structural variant.")
 @OPTION
-@click.option("--against", type=click.Choice(["reference", "torch", "schedulefree"]), default="reference",
+@click.option("--against", type=click.Choice(["reference", "torch", "schedulefree", "optax"]), default="reference",
               show_default=True,
-              help="The independent witness: the hand-written NumPy references, torch.optim, or the schedulefree package.")
+              help="The independent witness: the hand-written NumPy references, torch.optim, the schedulefree "
+                   "package, or optax (through the variant that is optax's convention).")
 @click.option("--examples", type=click.IntRange(1, 100_000), default=100, show_default=True,
               help="Generated trajectories per rule variant.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Hypothesis's seed, for a reproducible run.")
@@ -301,6 +303,7 @@ def verify(names, all_rules, options, against, examples, seed, backend):
       symopt verify --all
       symopt verify adam --against torch --examples 500
       symopt verify schedule-free-adamw --against schedulefree
+      symopt verify --all --against optax
       symopt verify momentum -O nesterov=true --seed 3
       symopt verify --all --backend numba
     """
@@ -332,6 +335,8 @@ def verify(names, all_rules, options, against, examples, seed, backend):
     for rule in rules:
         report = cross_check(rule, against=against, examples=examples, seed=seed, backend=backend)
         click.echo(_report_line(report, width))
+        if report.note:
+            click.echo(f"      {report.note}")
         if not report.passed and not report.skipped:
             failed += 1
             mismatch = report.counterexample
@@ -342,6 +347,43 @@ def verify(names, all_rules, options, against, examples, seed, backend):
     if failed:
         click.echo(f"{failed} of {len(rules)} FAILED", err=True)
         raise SystemExit(1)
+
+
+@main.command()
+@click.argument("first", metavar="A")
+@click.argument("second", metavar="B")
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for a terminal, json for a script.")
+@click.option("--examples", type=click.IntRange(1, 100_000), default=60, show_default=True,
+              help="Generated trajectories that look for a counterexample (or confirm the map).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Hypothesis's seed, for a reproducible run.")
+def equiv(first, second, fmt, examples, seed):
+    """Decide whether rules A and B are the same optimizer (exit 0) or not (exit 1).
+
+    A and B are NAME or NAME(option=value, ...), as `symopt list` names the options; they are
+    parsed, never evaluated. Equivalent means the same trajectories for every gradient sequence
+    and every learning-rate schedule, under a map of hyperparameters (and of state) found by
+    solving the two step maps' equality, and printed. When they differ: a shrunk counterexample
+    run by both compiled kernels, and the condition under which they agree, where one exists.
+
+    \b
+    Examples:
+      symopt equiv adamw "adamw(decay='paper')"
+      symopt equiv momentum "momentum(form='sutskever')"
+      symopt equiv adam adamw --format json
+    """
+    from symopt import equiv as decide
+    from symopt.spec import rule_from_spec
+    from symopt.verify import require_hypothesis
+
+    a, b = rule_from_spec(first), rule_from_spec(second)
+    require_hypothesis()
+    verdict = decide.equivalent(a, b, examples=examples, seed=seed)
+    if fmt == "json":
+        _dump(verdict.as_dict())
+    else:
+        click.echo("\n".join(decide.describe(verdict)))
+    raise SystemExit(verdict.exit_code)
 
 
 @main.command()

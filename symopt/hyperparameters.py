@@ -33,6 +33,14 @@ EPS = Hyper(S.epsilon, "eps", 1e-8, 0.0, inf, low_open=True, doc="keeps the deno
             special=(1e-8,), sample=(1e-12, 0.1), log=True)
 WEIGHT_DECAY = Hyper(S.lam, "weight_decay", 0.0, 0.0, inf, doc="weight decay", skip_when_zero=True,
                      special=(0.0, 1e-2), sample=(1e-6, 1.0), log=True)
+# optax's eps_root: added to the second moment under the root, beside ε outside it (0 leaves it out).
+EPS_ROOT = Hyper(S.epsilon_root, "eps_root", 0.0, 0.0, inf, doc="added under the root (optax's eps_root)",
+                 special=(0.0, 1e-8), sample=(1e-12, 0.1), log=True)
+# Loshchilov & Hutter's η_t: a schedule multiplier of its own, beside the learning rate α (which the
+# paper's Algorithm 2 calls α and symopt η). The symbol is η_t, as in the paper's equations.
+SCHEDULE_MULTIPLIER = Hyper(S.lr_t, "schedule_multiplier", 1.0, 0.0, inf,
+                            doc="schedule multiplier η_t (Loshchilov & Hutter), scaling the step and the decay",
+                            special=(1.0, 0.0), sample=(1e-3, 1.0), log=True)
 LR_DECAY = Hyper(S.kappa, "lr_decay", 0.0, 0.0, inf, doc="decay of the learning rate with the step count",
                  special=(0.0,), sample=(1e-6, 1.0), log=True)
 INITIAL_ACCUMULATOR = Hyper(S.s0, "initial_accumulator_value", 0.0, 0.0, inf, doc="initial sum of squared gradients",
@@ -51,6 +59,11 @@ LR_POWER = Hyper(S.lr_power, "weight_lr_power", 2.0, 0.0, inf,
                  doc="power of the largest learning rate in the averaging weights", special=(2.0, 0.0, 1.0),
                  sample=(0.0, 4.0))
 
+# The hyperparameters a learning-rate schedule varies, the first a rule has: the paper's AdamW
+# schedules its multiplier η_t, every other rule its learning rate (``symopt equiv`` treats it as an
+# input of each step, like the gradient).
+SCHEDULED = ("schedule_multiplier", "lr")
+
 # The order hyperparameters are listed in, whatever the order of the transforms that own them.
-ORDER = ("lr", "lr_decay", "momentum", "dampening", "alpha", "beta1", "beta2", "eps", "weight_decay",
+ORDER = ("lr", "schedule_multiplier", "lr_decay", "momentum", "dampening", "alpha", "beta1", "beta2", "eps", "eps_root", "weight_decay",
          "momentum_decay", "initial_accumulator_value", "warmup_steps", "r", "weight_lr_power")

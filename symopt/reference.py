@@ -245,9 +245,13 @@ def momentum(
     dampening: float = 0.0,
     weight_decay: float = 0.0,
     nesterov: bool = False,
+    form: str = "torch",
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of SGD with (heavy-ball or Nesterov) momentum, as torch.optim.SGD.
+
+    ``form="sutskever"`` and ``form="ema"`` are the two other conventions
+    (:func:`momentum_convention`); ``"torch"`` is the one below.
 
     With ``g = grads + weight_decay * params``::
 
@@ -290,6 +294,9 @@ def momentum(
         al., "On the importance of initialization and momentum in deep
         learning", ICML 2013.
     """
+    if form != "torch":
+        return momentum_convention(params, grads, state, t, lr=lr, momentum=momentum, dampening=dampening,
+                                   weight_decay=weight_decay, nesterov=nesterov, form=form, inplace=inplace)
     lr = float(lr)
     mu = float(momentum)
     dampening = float(dampening)
@@ -411,9 +418,14 @@ def adam(
     amsgrad: bool = False,
     bias_correction: bool = True,
     epsilon: str = "outside",
+    eps_root: float = 0.0,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of Adam (torch.optim.Adam), L2 weight decay, optionally AMSGrad.
+
+    ``epsilon="both"`` (optax's ``eps`` and ``eps_root``) and
+    ``amsgrad="corrected"`` (optax's maximum of the corrected v) are
+    computed by :func:`adam_convention`.
 
     With ``g = grads + weight_decay * params``::
 
@@ -479,6 +491,11 @@ def adam(
         documentation and ``_single_tensor_adam``; optax ``scale_by_adam``;
         Reddi, Kale & Kumar, ICLR 2018 (AMSGrad).
     """
+    if epsilon == "both" or amsgrad == "corrected":
+        return adam_convention(params, grads, state, t, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                               eps_root=eps_root, weight_decay=weight_decay, amsgrad=amsgrad,
+                               bias_correction=bias_correction, epsilon=epsilon, decay="l2",
+                               inplace=inplace)
     _check_epsilon(epsilon)
     p, state = _prepare(params, state, inplace)
     with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in torch
@@ -504,9 +521,17 @@ def adamw(
     amsgrad: bool = False,
     bias_correction: bool = True,
     epsilon: str = "outside",
+    eps_root: float = 0.0,
+    decay: str = "lr",
+    schedule_multiplier: float = 1.0,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of AdamW (torch.optim.AdamW), optionally AMSGrad.
+
+    ``decay="paper"`` (Loshchilov & Hutter's Algorithm 2, with
+    ``schedule_multiplier`` their η_t) and ``decay="independent"``
+    (TF-Addons), ``epsilon="both"`` and ``amsgrad="corrected"`` are computed
+    by :func:`adam_convention`.
 
     Decoupled weight decay: ``params = params * (1 - lr * weight_decay)``
     first, then the :func:`adam` step on the raw gradient (no L2 term).  The
@@ -546,6 +571,11 @@ def adamw(
         2019; torch.optim.AdamW documentation and ``_single_tensor_adam`` with
         ``decoupled_weight_decay=True``; Reddi, Kale & Kumar, ICLR 2018.
     """
+    if epsilon == "both" or amsgrad == "corrected" or decay != "lr":
+        return adam_convention(params, grads, state, t, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                               eps_root=eps_root, weight_decay=weight_decay, amsgrad=amsgrad,
+                               bias_correction=bias_correction, epsilon=epsilon, decay=decay,
+                               schedule_multiplier=schedule_multiplier, inplace=inplace)
     _check_epsilon(epsilon)
     p, state = _prepare(params, state, inplace)
     with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in torch
@@ -569,9 +599,12 @@ def rmsprop(
     weight_decay: float = 0.0,
     momentum: float = 0.0,
     centered: bool = False,
+    epsilon: str = "outside",
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of RMSprop, as torch.optim.RMSprop.
+
+    ``epsilon="inside"`` (TensorFlow, optax) is :func:`rmsprop_convention`.
 
     With ``g = grads + weight_decay * params``::
 
@@ -617,6 +650,9 @@ def rmsprop(
         Tieleman & Hinton, Lecture 6.5, 2012; Graves, 2013 (centered form);
         torch.optim.RMSprop documentation and ``_single_tensor_rmsprop``.
     """
+    if epsilon != "outside":
+        return rmsprop_convention(params, grads, state, t, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                  momentum=momentum, centered=centered, epsilon=epsilon, inplace=inplace)
     lr, alpha, eps = float(lr), float(alpha), float(eps)
     weight_decay, mu = float(weight_decay), float(momentum)
     p, state = _prepare(params, state, inplace)
@@ -1402,3 +1438,226 @@ REFERENCES.update({
     "schedule-free-sgd": schedule_free_sgd,
     "schedule-free-adamw": schedule_free_adamw,
 })
+
+
+# --------------------------------------------------------------------------
+# The conventions other libraries and papers write the same optimizers in
+# --------------------------------------------------------------------------
+
+
+def momentum_convention(
+    params: np.ndarray,
+    grads: np.ndarray,
+    state: State,
+    t: int,
+    *,
+    lr: float = 1e-3,
+    momentum: float = 0.9,
+    dampening: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+    form: str = "sutskever",
+    inplace: bool = False,
+) -> Tuple[np.ndarray, State]:
+    """One step of momentum SGD with the learning rate inside the buffer, or as a moving average.
+
+    With ``g = grads + weight_decay * params`` and the buffer ``b`` zeros
+    before the first step::
+
+        form="sutskever":  b = momentum * b + lr * g          (Sutskever et al. 2013, eq. 1)
+                           params = params - (momentum * b + lr * g  if nesterov else b)
+        form="ema":        b = momentum * b + (1 - momentum) * g
+                           params = params - lr * (momentum * b + (1 - momentum) * g  if nesterov else b)
+
+    Neither has a dampening (``dampening`` is accepted and must be 0 to mean
+    anything; it is ignored).  ``form="torch"`` is :func:`momentum`.
+
+    Example:
+        >>> import numpy as np
+        >>> p, s = momentum_convention(np.array([1.0]), np.array([1.0]), {}, 1, lr=0.1, momentum=0.5)
+        >>> p, s = momentum_convention(p, np.array([1.0]), s, 2, lr=0.1, momentum=0.5)
+        >>> p, s["momentum_buffer"]          # b = 0.1, then 0.5 * 0.1 + 0.1
+        (array([0.75]), array([0.15]))
+
+    Reference:
+        Sutskever, Martens, Dahl & Hinton, "On the importance of
+        initialization and momentum in deep learning", ICML 2013, eq. 1-4.
+    """
+    if form == "torch":
+        return globals()["momentum"](params, grads, state, t, lr=lr, momentum=momentum, dampening=dampening,
+                                     weight_decay=weight_decay, nesterov=nesterov, inplace=inplace)
+    if form not in ("sutskever", "ema"):
+        raise ValueError("form must be 'torch', 'sutskever' or 'ema'; got %r" % (form,))
+    lr, mu, weight_decay = float(lr), float(momentum), float(weight_decay)
+    p, state = _prepare(params, state, inplace)
+    with np.errstate(all="ignore"):
+        g = _l2_gradient(p, grads, weight_decay) if weight_decay != 0.0 else grads
+        buf = _state_array(state, "momentum_buffer", p)
+        scale = lr if form == "sutskever" else 1.0 - mu  # what multiplies the gradient in the buffer
+        fresh = scale * g
+        buf[...] = mu * buf + fresh
+        direction = mu * buf + fresh if nesterov else buf.copy()
+        if form == "ema":
+            direction = lr * direction
+        p -= direction
+    return p, state
+
+
+def adam_convention(
+    params: np.ndarray,
+    grads: np.ndarray,
+    state: State,
+    t: int,
+    *,
+    lr: float = 1e-3,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    eps_root: float = 0.0,
+    weight_decay: float = 0.0,
+    amsgrad: Any = False,
+    bias_correction: bool = True,
+    epsilon: str = "outside",
+    decay: str = "l2",
+    schedule_multiplier: float = 1.0,
+    inplace: bool = False,
+) -> Tuple[np.ndarray, State]:
+    """One step of Adam in any of the conventions libraries write it in, plainly.
+
+    Written from Kingma & Ba's Algorithm 1, optax's ``scale_by_adam`` and
+    ``scale_by_amsgrad``, and Loshchilov & Hutter's Algorithm 2::
+
+        g = grads + weight_decay * params                  # decay="l2" only
+        m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g**2
+        v = vmax = max(vmax, v)                            # amsgrad=True (torch)
+        mhat = m / (1 - beta1**t);  vhat = v / (1 - beta2**t)   # bias_correction
+        vhat = vmax = max(vmax, vhat)                      # amsgrad="corrected" (optax)
+        d = mhat / (sqrt(vhat) + eps)                      # epsilon="outside"
+            mhat / sqrt(vhat + eps)                        # "inside"
+            mhat / (sqrt(vhat) + eps / sqrt(1 - beta2**t)) # "hat" (Keras, TF1)
+            mhat / (sqrt(vhat + eps_root) + eps)           # "both" (optax)
+        params = params - lr * d                           # decay="l2"
+        params = params - lr * d - lr * weight_decay * params        # "lr" (torch, optax)
+        params = params - schedule_multiplier * (lr * d + weight_decay * params)  # "paper"
+        params = params - lr * d - weight_decay * params   # "independent" (TF-Addons)
+
+    Example:
+        >>> import numpy as np
+        >>> p, s = adam_convention(np.array([1.0]), np.array([0.0]), {}, 1, lr=0.1,
+        ...                        weight_decay=0.5, decay="paper", schedule_multiplier=0.5)
+        >>> p          # zero gradient: the decay 0.5 * 0.5, not scaled by lr
+        array([0.75])
+
+    Reference:
+        Kingma & Ba, ICLR 2015, Algorithm 1 and Section 2; optax
+        ``scale_by_adam`` (eps, eps_root) and ``scale_by_amsgrad``;
+        Loshchilov & Hutter, ICLR 2019, Algorithm 2; tfa.optimizers.AdamW.
+    """
+    if epsilon not in EPSILON_PLACEMENTS + ("both",):
+        raise ValueError("epsilon must be one of 'outside', 'inside', 'hat', 'both'; got %r" % (epsilon,))
+    if decay not in ("l2", "lr", "paper", "independent"):
+        raise ValueError("decay must be 'l2', 'lr', 'paper' or 'independent'; got %r" % (decay,))
+    lr, beta1, beta2, eps, eps_root = float(lr), float(beta1), float(beta2), float(eps), float(eps_root)
+    weight_decay, multiplier = float(weight_decay), float(schedule_multiplier)
+    p, state = _prepare(params, state, inplace)
+    with np.errstate(all="ignore"):
+        g = _l2_gradient(p, grads, weight_decay) if decay == "l2" and weight_decay != 0.0 else grads
+        m = _state_array(state, "exp_avg", p)
+        v = _state_array(state, "exp_avg_sq", p)
+        m[...] = beta1 * m + (1.0 - beta1) * g
+        v[...] = beta2 * v + (1.0 - beta2) * (g * g)
+        second = v
+        if amsgrad is True:
+            v_max = _state_array(state, "max_exp_avg_sq", p)
+            np.maximum(v_max, v, out=v_max)
+            second = v_max
+        c1 = 1.0 - beta1 ** t if bias_correction else 1.0
+        c2 = 1.0 - beta2 ** t if bias_correction else 1.0
+        mhat, vhat = m / c1, second / c2
+        if amsgrad == "corrected":
+            v_max = _state_array(state, "max_exp_avg_sq", p)
+            np.maximum(v_max, vhat, out=v_max)
+            vhat = v_max
+        if epsilon == "outside":
+            d = mhat / (np.sqrt(vhat) + eps)
+        elif epsilon == "inside":
+            d = mhat / np.sqrt(vhat + eps)
+        elif epsilon == "hat":
+            d = mhat / (np.sqrt(vhat) + eps / c2 ** 0.5)
+        else:
+            d = mhat / (np.sqrt(vhat + eps_root) + eps)
+        if decay == "l2":
+            step = lr * d
+        elif decay == "lr":
+            step = lr * d + (lr * weight_decay) * p if weight_decay != 0.0 else lr * d
+        elif decay == "paper":
+            step = multiplier * (lr * d + weight_decay * p) if weight_decay != 0.0 else multiplier * (lr * d)
+        else:
+            step = lr * d + weight_decay * p if weight_decay != 0.0 else lr * d
+        p -= step.astype(p.dtype, copy=False)
+    return p, state
+
+
+def rmsprop_convention(
+    params: np.ndarray,
+    grads: np.ndarray,
+    state: State,
+    t: int,
+    *,
+    lr: float = 1e-2,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+    epsilon: str = "inside",
+    inplace: bool = False,
+) -> Tuple[np.ndarray, State]:
+    """One step of RMSprop with eps under the square root (TensorFlow; optax's
+    ``scale_by_rms(eps_in_sqrt=True)``), otherwise as :func:`rmsprop`::
+
+        g = grads + weight_decay * params
+        square_avg = alpha * square_avg + (1 - alpha) * g**2
+        grad_avg = alpha * grad_avg + (1 - alpha) * g                # centered
+        d = g / sqrt(square_avg - grad_avg**2 + eps)                 # centered
+        d = g / sqrt(square_avg + eps)                               # not centered
+        buf = momentum * buf + d;  params = params - lr * buf        # momentum > 0
+        params = params - lr * d                                     # momentum == 0
+
+    Example:
+        >>> import numpy as np
+        >>> p, s = rmsprop_convention(np.array([1.0]), np.array([2.0]), {}, 1, lr=0.1, alpha=0.75, eps=3.0)
+        >>> p      # square_avg = 1; 1 - 0.1 * 2 / sqrt(1 + 3)
+        array([0.9])
+
+    Reference:
+        tf.keras.optimizers.RMSprop; optax ``scale_by_rms`` and
+        ``scale_by_stddev`` with ``eps_in_sqrt=True``.
+    """
+    if epsilon == "outside":
+        return globals()["rmsprop"](params, grads, state, t, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                    momentum=momentum, centered=centered, inplace=inplace)
+    if epsilon != "inside":
+        raise ValueError("epsilon must be 'outside' or 'inside'; got %r" % (epsilon,))
+    lr, alpha, eps = float(lr), float(alpha), float(eps)
+    weight_decay, mu = float(weight_decay), float(momentum)
+    p, state = _prepare(params, state, inplace)
+    with np.errstate(all="ignore"):
+        g = _l2_gradient(p, grads, weight_decay) if weight_decay != 0.0 else grads
+        square_avg = _state_array(state, "square_avg", p)
+        square_avg[...] = alpha * square_avg + (1.0 - alpha) * (g * g)
+        second = square_avg
+        if centered:
+            grad_avg = _state_array(state, "grad_avg", p)
+            grad_avg[...] = alpha * grad_avg + (1.0 - alpha) * g
+            second = square_avg - grad_avg * grad_avg
+        d = g / np.sqrt(second + eps)
+        if mu > 0.0:
+            buf = _state_array(state, "momentum_buffer", p)
+            buf[...] = mu * buf + d
+            d = buf
+        p -= (lr * d).astype(p.dtype, copy=False)
+    return p, state
+
+
+__all__ += ["momentum_convention", "adam_convention", "rmsprop_convention"]

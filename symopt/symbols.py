@@ -84,6 +84,7 @@ beta1 = Symbol("beta1", nonnegative=True)  # first-moment decay
 beta2 = Symbol("beta2", nonnegative=True)  # second-moment decay
 alpha = Symbol("alpha", nonnegative=True)  # RMSprop's smoothing constant
 epsilon = Symbol("epsilon", positive=True)  # keeps the denominator away from zero
+epsilon_root = Symbol("epsilon_root", nonnegative=True)  # optax's eps_root, added under the square root
 lam = Symbol("lamda", nonnegative=True)  # weight decay (SymPy spells λ "lamda": "lambda" is a Python keyword)
 kappa = Symbol("kappa", nonnegative=True)  # Adagrad's learning-rate decay
 s0 = Symbol("s_0", nonnegative=True)  # Adagrad's initial accumulator value

@@ -29,8 +29,8 @@ WEIGHT_SUM = State("weight_sum", S.weight_sum, S.weight_sum_prev, doc="sum of th
 MU_PRODUCT = State("mu_product", S.mu_product, S.mu_product_prev, init=sp.S.One,
                    doc="product of the momentum factors so far", scalar=True)
 
-EpsilonPlacement = Literal["outside", "inside", "hat"]
-EPSILON_PLACEMENTS: tuple[str, ...] = ("outside", "inside", "hat")
+EpsilonPlacement = Literal["outside", "inside", "hat", "both"]
+EPSILON_PLACEMENTS: tuple[str, ...] = ("outside", "inside", "hat", "both")
 
 
 def add_decayed_weights(weight_decay: Hyper) -> Transform:
@@ -56,12 +56,23 @@ def scale_by_learning_rate(lr: Hyper) -> Transform:
     return Transform("scale_by_learning_rate", lambda u: ((), lr.symbol * u), hypers=(lr,))
 
 
-def moving_average(state: State, decay: Hyper) -> Transform:
-    """``x_t = β x_{t-1} + (1 - β) u``: an exponential moving average, started from 0."""
+def scale_by_schedule(multiplier: Hyper) -> Transform:
+    """Multiply the direction by a schedule multiplier (Loshchilov & Hutter's η_t; optax's
+    ``scale_by_schedule``), a factor of its own beside the learning rate."""
+    return Transform("scale_by_schedule", lambda u: ((), multiplier.symbol * u), hypers=(multiplier,))
+
+
+def moving_average(state: State, decay: Hyper, *, nesterov: bool = False) -> Transform:
+    """``x_t = β x_{t-1} + (1 - β) u``: an exponential moving average, started from 0.
+
+    With ``nesterov`` the direction is the look-ahead ``β x_t + (1 - β) u``: the same update applied
+    once more, to the new average (as :func:`trace` and :func:`accumulate` look ahead).
+    """
     beta = decay.symbol
 
     def apply(u):
-        return (Assign(state.new, beta * state.prev + (1 - beta) * u),), state.new
+        out = beta * state.new + (1 - beta) * u if nesterov else state.new
+        return (Assign(state.new, beta * state.prev + (1 - beta) * u),), out
 
     return Transform("moving_average", apply, hypers=(decay,), states=(state,))
 
@@ -77,14 +88,17 @@ def bias_correction(hat: sp.Symbol, decay: Hyper) -> Transform:
     )
 
 
-def accumulate(state: State, decay: Hyper | None = None) -> Transform:
+def accumulate(state: State, decay: Hyper | None = None, *, nesterov: bool = False) -> Transform:
     """``x_t = ρ x_{t-1} + u`` (a sum of past directions decayed by ρ; a plain sum without ``decay``).
 
-    RMSprop's momentum buffer and Adagrad's sum of squares are made of it (optax's ``trace``).
+    RMSprop's momentum buffer and Adagrad's sum of squares are made of it (optax's ``trace``); after
+    the learning rate it is Sutskever et al.'s momentum, ``b_t = ρ b_{t-1} + η g_t``. With
+    ``nesterov`` the direction is the look-ahead ``ρ x_t + u`` (optax's ``trace(nesterov=True)``).
     """
     def apply(u):
         previous = state.prev if decay is None else decay.symbol * state.prev
-        return (Assign(state.new, previous + u),), state.new
+        out = decay.symbol * state.new + u if nesterov and decay is not None else state.new
+        return (Assign(state.new, previous + u),), out
 
     return Transform("accumulate", apply, hypers=(decay,) if decay else (), states=(state,))
 
@@ -108,7 +122,8 @@ def trace(momentum: Hyper, dampening: Hyper, *, nesterov: bool = False, dampen_f
     return Transform("trace", apply, hypers=(momentum, dampening), states=(BUFFER,))
 
 
-def precondition(first: sp.Expr, second: sp.Expr, eps: Hyper, epsilon: EpsilonPlacement, decay: Hyper | None) -> sp.Expr:
+def precondition(first: sp.Expr, second: sp.Expr, eps: Hyper, epsilon: EpsilonPlacement, decay: Hyper | None,
+                 eps_root: Hyper | None = None) -> sp.Expr:
     """Precondition by a root mean square: ``first / (√second + ε)``, with ε where ``epsilon`` says.
 
     It takes two inputs, the moments, so :func:`scale_by_adam` calls it directly.
@@ -116,7 +131,9 @@ def precondition(first: sp.Expr, second: sp.Expr, eps: Hyper, epsilon: EpsilonPl
     - ``"outside"``: ``first/(√second + ε)``, Kingma & Ba's Algorithm 1 and torch.optim.Adam;
     - ``"inside"``: ``first/√(second + ε)``, optax's ``eps_root`` (with its ``eps=0``);
     - ``"hat"``: Kingma & Ba's "more efficient" order, ε added to √v_t *before* the bias correction
-      (TensorFlow 1's ε̂); with a bias-corrected ``second`` this is ``ε/√(1 - β₂ᵗ)`` outside the root.
+      (TensorFlow 1's ε̂, Keras's ``epsilon``); with a bias-corrected ``second`` this is
+      ``ε/√(1 - β₂ᵗ)`` outside the root;
+    - ``"both"``: ``first/(√(second + ε_root) + ε)``, optax's ``eps`` together with its ``eps_root``.
     """
     e = eps.symbol
     if epsilon == "outside":
@@ -126,45 +143,59 @@ def precondition(first: sp.Expr, second: sp.Expr, eps: Hyper, epsilon: EpsilonPl
     if epsilon == "hat":
         scale = 1 if decay is None else sp.sqrt(1 - decay.symbol**S.t)
         return first / (sp.sqrt(second) + e / scale)
+    if epsilon == "both" and eps_root is not None:
+        return first / (sp.sqrt(second + eps_root.symbol) + e)
     raise ValueError(f"epsilon must be one of {', '.join(EPSILON_PLACEMENTS)}, not {epsilon!r}")
 
 
 def scale_by_adam(
     beta1: Hyper, beta2: Hyper, eps: Hyper, *, bias_correction_on: bool = True, epsilon: EpsilonPlacement = "outside",
-    amsgrad: bool = False,
+    amsgrad: bool | Literal["corrected"] = False, eps_root: Hyper | None = None,
 ) -> Transform:
     """Adam's direction ``m̂_t / (√v̂_t + ε)``: two moving averages, their bias corrections, and the
     RMS preconditioner (Kingma & Ba 2015, Algorithm 1; optax ``scale_by_adam``).
 
     With ``amsgrad`` the second moment is replaced by its running maximum, taken over the raw
-    ``v_t`` before the bias correction, as torch does (Reddi et al. 2018; optax takes it after).
+    ``v_t`` before the bias correction, as torch does (Reddi et al. 2018), or with
+    ``amsgrad="corrected"`` over the bias-corrected ``v̂_t``, as optax's ``scale_by_amsgrad``.
+    ``eps_root`` is the hyperparameter of ``epsilon="both"`` (optax's ``eps_root``).
     """
     first = moving_average(FIRST_MOMENT, beta1)
     second = moving_average(SECOND_MOMENT, beta2)
     correct_first = bias_correction(S.mhat, beta1)
     correct_second = bias_correction(S.vhat, beta2)
     states = (FIRST_MOMENT, SECOND_MOMENT, *((MAX_SECOND_MOMENT,) if amsgrad else ()))
+    if (epsilon == "both") != (eps_root is not None):
+        raise ValueError('eps_root is the hyperparameter of epsilon="both", and only of it')
+
+    def running_max(v):
+        return (Assign(S.vmax, sp.Max(S.vmax_prev, v)),), S.vmax
 
     def apply(u):
         eq_m, m = first.apply(u)
         eq_v, v = second.apply(u**2)
         equations = eq_m + eq_v
-        if amsgrad:
-            equations += (Assign(S.vmax, sp.Max(S.vmax_prev, v)),)
-            v = S.vmax
+        if amsgrad is True:
+            eq_max, v = running_max(v)
+            equations += eq_max
         if bias_correction_on:
             eq_mhat, m = correct_first.apply(m)
             eq_vhat, v = correct_second.apply(v)
             equations += eq_mhat + eq_vhat
-        return equations, precondition(m, v, eps, epsilon, beta2 if bias_correction_on else None)
+        if amsgrad == "corrected":
+            eq_max, v = running_max(v)
+            equations += eq_max
+        return equations, precondition(m, v, eps, epsilon, beta2 if bias_correction_on else None, eps_root)
 
-    return Transform("scale_by_adam", apply, hypers=(beta1, beta2, eps), states=states)
+    hypers = (beta1, beta2, eps, *((eps_root,) if eps_root is not None else ()))
+    return Transform("scale_by_adam", apply, hypers=hypers, states=states)
 
 
-def scale_by_rms(alpha: Hyper, eps: Hyper, *, centered: bool = False) -> Transform:
+def scale_by_rms(alpha: Hyper, eps: Hyper, *, centered: bool = False, eps_inside: bool = False) -> Transform:
     """RMSprop's direction ``g_t / (√v_t + ε)``, with ``v_t`` a moving average of g_t² that is not
     bias-corrected; ``centered`` subtracts the square of a moving average of g_t first, ``ṽ_t = v_t - ḡ_t²``
-    (Tieleman & Hinton 2012; Graves 2013, eq. 38-45; torch.optim.RMSprop)."""
+    (Tieleman & Hinton 2012; Graves 2013, eq. 38-45; torch.optim.RMSprop). ``eps_inside`` puts ε
+    under the root, ``g_t/√(v_t + ε)``, as TensorFlow and optax (``eps_in_sqrt=True``) do."""
     second = moving_average(SECOND_MOMENT, alpha)
     mean = moving_average(MEAN_GRADIENT, alpha)
 
@@ -174,7 +205,7 @@ def scale_by_rms(alpha: Hyper, eps: Hyper, *, centered: bool = False) -> Transfo
             eq_gbar, gbar = mean.apply(u)
             equations += eq_gbar + (Assign(S.vtilde, v - gbar**2),)
             v = S.vtilde
-        return equations, u / (sp.sqrt(v) + eps.symbol)
+        return equations, u / (sp.sqrt(v + eps.symbol) if eps_inside else sp.sqrt(v) + eps.symbol)
 
     states = (SECOND_MOMENT, *((MEAN_GRADIENT,) if centered else ()))
     return Transform("scale_by_rms", apply, hypers=(alpha, eps), states=states)

@@ -39,7 +39,7 @@ StepFunction = Callable[..., tuple]
 # Something that runs a whole trajectory and returns θ after each step.
 Runner = Callable[["Trajectory"], list[np.ndarray]]
 
-AGAINST = ("reference", "torch", "schedulefree")
+AGAINST = ("reference", "torch", "schedulefree", "optax")
 # A missing witness: a rule with no hand-written reference fails verification; one torch lacks is
 # reported as such.
 
@@ -196,7 +196,8 @@ def torch_arguments(rule: Rule, hyper: dict) -> dict | str:
     accepted = inspect.signature(cls).parameters
     arguments: dict = {}
     for key, value in dict(rule.options).items():
-        if key in accepted:
+        # an option torch knows, with a value of its type (amsgrad="corrected" is optax's, not torch's)
+        if key in accepted and type(value) is type(defaults(rule.name)[key]):
             arguments[key] = value
         elif value != defaults(rule.name)[key]:
             return f"torch.optim.{rule.torch} has no option {key}={value!r}"
@@ -281,6 +282,95 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
         return _torch_trajectory(case, build, lambda group, hyper: group.update(library_keywords(hyper)))
 
     return run
+
+
+# --- optax, a second library witness ---------------------------------------------------------------
+def optax_transformation(rule: Rule):
+    """How optax writes ``rule``: ``(build, imposed)``, where ``build(hyper)`` makes the optax
+    transformation for one step's hyperparameters and ``imposed`` fixes the hyperparameters optax
+    does not have (its ``sgd`` has no dampening); or a string saying why optax has no such rule,
+    naming the symopt variant that is optax's where there is one.
+
+    L2 weight decay is ``optax.add_decayed_weights`` chained first, as optax users write it.
+    """
+    import optax
+
+    o, name = dict(rule.options), rule.name
+
+    def l2(make):
+        return lambda h: optax.chain(optax.add_decayed_weights(h["weight_decay"]), make(h))
+
+    if name == "sgd":
+        return l2(lambda h: optax.sgd(h["lr"])), {}
+    if name == "momentum":
+        if o["form"] != "torch":
+            return f"optax.sgd's momentum is form='torch' with dampening 0, not form={o['form']!r}"
+        return l2(lambda h: optax.sgd(h["lr"], momentum=h["momentum"], nesterov=o["nesterov"])), {"dampening": 0.0}
+    if name in ("adam", "adamw"):
+        if not o["bias_correction"]:
+            return "optax's Adam always corrects the bias (bias_correction=True)"
+        if o["epsilon"] == "hat":
+            return "optax has no ε̂ (Keras's and TF1's epsilon='hat'); its eps and eps_root are epsilon='both'"
+        if name == "adamw" and o["amsgrad"]:
+            return "optax.adamw has no AMSGrad (optax.amsgrad is adam(amsgrad='corrected'))"
+        if o["amsgrad"] is True:
+            return "optax's amsgrad takes the maximum of the bias-corrected v̂: amsgrad='corrected'"
+        if name == "adamw" and o["decay"] != "lr":
+            return f"optax.adamw multiplies the decay by the learning rate: decay='lr', not {o['decay']!r}"
+
+        def eps(h):
+            return {"outside": dict(eps=h["eps"], eps_root=0.0), "inside": dict(eps=0.0, eps_root=h["eps"]),
+                    "both": dict(eps=h["eps"], eps_root=h.get("eps_root", 0.0))}[o["epsilon"]]
+
+        if name == "adamw":
+            return (lambda h: optax.adamw(h["lr"], b1=h["beta1"], b2=h["beta2"], weight_decay=h["weight_decay"],
+                                          **eps(h))), {}
+        make = optax.amsgrad if o["amsgrad"] == "corrected" else optax.adam
+        return l2(lambda h: make(h["lr"], b1=h["beta1"], b2=h["beta2"], **eps(h))), {}
+    if name == "rmsprop":
+        # optax scales by η *before* its momentum trace (η inside the buffer, which torch's form
+        # equals only while η is constant): compared without momentum.
+        return l2(lambda h: optax.rmsprop(h["lr"], decay=h["alpha"], eps=h["eps"], centered=o["centered"],
+                                          eps_in_sqrt=o["epsilon"] == "inside")), {"momentum": 0.0}
+    if name == "adamax":
+        return l2(lambda h: optax.adamax(h["lr"], b1=h["beta1"], b2=h["beta2"], eps=h["eps"])), {}
+    if name == "lion":
+        return (lambda h: optax.lion(h["lr"], b1=h["beta1"], b2=h["beta2"], weight_decay=h["weight_decay"])), {}
+    return {
+        "adagrad": "optax.adagrad divides by √(s + ε), with no symopt variant (torch: √s + ε)",
+        "nadam": "optax.nadam is Adam with a Nesterov step and no momentum schedule ψ: not torch's NAdam",
+        "radam": "optax.radam adds ε to √v̂ and rectifies from ρ_t ≥ 5, torch to √v and from ρ_t > 5",
+    }.get(name, f"optax has no {name} that symopt compares with")
+
+
+def optax_runner(rule: Rule) -> tuple[Runner, dict] | str:
+    """Run optax's implementation of ``rule`` (jax on the CPU, with 64-bit floats enabled), with the
+    hyperparameters it lacks imposed; or say why optax has none. Each step rebuilds the
+    transformation with that step's hyperparameters and hands it the state so far (optax's state
+    does not hold them), so that a learning-rate schedule is followed exactly."""
+    try:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp
+        import optax
+    except ImportError:
+        raise SymoptError('comparing with optax needs optax and jax: pip install "symopt-toolkit[optax]"') from None
+    made = optax_transformation(rule)
+    if isinstance(made, str):
+        return made
+    build, imposed = made
+
+    def run(case) -> list[np.ndarray]:
+        params = jnp.asarray(case.params)
+        state, out = build(case.hyper_at(1)).init(params), []
+        for t, grads in enumerate(case.grads, start=1):
+            updates, state = build(case.hyper_at(t)).update(jnp.asarray(grads), state, params)
+            params = optax.apply_updates(params, updates)
+            out.append(np.asarray(params).copy())
+        return out
+
+    return run, imposed
 
 
 # --- the scale errors are measured against ----------------------------------------------------------
@@ -483,6 +573,7 @@ class Report:
     errors: dict[str, Errors] = field(default_factory=dict)  # by dtype name
     counterexample: Mismatch | None = None
     skipped: str = ""  # why it did not run, if it did not
+    note: str = ""  # what the comparison held fixed (optax's sgd has no dampening)
     failure: str = ""  # an exception the implementation under test raised
     failure_case: object = None  # the (shrunk) case it raised on
     error: Exception | None = None  # that exception (a StepFunctionError for a step function)
@@ -603,12 +694,28 @@ def verify(rule: Rule, against: str = "reference", examples: int = 100, seed: in
         if witness is None:
             return Report(label(rule), against, failure=f"no hand-written reference for {rule.name}: "
                           "every registered rule needs one in symopt/reference.py")
+    elif against == "optax":
+        made = optax_runner(rule)
+        if isinstance(made, str):
+            return Report(label(rule), against, skipped=made)
+        witness, imposed = made
+        report = cross_check(rule, witness, against=against, examples=examples, seed=seed,
+                             adapt=lambda _, case: _impose(case, imposed))
+        report.note = ", ".join(f"{k} = {v:g}" for k, v in imposed.items()) and \
+            "compared with " + ", ".join(f"{k} = {v:g}" for k, v in imposed.items()) + " (optax has no other)"
+        return report
     else:
         witness = torch_runner(rule) if against == "torch" else library_runner(rule, against)
         if isinstance(witness, str):
             return Report(label(rule), against, skipped=witness)
     under_test = kernel_runner(rule, backend) if backend != "numpy" else None
     return cross_check(rule, witness, against=against, examples=examples, seed=seed, under_test=under_test)
+
+
+def _impose(case, imposed: dict):
+    """``case`` with some hyperparameters fixed (those the witness does not have)."""
+    case.hyper.update({k: v for k, v in imposed.items() if k in case.hyper})
+    return case
 
 
 # --- a user's step function ------------------------------------------------------------------------

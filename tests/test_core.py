@@ -191,10 +191,10 @@ def test_every_derivation_either_derives_or_says_why_not_in_one_line(rule_):
 
 # --- the registry is the only list ---------------------------------------------------------------
 def test_options_and_their_values_come_from_the_rule_functions():
-    assert option_values("adam") == {"bias_correction": (True, False), "epsilon": ("outside", "inside", "hat"),
-                                     "amsgrad": (False, True)}
+    assert option_values("adam") == {"bias_correction": (True, False), "epsilon": ("outside", "inside", "hat", "both"),
+                                     "amsgrad": (False, True, "corrected")}
     assert option_values("sgd") == {}
-    assert len(variants("adamw")) == 12
+    assert len(variants("adamw")) == 2 * 4 * 2 * 3
 
 
 def test_every_registered_rule_has_an_independent_reference_and_verify_fails_without_one():

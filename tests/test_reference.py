@@ -105,12 +105,13 @@ def test_references_mapping():
 
 EXPECTED_HYPERPARAMETERS = {
     "sgd": dict(lr=1e-3, weight_decay=0.0),
-    "momentum": dict(lr=1e-3, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False),
+    "momentum": dict(lr=1e-3, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False, form="torch"),
     "adam": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False,
-                 bias_correction=True, epsilon="outside"),
+                 bias_correction=True, epsilon="outside", eps_root=0.0),
     "adamw": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, amsgrad=False,
-                  bias_correction=True, epsilon="outside"),
-    "rmsprop": dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False),
+                  bias_correction=True, epsilon="outside", eps_root=0.0, decay="lr", schedule_multiplier=1.0),
+    "rmsprop": dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+                    epsilon="outside"),
     "adagrad": dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10),
     "adamax": dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
     "nadam": dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
@@ -1186,5 +1187,6 @@ def test_defaults_match_torch(torch):
         if name == "adam":  # torch.optim.Adam(decoupled_weight_decay=True) is our adamw
             assert theirs.pop("decoupled_weight_decay") is False
         ours = {k: v for k, v in EXPECTED_HYPERPARAMETERS[name].items()
-                if k not in ("bias_correction", "epsilon")}  # symopt's own variants
+                if k not in ("bias_correction", "epsilon", "eps_root", "decay", "schedule_multiplier", "form")}
+        # symopt's own variants and the other libraries' conventions
         assert theirs == ours, name

@@ -1,24 +1,50 @@
-"""Adam with L2 weight decay, and AdamW: the same chain with the decay in a different place."""
+"""Adam with L2 weight decay, and AdamW: the same chain with the decay in a different place.
+
+The conventions libraries differ by are options of the two rules: where ε goes (``epsilon``),
+which v AMSGrad takes the maximum of (``amsgrad``), and how AdamW scales its decay (``decay``).
+"""
 
 from typing import Literal
 
 from symopt.core import Rule, chain, rule
-from symopt.hyperparameters import BETA1, BETA2, EPS, LR, WEIGHT_DECAY
-from symopt.transforms import EPSILON_PLACEMENTS, add_decayed_weights, scale_by_adam, scale_by_learning_rate
+from symopt.hyperparameters import BETA1, BETA2, EPS, EPS_ROOT, LR, SCHEDULE_MULTIPLIER, WEIGHT_DECAY
+from symopt.transforms import (EPSILON_PLACEMENTS, add_decayed_weights, scale_by_adam, scale_by_learning_rate,
+                               scale_by_schedule)
 
 
-Epsilon = Literal["outside", "inside", "hat"]
+Epsilon = Literal["outside", "inside", "hat", "both"]
+AMSGrad = Literal[False, True, "corrected"]
+Decay = Literal["lr", "paper", "independent"]
+DECAYS: tuple[str, ...] = ("lr", "paper", "independent")
 
 
 def _check(bias_correction: object, epsilon: object, amsgrad: object) -> None:
-    for key, value in (("bias_correction", bias_correction), ("amsgrad", amsgrad)):
-        if not isinstance(value, bool):
-            raise ValueError(f"{key} must be True or False, not {value!r}")
+    if not isinstance(bias_correction, bool):
+        raise ValueError(f"bias_correction must be True or False, not {bias_correction!r}")
+    if not (isinstance(amsgrad, bool) or amsgrad == "corrected"):
+        raise ValueError(f"amsgrad must be True, False or 'corrected', not {amsgrad!r}")
     if epsilon not in EPSILON_PLACEMENTS:
         raise ValueError(f"epsilon must be one of {', '.join(EPSILON_PLACEMENTS)}, not {epsilon!r}")
 
 
-def adam(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: bool = False) -> Rule:
+# AdamW's summary and reference for each way of scaling the decay.
+ADAMW_SOURCES = {
+    "lr": ("Adam with decoupled weight decay, scaled by the learning rate",
+           "torch.optim.AdamW; optax.adamw; Loshchilov & Hutter (2019), Algorithm 2, decouple the decay but "
+           "multiply it by a schedule multiplier, not by the learning rate"),
+    "paper": ("Adam with decoupled weight decay, both scaled by a schedule multiplier",
+              "Loshchilov & Hutter (2019), Algorithm 2"),
+    "independent": ("Adam with decoupled weight decay, scaled by nothing",
+                    "tfa.optimizers.AdamW (TensorFlow Addons); Loshchilov & Hutter (2019) with η_t = 1"),
+}
+
+
+def _scale_by_adam(bias_correction: bool, epsilon: str, amsgrad: object):
+    return scale_by_adam(BETA1, BETA2, EPS, bias_correction_on=bias_correction, epsilon=epsilon, amsgrad=amsgrad,
+                         eps_root=EPS_ROOT if epsilon == "both" else None)
+
+
+def adam(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: AMSGrad = False) -> Rule:
     """Adam, with weight decay added to the gradient (L2), as in the note and torch.optim.Adam.
 
     The decay enters *before* the moments, so it is divided by √v̂_t like the gradient: parameters
@@ -28,10 +54,12 @@ def adam(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: bo
     Args:
         bias_correction: divide the moments by ``1 - βᵗ``; ``False`` gives the note's equations.
         epsilon: where ε goes: ``"outside"`` the root (Kingma & Ba, torch), ``"inside"`` it
-            (optax's ``eps_root``), or ``"hat"``, added before the bias correction (Kingma & Ba's
-            efficient form with ε̂ = ε, as TensorFlow 1).
+            (optax's ``eps_root``), ``"hat"``, added before the bias correction (Kingma & Ba's
+            efficient form with ε̂ = ε, as TensorFlow 1 and Keras), or ``"both"``: ε outside and
+            a second hyperparameter ε_root inside, as optax's ``eps`` and ``eps_root``.
         amsgrad: divide by the running maximum of the second moment (Reddi et al. 2018), taken
-            over the raw ``v_t`` as torch does.
+            over the raw ``v_t`` as torch does, or with ``"corrected"`` over the bias-corrected
+            ``v̂_t`` as optax's ``amsgrad``.
 
     Returns:
         The rule.
@@ -51,7 +79,7 @@ def adam(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: bo
         chain(
             "adam",
             add_decayed_weights(WEIGHT_DECAY),
-            scale_by_adam(BETA1, BETA2, EPS, bias_correction_on=bias_correction, epsilon=epsilon, amsgrad=amsgrad),
+            _scale_by_adam(bias_correction, epsilon, amsgrad),
             scale_by_learning_rate(LR),
         ),
         torch="Adam",
@@ -61,16 +89,24 @@ def adam(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: bo
     )
 
 
-def adamw(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: bool = False) -> Rule:
-    """AdamW: Adam with the weight decay decoupled from the gradient and scaled by η.
+def adamw(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: bool = False,
+          decay: Decay = "lr") -> Rule:
+    """AdamW: Adam with the weight decay decoupled from the gradient.
 
     ``θ_t = θ_{t-1} - η m̂_t/(√v̂_t + ε) - η λ θ_{t-1}``: the same chain as :func:`adam` with the
-    decay moved after the preconditioner, so every parameter is decayed by the same λ.
+    decay moved after the preconditioner, so every parameter is decayed by the same λ. Where the
+    decay sits relative to the learning rate is the ``decay`` option.
 
     Args:
         bias_correction: as for :func:`adam`.
         epsilon: as for :func:`adam`.
-        amsgrad: as for :func:`adam`.
+        amsgrad: as for :func:`adam`, over the raw ``v_t`` (optax's AMSGrad, over ``v̂_t``, has no
+            decoupled decay: ``adam(amsgrad='corrected')``).
+        decay: ``"lr"``: the decay is multiplied by the learning rate, ``θ(1 - ηλ)``, as torch,
+            optax and Keras do; ``"paper"``: Loshchilov & Hutter's Algorithm 2,
+            ``θ_t = θ_{t-1} - η_t(α m̂_t/(√v̂_t + ε) + λθ_{t-1})`` with α the learning rate and η_t
+            a schedule multiplier of its own (the hyperparameter ``schedule_multiplier``);
+            ``"independent"``: ``θ - λθ``, multiplied by neither (TF-Addons' ``AdamW``).
 
     Returns:
         The rule.
@@ -79,23 +115,29 @@ def adamw(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: b
         >>> import symopt
         >>> symopt.get("adamw").transforms
         ('scale_by_adam', 'add_decayed_weights', 'scale_by_learning_rate')
+        >>> symopt.get("adamw", decay="paper").transforms
+        ('scale_by_adam', 'scale_by_learning_rate', 'add_decayed_weights', 'scale_by_schedule')
 
-    Reference: Loshchilov & Hutter (2019), Algorithm 2; torch.optim.AdamW.
+    Reference: Loshchilov & Hutter (2019), Algorithm 2; torch.optim.AdamW; optax.adamw;
+    tfa.optimizers.AdamW.
     """
     _check(bias_correction, epsilon, amsgrad)
+    if decay not in DECAYS:
+        raise ValueError(f"decay must be one of {', '.join(DECAYS)}, not {decay!r}")
+    weight_decay = add_decayed_weights(WEIGHT_DECAY.with_default(1e-2))
+    lr = scale_by_learning_rate(LR)
+    placed = {  # where the decay sits against the learning rate is the whole difference
+        "lr": (weight_decay, lr),
+        "paper": (lr, weight_decay, scale_by_schedule(SCHEDULE_MULTIPLIER)),
+        "independent": (lr, weight_decay),
+    }[decay]
     return rule(
         "adamw",
-        "Adam with decoupled weight decay, scaled by the learning rate",
-        "torch.optim.AdamW; Loshchilov & Hutter (2019), Algorithm 2, decouple the decay but multiply it by "
-        "a schedule multiplier, not by the learning rate",
-        chain(
-            "adamw",
-            scale_by_adam(BETA1, BETA2, EPS, bias_correction_on=bias_correction, epsilon=epsilon, amsgrad=amsgrad),
-            add_decayed_weights(WEIGHT_DECAY.with_default(1e-2)),
-            scale_by_learning_rate(LR),
-        ),
+        *ADAMW_SOURCES[decay],
+        chain("adamw", _scale_by_adam(bias_correction, epsilon, amsgrad), *placed),
         torch="AdamW",
         bias_correction=bias_correction,
         epsilon=epsilon,
         amsgrad=amsgrad,
+        decay=decay,
     )
