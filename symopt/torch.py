@@ -44,18 +44,15 @@ def require_torch():
 
 def resolve(rule):
     """A :class:`~symopt.core.Rule` from a rule, a name (``"adamw"``) or a spec with structural
-    options (``"momentum:nesterov=true"``, ``"adam:amsgrad=true,epsilon=inside"``)."""
-    import symopt
+    options, as ``symopt list`` prints it (``"momentum(nesterov=True)"``; see :mod:`symopt.spec`)."""
     from symopt.core import Rule
+    from symopt.spec import rule_from_spec
 
     if isinstance(rule, Rule):
         return rule
     if not isinstance(rule, str):
-        raise SymoptError(f"rule must be a Rule, a name or a spec such as 'momentum:nesterov=true', not {rule!r}")
-    from symopt.cli import _options
-
-    name, _, spec = rule.partition(":")
-    return symopt.get(name, **_options(tuple(p for p in spec.split(",") if p)))
+        raise SymoptError(f"rule must be a Rule, a name or a spec such as 'momentum(nesterov=True)', not {rule!r}")
+    return rule_from_spec(rule)
 
 
 def source(rule_name: str, lowered) -> str:
@@ -114,7 +111,7 @@ def _optimizer_class():
 
     class Optimizer(torch.optim.Optimizer):
         """A ``torch.optim.Optimizer`` running ``rule`` (a :class:`~symopt.core.Rule`, a name or a
-        spec such as ``"momentum:nesterov=true"``) with ``hyperparameters`` by the rule's keywords as
+        spec such as ``"momentum(nesterov=True)"``) with ``hyperparameters`` by the rule's keywords as
         the defaults of every param group.
 
         Raises:

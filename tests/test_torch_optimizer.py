@@ -77,7 +77,7 @@ def test_matches_torch_optim_on_a_model(torch, name, options, hyper):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("spec", ["adamw", "nadam:decoupled_weight_decay=true", "schedule-free-adamw"])
+@pytest.mark.parametrize("spec", ["adamw", "nadam(decoupled_weight_decay=True)", "schedule-free-adamw"])
 def test_state_dict_resumes_bit_for_bit(torch, spec):
     """Stop after 5 steps, save, restore into a new model and optimizer: the next 5 steps give the
     same bits as not stopping (float32; NAdam keeps a scalar state, Schedule-Free two)."""

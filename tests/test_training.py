@@ -35,7 +35,7 @@ def test_same_losses_as_torch_optim_in_float32(training, rule, hyper):
 def test_same_losses_as_torch_optim_in_float64(training):
     import torch
 
-    ours, theirs = training.side_by_side("momentum:nesterov=true", steps=20, dtype=torch.float64, lr=0.1, momentum=0.9)
+    ours, theirs = training.side_by_side("momentum(nesterov=True)", steps=20, dtype=torch.float64, lr=0.1, momentum=0.9)
     assert ours == pytest.approx(theirs, rel=1e-12)
 
 
