@@ -10,7 +10,7 @@ The map is found by solving the equality of the two step maps:
 
 1. The second rule's hyperparameters become unknowns; each is first tied to the first rule's
    hyperparameter of the same keyword, and these ties are released, one or two at a time, until
-   the equations have a solution. A constant hyperparameter may depend only on the other rule's
+   the equations have a solution (a hyperparameter only the second rule has is also tried at 0). A constant hyperparameter may depend only on the other rule's
    constants; the scheduled one also on the schedule.
 2. Each state variable of the second rule is an unknown multiple ``k`` of the first rule's state of
    the same name, before the step and after it (Sutskever's buffer is η times torch's).
@@ -253,9 +253,13 @@ def _map(p: _Problem, values: dict) -> tuple[dict, dict, bool] | None:
         return other.symbol
 
     tieable = [s for s, h in b_hypers.items() if tie(h) is not None]
-    for size in range(0, 2 if values else 3):
+    # A hyperparameter only ``b`` has (optax's eps_root) may be what it needs at 0, where the
+    # elimination cannot solve for it (it sits under a root): tried after the free attempt.
+    extra = [s for s, h in b_hypers.items() if h.name not in a_by_name and h.contains(0.0)]
+    pins = [{}] + ([{p.unknown[s]: sp.S.Zero for s in extra}] if extra else [])
+    for pin, size in itertools.product(pins, range(0, 2 if values else 3)):
         for released in itertools.combinations(tieable, size):
-            ties = {p.unknown[s]: tie(b_hypers[s]) for s in tieable if s not in released}
+            ties = {**pin, **{p.unknown[s]: tie(b_hypers[s]) for s in tieable if s not in released}}
             if not _solve(p, ties, values, numeric=True):
                 continue
             for solution in _solve(p, ties, values):

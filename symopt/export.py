@@ -19,7 +19,7 @@ from pathlib import Path
 
 import sympy as sp
 
-from symopt import printing
+from symopt import conventions, printing
 from symopt.core import Assign, Rule
 from symopt.derive import MODULES, derivations
 from symopt.derive.base import Derivation, Table
@@ -368,6 +368,7 @@ def documents(figure: bool = True) -> dict[str, str | bytes]:
             parts += ["", derivation_markdown(d, level=2, title=rule.name)]
         files[f"{key}.md"] = "\n".join(parts) + "\n"
     files["optimization.md"] = note()
+    files["conventions.md"] = conventions.markdown(GENERATED)
     files["README.md"] = _index(rules)
     if figure:
         from symopt import plot
@@ -385,7 +386,10 @@ def _index(rules: list[Rule]) -> str:
              "The project's verified notes, generated from the rules by `symopt export derivations/`; "
              "a test fails when a file here differs from what symopt generates.", "",
              "- [optimization.md](optimization.md): the note symopt starts from, with every equation "
-             "generated from the rules and its bias-correction TODO answered.", "", "Rules:", ""]
+             "generated from the rules and its bias-correction TODO answered.",
+             "- [conventions.md](conventions.md): each library's form of momentum, AdamW's decay, ε and "
+             "AMSGrad, and whether it is the same optimizer (`symopt equiv`), with the hyperparameter map.",
+             "", "Rules:", ""]
     lines += [f"- [{r.name}]({r.name}.md): {r.summary}" for r in rules]
     lines += ["", "Derivations (each for every rule it applies to):", ""]
     lines += [f"- [{key}]({key}.md): {(m.__doc__ or '').strip().splitlines()[0]}" for key, m in MODULES.items()]

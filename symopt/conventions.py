@@ -1,0 +1,123 @@
+"""Each library's form of a rule, and whether it is the same optimizer: ``derivations/conventions.md``.
+
+Which form a library uses is data, read from the libraries' source (``symopt verify --against
+torch`` and ``--against optax`` run the two libraries the tests install through exactly these
+forms). Everything else in the table is computed when
+it is made: each form's equations are printed from its rule, and each verdict, with its
+hyperparameter map or the condition under which the forms agree, is :func:`symopt.equivalent`'s.
+
+Example:
+    >>> [family.rule for family in FAMILIES]
+    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)']
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import sympy as sp
+
+#: Generated trajectories each verdict confirms its map on, or looks for a counterexample in.
+EXAMPLES = 20
+
+
+@dataclass(frozen=True)
+class Family:
+    """One rule as several libraries write it: ``forms`` are (who writes it so, spec), the first
+    the form the others are compared with."""
+
+    title: str
+    question: str
+    forms: tuple[tuple[str, str], ...]
+
+    @property
+    def rule(self) -> str:
+        return self.forms[0][1]
+
+
+FAMILIES = (
+    Family("SGD with momentum", "Where does the learning rate go, and is the buffer an average?", (
+        ("torch.optim.SGD, optax.sgd", "momentum"),
+        ("Sutskever et al. (2013), Keras SGD: the learning rate inside the buffer", "momentum(form='sutskever')"),
+        ("an exponential moving average, as Adam's, Lion's and Muon's first moment", "momentum(form='ema')"),
+    )),
+    Family("AdamW's decay", "What multiplies λ?", (
+        ("torch.optim.AdamW, optax.adamw, Keras AdamW: θ(1 − ηλ)", "adamw"),
+        ("Loshchilov & Hutter (2019), Algorithm 2: a schedule multiplier η_t", "adamw(decay='paper')"),
+        ("TF-Addons AdamW: nothing", "adamw(decay='independent')"),
+    )),
+    Family("Adam's ε", "Where does ε go?", (
+        ("torch.optim.Adam: outside the root", "adam"),
+        ("optax.adam: eps outside, eps_root inside", "adam(epsilon='both')"),
+        ("Keras / TensorFlow: ε̂, before the bias correction", "adam(epsilon='hat')"),
+        ("inside the root only", "adam(epsilon='inside')"),
+    )),
+    Family("RMSprop's ε", "Inside or outside the root?", (
+        ("torch.optim.RMSprop: outside", "rmsprop"),
+        ("optax.rmsprop, Keras / TensorFlow: inside", "rmsprop(epsilon='inside')"),
+    )),
+    Family("AMSGrad's maximum", "The maximum of which second moment?", (
+        ("torch.optim.Adam(amsgrad=True): the raw v", "adam(amsgrad=True)"),
+        ("optax.amsgrad: the bias-corrected v̂", "adam(amsgrad='corrected')"),
+    )),
+)
+
+
+@functools.lru_cache(maxsize=None)
+def verdict(a: str, b: str):
+    """:func:`symopt.equivalent` for two specs, computed once per process."""
+    from symopt.equiv import equivalent
+
+    return equivalent(a, b, examples=EXAMPLES)
+
+
+def _map_text(v) -> str:
+    """The non-trivial part of a verdict's map: ``weight_decay = lr'·weight_decay; b = lr·b``."""
+    parts = [f"`{name} = {sp.sstr(expr).replace('*', '·')}`" for name, expr in v.hypers.items()
+             if sp.sstr(expr) != name]
+    parts += [f"state `{name}` = `{sp.sstr(expr).replace('*', '·')}` × the first form's" for name, expr in v.states.items()]
+    return "; ".join(parts) or "the same hyperparameters"
+
+
+def row(family: Family, who: str, spec: str) -> str:
+    """One line of a family's table: the form, and its verdict against the family's first form."""
+    if spec == family.rule:
+        return f"| {who} | `{spec}` | (the form compared with) | |"
+    v = verdict(family.rule, spec)
+    if v.equivalent:
+        answer = "**the same optimizer**"
+        detail = _map_text(v)
+    else:
+        answer = "**a different optimizer**: " + v.reason
+        detail = (f"agree when {' and '.join(v.conditions)}, with {_map_text(v)}" if v.conditions
+                  else "no map and no condition found")
+    return f"| {who} | `{spec}` | {answer} | {detail} |"
+
+
+def markdown(generated: str = "") -> str:
+    """``derivations/conventions.md``: per family, each library's form, its equations and verdict."""
+    from symopt import printing
+    from symopt.spec import rule_from_spec
+
+    lines = [*([generated, ""] if generated else []), "# Conventions: is my optimizer the same as theirs?", "",
+             "The same name stands for different update rules in different libraries. Each table compares "
+             "one library's form with the others by `symopt equiv FIRST OTHER`: **the same optimizer** when "
+             "a map of the hyperparameters (and, where needed, a rescaling of the state) makes the two "
+             "step maps equal for every gradient sequence and every learning-rate schedule, printed "
+             "(a keyword with a prime, `lr'`, is the other form's own, free to choose); otherwise the "
+             "condition under which they agree, if one exists. `symopt equiv` also prints a shrunk "
+             "counterexample that both compiled kernels confirm. The verdicts are computed when this file "
+             "is generated; which form each library uses is read from its source, and "
+             "`symopt verify --against torch` and `--against optax` check the forms of those two libraries.",
+             ""]
+    for family in FAMILIES:
+        lines += [f"## {family.title}", "", family.question, "",
+                  "| who writes it so | form | against the first | map, or when they agree |",
+                  "| --- | --- | --- | --- |"]
+        lines += [row(family, who, spec) for who, spec in family.forms]
+        for who, spec in family.forms:
+            rule = rule_from_spec(spec)
+            lines += ["", f"`{spec}`:", "", "$$\n" + printing.latex_aligned(rule.equations) + "\n$$"]
+        lines.append("")
+    return "\n".join(lines)
