@@ -24,6 +24,7 @@ _LAZY = {
     "rules": "symopt.optimizers",
     "Rule": "symopt.core",
     "effective_weight_decay": "symopt.derive",
+    "stability_threshold": "symopt.derive",
     "derivations": "symopt.derive",
     "equivalent": "symopt.equiv",
     "SymoptError": "symopt.errors",

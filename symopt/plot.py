@@ -15,7 +15,7 @@ import sympy as sp
 from symopt import symbols as S
 from symopt.errors import SymoptError
 
-PLOTS = ("coupling",)
+PLOTS = ("coupling", "stability")
 
 
 def require_matplotlib():
@@ -61,6 +61,49 @@ def coupling_figure(names: tuple[str, ...] = ("adam", "adamw")):
     return figure
 
 
+def stability_figure():
+    """Heavy ball's stability region: the derived largest stable ηa against the momentum ρ (τ = 0),
+    with the rule's kernel simulated at 0.97× and 1.03× the threshold as dots (converged or diverged)."""
+    from symopt.derive import stability
+    from symopt.optimizers import get
+
+    Figure, FigureCanvasAgg = require_matplotlib()
+    figure = Figure(figsize=(6.4, 4.2), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    rule = get("momentum")
+    threshold = stability.stability_threshold(rule)
+    from symopt.printing import latex
+
+    boundary = sp.factor((S.eta * threshold).xreplace({S.tau: 0}))
+    curve = sp.lambdify(S.rho, boundary, modules="numpy")
+    rho = np.linspace(0.01, 0.99, 197)
+    axes.fill_between(rho, 0, curve(rho), color="#d6eaf8", label="stable (derived)")
+    axes.plot(rho, curve(rho), color="#2471a3", label=f"$\\eta a = {latex(boundary)}$ (derived)")
+    for value in (0.1, 0.5, 0.9):
+        runs = stability.simulate_at(rule, {S.rho: value})
+        for run in runs:
+            marker = "o" if run.verdict == "converges" else "x"
+            axes.plot(value, run.curvature * rule.hyper("lr").default, marker, color="#1e8449" if run.agrees else "#c0392b")
+    axes.set_xlabel(r"momentum $\rho$")
+    axes.set_ylabel(r"largest stable $\eta a$")
+    axes.set_title("Heavy ball on a quadratic: the kernel at 0.97x (o) and 1.03x (x)")
+    axes.legend(frameon=False, loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def stability_png() -> bytes:
+    """The stability figure as PNG bytes (no timestamp or software version in the metadata)."""
+    return _png(stability_figure())
+
+
 def coupling_png() -> bytes:
     """The coupling figure as PNG bytes (no timestamp or software version in the metadata)."""
     buffer = io.BytesIO()
@@ -85,4 +128,4 @@ def save(name: str, path: str, force: bool = False) -> None:
     require_matplotlib()
     metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
     with atomic(path, force) as file:  # the folder is known to be writable before the figure is drawn
-        coupling_figure().savefig(file, format=fmt, metadata=metadata)
+        (stability_figure() if name == "stability" else coupling_figure()).savefig(file, format=fmt, metadata=metadata)

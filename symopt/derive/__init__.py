@@ -25,7 +25,14 @@ KEYS: dict[str, tuple[str, str]] = {
     "moving-averages": ("moments", "bias correction; momentum as an average"),
     "constant-gradient": ("steady", "the step a rule settles into under a constant gradient"),
     "iterate-averaging": ("averaging", "Schedule-Free: the averaging weights, y as a momentum method, eval()"),
+    "stability": ("stability", "the largest stable curvature on a quadratic (edge of stability), simulated"),
+    "norms": ("norms", "weight norms: decay timescale, equilibrium of scale-invariant weights, time to a critical norm"),
 }
+
+
+# Derivations whose simulations take seconds: `symopt derive NAME` lists them with the command that
+# computes them (`--only KEY`), and `symopt export` computes them in full.
+ON_REQUEST = ("stability", "norms")
 
 
 class _Modules(Mapping):
@@ -45,7 +52,7 @@ class _Modules(Mapping):
 
 MODULES: Mapping = _Modules()
 
-__all__ = ["KEYS", "MODULES", "derivations", "effective_weight_decay"]
+__all__ = ["KEYS", "MODULES", "derivations", "effective_weight_decay", "stability_threshold"]
 
 
 def __getattr__(name: str):
@@ -53,6 +60,10 @@ def __getattr__(name: str):
         from symopt.derive.weight_decay import effective_weight_decay
 
         return effective_weight_decay
+    if name == "stability_threshold":
+        from symopt.derive.stability import stability_threshold
+
+        return stability_threshold
     raise AttributeError(f"module 'symopt.derive' has no attribute {name!r}")
 
 
@@ -79,7 +90,18 @@ def derivations(rule: str | Rule, only: str | None = None) -> list[Derivation]:
     rule = get(rule)
     if only is not None and only not in MODULES:
         raise UnknownNameError("derivation", only, MODULES)
-    return [derive(rule, key) for key in ([only] if only else MODULES)]
+    if only:
+        return [derive(rule, only)]
+    return [on_request(rule, key) if key in ON_REQUEST else derive(rule, key) for key in MODULES]
+
+
+def on_request(rule: Rule, key: str) -> Derivation:
+    """A derivation left out of the full list because it runs long simulations: one line saying how to get it."""
+    from symopt.derive.base import Derivation, prose
+
+    return Derivation(key=key, title=MODULES[key].TITLE, rule=rule.name,
+                      summary=prose(f"Computed on request (it runs simulations): symopt derive {rule.name} --only {key}."),
+                      assumptions=(), steps=(), results=(), applies=False)
 
 
 def derive(rule: Rule, key: str) -> Derivation:
