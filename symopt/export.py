@@ -353,10 +353,29 @@ def _rename_new(temporary: str, path: Path) -> None:
 
 
 # --- derivations/ ------------------------------------------------------------------------------------------------
+_DOCUMENTS: dict[str, dict[str, str | bytes]] = {}  # computed once per process: they depend on the code only
+
+
 def documents(figure: bool = True) -> dict[str, str | bytes]:
     """Every file of ``derivations/``: the index, one document per rule and per derivation, the note
-    rewritten (``optimization.md``), and the coupling figure if matplotlib is installed and ``figure``."""
-    files: dict[str, str | bytes] = {}
+    rewritten (``optimization.md``), the conventions table, and the figures if ``figure``.
+
+    The simulations and verdicts they hold take a while: a second call in the same process returns
+    the files the first computed (in a new dict)."""
+    if "text" not in _DOCUMENTS:
+        _DOCUMENTS["text"] = _texts()
+    files = dict(_DOCUMENTS["text"])
+    if figure:
+        if "figures" not in _DOCUMENTS:
+            from symopt import plot
+
+            _DOCUMENTS["figures"] = {FIGURE: plot.coupling_png(), STABILITY_FIGURE: plot.stability_png()}
+        files.update(_DOCUMENTS["figures"])
+    return files
+
+
+def _texts() -> dict[str, str]:
+    files: dict[str, str] = {}
     rules = [get(name) for name in RULES]
     for rule in rules:
         files[f"{rule.name}.md"] = f"{GENERATED}\n\n{rule_markdown(rule, links=True)}\n"
@@ -373,11 +392,6 @@ def documents(figure: bool = True) -> dict[str, str | bytes]:
     files["optimization.md"] = note()
     files["conventions.md"] = conventions.markdown(GENERATED)
     files["README.md"] = _index(rules)
-    if figure:
-        from symopt import plot
-
-        files[FIGURE] = plot.coupling_png()
-        files[STABILITY_FIGURE] = plot.stability_png()
     return files
 
 

@@ -296,6 +296,7 @@ def test_export_os_errors_are_one_line(runner, tmp_path, where, small_documents)
     assert sorted(os.listdir(tmp_path)) == ["a-file"]
 
 
+@pytest.mark.xdist_group("documents")  # one process computes derivations/ once
 def test_export_with_the_real_documents(runner, tmp_path):
     """The whole export, without the figure: every document, each starting with the marker."""
     folder = tmp_path / "derivations"

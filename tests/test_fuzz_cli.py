@@ -31,6 +31,9 @@ import symopt
 from symopt import cli
 from symopt.derive import MODULES
 
+# Its exports compute derivations/: in the process that already has them (`--dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("documents")
+
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ROOT / "tests" / "user_steps"
 EXAMPLES = 1000 if os.environ.get("CI") else 60

@@ -180,6 +180,7 @@ def test_markdown_display_blocks_render_on_github():
         assert macros <= allowed, (path.name, macros - allowed)
 
 
+@pytest.mark.xdist_group("documents")  # one process computes derivations/ once
 def test_derivations_folder_is_current():
     """derivations/ is what `symopt export` writes: regenerate with `symopt export derivations/`."""
     require("matplotlib", install='pip install "symopt-toolkit[plot]"')
@@ -191,6 +192,7 @@ def test_derivations_folder_is_current():
     assert not stale, f"stale: {stale}; run `symopt export derivations/`"
 
 
+@pytest.mark.xdist_group("documents")  # one process computes derivations/ once
 def test_export_into_an_empty_folder_reproduces_derivations(runner, tmp_path):
     require("matplotlib", install='pip install "symopt-toolkit[plot]"')
     target = tmp_path / "out"
