@@ -29,10 +29,19 @@ class RuleName(click.ParamType):
     name = "rule"
 
     def convert(self, value, param, ctx):
-        from symopt.errors import UnknownNameError
+        from symopt.errors import SymoptError, UnknownNameError
+        from symopt.spec import parse
 
         if value in RULES:
             return value
+        if "(" in value:  # a spec, adam(epsilon='hat'): parsed, never evaluated
+            try:
+                name, _ = parse(value)
+            except SymoptError as exc:
+                self.fail(str(exc), param, ctx)
+            if name in RULES:
+                return value
+            value = name
         self.fail(str(UnknownNameError("rule", value, RULES)), param, ctx)
 
 
@@ -84,6 +93,27 @@ def _options(pairs: tuple[str, ...]) -> dict[str, object]:
     return options
 
 
+def _chosen(text: str, pairs: tuple[str, ...]) -> tuple[str, dict[str, object]]:
+    """A rule argument (``adam`` or ``adam(epsilon='hat')``) and its ``-O`` options, merged: the
+    rule's name and its options. An option given in both places is an error."""
+    from symopt.errors import SymoptError
+    from symopt.spec import parse
+
+    name, given = parse(text)
+    extra = _options(pairs)
+    for key in given.keys() & extra.keys():
+        raise SymoptError(f"option {key!r} is given twice, in {text} and as -O {key}=...: give it once")
+    return name, {**given, **extra}
+
+
+def _rule(text: str, pairs: tuple[str, ...] = ()):
+    """The rule a rule argument and its ``-O`` options name (see :func:`_chosen`)."""
+    import symopt
+
+    name, options = _chosen(text, pairs)
+    return symopt.get(name, **options)
+
+
 def _dump(data) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -94,7 +124,8 @@ FORMAT = click.option(
 )
 OPTION = click.option(
     "-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
-    help="A structural option of the rule, e.g. -O bias_correction=false, -O nesterov=true, -O epsilon=inside.",
+    help="A structural option of the rule, e.g. -O bias_correction=false, -O nesterov=true, -O epsilon=inside "
+         "(or write the rule as adam(epsilon='inside')).",
 )
 
 
@@ -157,12 +188,13 @@ def list_(fmt):
         })
         return
     width = max(len(r.name) for r in rules)
-    click.echo("rules:")
+    click.echo("rules (options: NAME(option=value, ...) or NAME -O option=value; the first value is the default):")
     for r in rules:
         click.echo(f"  {r.name.ljust(width)}  {r.summary}")
-        for key, values in option_values(r.name).items():
-            shown = "|".join(str(v).lower() if isinstance(v, bool) else str(v) for v in values)
-            click.echo(f"  {''.ljust(width)}    -O {key}={shown}  (default {str(values[0]).lower() if isinstance(values[0], bool) else values[0]})")
+        values = option_values(r.name)
+        if values:
+            shown = ", ".join(f"{key}={'|'.join(map(repr, vs))}" for key, vs in values.items())
+            click.echo(f"  {''.ljust(width)}    {r.name}({shown})")
     click.echo("derivations:")
     width = max(map(len, DERIVATIONS))
     for key, (_, line) in DERIVATIONS.items():
@@ -184,12 +216,13 @@ def derive(name, options, only, fmt):
     Examples:
       symopt derive adam
       symopt derive adam -O bias_correction=false --only moving-averages
+      symopt derive "adam(epsilon='hat')"   (the same as -O epsilon=hat)
       symopt derive momentum -O nesterov=true --format latex
     """
     import symopt
     from symopt import render
 
-    rule = symopt.get(name, **_options(options))
+    rule = _rule(name, options)
     derivations = symopt.derivations(rule, only=only)
     if fmt == "json":
         _dump({"rule": render.rule_json(rule), "derivations": [render.derivation_json(d) for d in derivations]})
@@ -218,7 +251,7 @@ def compare(first, second, fmt):
     from symopt import printing, render
     from symopt.compare import compare as compare_rules
 
-    c = compare_rules(symopt.get(first), symopt.get(second))
+    c = compare_rules(_rule(first), _rule(second))
     a, b = c.rules
     if fmt == "json":
         _dump({
@@ -319,9 +352,10 @@ def verify(names, all_rules, options, against, examples, seed, backend):
         raise SymoptError("give rule names or --all, not both")
     if not all_rules and not names:
         raise SymoptError("name the rules to verify, or use --all (e.g. symopt verify --all)")
-    chosen = _options(options)
+    _options(options)  # a malformed -O fails before anything is computed
     rules = []
-    for name in RULES if all_rules else dict.fromkeys(names):
+    for text in RULES if all_rules else dict.fromkeys(names):
+        name, chosen = _chosen(text, options)
         for variant in [chosen] if chosen else variants(name):
             rules.append(symopt.get(name, **variant))
     width = max(len(symopt.optimizers.label(r)) for r in rules)
@@ -423,7 +457,7 @@ def check(function, rule_name, options, examples, seed):
                                load_function, require_hypothesis)
 
     require_hypothesis()
-    rule = symopt.get(rule_name, **_options(options))
+    rule = _rule(rule_name, options)
     step = load_function(function)
     check_signature(step, rule)
     click.echo(f"checking {function} against {label(rule)}: {examples} cases, float64 (seed {seed})")

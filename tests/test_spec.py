@@ -78,3 +78,37 @@ def test_equiv_never_evaluates_its_arguments_and_a_bad_spec_is_exit_2(runner, tm
     assert result.exit_code == 2 and "at column 14" in result.output
     result = runner.invoke(cli.main, ["equiv", "adam", "adam(epsilon='sideways')"])
     assert result.exit_code == 2 and "outside" in result.output
+
+
+def test_every_command_takes_a_rule_written_as_a_spec_or_with_dash_o(runner):
+    only = ["--only", "moving-averages"]
+    spec = runner.invoke(cli.main, ["derive", "adam(epsilon='hat')", *only])
+    flag = runner.invoke(cli.main, ["derive", "adam", "-O", "epsilon=hat", *only])
+    plain = runner.invoke(cli.main, ["derive", "adam", *only])
+    assert spec.exit_code == flag.exit_code == 0
+    assert spec.output == flag.output != plain.output  # the option was applied, the same either way
+    verified = runner.invoke(cli.main, ["verify", "momentum(nesterov=True, form='ema')", "--examples", "3"])
+    assert verified.exit_code == 0 and "form='ema'" in verified.output and "nesterov=True" in verified.output
+    twice = runner.invoke(cli.main, ["derive", "adam(epsilon='hat')", "-O", "epsilon=inside"])
+    assert twice.exit_code == 2 and "given twice" in twice.output and len(twice.output.strip().splitlines()) == 1
+    for bad, says in (("adamm(epsilon='hat')", "closest: 'adam'"), ("adam(epsilon=", "column 14")):
+        result = runner.invoke(cli.main, ["compare", bad, "adamw"])
+        assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output
+
+
+def test_symopt_list_prints_each_rules_options_as_a_spec_that_reads_back(runner):
+    output = runner.invoke(cli.main, ["list"]).output
+    for name in RULES:
+        spelled = [line.strip() for line in output.splitlines() if line.strip().startswith(f"{name}(")]
+        if not options(name):
+            assert not spelled
+            continue
+        (line,) = spelled
+        listed = dict(part.split("=", 1) for part in line[len(name) + 1:-1].split(", "))
+        assert set(listed) == set(options(name))
+        for key, values in listed.items():
+            values = values.split("|")
+            assert values[0] == repr(options(name)[key])  # the default first
+            assert {repr(variant[key]) for variant in variants(name)} == set(values)
+            for value in values:  # each value, written as listed, builds the rule
+                assert rule_from_spec(f"{name}({key}={value})").name == name
