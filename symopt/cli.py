@@ -149,6 +149,7 @@ def list_(fmt):
     if fmt == "json":
         _dump({
             "rules": [{"name": r.name, "summary": r.summary, "reference": r.reference, "torch": r.torch or None,
+                       "parameters": r.ranks_text(),
                        "options": {k: {"default": v[0], "values": list(v)} for k, v in option_values(r.name).items()}}
                       for r in rules],
             "derivations": [{"key": key, "doc": line} for key, (_, line) in DERIVATIONS.items()],
@@ -158,6 +159,8 @@ def list_(fmt):
     click.echo("rules:")
     for r in rules:
         click.echo(f"  {r.name.ljust(width)}  {r.summary}")
+        if r.ranks:  # Muon: matrices only
+            click.echo(f"  {''.ljust(width)}    takes {r.ranks_text()} only")
         for key, values in option_values(r.name).items():
             shown = "|".join(str(v).lower() if isinstance(v, bool) else str(v) for v in values)
             click.echo(f"  {''.ljust(width)}    -O {key}={shown}  (default {str(values[0]).lower() if isinstance(values[0], bool) else values[0]})")

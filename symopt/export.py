@@ -362,6 +362,8 @@ def documents(figure: bool = True) -> dict[str, str | bytes]:
         parts = [f"{GENERATED}\n", f"# {_title(key)}", "", (module.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")]
         if key == "coupling":
             parts += ["", f"![λ_eff/λ against the gradient RMS for Adam and AdamW]({FIGURE})"]
+        if getattr(module, "FIGURE", None):  # a derivation that draws its own figure
+            parts += ["", f"![{module.TITLE}]({module.FIGURE})"]
         for rule in rules:
             d = derivations(rule, only=key)[0]
             parts += ["", derivation_markdown(d, level=2, title=rule.name)]
@@ -372,6 +374,9 @@ def documents(figure: bool = True) -> dict[str, str | bytes]:
         from symopt import plot
 
         files[FIGURE] = plot.coupling_png()
+        for module in MODULES.values():
+            if getattr(module, "FIGURE", None):
+                files[module.FIGURE] = module.figure_png()
     return files
 
 
@@ -415,8 +420,10 @@ def _own(folder: Path) -> list[str]:
         if regular and name.startswith(_TEMPORARY[0]) and name.endswith(_TEMPORARY[1]):
             continue
         foreign.append(name)
-    if generated and FIGURE in foreign and stat.S_ISREG(os.lstat(folder / FIGURE).st_mode):
-        foreign.remove(FIGURE)
+    figures = [FIGURE, *(m.FIGURE for m in MODULES.values() if getattr(m, "FIGURE", None))]
+    for name in figures:
+        if generated and name in foreign and stat.S_ISREG(os.lstat(folder / name).st_mode):
+            foreign.remove(name)
     return foreign
 
 

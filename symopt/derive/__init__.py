@@ -25,6 +25,8 @@ KEYS: dict[str, tuple[str, str]] = {
     "moving-averages": ("moments", "bias correction; momentum as an average"),
     "constant-gradient": ("steady", "the step a rule settles into under a constant gradient"),
     "iterate-averaging": ("averaging", "Schedule-Free: the averaging weights, y as a momentum method, eval()"),
+    "newton-schulz": ("orthogonalization", "Muon: the iteration on singular values, the update's RMS, EMA vs sum"),
+    "factored-moments": ("factored", "Adafactor: when the factored second moment is exact; memory; step size"),
 }
 
 
