@@ -182,6 +182,7 @@ def list_(fmt):
     if fmt == "json":
         _dump({
             "rules": [{"name": r.name, "summary": r.summary, "reference": r.reference, "torch": r.torch or None,
+                       "parameters": r.ranks_text(),
                        "options": {k: {"default": v[0], "values": list(v)} for k, v in option_values(r.name).items()}}
                       for r in rules],
             "derivations": [{"key": key, "doc": line} for key, (_, line) in DERIVATIONS.items()],
@@ -191,6 +192,8 @@ def list_(fmt):
     click.echo("rules (options: NAME(option=value, ...) or NAME -O option=value; the first value is the default):")
     for r in rules:
         click.echo(f"  {r.name.ljust(width)}  {r.summary}")
+        if r.ranks:  # Muon: matrices only
+            click.echo(f"  {''.ljust(width)}    takes {r.ranks_text()} only")
         values = option_values(r.name)
         if values:
             shown = ", ".join(f"{key}={'|'.join(map(repr, vs))}" for key, vs in values.items())

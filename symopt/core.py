@@ -83,6 +83,22 @@ class State:
     init: sp.Expr = sp.S.Zero
     doc: str = ""
     scalar: bool = False
+    shape: str = "param"  # a key of STATE_SHAPES: Adafactor's factored moments are not shaped like θ
+
+    def shape_of(self, params_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The array's shape for parameters of ``params_shape`` (``()`` where the state is unused)."""
+        return STATE_SHAPES[self.shape](tuple(params_shape))
+
+
+# How a state array is shaped, from the parameters' shape. Adafactor keeps, for a parameter of two
+# dimensions or more, one second moment per row and one per column of its last two dimensions, and
+# for a vector (or a number) one per element; the kind it does not use is a 0-d array it carries.
+STATE_SHAPES: dict[str, Callable[[tuple[int, ...]], tuple[int, ...]]] = {
+    "param": lambda shape: shape,
+    "rows": lambda shape: (*shape[:-1], 1) if len(shape) >= 2 else (),
+    "columns": lambda shape: (*shape[:-2], 1, shape[-1]) if len(shape) >= 2 else (),
+    "unfactored": lambda shape: shape if len(shape) < 2 else (),
+}
 
 
 @dataclass(frozen=True)
@@ -163,11 +179,47 @@ class Rule:
     torch: str = ""  # the torch.optim class with these semantics, if there is one
     evaluate: str = ""  # the state that holds what to evaluate the model at, if not the parameters
     library: tuple[str, str] = ("", "")  # another library with these semantics: (package, class)
+    ranks: tuple[int, ...] = ()  # the numbers of dimensions its parameters may have; () for any
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """Fail, naming the shape, if the rule does not take parameters of ``shape``.
+
+        Example:
+            >>> import symopt
+            >>> symopt.get("muon").check_shape((3,))
+            Traceback (most recent call last):
+            ...
+            symopt.errors.SymoptError: muon takes 2-D parameters (matrices), not shape (3,)
+        """
+        from symopt.errors import SymoptError
+
+        if self.ranks and len(shape) not in self.ranks:
+            raise SymoptError(f"{self.name} takes {self.ranks_text()}, not shape {tuple(shape)}")
+
+    def ranks_text(self) -> str:
+        """``"2-D parameters (matrices)"``, or ``"parameters of any shape"``."""
+        if not self.ranks:
+            return "parameters of any shape"
+        return " or ".join(f"{r}-D" for r in self.ranks) + " parameters" + (" (matrices)" if self.ranks == (2,) else "")
 
     @property
     def arrays(self) -> tuple[State, ...]:
         """The state variables that hold one value per parameter."""
         return tuple(s for s in self.states if not s.scalar)
+
+    @property
+    def elementwise(self) -> bool:
+        """Whether every equation acts element by element (no matrix product, norm or mean: the
+        elementwise derivations apply only then)."""
+        from symopt import ops
+
+        return not any(ops.whole_tensor(eq.rhs) for eq in self.equations)
+
+    @property
+    def shape_symbols(self) -> tuple[sp.Symbol, ...]:
+        """The shape scalars its equations use (rows A, columns B...: :data:`symopt.symbols.SHAPES`)."""
+        used = set().union(*(eq.rhs.free_symbols for eq in self.equations))
+        return tuple(symbol for symbol in S.SHAPES if symbol in used)
 
     @property
     def scalars(self) -> tuple[State, ...]:
@@ -206,16 +258,17 @@ class Rule:
     def _repr_latex_(self) -> str:
         return f"$\\displaystyle {self.latex()}$"
 
-    def kernel(self, backend: str = "numpy"):
+    def kernel(self, backend: str = "numpy", rounding: str | None = None):
         """Compile the rule into a kernel with ``init`` and ``step`` (see :mod:`symopt.kernel`):
-        ``"numpy"``, or ``"numba"`` for one fused parallel loop (see :mod:`symopt.backends.numba`)."""
+        ``"numpy"``, or ``"numba"`` for one fused parallel loop (see :mod:`symopt.backends.numba`);
+        ``rounding="bfloat16"`` rounds where torch computes in bfloat16 (Muon's iteration)."""
         from symopt.kernel import compile_rule
 
-        return compile_rule(self, backend=backend)
+        return compile_rule(self, backend=backend, rounding=rounding)
 
 
 def rule(name: str, summary: str, reference: str, transform: Transform, *, torch: str = "", evaluate: str = "",
-         library: tuple[str, str] = ("", ""), **options: object) -> Rule:
+         library: tuple[str, str] = ("", ""), ranks: tuple[int, ...] = (), **options: object) -> Rule:
     """Make a rule from a transform chain: its equations end with ``θ_t = θ_{t-1} - u``.
 
     The minus sign is distributed over the descent direction, so that AdamW's decay reads as the
@@ -230,6 +283,7 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         evaluate: the state holding the point to evaluate the model at, when the parameters hold
             another (Schedule-Free's x; its parameters hold y, where the gradient is taken).
         library: another library implementing the rule, ``(package, class)``, for ``verify --against``.
+        ranks: the numbers of dimensions its parameters may have (Muon: ``(2,)``); any if empty.
         **options: the structural options the rule was built with.
 
     Raises:
@@ -261,6 +315,7 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         torch=torch,
         evaluate=evaluate,
         library=library,
+        ranks=tuple(ranks),
     )
     step = made.step_map()
     allowed = {S.t, *(h.symbol for h in hypers), *(s.prev for s in made.scalars)}

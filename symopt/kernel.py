@@ -88,9 +88,10 @@ def hoist_scalars(exprs: list[sp.Expr], scalars: set[sp.Symbol]) -> tuple[list[t
 # --- stage 3: emitting ---------------------------------------------------------------------------
 @dataclass
 class _Op:
-    func: str  # a NumPy ufunc, or "copyto"
+    func: str  # a NumPy ufunc, or "copyto", or the name of a whole-tensor operation (``whole``)
     args: list  # operands: an int (an array value) or a str (a scalar's code)
     out: int  # the array value it produces
+    whole: bool = False  # an operation on whole tensors (symopt.ops): it returns a new array
 
 
 class _Lowering:
@@ -102,10 +103,10 @@ class _Lowering:
         self.scalars = scalars
         self.count = len(arrays)
 
-    def op(self, func: str, *args) -> int:
+    def op(self, func: str, *args, whole: bool = False) -> int:
         out = self.count
         self.count += 1
-        self.ops.append(_Op(func, list(args), out))
+        self.ops.append(_Op(func, list(args), out, whole))
         return out
 
     def value(self, e: sp.Expr) -> int | str:
@@ -125,6 +126,9 @@ class _Lowering:
             result = self._power(e)
         else:
             operation = ops.lookup(e)
+            if operation is not None and operation.array is not None:
+                self.env[e] = self.op(operation.sympy.__name__, *(self.value(a) for a in e.args), whole=True)
+                return self.env[e]
             if operation is None or operation.numpy is None:
                 raise SymoptError(f"cannot compile {e.func.__name__} to NumPy: it is not an array operation "
                                   "of symopt's operation table (symopt.ops)")
@@ -259,6 +263,27 @@ class _Program:
     n_scratch: int
 
 
+def _emit_plain(rule: Rule, lowered_ops: list, names: list[str], outputs: list[int], inplace: bool,
+                rounding: str | None) -> tuple[list[str], str, dict]:
+    """Straight-line code with one new array per operation, for rules on whole tensors: their values
+    are not all shaped like the parameters (a Gram matrix, a row of column means), so the buffers of
+    :func:`_allocate` do not apply; the matrix products dominate the cost there anyway."""
+    def operand(a):
+        return (names[a] if a < len(names) else f"v{a}") if isinstance(a, int) else a
+
+    body = [f"v{op.out} = {op.func if op.whole else 'numpy.' + op.func}({', '.join(map(operand, op.args))})"
+            for op in lowered_ops]
+    dtype = f"{names[0]}.dtype"
+    homes = [names[0], *names[2:]]
+    if inplace:
+        body += [f"numpy.copyto({homes[k]}, {operand(v)})" for k, v in enumerate(outputs)]
+        outs = "".join(f"{h}, " for h in homes)
+    else:  # a copy for an output that is an input unchanged (a state the branch taken does not use)
+        outs = "".join(f"numpy.array({operand(v)}, dtype={dtype}, copy={True if isinstance(v, int) and v < len(names) else None}), "
+                       for v in outputs)
+    return body, outs, ops.namespace(rounding)
+
+
 @dataclass(frozen=True)
 class Lowered:
     """A specialisation's straight-line program, before any backend emits it.
@@ -301,31 +326,49 @@ def scalar_function(lowered: Lowered):
     return sp.lambdify(lowered.scalar_args, [e for _, e in lowered.definitions], modules="math", cse=True)
 
 
-def _emit(rule: Rule, exprs: list[sp.Expr], inplace: bool) -> _Program:
+def _emit(rule: Rule, exprs: list[sp.Expr], inplace: bool, rounding: str | None = None) -> _Program:
     lowered = lower(rule, exprs)
     inputs, scalar_args, outputs = lowered.inputs, lowered.scalar_args, lowered.outputs
     constants = [symbol for symbol, _ in lowered.definitions]
     names = [s.name for s in inputs]
-    aliases = [0, *range(2, 2 + len(rule.arrays))]
-    buffers, copies, n_scratch, homes = _allocate(lowered.ops, names, outputs, inplace, aliases)
-
-    def operand(a):
-        return buffers[a] if isinstance(a, int) else a
-
-    body = [f"numpy.{op.func}({', '.join(operand(a) for a in op.args)}, out={buffers[op.out]})" for op in lowered.ops]
-    body += [f"numpy.copyto({homes[k]}, {buffers[v]})" for k, v in copies]
-    outs = "".join(f"{h}, " for h in homes)  # always a tuple, even for one output
-    args = ", ".join([*names, *(s.name for s in constants), *(a.name for a in scalar_args),
-                      *([] if inplace else [f"out{k}" for k in range(len(homes))]), "scratch"])
-    source = f"def step({args}):\n" + "".join(f"    {line}\n" for line in body) + f"    return ({outs.rstrip()})\n"
     namespace: dict = {"numpy": np}
+    n_outs = 1 + len(rule.arrays)
+    if _on_whole_tensors(rule):
+        body, outs, lowerings = _emit_plain(rule, lowered.ops, names, outputs, inplace, rounding)
+        namespace.update(lowerings)
+        n_scratch = -1  # no buffers: the outputs are new arrays
+    else:
+        aliases = [0, *range(2, 2 + len(rule.arrays))]
+        buffers, copies, n_scratch, homes = _allocate(lowered.ops, names, outputs, inplace, aliases)
+
+        def operand(a):
+            return buffers[a] if isinstance(a, int) else a
+
+        body = [f"numpy.{op.func}({', '.join(operand(a) for a in op.args)}, out={buffers[op.out]})"
+                for op in lowered.ops]
+        body += [f"numpy.copyto({homes[k]}, {buffers[v]})" for k, v in copies]
+        outs = "".join(f"{h}, " for h in homes)  # always a tuple, even for one output
+    args = ", ".join([*names, *(s.name for s in constants), *(a.name for a in scalar_args),
+                      *([] if inplace else [f"out{k}" for k in range(n_outs)]), "scratch"])
+    source = f"def step({args}):\n" + "".join(f"    {line}\n" for line in body) + f"    return ({outs.rstrip()})\n"
     exec(compile(source, f"<symopt kernel {rule.name}>", "exec"), namespace)  # source made from the rule only
     return _Program(scalar_function(lowered), namespace["step"], source, n_scratch)
 
 
 def _scalar_arguments(rule: Rule) -> list[sp.Symbol]:
-    """What a step's scalars are computed from: t, the hyperparameters, the scalar states before it."""
-    return [S.t, *(h.symbol for h in rule.hypers), *(s.prev for s in rule.scalars)]
+    """What a step's scalars are computed from: t, the hyperparameters, the scalar states before it,
+    and the shape scalars the rule names (rows A, columns B...), read from the parameters' shape."""
+    return [S.t, *(h.symbol for h in rule.hypers), *(s.prev for s in rule.scalars), *rule.shape_symbols]
+
+
+def _on_whole_tensors(rule: Rule) -> bool:
+    """Whether a rule uses an operation on whole tensors or keeps a state not shaped like θ."""
+    return any(s.shape != "param" for s in rule.arrays) or any(ops.whole_tensor(eq.rhs) for eq in rule.equations)
+
+
+def _shape_arguments(rule: Rule, shape: tuple[int, ...]) -> list[int]:
+    values = S.shape_values(shape)
+    return [values[symbol] for symbol in rule.shape_symbols]
 
 
 # Step counts are exact in float64 up to 2**53, and torch keeps them as floats.
@@ -351,6 +394,7 @@ class Kernel:
     """
 
     rule: Rule
+    rounding: str | None = None  # "bfloat16": round where torch computes in bfloat16 (symopt.ops)
     _outputs: list = field(init=False, repr=False)
     _conditions: list = field(init=False, repr=False)
     _skip: list = field(init=False, repr=False)
@@ -358,6 +402,7 @@ class Kernel:
     _local: threading.local = field(init=False, repr=False, default_factory=threading.local)
 
     def __post_init__(self):
+        ops._rounder(self.rounding)  # an unknown rounding fails here, naming the valid ones
         outputs = self.rule.step_map()
         self._outputs = [outputs[S.theta], *(outputs[s.new] for s in self.rule.arrays)]
         conditions = {c for e in self._outputs for p in e.atoms(sp.Piecewise) for _, c in p.args if c is not sp.true}
@@ -380,9 +425,11 @@ class Kernel:
                 the others are accepted and ignored, so that ``init`` and ``step`` take the same ones.
         """
         params = _as_params(params)
+        self.rule.check_shape(params.shape)
         starts = self._start(*self.hyperparameters(**hyper))
         return {s.name: float(v) if s.scalar else np.array(params, copy=True) if s.init == S.theta0
-                else np.full_like(params, float(v)) for s, v in zip(self.rule.states, starts)}
+                else np.full(s.shape_of(params.shape), float(v), dtype=params.dtype)
+                for s, v in zip(self.rule.states, starts)}
 
     def eval_params(self, params, state: dict) -> np.ndarray:
         """What to evaluate the model at: the parameters, or the state that holds that point when the
@@ -435,6 +482,7 @@ class Kernel:
             raise SymoptError(f"grads must be an array of real numbers: {exc}") from None
         if grads.shape != params.shape:
             raise SymoptError(f"grads has shape {grads.shape} but params has shape {params.shape}")
+        self.rule.check_shape(params.shape)
         if not isinstance(state, dict):
             raise SymoptError("state must be the dict returned by kernel.init(params) or by the last step")
         previous, scalars = [], []
@@ -448,8 +496,10 @@ class Kernel:
                 scalars.append(float(value))
                 continue
             value = np.asarray(state[s.name], dtype=params.dtype)
-            if value.shape != params.shape:
-                raise SymoptError(f"state[{s.name!r}] has shape {value.shape} but params has shape {params.shape}")
+            if value.shape != s.shape_of(params.shape):
+                expected = "" if s.shape == "param" else f" (it must be {s.shape_of(params.shape)})"
+                raise SymoptError(f"state[{s.name!r}] has shape {value.shape} but params has shape "
+                                  f"{params.shape}{expected}")
             previous.append(value)
         if isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 1 <= t <= MAX_STEP:
             raise SymoptError(f"t must be an integer from 1 to 2**53 (the step being taken), not {t!r}")
@@ -463,18 +513,18 @@ class Kernel:
                 raise SymoptError("inplace=True needs params and the state's values to be writeable NumPy arrays")
             if any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:] if a.size):
                 raise SymoptError("inplace=True needs params, grads and each state array to be separate arrays")
-        arguments = [t, *values, *scalars]
+        arguments = [t, *values, *scalars, *_shape_arguments(self.rule, params.shape)]
         program = self._program(arguments, inplace)
         constants = program.scalars(*arguments)
         advanced = {s.name: float(v) for s, v in zip(self.rule.scalars, self._advance(*arguments))}
-        scratch = self._scratch(params, program.n_scratch)
+        scratch = self._scratch(params, max(0, program.n_scratch))
         # NaN and inf propagate without warnings, as in torch.optim.
         with np.errstate(all="ignore"):
             if inplace:  # the arrays are written into, and the dict takes the new scalar states
                 program.arrays(*arrays, *constants, *arguments, scratch)
                 state.update({s.name: a for s, a in zip(array_states, targets[1:])}, **advanced)
                 return params, state
-            outs = [np.empty_like(params) for _ in range(1 + len(array_states))]
+            outs = [None if program.n_scratch < 0 else np.empty_like(params) for _ in range(1 + len(array_states))]
             new_params, *new_state = program.arrays(*arrays, *constants, *arguments, *outs, scratch)
         return new_params, {**state, **{s.name: a for s, a in zip(array_states, new_state)}, **advanced}
 
@@ -495,12 +545,12 @@ class Kernel:
             values.append(value)
         return values
 
-    def source(self, t: int = 2, *, inplace: bool = False, **hyper) -> str:
+    def source(self, t: int = 2, *, inplace: bool = False, shape: tuple[int, ...] = (2, 2), **hyper) -> str:
         """The generated code of the array function used for step ``t`` with these hyperparameters
-        (scalar states at their initial values)."""
+        (scalar states at their initial values), for parameters of ``shape`` where the rule reads it."""
         values = self.hyperparameters(**hyper)
         starts = [float(v) for s, v in zip(self.rule.states, self._start(*values)) if s.scalar]
-        return self._program([t, *values, *starts], inplace).source
+        return self._program([t, *values, *starts, *_shape_arguments(self.rule, shape)], inplace).source
 
     def _program(self, arguments: list[float], inplace: bool) -> _Program:
         truth = tuple(bool(c) for c in self._test(*arguments))
@@ -516,7 +566,7 @@ class Kernel:
 
     def _emit(self, exprs: list[sp.Expr], inplace: bool) -> _Program:
         """Compile one specialisation (a backend overrides this; see :mod:`symopt.backends`)."""
-        return _emit(self.rule, exprs, inplace)
+        return _emit(self.rule, exprs, inplace, self.rounding)
 
     def _scratch(self, params: np.ndarray, n: int) -> list[np.ndarray]:
         cache = self._local.__dict__.setdefault("scratch", {})
@@ -535,12 +585,17 @@ def _as_params(params) -> np.ndarray:
     return params
 
 
-def compile_rule(rule: Rule, backend: str = "numpy") -> Kernel:
+def compile_rule(rule: Rule, backend: str = "numpy", rounding: str | None = None) -> Kernel:
     """Compile ``rule`` into a :class:`Kernel` (use :meth:`Rule.kernel`)."""
     if backend not in BACKENDS:
         raise UnknownNameError("backend", backend, BACKENDS)
     if backend == "numba":
+        if _on_whole_tensors(rule):
+            raise SymoptError(f"{rule.name} works on whole tensors (matrix products, row and column means): "
+                              "the numba backend runs elementwise rules only; use the NumPy kernel, rule.kernel()")
+        if rounding is not None:
+            raise SymoptError("the numba backend computes in the parameters' dtype: it has no rounding option")
         from symopt.backends.numba import NumbaKernel
 
         return NumbaKernel(rule)
-    return Kernel(rule)
+    return Kernel(rule, rounding)

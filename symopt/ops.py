@@ -20,9 +20,11 @@ Kernels, verification, printers and derivations read this table and nothing else
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import sympy as sp
 
 from symopt.errors import SymoptError
@@ -42,6 +44,12 @@ class Operation:
     almost_everywhere: Callable | None = None  # replaces the operation in a derivative
     in_rules: bool = True
     matches: Callable[[sp.Basic], bool] | None = None
+    # An operation on a whole tensor (a matrix product, a norm): not elementwise, its result may have
+    # another shape. Its lowering is ``array``, a NumPy function of its arguments returning a new array
+    # (``rounding="bfloat16"`` if ``rounds``: the kernel's option to round where torch computes in
+    # bfloat16); elementwise derivations do not apply to a rule that uses one.
+    array: Callable | None = None
+    rounds: bool = False
 
     def applies_to(self, expr: sp.Basic) -> bool:
         return isinstance(expr, self.sympy) and (self.matches is None or self.matches(expr))
@@ -186,6 +194,20 @@ def by_name(name: str) -> Operation:
     return next(op for op in OPERATIONS if op.name == name)
 
 
+def whole_tensor(expr: sp.Basic) -> list[Operation]:
+    """The operations on whole tensors ``expr`` uses (empty for an elementwise expression)."""
+    return [op for op in used(expr) if op.array is not None]
+
+
+def namespace(rounding: str | None = None) -> dict[str, Callable]:
+    """The lowering of every whole-tensor operation by its SymPy class's name, for ``lambdify`` and
+    the kernels (with ``rounding`` given to those that round)."""
+    lowered = {op.sympy.__name__: getattr(np, op.numpy) for op in OPERATIONS
+               if op.numpy is not None and op.sympy.__module__ == __name__}  # symopt's own ufunc operations
+    return lowered | {op.sympy.__name__: (functools.partial(op.array, rounding=rounding) if op.rounds else op.array)
+                      for op in OPERATIONS if op.array is not None}
+
+
 def is_algebra(expr: sp.Basic) -> bool:
     """+, ×, powers, symbols and numbers: what every layer handles without the table."""
     return expr.is_Atom or expr.is_Add or expr.is_Mul or expr.is_Pow
@@ -224,3 +246,294 @@ def almost_everywhere(expr: sp.Expr) -> tuple[sp.Expr, list[Operation]]:
             expr = expr.replace(lambda e, op=operation: op.applies_to(e), operation.almost_everywhere)
             replaced.append(operation)
     return expr, replaced
+
+
+# --- operations on whole tensors ------------------------------------------------------------------
+# A matrix is the last two dimensions of an array (a stack of matrices in more dimensions, as torch's
+# Adafactor factors them); rows A and columns B are the shape scalars of :mod:`symopt.symbols`.
+# Each is a SymPy Function: derivations see an opaque function of its arguments, printers its
+# notation, kernels its NumPy lowering below.
+
+
+class Dot(sp.Function):
+    """``Dot(X, Y)`` is the matrix product XY over the last two dimensions (NumPy's ``@``)."""
+
+    nargs = 2
+    is_real = True
+
+
+class T(sp.Function):
+    """``T(X)`` is the transpose Xᵀ of the last two dimensions."""
+
+    nargs = 1
+    is_real = True
+
+
+class Norm(sp.Function):
+    """``Norm(X)`` is the Frobenius norm ‖X‖_F of the whole tensor: one number."""
+
+    nargs = 1
+    is_nonnegative = True
+
+
+class RowMean(sp.Function):
+    """``RowMean(X)``: the mean of each row, over the last dimension, kept as a column (A×1)."""
+
+    nargs = 1
+    is_real = True
+
+
+class ColMean(sp.Function):
+    """``ColMean(X)``: the mean of each column, over the second-to-last dimension, kept as a row (1×B)."""
+
+    nargs = 1
+    is_real = True
+
+
+class NewtonSchulz(sp.Function):
+    """``NewtonSchulz(X, a, b, c, k, ε)`` is NS_k(X): X divided by max(‖X‖_F, ε), then k steps of
+    X ↦ aX + b(XXᵀ)X + c(XXᵀ)²X (Muon's orthogonalisation; :func:`newton_schulz_step`)."""
+
+    nargs = 6
+    is_real = True
+
+
+class FMax(sp.Function):
+    """``FMax(a, x)``: the larger of a and x, ignoring a NaN (NumPy's ``fmax``; what Python's
+    ``max(a, x)`` gives for a number a, which torch.optim.Adafactor uses for its step size and clipping)."""
+
+    nargs = 2
+    is_real = True
+
+
+def newton_schulz_step(x: sp.Expr, a: sp.Expr, b: sp.Expr, c: sp.Expr) -> sp.Expr:
+    """One step of the iteration as matrix algebra: ``aX + b(XXᵀ)X + c(XXᵀ)(XXᵀ)X``.
+
+    Example:
+        >>> X = sp.Symbol("X")
+        >>> newton_schulz_step(X, 1, 0, 0)
+        X
+    """
+    gram = Dot(x, T(x))
+    return a * x + b * Dot(gram, x) + c * Dot(Dot(gram, gram), x)
+
+
+def bfloat16(x) -> np.ndarray:
+    """``x`` rounded to bfloat16 (round to nearest, ties to even, on the float32 bits), as float32.
+
+    Example:
+        >>> float(bfloat16(np.float32(1 + 2**-8)))  # a tie: to the even neighbour, 1
+        1.0
+        >>> float(bfloat16(np.float32(1 + 3 * 2**-8)))  # a tie: to the even neighbour, 1 + 2**-6
+        1.015625
+    """
+    x = np.asarray(x, dtype=np.float32)
+    bits = x.view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    out = bits.astype(np.uint32).view(np.float32)
+    return np.where(np.isnan(x), x, out)  # a NaN's payload could round up to inf
+
+
+class Bfloat16Tie(sp.Function):
+    """``Bfloat16Tie(X, M, u, a, b, c, k, ε)``: ∞ if an element of X is within 4uM of a point where
+    rounding to bfloat16 changes direction (a tie between two bfloat16 neighbours; half a float32
+    unit more, as torch rounds to float32 first), or if a value of the rounded iteration NS_k rounds
+    differently computed in float32 and in float64; else 0. Two faithful implementations may then
+    round differently, and no multiple of u bounds what follows: as a sign within rounding of 0, the
+    result is not compared (symopt.verify)."""
+
+    nargs = 8
+
+
+def _near(x, margin) -> bool:
+    x = np.asarray(x, dtype=np.float64)
+    bits = np.asarray(x, dtype=np.float32).view(np.uint32)
+    tie = ((bits & 0xFFFF0000) | 0x8000).view(np.float32).astype(np.float64)
+    with np.errstate(all="ignore"):
+        # torch rounds to float32 first: anything that rounds to the tie in float32 is at the tie
+        near = np.abs(x - tie) <= margin + 2.0**-24 * np.abs(tie)
+    return bool(np.any(near & np.isfinite(x)))
+
+
+def _near_bfloat16_tie(x, m, u, a, b, c, k, eps):
+    x = np.asarray(x, dtype=np.float64)
+    found = [_near(x, SIGN_MARGIN * u * np.asarray(m, dtype=np.float64))]
+    with np.errstate(all="ignore"):
+        newton_schulz(x, a, b, c, k, eps, rounding="bfloat16", ties=found)
+    return np.inf if any(found) else 0.0
+
+
+def _rounder(rounding: str | None) -> Callable:
+    if rounding is None:
+        return lambda x: x
+    if rounding == "bfloat16":
+        return bfloat16
+    raise SymoptError(f"unknown rounding {rounding!r}: valid: bfloat16")
+
+
+def _dot(x, y):
+    x, y = np.asarray(x), np.asarray(y)
+    return x @ y if x.ndim and y.ndim else x * y
+
+
+def _transpose(x):
+    x = np.asarray(x)
+    return x.swapaxes(-1, -2) if x.ndim >= 2 else x
+
+
+def _norm(x):
+    x = np.asarray(x)
+    return np.sqrt(np.sum(np.square(x), dtype=x.dtype)) if x.size else x.dtype.type(0)
+
+
+def _row_mean(x):
+    x = np.asarray(x)
+    # a sum over the count, not np.mean: an empty side gives NaN, as torch's, without a warning
+    return np.sum(x, axis=-1, keepdims=True) / x.dtype.type(x.shape[-1]) if x.ndim >= 1 else x.copy()
+
+
+def _col_mean(x):
+    x = np.asarray(x)
+    return np.sum(x, axis=-2, keepdims=True) / x.dtype.type(x.shape[-2]) if x.ndim >= 2 else x.copy()
+
+
+def newton_schulz(x, a, b, c, k, eps, rounding=None, ties=None):
+    """NS_k(x) as torch.optim.Muon computes it: on the wide orientation (XXᵀ the smaller Gram matrix).
+
+    With ``rounding="bfloat16"``, rounded after each operation torch runs in bfloat16, each computed
+    in float64 from bfloat16 values and rounded once. torch accumulates in float32 instead: the two
+    agree except where a result lies so near a bfloat16 tie that the accumulation decides. With
+    ``ties`` (a list), each operation is also computed in float32 and ``ties`` gets True where the
+    two round differently (see :class:`Bfloat16Tie`).
+    """
+    round_ = _rounder(rounding)
+
+    def step(f, *args):
+        if rounding is None:
+            return f(*args)
+        value = round_(f(*(np.asarray(v, dtype=np.float64) for v in args)))
+        if ties is not None:  # float32 rounds otherwise, or the exact result is within a float32 unit of a tie
+            exact = f(*(np.asarray(v, dtype=np.float64) for v in args))
+            ties.append(not np.array_equal(value, round_(f(*(np.asarray(v, dtype=np.float32) for v in args))),
+                                           equal_nan=True) or _near(exact, 2.0**-24 * np.abs(exact)))
+        return value
+
+    x = round_(np.asarray(x))
+    tall = x.ndim >= 2 and x.shape[-2] > x.shape[-1]
+    if tall:
+        x = _transpose(x)
+    norm = step(_norm, x)
+    x = step(lambda v, n: v / np.maximum(n, round_(v.dtype.type(eps))), x, norm)
+    for _ in range(int(k)):
+        gram = step(lambda v: v @ _transpose(v), x)
+        update = step(lambda g: b * g + c * (g @ g), gram)
+        x = step(lambda v, w: a * v + w @ v, x, update)
+    return _transpose(x) if tall else x
+
+
+def _dot_bound(e, bounds, u):
+    (x, y), (mx, my) = e.args, bounds
+    from symopt.symbols import cols, rows
+
+    # A sum of K products has error ≤ K u Σ|x||y|; the inner side K is at most A + B.
+    return Dot(mx, sp.Abs(y)) + Dot(sp.Abs(x), my) + (rows + cols) * Dot(sp.Abs(x), sp.Abs(y))
+
+
+def _norm_bound(e, bounds, u):
+    from symopt.symbols import numel
+
+    # |‖X̃‖ - ‖X‖| ≤ ‖X̃ - X‖, and the sum of N squares adds N roundings of ‖X‖² (halved by the root).
+    (x,), (mx,) = e.args, bounds
+    return Norm(mx) + numel * Norm(x)
+
+
+def _mean_bound(cls, side):
+    def bound(e, bounds, u):
+        from symopt import symbols as S
+
+        (x,), (mx,) = e.args, bounds
+        return cls(mx) + getattr(S, side) * cls(sp.Abs(x))
+
+    return bound
+
+
+def _newton_schulz_bound(e, bounds, u):
+    from symopt.symbols import cols, rows
+
+    x, a, b, c, k, eps = e.args
+    # A first-order bound: the input's relative error and a Gram matrix's rounding (A + B terms per
+    # sum), each amplified by at most |p'| ≤ |a| + 3|b| + 5|c| per step on singular values in [0, 1].
+    gain = (sp.Abs(a) + 3 * sp.Abs(b) + 5 * sp.Abs(c)) ** k
+    return sp.Abs(e) + gain * (Norm(bounds[0]) / sp.Max(Norm(x), eps) + 3 * (rows + cols))
+
+
+def _fn_latex(template: str) -> Callable:
+    return lambda p, e: template.format(*(p(a) for a in e.args))
+
+
+MATRIX_OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "max ignoring NaN", FMax, "fmax",
+        bound=lambda e, bounds, u: sp.Max(*bounds),
+        latex=lambda p, e: rf"\max\left({', '.join(p(a) for a in e.args)}\right)",
+        text=lambda p, e: f"max({', '.join(p(a) for a in e.args)})",
+        derivations="its derivative follows the larger argument; a NaN argument is ignored",
+    ),
+    Operation(
+        "matrix product", Dot, None, array=_dot, bound=_dot_bound,
+        latex=lambda p, e: f"{_group_latex(p, e.args[0])} {_group_latex(p, e.args[1])}",
+        text=lambda p, e: f"{_group_text(p, e.args[0])} {_group_text(p, e.args[1])}",
+        derivations="a matrix product: linear in each factor, not commutative",
+    ),
+    Operation(
+        "transpose", T, None, array=_transpose, bound=lambda e, bounds, u: T(bounds[0]),
+        latex=lambda p, e: rf"{_group_latex(p, e.args[0])}^{{\top}}",
+        text=lambda p, e: f"{_group_text(p, e.args[0])}ᵀ",
+        derivations="the transpose of the last two dimensions",
+    ),
+    Operation(
+        "Frobenius norm", Norm, None, array=_norm, bound=_norm_bound,
+        latex=_fn_latex(r"\left\| {} \right\|_{{F}}"),
+        text=_fn_latex("‖{}‖_F"),
+        derivations="the root of the sum of squares of the whole tensor: one number",
+    ),
+    Operation(
+        "row mean", RowMean, None, array=_row_mean, bound=_mean_bound(RowMean, "cols"),
+        latex=_fn_latex(r"\operatorname{{rowmean}}\left({}\right)"),
+        text=_fn_latex("rowmean({})"),
+        derivations="the mean over the last dimension: a column",
+    ),
+    Operation(
+        "column mean", ColMean, None, array=_col_mean, bound=_mean_bound(ColMean, "rows"),
+        latex=_fn_latex(r"\operatorname{{colmean}}\left({}\right)"),
+        text=_fn_latex("colmean({})"),
+        derivations="the mean over the second-to-last dimension: a row",
+    ),
+    Operation(
+        "Newton–Schulz", NewtonSchulz, None, array=newton_schulz, rounds=True, bound=_newton_schulz_bound,
+        latex=lambda p, e: rf"\operatorname{{NS}}_{{{p(e.args[4])}}}\left({p(e.args[0])}\right)",
+        text=lambda p, e: f"NS_{p(e.args[4])}({p(e.args[0])})",
+        derivations="each step maps every singular value σ to aσ + bσ³ + cσ⁵ and keeps the singular vectors",
+    ),
+)
+
+
+def _group_latex(p, x) -> str:
+    tex = p(x)
+    return tex if x.is_Atom or isinstance(x, (Dot, T)) else rf"\left({tex}\right)"
+
+
+def _group_text(p, x) -> str:
+    text = p(x)
+    return text if x.is_Atom or isinstance(x, (Dot, T)) else f"({text})"
+
+
+OPERATIONS = OPERATIONS + MATRIX_OPERATIONS + (
+    Operation(
+        "bfloat16 tie", Bfloat16Tie, None, array=_near_bfloat16_tie, bound=None,
+        latex=lambda p, e: rf"\operatorname{{tie}}_{{\text{{bf16}}}}\left({p(e.args[0])}\right)",
+        text=lambda p, e: f"tie_bf16({p(e.args[0])})",
+        derivations="only in error bounds: whether rounding to bfloat16 may go either way",
+        in_rules=False,
+    ),
+)

@@ -1661,3 +1661,179 @@ def rmsprop_convention(
 
 
 __all__ += ["momentum_convention", "adam_convention", "rmsprop_convention"]
+
+
+# --- rules on whole matrices --------------------------------------------------------------------------
+def _orthogonalize(x: np.ndarray, a: float, b: float, c: float, steps: int, eps: float) -> np.ndarray:
+    """torch's ``_zeropower_via_newtonschulz`` in the array's own dtype (torch runs it in bfloat16).
+
+    The iteration runs on the wide orientation, where ``X @ X.T`` is the smaller Gram matrix, and
+    ``X`` starts divided by its Frobenius norm (at least ``eps``), so its singular values are ≤ 1.
+    """
+    tall = x.shape[0] > x.shape[1]
+    if tall:
+        x = x.T
+    norm = np.sqrt(np.sum(x * x)) if x.size else x.dtype.type(0.0)
+    x = x / max(norm, x.dtype.type(eps))
+    for _ in range(steps):
+        gram = x @ x.T
+        gram_update = b * gram + c * (gram @ gram)  # torch.addmm(gram, gram, gram, beta=b, alpha=c)
+        x = a * x + gram_update @ x  # torch.addmm(x, gram_update, x, beta=a)
+    return x.T if tall else x
+
+
+def muon(
+    params: np.ndarray,
+    grads: np.ndarray,
+    state: State,
+    t: int,
+    *,
+    lr: float = 1e-3,
+    weight_decay: float = 0.1,
+    momentum: float = 0.95,
+    eps: float = 1e-7,
+    ns_a: float = 3.4445,
+    ns_b: float = -4.7750,
+    ns_c: float = 2.0315,
+    ns_steps: int = 5,
+    nesterov: bool = True,
+    adjust_lr_fn: str = "original",
+    inplace: bool = False,
+) -> Tuple[np.ndarray, State]:
+    """One step of Muon, as torch.optim.Muon (2.13, ``_single_tensor_muon``), in the params' dtype.
+
+    ::
+
+        buf = lerp(buf, g, 1 - momentum)                 # an EMA, not torch's documented sum
+        update = lerp(g, buf, momentum) if nesterov else buf
+        O = NS(update)                                   # Newton–Schulz, ns_steps steps
+        params = params * (1 - lr * weight_decay) - lr * s(A, B) * O
+
+    with ``s = sqrt(max(1, A/B))`` ("original") or ``0.2 * sqrt(max(A, B))``
+    ("match_rms_adamw") for an A×B matrix.  torch computes ``NS`` in bfloat16;
+    this reference computes it in the parameters' dtype.  The buffer is
+    ``state["momentum_buffer"]``.
+
+    Raises:
+        ValueError: for parameters that are not a matrix (torch refuses them too).
+
+    Example:
+        >>> import numpy as np
+        >>> p, s = muon(np.eye(2), np.eye(2), {}, 1, lr=0.1, weight_decay=0.0)
+        >>> bool(np.allclose(p, 0.9 * np.eye(2), atol=0.1))  # singular values near 1, not exactly
+        True
+
+    Reference:
+        K. Jordan et al., "Muon: An optimizer for hidden layers in neural
+        networks", 2024 (``muon.py``); J. Liu et al., "Muon is Scalable for LLM
+        Training", 2025 (match_rms_adamw); torch.optim.Muon.
+    """
+    if np.ndim(params) != 2:
+        raise ValueError(f"Muon takes 2-D parameters, not shape {np.shape(params)}")
+    if adjust_lr_fn not in ("original", "match_rms_adamw"):
+        raise ValueError(f"unknown adjust_lr_fn {adjust_lr_fn!r}")
+    lr, weight_decay, momentum = float(lr), float(weight_decay), float(momentum)
+    p, state = _prepare(params, state, inplace)
+    with np.errstate(all="ignore"):
+        g = np.asarray(grads, dtype=p.dtype)
+        buf = _state_array(state, "momentum_buffer", p)
+        work = np.empty_like(p)
+        _lerp_(buf, g, 1.0 - momentum, work)  # torch: buf.lerp_(grad, 1 - momentum)
+        update = buf
+        if nesterov:  # torch: grad.lerp(buf, momentum)
+            update = g.copy()
+            _lerp_(update, buf, momentum, work)
+        o = _orthogonalize(update, float(ns_a), float(ns_b), float(ns_c), int(ns_steps), float(eps))
+        rows, cols = p.shape
+        if adjust_lr_fn == "original":
+            adjusted = lr * float(np.sqrt(max(1.0, rows / cols))) if cols else lr
+        else:
+            adjusted = lr * 0.2 * float(np.sqrt(max(rows, cols)))
+        p *= 1.0 - lr * weight_decay
+        p -= adjusted * o
+    return p, state
+
+
+def adafactor(
+    params: np.ndarray,
+    grads: np.ndarray,
+    state: State,
+    t: int,
+    *,
+    lr: float = 1e-2,
+    beta2_decay: float = -0.8,
+    eps1: float | None = None,
+    eps2: float = 1e-3,
+    d: float = 1.0,
+    weight_decay: float = 0.0,
+    inplace: bool = False,
+) -> Tuple[np.ndarray, State]:
+    """One step of Adafactor, as torch.optim.Adafactor (2.13, ``_single_tensor_adafactor``).
+
+    ::
+
+        w = t ** beta2_decay                             # the new value's weight, 1 - beta2_t
+        rho = min(lr, 1 / sqrt(t));  alpha = max(eps2, RMS(params)) * rho
+        params *= 1 - lr * weight_decay
+        if params.ndim >= 2:                             # factored over the last two dimensions
+            row_var = lerp(row_var, mean(g², axis=-1), w);  col_var = lerp(col_var, mean(g², axis=-2), w)
+            V = row_var @ col_var / max(mean(row_var, axis=-2), eps1)
+        else:
+            variance = lerp(variance, g², w);  V = variance
+        U = g / sqrt(max(V, eps1²))
+        params -= alpha / max(1, RMS(U) / d) * U
+
+    ``eps1`` defaults to the dtype's machine epsilon, as torch's ``None``.
+    The state keys are torch's: ``"row_var"`` (shape ``(..., A, 1)``),
+    ``"col_var"`` (``(..., 1, B)``), ``"variance"``.
+
+    Example:
+        >>> import numpy as np
+        >>> p, s = adafactor(np.ones((2, 3)), np.ones((2, 3)), {}, 1, lr=0.5)
+        >>> p                      # alpha = RMS(1) * min(0.5, 1) and U = 1 everywhere
+        array([[0.5, 0.5, 0.5],
+               [0.5, 0.5, 0.5]])
+        >>> s["row_var"].shape, s["col_var"].shape
+        ((2, 1), (1, 3))
+
+    Reference:
+        N. Shazeer and M. Stern, "Adafactor: Adaptive Learning Rates with
+        Sublinear Memory Cost", ICML 2018, Algorithms 4-5; torch.optim.Adafactor.
+    """
+    lr, beta2_decay, eps2, d = float(lr), float(beta2_decay), float(eps2), float(d)
+    weight_decay = float(weight_decay)
+    p, state = _prepare(params, state, inplace)
+    eps1 = float(np.finfo(p.dtype).eps) if eps1 is None else float(eps1)
+    with np.errstate(all="ignore"):
+        g = np.asarray(grads, dtype=p.dtype)
+        w = float(t) ** beta2_decay
+        rho = min(lr, 1.0 / float(t) ** 0.5)
+        numel = max(p.size, 1)
+        alpha = max(eps2, float(np.sqrt(np.sum(p * p))) / numel ** 0.5) * rho
+        if weight_decay != 0.0:
+            p *= 1.0 - lr * weight_decay
+        if p.ndim >= 2:
+            shape = p.shape
+            row_var = state.setdefault("row_var", np.zeros((*shape[:-1], 1), dtype=p.dtype))
+            col_var = state.setdefault("col_var", np.zeros((*shape[:-2], 1, shape[-1]), dtype=p.dtype))
+            g2 = g * g
+            row_mean = g2.sum(axis=-1, keepdims=True) / max(shape[-1], 1)
+            col_mean = g2.sum(axis=-2, keepdims=True) / max(shape[-2], 1)
+            _lerp_(row_var, row_mean, w, np.empty_like(row_var))  # torch: row_var.lerp_(row_mean, w)
+            _lerp_(col_var, col_mean, w, np.empty_like(col_var))
+            row_var_mean = row_var.sum(axis=-2, keepdims=True) / max(shape[-2], 1)
+            estimate = (row_var @ col_var) / np.maximum(row_var_mean, eps1)
+        else:
+            variance = _state_array(state, "variance", p)
+            _lerp_(variance, g * g, w, np.empty_like(variance))
+            estimate = variance.copy()
+        update = g / np.sqrt(np.maximum(estimate, eps1 * eps1))
+        denom = max(1.0, float(np.sqrt(np.sum(update * update))) / (numel ** 0.5 * d))
+        p -= (alpha / denom) * update
+    return p, state
+
+
+REFERENCES.update({
+    "muon": muon,
+    "adafactor": adafactor,
+})

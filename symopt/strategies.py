@@ -67,9 +67,22 @@ def dtypes() -> st.SearchStrategy[np.dtype]:
     return st.sampled_from([np.dtype(d) for d in DTYPES])
 
 
-def shapes() -> st.SearchStrategy[tuple[int, ...]]:
-    """Array shapes of 0 to 3 dimensions with sides up to 3: 0-d and empty arrays included."""
+def shapes(ranks: tuple[int, ...] = ()) -> st.SearchStrategy[tuple[int, ...]]:
+    """Array shapes of 0 to 3 dimensions with sides up to 3: 0-d and empty arrays included.
+
+    With ``ranks`` (what a rule declares, :attr:`symopt.core.Rule.ranks`: Muon's ``(2,)``), shapes of
+    those numbers of dimensions only, with sides 1 to 4 so that tall (A > B), wide and square
+    matrices all come up.
+    """
+    if ranks:
+        return st.sampled_from(sorted(ranks)).flatmap(
+            lambda n: hnp.array_shapes(min_dims=n, max_dims=n, min_side=1, max_side=4))
     return hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3)
+
+
+def matrix_shapes() -> st.SearchStrategy[tuple[int, int]]:
+    """A×B shapes with sides 1 to 4: tall, wide and square."""
+    return shapes((2,))
 
 
 def magnitudes(low: float = 1e-8, high: float = 1e8) -> st.SearchStrategy[float]:
@@ -129,7 +142,7 @@ def trajectories(draw, rule, max_steps: int = MAX_STEPS, scheduled: bool | None 
         dtype: only this dtype; None draws float64 or float32.
     """
     dtype = np.dtype(dtype) if dtype is not None else draw(dtypes())
-    shape = draw(shapes())
+    shape = draw(shapes(rule.ranks))
     hyper = draw(hyperparameters(rule))
     grads = draw(gradient_sequences(shape, dtype, max_steps))
     schedule: list[float] = []

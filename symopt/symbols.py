@@ -118,3 +118,58 @@ class Mean(Function):
 
     nargs = 1
     is_real = True
+
+
+# --- rules on whole tensors (Muon, Adafactor) ------------------------------------------------------
+# Shape scalars: numbers a kernel reads from the parameter's shape, never hyperparameters. A rule that
+# names one is compiled with it as a scalar argument, bound by :func:`shape_values`.
+rows = Symbol("A", integer=True, positive=True)  # the parameter's rows (its second-to-last side; 1 for a vector)
+cols = Symbol("B", integer=True, positive=True)  # its columns (its last side; 1 for a 0-d array)
+numel = Symbol("N", integer=True, positive=True)  # its number of elements (1 for an empty array)
+ndim = Symbol("D", integer=True, nonnegative=True)  # its number of dimensions
+
+#: shape symbol -> its value for a parameter of a given shape.
+SHAPES = {
+    rows: lambda shape: max(1, shape[-2]) if len(shape) >= 2 else 1,
+    cols: lambda shape: max(1, shape[-1]) if len(shape) >= 1 else 1,
+    numel: lambda shape: max(1, _product(shape)),
+    ndim: len,
+}
+
+
+def _product(shape) -> int:
+    out = 1
+    for side in shape:
+        out *= side
+    return out
+
+
+def shape_values(shape) -> dict:
+    """The shape symbols' values for a parameter of ``shape``.
+
+    Example:
+        >>> shape_values((3, 5))[cols]
+        5
+    """
+    return {symbol: value(tuple(shape)) for symbol, value in SHAPES.items()}
+
+
+# Muon: the Newton–Schulz coefficients and step count, and the orthogonalised update.
+ns_a = Symbol("a", real=True)
+ns_b = Symbol("b", real=True)
+ns_c = Symbol("c", real=True)
+ns_steps = Symbol("k", integer=True, positive=True)
+orth = array("O_t")  # the orthogonalised momentum, NS_k(B̃_t)
+nesterov_b = array("Btilde_t")  # the momentum the iteration runs on (Nesterov's look-ahead or b_t)
+
+# Adafactor: factored second moments and the relative step.
+row_var, row_var_prev = pair("R", nonnegative=True)  # moving average of the row means of g² (shape A×1)
+col_var, col_var_prev = pair("C", nonnegative=True)  # ... of the column means (shape 1×B)
+var_estimate = array("Vhat_t", nonnegative=True)  # the factored estimate of the second moment
+scaled = array("U_t")  # the gradient divided by the root of the estimate
+beta2_hat = Symbol("betahat2_t", nonnegative=True)  # 1 - t^decay: the second moments' decay at step t
+rho_step = Symbol("rhohat_t", nonnegative=True)  # Adafactor's ρ_t = min(η, 1/√t)
+decay_rate = Symbol("c_decay", real=True)  # Adafactor's beta2_decay (≤ 0)
+eps1 = Symbol("epsilon1", positive=True)  # Adafactor's floor of the second moment's estimate
+eps2 = Symbol("epsilon2", nonnegative=True)  # Adafactor's floor of the parameters' RMS
+clip = Symbol("d", positive=True)  # Adafactor's update clipping threshold

@@ -365,3 +365,113 @@ def scale_by_schedule_free_adam(beta2: Hyper, eps: Hyper) -> Transform:
         return eq_v + eq_vhat, u / (sp.sqrt(vhat) + eps.symbol)
 
     return Transform("scale_by_schedule_free_adam", apply, hypers=(beta2, eps), states=(SECOND_MOMENT,))
+
+
+# --- transforms on whole matrices (Muon, Adafactor) ------------------------------------------------
+ROW_MOMENT = State("row_var", S.row_var, S.row_var_prev, shape="rows",
+                   doc="moving average of the row means of g^2 (one per row)")
+COLUMN_MOMENT = State("col_var", S.col_var, S.col_var_prev, shape="columns",
+                      doc="moving average of the column means of g^2 (one per column)")
+UNFACTORED_MOMENT = State("variance", S.v, S.v_prev, shape="unfactored",
+                          doc="moving average of g^2, for a parameter of fewer than two dimensions")
+
+
+def nesterov_look_ahead(momentum: Hyper) -> Transform:
+    """``B̃_t = (1 - μ) g_t + μ b_t``: the momentum looked one step ahead, as torch.optim.Muon's
+    ``grad.lerp(buf, momentum)`` (for an EMA buffer b_t; SGD's Nesterov adds μ b_t to g_t instead)."""
+    mu = momentum.symbol
+
+    def apply(u):
+        return (Assign(S.nesterov_b, (1 - mu) * S.g + mu * u),), S.nesterov_b
+
+    return Transform("nesterov_look_ahead", apply, hypers=(momentum,))
+
+
+def orthogonalize(a: Hyper, b: Hyper, c: Hyper, steps: Hyper, eps: Hyper) -> Transform:
+    """``O_t = NS_k(u)``: u divided by max(‖u‖_F, ε), then k Newton–Schulz steps
+    X ↦ aX + b(XXᵀ)X + c(XXᵀ)²X (Jordan et al. 2024; torch.optim.Muon's ``_zeropower_via_newtonschulz``).
+    Each step maps every singular value σ to aσ + bσ³ + cσ⁵ and keeps the singular vectors
+    (derived by ``symopt derive muon``)."""
+    from symopt.ops import NewtonSchulz
+
+    def apply(u):
+        return (Assign(S.orth, NewtonSchulz(u, a.symbol, b.symbol, c.symbol, steps.symbol, eps.symbol)),), S.orth
+
+    return Transform("orthogonalize", apply, hypers=(a, b, c, steps, eps))
+
+
+AdjustLR = Literal["original", "match_rms_adamw"]
+ADJUST_LR: dict[str, sp.Expr] = {
+    # Jordan's Muon: a tall matrix's update grows by √(A/B) (its RMS becomes 1/√B, derived by
+    # `symopt derive muon`).
+    "original": sp.sqrt(sp.Max(1, S.rows / S.cols)),
+    # Moonshot's Muon (Liu et al. 2025): RMS 0.2 for every shape, AdamW's typical update RMS.
+    "match_rms_adamw": sp.Rational(1, 5) * sp.sqrt(sp.Max(S.rows, S.cols)),
+}
+
+
+def scale_by_shape(adjust: AdjustLR) -> Transform:
+    """Multiply by a number of the parameter's shape (torch.optim.Muon's ``adjust_lr_fn``):
+    √max(1, A/B) (``"original"``) or 0.2·√max(A, B) (``"match_rms_adamw"``), A×B the matrix."""
+    factor = ADJUST_LR[adjust]
+    return Transform("scale_by_shape", lambda u: ((), factor * u))
+
+
+def scale_by_factored_rms(decay_rate: Hyper, eps1: Hyper) -> Transform:
+    """Adafactor's preconditioner (Shazeer & Stern 2018, Algorithm 4; torch.optim.Adafactor):
+    ``U_t = g_t/√max(V̂_t, ε₁²)``, V̂_t = R_t C_t / max(mean(R_t), ε₁) built from moving averages of
+    the row and column means of g² (for a parameter of two dimensions or more, over its last two),
+    or V̂_t = v_t, the moving average of g² itself, for a vector. The averages' weight of the new
+    value is t^c (c ≤ 0): ``β̂₂ₜ = 1 - t^c``."""
+    from symopt.ops import ColMean, Dot, RowMean
+
+    c, e1 = decay_rate.symbol, eps1.symbol
+    factored = sp.GreaterThan(S.ndim, 2)
+
+    def average(state, value):
+        return S.beta2_hat * state.prev + (1 - S.beta2_hat) * value
+
+    def apply(u):
+        g2 = u**2
+        return (
+            Assign(S.beta2_hat, 1 - S.t**c),
+            Assign(S.row_var, sp.Piecewise((average(ROW_MOMENT, RowMean(g2)), factored), (S.row_var_prev, True))),
+            Assign(S.col_var, sp.Piecewise((average(COLUMN_MOMENT, ColMean(g2)), factored), (S.col_var_prev, True))),
+            Assign(S.v, sp.Piecewise((S.v_prev, factored), (average(UNFACTORED_MOMENT, g2), True))),
+            Assign(S.var_estimate, sp.Piecewise((Dot(S.row_var, S.col_var) / sp.Max(ColMean(S.row_var), e1), factored),
+                                                (S.v, True))),
+            Assign(S.scaled, u / sp.sqrt(sp.Max(S.var_estimate, e1**2))),
+        ), S.scaled
+
+    return Transform("scale_by_factored_rms", apply, hypers=(decay_rate, eps1),
+                     states=(ROW_MOMENT, COLUMN_MOMENT, UNFACTORED_MOMENT))
+
+
+def clip_by_block_rms(threshold: Hyper) -> Transform:
+    """``u / max(1, RMS(u)/d)``, RMS(u) = ‖u‖_F/√N: the update's root mean square clipped to d
+    (Shazeer & Stern 2018, Section 6)."""
+    from symopt.ops import FMax, Norm
+
+    d = threshold.symbol  # FMax: torch takes Python's max(1, ...), which a NaN RMS leaves at 1
+    return Transform("clip_by_block_rms", lambda u: ((), u / FMax(1, Norm(u) / (sp.sqrt(S.numel) * d))),
+                     hypers=(threshold,))
+
+
+def scale_by_relative_step(lr: Hyper, eps2: Hyper) -> Transform:
+    """Adafactor's relative step: ``α_t u`` with α_t = max(ε₂, RMS(θ_{t-1}))·ρ_t and ρ_t = min(η, 1/√t)
+    (Shazeer & Stern 2018, Section 8; torch.optim.Adafactor): the step is a fraction of the
+    parameters' own size."""
+    from symopt.ops import FMax, Norm
+
+    def apply(u):
+        rms = Norm(S.theta_prev) / sp.sqrt(S.numel)
+        return (Assign(S.rho_step, sp.Min(lr.symbol, 1 / sp.sqrt(S.t))),), FMax(eps2.symbol, rms) * S.rho_step * u
+
+    return Transform("scale_by_relative_step", apply, hypers=(lr, eps2))
+
+
+def add_decayed_weights_by_lr(weight_decay: Hyper, lr: Hyper) -> Transform:
+    """Add ``η λ θ_{t-1}``: decoupled weight decay scaled by the learning rate, where the update
+    itself is not (Adafactor's θ(1 - ηλ) beside its relative step)."""
+    return Transform("add_decayed_weights_by_lr",
+                     lambda u: ((), u + lr.symbol * weight_decay.symbol * S.theta_prev), hypers=(weight_decay, lr))

@@ -153,9 +153,10 @@ def run_steps(step: StepFunction, case, **fixed) -> list[np.ndarray]:
     return out
 
 
-def kernel_runner(rule: Rule, backend: str = "numpy") -> Runner:
-    """Run ``rule``'s compiled kernel (on ``backend``: ``numpy`` or ``numba``)."""
-    kernel = rule.kernel(backend)
+def kernel_runner(rule: Rule, backend: str = "numpy", rounding: str | None = None) -> Runner:
+    """Run ``rule``'s compiled kernel (on ``backend``: ``numpy`` or ``numba``; with
+    ``rounding="bfloat16"`` where torch rounds: see :func:`rounding_of`)."""
+    kernel = rule.kernel(backend, rounding=rounding)
 
     def run(case) -> list[np.ndarray]:
         params, state, out = case.params.copy(), kernel.init(case.params, **case.hyper), []
@@ -210,8 +211,14 @@ def library_keywords(hyper: dict) -> dict:
     values = {k: v for k, v in hyper.items() if k not in ("beta1", "beta2")}
     if "beta1" in hyper:
         values["betas"] = (hyper["beta1"], hyper.get("beta2", 0.999))
-    if "warmup_steps" in values:
-        values["warmup_steps"] = int(values["warmup_steps"])
+    for key in ("warmup_steps", "ns_steps"):
+        if key in values:
+            values[key] = int(values[key])
+    # Muon's Newton–Schulz coefficients and Adafactor's two epsilons are tuples in torch.
+    if "ns_a" in values:
+        values["ns_coefficients"] = tuple(values.pop(k) for k in ("ns_a", "ns_b", "ns_c"))
+    if "eps1" in values:
+        values["eps"] = (values.pop("eps1"), values.pop("eps2"))
     return values
 
 
@@ -225,11 +232,21 @@ def torch_runner(rule: Rule) -> Runner | str:
     if isinstance(missing, str):
         return missing
     cls = getattr(torch.optim, rule.torch)
+    # the single-tensor code path (Muon has no other, and no foreach argument)
+    single = {"foreach": False} if "foreach" in inspect.signature(cls).parameters else {}
 
     def run(case) -> list[np.ndarray]:
-        return _torch_trajectory(case, lambda param: cls([param], **torch_arguments(rule, case.hyper_at(1)),
-                                                         foreach=False),
-                                 lambda group, hyper: group.update(lr=hyper["lr"]))
+        try:
+            return _torch_trajectory(case, lambda param: cls([param], **torch_arguments(rule, case.hyper_at(1)),
+                                                             **single),
+                                     lambda group, hyper: group.update(lr=hyper["lr"]))
+        except ZeroDivisionError:
+            if case.params.size:
+                raise
+            from hypothesis import reject
+
+            reject()  # torch.optim.Adafactor divides by the number of elements: no empty parameters
+            raise
 
     return run
 
@@ -240,8 +257,11 @@ def _torch_trajectory(case, build: Callable, configure: Callable) -> list[np.nda
     float64 here)."""
     import torch
 
-    previous = torch.get_default_dtype()
+    previous, threads = torch.get_default_dtype(), torch.get_num_threads()
     torch.set_default_dtype(torch.float64)
+    # one thread: the cases are a few elements, and bfloat16 products (Muon) on many threads of a
+    # busy machine took 20 ms each against 0.05 ms on one
+    torch.set_num_threads(1)
     try:
         param = torch.tensor(case.params.copy(), requires_grad=True)
         optimizer = build(param)
@@ -254,6 +274,7 @@ def _torch_trajectory(case, build: Callable, configure: Callable) -> list[np.nda
         return out
     finally:
         torch.set_default_dtype(previous)
+        torch.set_num_threads(threads)
 
 
 def library_runner(rule: Rule, package: str) -> Runner | str:
@@ -374,7 +395,24 @@ def optax_runner(rule: Rule) -> tuple[Runner, dict] | str:
 
 
 # --- the scale errors are measured against ----------------------------------------------------------
-def magnitude(expr, known: dict, scalars: set, u=None):
+def rounding_of(rule: Rule, against: str) -> str | None:
+    """How torch rounds inside ``rule``: ``"bfloat16"`` where it uses an operation torch computes in
+    bfloat16 (Muon's Newton–Schulz iteration), so that the kernel is compared rounding the same way."""
+    from symopt import ops
+
+    if against != "torch":
+        return None
+    return "bfloat16" if any(op.rounds for eq in rule.equations for op in ops.used(eq.rhs)) else None
+
+
+# A whole-tensor operation rounded as torch rounds it is computed in float32 between the roundings:
+# two such implementations make the same bfloat16 roundings and differ by float32 roundings of its
+# result over its A + B terms; where an input is within rounding of a bfloat16 tie, the two may
+# round it differently, and the result is not compared (ops.Bfloat16Tie).
+ROUNDED_IN = np.float32
+
+
+def magnitude(expr, known: dict, scalars: set, u=None, rounded=None):
     """A first-order bound on the rounding error of evaluating ``expr``, in units of the roundoff u.
 
     Running error analysis (Higham, *Accuracy and Stability of Numerical Algorithms*, 3.3): the
@@ -384,11 +422,13 @@ def magnitude(expr, known: dict, scalars: set, u=None):
     Every other operation's bound comes from its entry in :mod:`symopt.ops` (a sign within rounding
     of 0 may flip: its bound is infinite there, and ``u``, the symbol of the unit roundoff, says
     where). ``known`` gives the bounds of the inputs; expressions of ``scalars`` alone are exact to a
-    rounding.
+    rounding. With ``rounded`` (a symbol: the roundoff of :data:`ROUNDED_IN` in units of u), an
+    operation the kernel rounds as torch does is bounded by ``rounded·(A + B)·|result|``.
     """
     import sympy as sp
 
     from symopt import ops
+    from symopt import symbols as S
 
     u = sp.Symbol("u", positive=True) if u is None else u
 
@@ -405,6 +445,9 @@ def magnitude(expr, known: dict, scalars: set, u=None):
                                for i, f in enumerate(factors)))
             return carried + sp.Abs(e)
         operation = ops.lookup(e)
+        if operation is not None and operation.rounds and rounded is not None:
+            # its input is rounded to bfloat16 first: within rounding of a tie, either way
+            return rounded * (S.rows + S.cols) * sp.Abs(e) + ops.Bfloat16Tie(e.args[0], m(e.args[0]), u, *e.args[1:])
         if operation is not None and operation.bound is not None:
             values = [v for v, _ in e.args] if isinstance(e, sp.Piecewise) else [e.base] if e.is_Pow else e.args
             return operation.bound(e, [m(a) for a in values], u)
@@ -421,7 +464,7 @@ def unit_roundoff(dtype) -> float:
     return float(np.finfo(dtype).eps) / 2
 
 
-def magnitude_runner(rule: Rule, of: str = "") -> Runner:
+def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> Runner:
     """For each step, the magnitude bound of θ_t (or of the state called ``of``, such as
     Schedule-Free's x), carried from step to step with the state's.
 
@@ -429,9 +472,15 @@ def magnitude_runner(rule: Rule, of: str = "") -> Runner:
     for any faithful implementation of the rule: the scale :func:`compare_trajectories` measures by.
     Where a bound is infinite (a sign that rounding may flip, the root of a value within rounding of
     0) or undefined (such a bound times an exact 0), the element is not compared from that step on.
+    With ``rounding`` the operations torch rounds are bounded as computed in :data:`ROUNDED_IN`
+    between the same roundings (see :func:`magnitude`).
+
+    The shape scalars (rows A, columns B...) are bound from each case's parameters, and a branch on
+    them (Adafactor's factored moments for two dimensions or more) is taken before compiling.
     """
     import sympy as sp
 
+    from symopt import ops
     from symopt import symbols as S
 
     # The scalar quantities of a step (NAdam's μ_t, Schedule-Free's c_t, the scalar states) are
@@ -452,15 +501,26 @@ def magnitude_runner(rule: Rule, of: str = "") -> Runner:
     mags = {x: sp.Symbol(f"M_{x.name}", nonnegative=True) for x in inputs}
     known = {**mags, S.g: sp.Abs(S.g)}
     u = sp.Symbol("u", positive=True)
-    scalar_args = [S.t, *(h.symbol for h in rule.hypers), *(s.prev for s in rule.scalars)]
+    ratio = sp.Symbol("r_u", positive=True) if rounding else None
+    shape_args = list(S.SHAPES)  # the bounds of whole-tensor operations may read any of them
+    scalar_args = [S.t, *(h.symbol for h in rule.hypers), *(s.prev for s in rule.scalars), *shape_args]
     scalars = {*scalar_args, *intermediates}
-    values = [outputs[x] for x in targets]
-    bounds = [magnitude(outputs[x], known, scalars, u) for x in targets]
     steps_scalars = sp.lambdify(scalar_args, [scalar_env[x] for x in intermediates], modules="math")
     new_scalars = [intermediates.index(s.new) for s in rule.scalars]
     args = [S.theta_prev, S.g, *(s.prev for s in arrays), *(mags[x] for x in inputs), *scalar_args,
-            *intermediates, u]
-    evaluate = sp.lambdify(args, [*values, *bounds], modules="numpy")
+            *intermediates, u, *([ratio] if ratio is not None else [])]
+    # shape scalars a branch reads are fixed before compiling: each value gets its own function
+    branching = [x for x in shape_args if any(x in p.free_symbols for e in outputs.values() for p in e.atoms(sp.Piecewise))]
+    compiled: dict = {}
+
+    def evaluate(fixed: tuple):
+        if fixed not in compiled:
+            chosen = dict(zip(branching, fixed))
+            values = [outputs[x].xreplace(chosen) for x in targets]
+            bounds = [magnitude(v, known, scalars, u, rounded=ratio) for v in values]
+            compiled[fixed] = sp.lambdify(args, [*values, *bounds], modules=[ops.namespace(), "numpy"])
+        return compiled[fixed]
+
     start = sp.lambdify([h.symbol for h in rule.hypers], [s.init.xreplace({S.theta0: 0}) for s in rule.states],
                         modules="math")
     n = len(targets)
@@ -469,28 +529,33 @@ def magnitude_runner(rule: Rule, of: str = "") -> Runner:
     def run(case) -> list[np.ndarray]:
         hypers = [h.name for h in rule.hypers]
         shape = case.params.shape
+        shapes = [shape, *(s.shape_of(shape) for s in arrays)]
+        shape_values = S.shape_values(shape)
+        sizes = [shape_values[x] for x in shape_args]
+        function = evaluate(tuple(shape_values[x] for x in branching))
         initial = dict(zip((s.name for s in rule.states), start(*(case.hyper[h] for h in hypers))))
         theta0 = case.params.astype(np.float64)
-        value = [theta0, *(theta0.copy() if s.init == S.theta0 else np.full(shape, float(initial[s.name]))
+        value = [theta0, *(theta0.copy() if s.init == S.theta0 else np.full(s.shape_of(shape), float(initial[s.name]))
                            for s in arrays)]
         scalar = [float(initial[s.name]) for s in rule.scalars]
         bound = [np.abs(value[0]), *(np.abs(v) for v in value[1:])]
+        extra = [unit_roundoff(ROUNDED_IN) / unit_roundoff(case.dtype)] if ratio is not None else []
         out = []
         with np.errstate(all="ignore"):
             for t, grads in enumerate(case.grads, start=1):
                 h = case.hyper_at(t)
-                step_args = [t, *(h[k] for k in hypers), *scalar]
+                step_args = [t, *(h[k] for k in hypers), *scalar, *sizes]
                 try:
                     computed = [float(c) for c in steps_scalars(*step_args)]
                 except (ZeroDivisionError, OverflowError, ValueError):
                     computed = [np.nan] * len(intermediates)
-                result = evaluate(value[0], grads.astype(np.float64), *value[1:], *bound, *step_args, *computed,
-                                  unit_roundoff(case.dtype))
-                value = [np.broadcast_to(np.asarray(r, dtype=np.float64), shape) for r in result[:n]]
+                result = function(value[0], grads.astype(np.float64), *value[1:], *bound, *step_args, *computed,
+                                  unit_roundoff(case.dtype), *extra)
+                value = [np.broadcast_to(np.asarray(r, dtype=np.float64), sh) for r, sh in zip(result[:n], shapes)]
                 scalar = [computed[i] for i in new_scalars]
                 # An undefined bound (inf·0: a value that could not be bounded, times an exact 0)
                 # is infinite: that element is not compared from then on.
-                bound = [np.broadcast_to(np.asarray(r, dtype=np.float64), shape) for r in result[n:]]
+                bound = [np.broadcast_to(np.asarray(r, dtype=np.float64), sh) for r, sh in zip(result[n:], shapes)]
                 bound = [np.where(np.isnan(b), np.inf, b) for b in bound]
                 out.append(bound[which])
         return out
@@ -616,8 +681,9 @@ def cross_check(
     from hypothesis import seed as fix_seed
     from hypothesis.reporting import with_reporter
 
-    under_test = under_test or kernel_runner(rule)
-    scales = magnitude_runner(rule)
+    rounding = rounding_of(rule, against) if under_test is None else None
+    under_test = under_test or kernel_runner(rule, rounding)
+    scales = magnitude_runner(rule, rounding=rounding)
     report = Report(label(rule), against)
     cases = strategies.trajectories(rule, scheduled=scheduled, dtype=dtype)
 
@@ -689,6 +755,10 @@ def verify(rule: Rule, against: str = "reference", examples: int = 100, seed: in
         from symopt.errors import UnknownNameError
 
         raise UnknownNameError("witness", against, AGAINST)
+    if backend != "numpy" and not rule.elementwise:
+        return Report(label(rule), against, skipped=f"{rule.name} works on whole tensors: the {backend} backend "
+                      "runs elementwise rules only (its NumPy kernel is verified)")
+    under_test = kernel_runner(rule, backend) if backend != "numpy" else None
     if against == "reference":
         witness = reference_runner(rule)
         if witness is None:
@@ -699,7 +769,7 @@ def verify(rule: Rule, against: str = "reference", examples: int = 100, seed: in
         if isinstance(made, str):
             return Report(label(rule), against, skipped=made)
         witness, imposed = made
-        report = cross_check(rule, witness, against=against, examples=examples, seed=seed,
+        report = cross_check(rule, witness, against=against, examples=examples, seed=seed, under_test=under_test,
                              adapt=lambda _, case: _impose(case, imposed))
         report.note = ", ".join(f"{k} = {v:g}" for k, v in imposed.items()) and \
             "compared with " + ", ".join(f"{k} = {v:g}" for k, v in imposed.items()) + " (optax has no other)"
@@ -708,7 +778,6 @@ def verify(rule: Rule, against: str = "reference", examples: int = 100, seed: in
         witness = torch_runner(rule) if against == "torch" else library_runner(rule, against)
         if isinstance(witness, str):
             return Report(label(rule), against, skipped=witness)
-    under_test = kernel_runner(rule, backend) if backend != "numpy" else None
     return cross_check(rule, witness, against=against, examples=examples, seed=seed, under_test=under_test)
 
 

@@ -27,6 +27,8 @@ KEYS: dict[str, tuple[str, str]] = {
     "iterate-averaging": ("averaging", "Schedule-Free: the averaging weights, y as a momentum method, eval()"),
     "stability": ("stability", "the largest stable curvature on a quadratic (edge of stability), simulated"),
     "norms": ("norms", "weight norms: decay timescale, equilibrium of scale-invariant weights, time to a critical norm"),
+    "newton-schulz": ("orthogonalization", "Muon: the iteration on singular values, the update's RMS, EMA vs sum"),
+    "factored-moments": ("factored", "Adafactor: when the factored second moment is exact; memory; step size"),
 }
 
 

@@ -52,7 +52,7 @@ ADAPTIVE_CASE = {"lr": 0.01, "beta2": 0.99}
 
 def applies(rule: Rule) -> bool:
     """Rules with a weight decay and a learning rate whose equilibrium SymPy derives."""
-    if rule.hyper("weight_decay") is None or rule.hyper("lr") is None:
+    if rule.hyper("weight_decay") is None or rule.hyper("lr") is None or not rule.elementwise:
         return False
     try:
         equilibrium(rule)

@@ -28,6 +28,7 @@ from symopt.derive.base import Derivation, Equation, Step, Table, prose
 from symopt.errors import NotDerivable
 
 TITLE = "Stability threshold on a quadratic"
+FIGURE = "stability.png"  # heavy ball's stability region, derived and simulated (symopt.plot)
 REQUIRES = ("a step whose linearisation on a quadratic depends on the curvature and settles as t → ∞ (not a sign, "
             "a sum of squares that grows without bound, or an average whose weights change with t)")
 
@@ -42,8 +43,8 @@ MAX_STEPS = 20_000
 
 
 def applies(rule: Rule) -> bool:
-    """Rules with a learning rate whose linearised step has a threshold (see :func:`threshold`)."""
-    if rule.hyper("lr") is None:
+    """Elementwise rules with a learning rate whose linearised step has a threshold (see :func:`threshold`)."""
+    if rule.hyper("lr") is None or not rule.elementwise:
         return False
     try:
         threshold(rule)
@@ -104,6 +105,8 @@ def linearise(rule: Rule, decay: bool = False) -> Linearisation:
         NotDerivable: if a preconditioning state never settles (Adagrad's sum), the scalar state has
             no long-run value, or the step does not depend on the curvature to first order (Lion's sign).
     """
+    if not rule.elementwise:
+        raise NotDerivable(f"{rule.name} acts on whole matrices: the quadratic ½aθ² is linearised element by element")
     lam = _decay(rule)
     frozen = preconditioners(rule)
     step = rule.step_map()
@@ -516,3 +519,10 @@ def derivation(rule: Rule) -> Derivation:
         tables=tuple(tables),
         values=values,
     )
+
+
+def figure_png() -> bytes:
+    """The figure of :data:`FIGURE`: heavy ball's stable region in (ηa, ρ), derived and simulated."""
+    from symopt.plot import stability_png
+
+    return stability_png()

@@ -23,13 +23,13 @@ FORMS = ("steady", "one-step")
 DIRECT = "direct"
 
 TITLE = "Effective weight decay"
-REQUIRES = "a weight decay and a learning rate"
+REQUIRES = "a weight decay and a learning rate, in a rule that acts element by element"
 BETWEEN = "between"  # λ_eff that flows from one state into another (v into RMSprop's buffer b)
 
 
 def applies(rule: Rule) -> bool:
-    """The derivation needs a weight decay and a learning rate."""
-    return rule.hyper("weight_decay") is not None and rule.hyper("lr") is not None
+    """The derivation needs a weight decay and a learning rate, in an elementwise rule."""
+    return rule.hyper("weight_decay") is not None and rule.hyper("lr") is not None and rule.elementwise
 
 
 def _symbols(rule: Rule) -> tuple[sp.Symbol, sp.Symbol]:

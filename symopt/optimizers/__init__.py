@@ -38,6 +38,8 @@ RULES: dict[str, str] = {
     "lion": "lion",
     "schedule-free-sgd": "schedule_free:schedule_free_sgd",
     "schedule-free-adamw": "schedule_free:schedule_free_adamw",
+    "muon": "muon",
+    "adafactor": "adafactor",
 }
 
 

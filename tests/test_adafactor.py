@@ -1,0 +1,73 @@
+"""Adafactor: the derivation's claims against the compiled kernel."""
+
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import symopt
+from symopt import symbols as S
+from symopt.derive import derive
+from symopt.strategies import matrix_shapes
+
+ADAFACTOR = symopt.get("adafactor")
+DERIVED = derive(ADAFACTOR, "factored-moments")
+
+
+def positive(shape):
+    return hnp.arrays(np.float64, shape, elements=st.floats(1e-3, 1e3))
+
+
+@settings(max_examples=25, deadline=None)
+@given(matrix_shapes().flatmap(lambda s: st.tuples(positive((s[0],)), positive((s[1],)), positive(s))))
+def test_the_estimate_is_exact_for_a_rank_one_square_and_not_otherwise(factors):
+    """g² = r cᵀ: the kernel divides g by √g², so every element moves by the same α (derived: V̂ = g²)."""
+    r, c, other = factors
+    g = np.sqrt(np.outer(r, c)) * np.where(other > 1, 1.0, -1.0)
+    kernel = ADAFACTOR.kernel()
+    theta0 = np.ones(g.shape)
+    theta, _ = kernel.step(theta0, g, kernel.init(theta0), 1, lr=0.5, eps1=1e-30)
+    assert np.allclose(np.abs(theta - theta0), 0.5, rtol=1e-12)  # α = RMS(1)·min(0.5, 1/√1)
+    if min(g.shape) >= 2 and np.linalg.matrix_rank(other**2, tol=1e-9 * (other**2).max()) >= 2:
+        theta, _ = kernel.step(theta0, other, kernel.init(theta0), 1, lr=0.5, eps1=1e-30)
+        steps = np.abs(theta - theta0)
+        assert steps.max() - steps.min() > 1e-9  # no longer a sign step: the estimate is off
+
+
+def test_the_state_takes_a_plus_b_numbers():
+    kernel, adam = ADAFACTOR.kernel(), symopt.get("adam").kernel()
+    for shape in [(3, 5), (7, 2)]:
+        elements = sum(np.size(v) for v in kernel.init(np.ones(shape)).values())
+        assert elements == DERIVED.values["elements"].subs({S.rows: shape[0], S.cols: shape[1]})
+        assert sum(np.size(v) for v in adam.init(np.ones(shape)).values()) == \
+            DERIVED.values["adam_elements"].subs({S.rows: shape[0], S.cols: shape[1]})
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.one_of(matrix_shapes(), st.tuples(st.integers(1, 6))), st.integers(0, 2**32 - 1),
+       st.floats(1e-4, 1.0), st.floats(1.0, 3.0), st.integers(1, 30))
+def test_the_step_is_at_most_d_min_lr_root_t_of_the_parameters_rms(shape, seed, lr, d, t):
+    rng = np.random.default_rng(seed)
+    theta0 = rng.standard_normal(shape) * 10.0 ** rng.uniform(-2, 2)
+    kernel = ADAFACTOR.kernel()
+    state = kernel.init(theta0)
+    theta, _ = kernel.step(theta0, rng.standard_normal(shape), state, t, lr=lr, d=d, eps2=1e-6)
+    rms = lambda a: np.sqrt(np.mean(a**2))  # noqa: E731
+    ceiling = float(DERIVED.values["ceiling"].subs(S.clip, d))
+    assert rms(theta - theta0) <= ceiling * min(lr, 1 / np.sqrt(t)) * max(1e-6, rms(theta0)) * (1 + 1e-12)
+
+
+def test_decay_without_a_gradient_is_one_minus_lr_lambda():
+    assert sp.simplify(DERIVED.values["decayed"] - (1 - S.eta * S.lam) * S.theta_prev) == 0
+    kernel = ADAFACTOR.kernel()
+    theta0 = np.arange(1.0, 7.0).reshape(2, 3)
+    theta, _ = kernel.step(theta0, np.zeros((2, 3)), kernel.init(theta0), 1, lr=0.1, weight_decay=0.5)
+    assert np.allclose(theta, theta0 * (1 - 0.1 * 0.5), rtol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(4,), ()])
+def test_vectors_keep_the_unfactored_moment(shape):
+    state = ADAFACTOR.kernel().init(np.ones(shape))
+    assert state["variance"].shape == shape and state["row_var"].shape == state["col_var"].shape == ()
