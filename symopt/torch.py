@@ -121,6 +121,9 @@ def _optimizer_class():
 
         def __init__(self, params, rule, **hyperparameters):
             rule = resolve(rule)
+            if not rule.elementwise:
+                raise SymoptError(f"{rule.name} works on whole tensors (matrix products, row and column means): "
+                                  "symopt.torch.Optimizer runs elementwise rules only")
             kernel = _kernel(rule)
             values = kernel.hyperparameters(**hyperparameters)
             super().__init__(params, {h.name: v for h, v in zip(rule.hypers, values)})

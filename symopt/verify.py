@@ -193,7 +193,9 @@ def torch_arguments(rule: Rule, hyper: dict) -> dict | str:
 
     if not rule.torch:
         return f"torch.optim has no {rule.name}"
-    cls = getattr(torch.optim, rule.torch)
+    cls = getattr(torch.optim, rule.torch, None)
+    if cls is None:  # an older torch: Muon came in 2.9
+        return f"torch.optim {torch.__version__} has no {rule.torch}"
     accepted = inspect.signature(cls).parameters
     arguments: dict = {}
     for key, value in dict(rule.options).items():

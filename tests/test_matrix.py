@@ -99,3 +99,22 @@ def test_list_says_which_rules_take_matrices(runner):
 
     out = runner.invoke(cli.main, ["list"]).output
     assert "takes 2-D parameters (matrices) only" in out.split("muon", 1)[1].split("adafactor", 1)[0]
+
+
+def test_the_elementwise_backends_say_in_one_line_that_they_do_not_run_matrix_rules(runner):
+    from symopt import cli
+    from symopt.errors import SymoptError
+    from conftest import require
+
+    require("numba", install='pip install "symopt-toolkit[numba]"')
+    torch = require("torch", install="pip install torch==2.13.0")
+    import symopt.torch
+
+    for name in ("muon", "adafactor"):
+        with pytest.raises(SymoptError, match="whole tensors.*numba backend runs elementwise rules only"):
+            symopt.get(name).kernel("numba")
+        with pytest.raises(SymoptError, match="whole tensors.*elementwise rules only"):
+            symopt.torch.Optimizer([torch.nn.Parameter(torch.ones(3, 2))], name)
+    result = runner.invoke(cli.main, ["verify", "muon", "adafactor", "--backend", "numba", "--examples", "2"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("skipped: ") == 5 and "its NumPy kernel is verified" in result.output
