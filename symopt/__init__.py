@@ -5,7 +5,7 @@ symopt derives what the rule does, prints it, and compiles it into NumPy kernels
 
     >>> import symopt
     >>> symopt.rules()
-    ['sgd', 'momentum', 'adam', 'adamw', 'rmsprop', 'adagrad', 'adamax', 'nadam', 'radam', 'lion', 'schedule-free-sgd', 'schedule-free-adamw']
+    ['sgd', 'momentum', 'adam', 'adamw', 'rmsprop', 'adagrad', 'adamax', 'nadam', 'radam', 'lion', 'schedule-free-sgd', 'schedule-free-adamw', 'muon', 'adafactor']
     >>> symopt.effective_weight_decay("adam")
     lamda/(epsilon + sqrt(vhat_t))
 

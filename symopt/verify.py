@@ -684,7 +684,7 @@ def cross_check(
     from hypothesis.reporting import with_reporter
 
     rounding = rounding_of(rule, against) if under_test is None else None
-    under_test = under_test or kernel_runner(rule, rounding)
+    under_test = under_test or kernel_runner(rule, rounding=rounding)
     scales = magnitude_runner(rule, rounding=rounding)
     report = Report(label(rule), against)
     cases = strategies.trajectories(rule, scheduled=scheduled, dtype=dtype)

@@ -70,7 +70,7 @@ def test_kernel_follows_torch_for_50_steps(torch, rule, weight_decay):
         hyper.update(beta1=0.8, beta2=0.99, eps=1e-6)
     case = Trajectory(np.dtype("float64"), rng.standard_normal((3, 4)),
                       [rng.standard_normal((3, 4)) for _ in range(50)], hyper)
-    expected, actual = torch_runner(rule)(case), kernel_runner(rule, rounding)(case)
+    expected, actual = torch_runner(rule)(case), kernel_runner(rule, rounding=rounding)(case)
     plain = max(float(np.max(np.abs(a - e) / np.abs(e))) for a, e in zip(actual, expected))
     assert plain < (1e-12 if rounding is None else 1e-5)  # elementwise relative, away from zero
     scales = magnitude_runner(rule, rounding=rounding)(case)

@@ -80,7 +80,7 @@ def option_values(name: str) -> dict[str, tuple]:
 
     Example:
         >>> option_values("momentum")
-        {'nesterov': (False, True)}
+        {'nesterov': (False, True), 'form': ('torch', 'sutskever', 'ema')}
     """
     hints = typing.get_type_hints(factory(name))
     out: dict[str, tuple] = {}
@@ -100,8 +100,8 @@ def variants(name: str) -> list[dict[str, object]]:
     """Every combination of a rule's structural options, the defaults first.
 
     Example:
-        >>> variants("momentum")
-        [{'nesterov': False}, {'nesterov': True}]
+        >>> variants("nadam")
+        [{'decoupled_weight_decay': False}, {'decoupled_weight_decay': True}]
     """
     values = option_values(name)
     return [dict(zip(values, combination)) for combination in itertools.product(*values.values())]
