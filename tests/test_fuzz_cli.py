@@ -36,7 +36,7 @@ pytestmark = pytest.mark.xdist_group("documents")
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ROOT / "tests" / "user_steps"
-EXAMPLES = 1000 if os.environ.get("CI") else 60
+EXAMPLES = 500 if os.environ.get("CI") else 60  # benchmarks/fuzz_cli.py runs 5000
 
 
 def _rule_options() -> dict[str, dict[str, list[str]]]:
