@@ -363,7 +363,12 @@ def optax_transformation(rule: Rule):
         "adagrad": "optax.adagrad divides by √(s + ε), with no symopt variant (torch: √s + ε)",
         "nadam": "optax.nadam is Adam with a Nesterov step and no momentum schedule ψ: not torch's NAdam",
         "radam": "optax.radam adds ε to √v̂ and rectifies from ρ_t ≥ 5, torch to √v and from ρ_t > 5",
-    }.get(name, f"optax has no {name} that symopt compares with")
+        # optax has these too, in conventions of its own that no symopt variant maps yet
+        "schedule-free-sgd": "optax.contrib.schedule_free_sgd is not compared: the schedulefree package is the witness",
+        "schedule-free-adamw": "optax.contrib.schedule_free_adamw is not compared: the schedulefree package is the witness",
+        "muon": "optax.contrib.muon is not compared: no muon variant is mapped to its conventions yet",
+        "adafactor": "optax.adafactor is not compared: no adafactor variant is mapped to its conventions yet",
+    }.get(name, f"optax has no {name}")
 
 
 def optax_runner(rule: Rule) -> tuple[Runner, dict] | str:
