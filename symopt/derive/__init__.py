@@ -27,12 +27,13 @@ KEYS: dict[str, tuple[str, str]] = {
     "iterate-averaging": ("averaging", "Schedule-Free: the averaging weights, y as a momentum method, eval()"),
     "stability": ("stability", "the largest stable curvature on a quadratic (edge of stability), simulated"),
     "norms": ("norms", "weight norms: decay timescale, equilibrium of scale-invariant weights, time to a critical norm"),
+    "lazy-rich": ("lazy_rich", "lazy vs rich: a diagonal network's conserved quantity, broken by a step; l1 norm against init scale"),
 }
 
 
 # Derivations whose simulations take seconds: `symopt derive NAME` lists them with the command that
 # computes them (`--only KEY`), and `symopt export` computes them in full.
-ON_REQUEST = ("stability", "norms")
+ON_REQUEST = ("stability", "norms", "lazy-rich")
 
 
 class _Modules(Mapping):
