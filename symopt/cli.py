@@ -17,6 +17,7 @@ from symopt import __version__
 from symopt.derive import KEYS as DERIVATIONS  # the registries: names only, no SymPy
 from symopt.backends import BACKENDS
 from symopt.optimizers import RULES
+from symopt.plot import PLOTS
 
 FORMATS = ("text", "latex", "json")
 RULE_NAMES = tuple(RULES)
@@ -546,7 +547,8 @@ def latex(name, options, fmt, output, force):
 
 @main.command("export")
 @click.argument("directory", type=click.Path(file_okay=False), metavar="DIR")
-@click.option("--no-figure", is_flag=True, help="Leave out coupling.png (which needs matplotlib).")
+@click.option("--no-figure", is_flag=True,
+              help=f"Leave out the figures ({', '.join(f'{name}.png' for name in PLOTS)}), which need matplotlib.")
 @click.option("--force", is_flag=True,
               help="Write into DIR even if it holds files symopt export did not write (those of the same "
                    "names are replaced; others are left alone).")
@@ -569,12 +571,13 @@ def export_(directory, no_figure, force):
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["coupling"]))
+@click.argument("name", type=click.Choice(list(PLOTS)))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
               help="The file to draw into (required), written whole or not at all: .png, .svg or .pdf.")
 @FORCE
 def plot(name, output, force):
-    """Draw a figure: coupling plots λ_eff/λ against the gradient RMS for Adam and AdamW.
+    """Draw a figure: coupling plots λ_eff/λ against the gradient RMS for Adam and AdamW; stability,
+    heavy ball's stability region (the largest stable ηa against ρ) with the kernel's verdicts.
 
     Needs matplotlib (pip install "symopt-toolkit[plot]"). The format follows the file name:
     .png, .svg or .pdf.
@@ -582,12 +585,13 @@ def plot(name, output, force):
     \b
     Example:
       symopt plot coupling -o coupling.png
+      symopt plot stability -o stability.svg
     """
     from symopt import plot as plots
     from symopt.errors import SymoptError
 
     if output is None:
-        raise SymoptError("say where to draw it: symopt plot coupling -o coupling.png")
+        raise SymoptError(f"say where to draw it: symopt plot {name} -o {name}.png")
     plots.save(name, output, force=force)
     click.echo(f"wrote {output}", err=True)
 

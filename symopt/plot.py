@@ -1,4 +1,6 @@
-"""The coupling problem as a picture: derived λ_eff/λ against the gradient RMS, and the measurements.
+"""Figures drawn from the rules: the coupling problem (derived λ_eff/λ against the gradient RMS, and the
+measurements) and heavy ball's stability region. :data:`PLOTS` is the one list, read by ``symopt plot``
+and ``symopt export``.
 
 Needs matplotlib (``pip install "symopt-toolkit[plot]"``). The figure is drawn with matplotlib's
 object API on an Agg canvas (no pyplot state), and saved without a timestamp or version in its
@@ -9,13 +11,13 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
-import sympy as sp
-
-from symopt import symbols as S
 from symopt.errors import SymoptError
 
-PLOTS = ("coupling", "stability")
+# name -> what it draws (names only: the CLI reads this without importing NumPy or SymPy)
+PLOTS: dict[str, str] = {
+    "coupling": "λ_eff/λ against the gradient RMS for Adam and AdamW, derived and simulated",
+    "stability": "heavy ball's largest stable ηa against the momentum ρ, derived, with the kernel's verdicts",
+}
 
 
 def require_matplotlib():
@@ -30,6 +32,10 @@ def require_matplotlib():
 
 def coupling_figure(names: tuple[str, ...] = ("adam", "adamw")):
     """λ_eff/λ against √v̂_t on log axes: the derived curves, and the simulated measurements as dots."""
+    import numpy as np
+    import sympy as sp
+
+    from symopt import symbols as S
     from symopt.derive import coupling, weight_decay
     from symopt.optimizers import get
 
@@ -64,6 +70,10 @@ def coupling_figure(names: tuple[str, ...] = ("adam", "adamw")):
 def stability_figure():
     """Heavy ball's stability region: the derived largest stable ηa against the momentum ρ (τ = 0),
     with the rule's kernel simulated at 0.97× and 1.03× the threshold as dots (converged or diverged)."""
+    import numpy as np
+    import sympy as sp
+
+    from symopt import symbols as S
     from symopt.derive import stability
     from symopt.optimizers import get
 
@@ -106,9 +116,7 @@ def stability_png() -> bytes:
 
 def coupling_png() -> bytes:
     """The coupling figure as PNG bytes (no timestamp or software version in the metadata)."""
-    buffer = io.BytesIO()
-    coupling_figure().savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+    return _png(coupling_figure())
 
 
 def save(name: str, path: str, force: bool = False) -> None:
@@ -128,4 +136,5 @@ def save(name: str, path: str, force: bool = False) -> None:
     require_matplotlib()
     metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
     with atomic(path, force) as file:  # the folder is known to be writable before the figure is drawn
-        (stability_figure() if name == "stability" else coupling_figure()).savefig(file, format=fmt, metadata=metadata)
+        draw = {"coupling": coupling_figure, "stability": stability_figure}[name]  # PLOTS' names -> how to draw
+        draw().savefig(file, format=fmt, metadata=metadata)

@@ -11,7 +11,7 @@ import symopt
 from symopt import ops, printing, render
 from symopt import symbols as S
 from symopt.core import Assign, State, Transform, chain, rule
-from symopt.derive import MODULES, analysis, derive, weight_decay
+from symopt.derive import MODULES, ON_REQUEST, analysis, derive, weight_decay
 from symopt.errors import NotDerivable, SymoptError
 from symopt.hyperparameters import BETA1, BETA2, EPS, LR, MOMENTUM
 from symopt.optimizers import RULES, label, option_values, variants
@@ -183,6 +183,8 @@ def test_one_step_lambda_eff_agrees_with_a_finite_difference_of_the_kernel(rule_
 def test_every_derivation_either_derives_or_says_why_not_in_one_line(rule_):
     for key in MODULES:
         if key == "coupling":  # its simulation runs in test_derivations for the rules that have one
+            continue
+        if key in ON_REQUEST:  # simulations: test_stability, test_dynamics, test_lazy_rich and the export run them
             continue
         d = derive(rule_, key)
         if not d.applies:

@@ -37,15 +37,18 @@ def test_adamw_angular_update_to_first_order_is_kosson_et_al():
     assert sp.simplify(eq["shrink"] - norms.EFOLDS / (eta * lam)) == 0
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum"])
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adamw"])
 def test_random_walk_confirms_equilibrium_angle_and_shrink_time(name):
     walk = derive(symopt.get(name), "norms").values["simulation"]
     assert max(walk.errors()) <= norms.TOLERANCE, walk
 
 
-def test_random_walk_confirms_adamw_shrink_time():
-    walk = derive(symopt.get("adamw"), "norms").values["simulation"]
-    assert walk.errors()[2] <= norms.TOLERANCE, walk
+def test_adamw_norm_measured_before_it_settles_is_outside_the_assumptions():
+    # AdamW's v̂_t lags the gradient's growth while the norm shrinks: its steps are too large and the
+    # norm approaches the equilibrium from above, slowly. The table shows it; the settled run agrees.
+    walk = norms.simulate(symopt.get("adamw"))
+    assert walk.unsettled_norm / walk.derived_norm - 1 > 2 * norms.TOLERANCE, walk
+    assert walk.errors()[0] <= norms.TOLERANCE, walk
 
 
 @pytest.mark.parametrize("name, reason", [

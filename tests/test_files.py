@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 from symopt import cli, export
+from symopt.plot import PLOTS
+
+from conftest import require
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -195,6 +198,21 @@ def test_plot_checks_the_file_before_drawing(runner, tmp_path, monkeypatch):
     one_line_error(run(runner, "plot", "coupling", "-o", tmp_path / "no" / "coupling.png"), "no folder")
     one_line_error(run(runner, "plot", "coupling", "-o", "/sys/coupling.png"), "/sys/coupling.png")
     assert taken.read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("name", PLOTS)
+def test_plot_draws_every_registered_figure(runner, tmp_path, monkeypatch, name):
+    require("matplotlib", install="symopt-toolkit[plot]")
+    from matplotlib.figure import Figure
+
+    from symopt import plot
+
+    drawn = []
+    monkeypatch.setattr(plot, f"{name}_figure", lambda: drawn.append(name) or Figure())
+    result = run(runner, "plot", name, "-o", tmp_path / f"{name}.svg")
+    assert result.exit_code == 0 and drawn == [name], result.output
+    assert (tmp_path / f"{name}.svg").read_text().lstrip().startswith("<?xml")
+    assert f"{name}.png" in " ".join(run(runner, "export", "--help").output.split())
 
 
 def test_plot_help_says_it_writes_a_file(runner):

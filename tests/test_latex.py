@@ -211,10 +211,10 @@ def test_the_note_is_rewritten_with_generated_equations():
     assert r"\theta_{t} &= \theta_{t-1} - \eta g_{t}" in note  # SGD
     assert r"b_{t} &= \rho b_{t-1} + g_{t}" in note  # momentum
     assert r"\theta_{t} &= \theta_{t-1} - \frac{\eta m_{t}}{\sqrt{v_{t}} + \epsilon} - \eta \lambda \theta_{t-1}" in note
-    # the bias-correction, Schedule-Free and Muon TODOs answered, lazy/rich listed as open
+    # the bias-correction, Schedule-Free, Muon and lazy/rich TODOs answered: none is left open
     assert r"\mathbb{E}\left[m_{t}\right] &= \left(1 - \beta_{1}^{t}\right) \mathbb{E}\left[g_{t}\right]" in note
     assert r"{x}_{T} &= \frac{\sum_{t=1}^{T} {w}_{t} {z}_{t}}{\sum_{t=1}^{T} {w}_{t}}" in note  # Schedule-Free
-    assert "TODO:" not in note and note.count(": open") == 1  # lazy/rich
+    assert "TODO:" not in note and note.count(": open") == 0
     assert not re.search(r"\{\{[a-z]+ [^}]*\}\}", note)  # no placeholder left ({{result ...}})
 
 

@@ -29,12 +29,13 @@ KEYS: dict[str, tuple[str, str]] = {
     "norms": ("norms", "weight norms: decay timescale, equilibrium of scale-invariant weights, time to a critical norm"),
     "newton-schulz": ("orthogonalization", "Muon: the iteration on singular values, the update's RMS, EMA vs sum"),
     "factored-moments": ("factored", "Adafactor: when the factored second moment is exact; memory; step size"),
+    "lazy-rich": ("lazy_rich", "lazy vs rich: a diagonal network's conserved quantity, broken by a step; l1 norm against init scale"),
 }
 
 
 # Derivations whose simulations take seconds: `symopt derive NAME` lists them with the command that
 # computes them (`--only KEY`), and `symopt export` computes them in full.
-ON_REQUEST = ("stability", "norms")
+ON_REQUEST = ("stability", "norms", "lazy-rich")
 
 
 class _Modules(Mapping):
