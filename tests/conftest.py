@@ -19,7 +19,9 @@ IN_CI = bool(os.environ.get("CI"))
 
 # Compiling a kernel takes tens of milliseconds the first time: no per-example deadline.
 settings.register_profile("default", deadline=None, max_examples=100)
-settings.register_profile("ci", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+# CI: 120 per test (each registered variant's kernel against its witnesses, 97 variants); `symopt verify
+# --examples N` runs more.
+settings.register_profile("ci", deadline=None, max_examples=120, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if IN_CI else "default")
 
 

@@ -12,7 +12,7 @@ from symopt.optimizers import RULES, label, variants
 from symopt.strategies import TOLERANCE, Trajectory
 from symopt.verify import compare_trajectories, cross_check, kernel_runner, magnitude_runner, reference_runner, verify
 
-EXAMPLES = settings().max_examples  # the loaded profile's: 100 on a laptop, 200 in CI
+EXAMPLES = settings().max_examples  # the loaded profile's: 100 on a laptop, 120 in CI
 ALL = [symopt.get(name, **options) for name in RULES for options in variants(name)]
 # A rule's variants in one test share one budget of cases beyond a dozen (AdamW's conventions make
 # 72 variants): each variant still runs, with at least an eighth of the examples of a rule with few.
