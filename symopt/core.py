@@ -13,6 +13,7 @@ different place.
 from __future__ import annotations
 
 import math
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -215,9 +216,10 @@ class Rule:
 
         return not any(ops.whole_tensor(eq.rhs) for eq in self.equations)
 
-    @property
+    @functools.cached_property
     def shape_symbols(self) -> tuple[sp.Symbol, ...]:
-        """The shape scalars its equations use (rows A, columns B...: :data:`symopt.symbols.SHAPES`)."""
+        """The shape scalars its equations use (rows A, columns B...: :data:`symopt.symbols.SHAPES`);
+        kept after the first call, since every kernel step asks."""
         used = set().union(*(eq.rhs.free_symbols for eq in self.equations))
         return tuple(symbol for symbol in S.SHAPES if symbol in used)
 

@@ -31,6 +31,20 @@ def test_shape_and_dtype_are_kept(key, data, t, inplace):
     assert isinstance(new, np.ndarray) and new.shape == params.shape and new.dtype == params.dtype
     for name, value in new_state.items():
         assert isinstance(value, np.ndarray) and value.shape == params.shape and value.dtype == params.dtype, name
+    # the state init allocates starts a cache line, as torch's tensors do (if it has a first element)
+    assert all((a.size == 0 or a.ctypes.data % 64 == 0) and a.flags.c_contiguous and a.flags.writeable
+               for a in state.values())
+
+
+@given(shape=shapes(), dtype=dtypes(), fill=st.floats(-1e3, 1e3))
+def test_empty_aligned_starts_a_cache_line_and_holds_its_fill(shape, dtype, fill):
+    from symopt.kernel import empty_aligned
+
+    a = empty_aligned(shape, dtype, fill)
+    assert a.shape == shape and a.dtype == dtype and a.flags.c_contiguous and (a.size == 0 or a.ctypes.data % 64 == 0)
+    assert np.array_equal(a, np.full(shape, fill, dtype))
+    copied = empty_aligned(shape, dtype, a + 1)  # an array fill is copied, not shared
+    assert np.array_equal(copied, a + 1) and not np.shares_memory(copied, a)
 
 
 def test_inputs_are_left_alone_unless_in_place():

@@ -57,9 +57,10 @@ def test_l2_decay_lowers_the_threshold_by_lambda_and_decoupled_decay_scales_it()
 
 
 # --- an independent witness: the hand-written references on ½aθ² ---------------------------------
-def run_reference(step, curvature, steps, hold=None, **hyper):
-    """|θ_N/θ_0| for the reference ``step`` on ½aθ², from step 10⁶ (t → ∞); ``hold`` resets state."""
-    theta, state = np.array([1e-30 / curvature]), {}
+def run_reference(step, curvature, steps, hold=None, state=None, **hyper):
+    """|θ_N/θ_0| for the reference ``step`` on ½aθ², from step 10⁶ (t → ∞); ``hold`` resets state,
+    ``state`` is the one to start from."""
+    theta, state = np.array([1e-30 / curvature]), state or {}
     start = theta.copy()
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(steps):
@@ -79,13 +80,26 @@ def assert_threshold(run, star):
 
 @settings(max_examples=15)
 @given(lr=hyperparameter(LR).filter(lambda x: x > 0), momentum=hyperparameter(MOMENTUM),
-       dampening=hyperparameter(DAMPENING), nesterov=st.booleans())
+       dampening=hyperparameter(DAMPENING).filter(lambda d: d < 1), nesterov=st.booleans())
 def test_references_converge_below_and_diverge_above_the_momentum_threshold(lr, momentum, dampening, nesterov):
+    """τ < 1, as the derivation states (at τ = 1 there is no threshold). The buffer starts at 0, not
+    absent: torch's first step ignores dampening, a branch the derivation (t → ∞) leaves out, and
+    with τ near 1 that one step alone multiplies θ by |1 - ηa| ≈ 1.8(1 + ρ)/(1 - τ) at 0.9× the
+    threshold (3e16 at τ = 1 - 1e-16, a case Hypothesis found)."""
     dampening = 0.0 if nesterov else dampening
     values = {eta: lr, rho: momentum, tau: dampening}
     star = float(symopt.stability_threshold("momentum", nesterov=nesterov).xreplace(values))
     assert_threshold(lambda a: run_reference(reference.momentum, a, 3000, lr=lr, momentum=momentum,
-                                             dampening=dampening, nesterov=nesterov), star)
+                                             dampening=dampening, nesterov=nesterov,
+                                             state={"momentum_buffer": np.zeros(1)}), star)
+
+
+def test_momentum_states_that_dampening_1_has_no_threshold():
+    assumptions = " ".join(prose_text(a) for a in derive(symopt.get("momentum"), "stability").assumptions)
+    assert "not τ = 1: there the threshold is infinite" in assumptions
+    assert symopt.stability_threshold("momentum").xreplace({tau: 1, eta: sp.Rational(1, 10)}) == sp.zoo
+    adam = " ".join(prose_text(a) for a in derive(symopt.get("adam"), "stability").assumptions)
+    assert "infinite" not in adam  # β₁ = 1 is outside Adam's range [0, 1)
 
 
 @settings(max_examples=10)

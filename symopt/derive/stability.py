@@ -154,6 +154,19 @@ def linearise(rule: Rule, decay: bool = False) -> Linearisation:
     return lin
 
 
+def _infinite_at(rule: Rule, value: sp.Expr) -> list[sp.Eq]:
+    """The hyperparameter values in their ranges (besides η = 0) where the threshold ``value``'s
+    denominator vanishes: there is no threshold there, e.g. momentum's τ = 1."""
+    hypers = {h.symbol: h for h in rule.hypers if h.symbol != S.eta}
+    found = []
+    for factor in sp.Mul.make_args(sp.factor(sp.denom(sp.together(value)))):
+        for symbol in sorted(factor.free_symbols & hypers.keys(), key=str):
+            for root in sp.solve(factor, symbol):
+                if root.is_number and root.is_real and hypers[symbol].contains(float(root)):
+                    found.append(sp.Eq(symbol, root))
+    return found
+
+
 def _branch(rule: Rule, expr: sp.Expr) -> tuple[sp.Expr, list]:
     """Take, in each remaining branch on the hyperparameters, the one that holds at the defaults."""
     defaults = {h.symbol: h.default for h in rule.hypers}
@@ -463,6 +476,9 @@ def derivation(rule: Rule) -> Derivation:
                                  " is a constant; the threshold is in units of the preconditioned curvature"))
     for condition in lin.branches:
         assumptions.append(prose("the branch taken at the defaults: ", condition))
+    for value in _infinite_at(rule, t.scaled):
+        assumptions.append(prose("not ", value, ": there the threshold is infinite (after the first step the gradient "
+                                 "no longer reaches the update, so no curvature makes it diverge)"))
     for symbol, value in pinned.items():
         assumptions.append(prose("the rule admits only ", sp.Eq(symbol, value)))
     steps = [
