@@ -5,8 +5,11 @@ the derivations, the rules' options and their values, formats, flags, numbers va
 that exist, do not, or cannot be written) and mutates them with garbage. Every one must end with
 exit status 0, 1 or 2 and no Python traceback: an exception that escapes is a bug.
 
-Kept fast and harmless: `verify` and `check` always end with `--examples 1` or `2`, `export` with
-`--no-figure` (and its documents are computed once), and the process runs in a temporary folder;
+Kept fast and harmless: `verify` and `check` always end with `--examples 1` or `2`, `train` with
+`--steps 1` or `2`, `export` with `--no-figure` (and its documents are computed once), `equiv` is
+given a first rule that is no rule or a malformed spec (a decision is seconds of SymPy; the valid
+pairs are tested in test_equiv.py), `--backend` is never numba (compiling is seconds; test_numba.py
+runs it), and the process runs in a temporary folder;
 every path given to -o or export is in it, and garbage never holds a '/' nor is '..'. 1,000
 examples when the environment variable CI is set (about two minutes), 60 otherwise.
 `benchmarks/fuzz_cli.py` runs the same command lines outside pytest and counts the tracebacks.
@@ -63,6 +66,11 @@ def _choices(command: str, option: str) -> list[str]:
 
 
 AGAINST = _choices("verify", "against")
+BACKENDS = [b for b in _choices("verify", "backend") if b != "numba"] + ["NUMBA", "cuda", ""]
+# First rules for `equiv`: each fails before SymPy runs, as no rule or as a spec that does not parse.
+NOT_RULES = ["adam(", "adam(epsilon=", "adam(epsilon='x')", "adam(foo=1)", "adam(epsilon='hat'", "nope(a=1)",
+             "adam()", "adam(epsilon='hat', epsilon='hat')", "adam(amsgrad=maybe)", "(adam)", "adam[x]",
+             "adam(epsilon=\"hat\")x", "Adamw", "sgd(nesterov=True)", "momentum(form='ema', 1)"]
 FORMATS = sorted({*_choices("derive", "fmt"), *_choices("latex", "fmt"), "TEXT", "yaml", ""})
 NUMBERS = ["0", "1", "2", "-1", "3", "1e3", "1.5", "nan", "inf", "-0", "abc", "", " 1", "0x10",
            "99999999999999999999", "100001", "-99999999999999999999"]
@@ -154,6 +162,7 @@ def command_lines(work: Path) -> st.SearchStrategy[list[str]]:
     compare = joined(st.just("compare"), rule_names(), rule_names(), maybe(st.just("--format"), fmt))
     verify = joined(st.just("verify"), st.one_of(st.just(["--all"]), rule_and_options(), repeated(rule_names())), opts,
                     maybe(st.just("--against"), st.sampled_from([*AGAINST, "numpy", ""])),
+                    maybe(st.just("--backend"), st.one_of(st.sampled_from(BACKENDS), garbage())),
                     maybe(st.just("--seed"), number))
     check = joined(st.just("check"),
                    st.one_of(st.sampled_from([str(STEPS / f) for f in STEP_FUNCTIONS]), garbage()),
@@ -166,16 +175,20 @@ def command_lines(work: Path) -> st.SearchStrategy[list[str]]:
     export = joined(st.just("export"), folders(work), maybe(st.just("--force")))
     plot = joined(st.just("plot"), st.sampled_from(["coupling", "Coupling", "", "adam"]),
                   maybe(st.just("-o"), paths(work)), maybe(st.just("--force")))
+    equiv = joined(st.just("equiv"), st.one_of(st.sampled_from(NOT_RULES), garbage()), rule_names(),
+                   maybe(st.sampled_from(["-f", "--format"]), fmt))
+    train = joined(st.just("train"), repeated(rule_names()), maybe(st.just("-o"), paths(work)), maybe(st.just("--force")))
     top = st.one_of(st.sampled_from([[], ["--help"], ["-h"], ["--version"], ["-V"], ["help"]]),
                     st.lists(garbage(), min_size=1, max_size=3))
-    helps = st.sampled_from(["list", "derive", "compare", "verify", "check", "latex", "export", "plot"]).map(
-        lambda c: [c, "--help"])
+    helps = st.sampled_from(["list", "derive", "compare", "verify", "check", "latex", "export", "plot", "equiv",
+                             "train"]).map(lambda c: [c, "--help"])
     line = st.one_of(list_, derive, derive, derive, compare, verify, check, check, latex, latex, latex, export,
-                     plot, top, helps)
+                     plot, equiv, train, top, helps)
 
     vocabulary = st.one_of(garbage(), rule_names(), derivation_keys(), option_pairs(), number, fmt,
                            st.sampled_from(["-O", "-o", "--only", "--format", "-f", "--examples", "--against",
-                                            "--all", "--force", "--seed", "--rule", "--no-figure", "--", "-"]))
+                                            "--all", "--force", "--seed", "--rule", "--no-figure", "--", "-",
+                                            "--steps", "--backend"]))
 
     @st.composite
     def mutated(draw):
@@ -193,6 +206,12 @@ def command_lines(work: Path) -> st.SearchStrategy[list[str]]:
         # Keep it cheap: few generated cases, no figure. The last --examples wins.
         if tokens[:1] in (["verify"], ["check"]):
             tokens += ["--examples", draw(st.sampled_from(["1", "2"]))]
+        if tokens[:1] == ["train"]:
+            tokens += ["--steps", draw(st.sampled_from(["1", "2"]))]
+        if tokens[:1] == ["equiv"] and len(tokens) > 1 and tokens[1] in RULES:  # a mutation made it a rule
+            tokens[1] = NOT_RULES[0]
+        tokens = [t for i, t in enumerate(tokens)  # numba compiles for seconds (test_numba.py runs it)
+                  if not (t == "--backend" and tokens[i + 1:i + 2] == ["numba"])]
         if tokens[:1] == ["export"]:
             tokens.append("--no-figure")
         return tokens
