@@ -368,6 +368,8 @@ def _on_whole_tensors(rule: Rule) -> bool:
 
 
 def _shape_arguments(rule: Rule, shape: tuple[int, ...]) -> list[int]:
+    if not rule.shape_symbols:  # elementwise rules: none, and this runs on every step
+        return []
     values = S.shape_values(shape)
     return [values[symbol] for symbol in rule.shape_symbols]
 
