@@ -55,7 +55,7 @@ def timed(steps: list, repeat: int) -> list[list[float]]:
 
     The steps take turns, one call each per round, in the listed order one round and the reverse
     order the next: a change in the machine's load (it is shared) falls on all of them alike, and
-    none always runs right after the same neighbour (torch's threads spin for a while after a step).
+    none always runs right after the same neighbour.
     """
     for step in steps:
         step()

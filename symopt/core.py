@@ -12,8 +12,8 @@ different place.
 
 from __future__ import annotations
 
-import math
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 

@@ -586,8 +586,8 @@ CACHE_LINE = 64
 
 def empty_aligned(shape, dtype, fill=None) -> np.ndarray:
     """A new C-contiguous array whose first element starts a 64-byte cache line, as torch's
-    allocator places tensors (NumPy starts large arrays 16 bytes into one, so that a 32- or 64-byte
-    vector load in a loop straddles two lines every other time); filled from ``fill`` if given.
+    allocator places tensors (NumPy starts large arrays 16 bytes into one, where every other 32-byte
+    vector load of a loop straddles two lines, and every 64-byte one); filled from ``fill`` if given.
 
     :meth:`Kernel.init` allocates the state this way, and the numba kernel its new arrays (the
     benchmark ``benchmarks/kernel_speed.py`` times the fused step on both placements; on this

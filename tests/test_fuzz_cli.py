@@ -10,8 +10,8 @@ Kept fast and harmless: `verify` and `check` always end with `--examples 1` or `
 given a first rule that is no rule or a malformed spec (a decision is seconds of SymPy; the valid
 pairs are tested in test_equiv.py), `--backend` is never numba (compiling is seconds; test_numba.py
 runs it), and the process runs in a temporary folder;
-every path given to -o or export is in it, and garbage never holds a '/' nor is '..'. 1,000
-examples when the environment variable CI is set (about two minutes), 60 otherwise.
+every path given to -o or export is in it, and garbage never holds a '/' nor is '..'. 500
+examples when the environment variable CI is set (about three and a half minutes here), 60 otherwise.
 `benchmarks/fuzz_cli.py` runs the same command lines outside pytest and counts the tracebacks.
 """
 
