@@ -395,14 +395,25 @@ def verify(names, all_rules, options, against, examples, seed, backend):
 @click.option("--examples", type=click.IntRange(1, 100_000), default=60, show_default=True,
               help="Generated trajectories that look for a counterexample (or confirm the map).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Hypothesis's seed, for a reproducible run.")
-def equiv(first, second, fmt, examples, seed):
-    """Decide whether rules A and B are the same optimizer (exit 0) or not (exit 1).
+@click.option("--budget", type=click.FloatRange(0, 3600), default=20.0, show_default=True,
+              help="Seconds the symbolic search for a map (and for a condition) may take.")
+def equiv(first, second, fmt, examples, seed, budget):
+    """Decide whether rules A and B are the same optimizer.
 
     A and B are NAME or NAME(option=value, ...), as `symopt list` names the options; they are
     parsed, never evaluated. Equivalent means the same trajectories for every gradient sequence
-    and every learning-rate schedule, under a map of hyperparameters (and of state) found by
-    solving the two step maps' equality, and printed. When they differ: a shrunk counterexample
-    run by both compiled kernels, and the condition under which they agree, where one exists.
+    and every learning-rate schedule, under a map of hyperparameters (and of state) each way,
+    proved on the two step maps (max, norms, branches and Newton–Schulz taken as uninterpreted
+    functions), printed, and confirmed by both compiled kernels on generated cases. When they
+    differ: a shrunk counterexample run by both kernels, and the condition under which they agree,
+    where one exists.
+
+    \b
+    Exit status:
+      0  EQUIVALENT;
+      1  NOT EQUIVALENT: a counterexample both kernels ran;
+      2  COULD NOT CHECK (a kernel raised on a generated case: the exception and the case), NOT
+         DECIDED (no map proved within --budget and no counterexample), or a bad spec.
 
     \b
     Examples:
@@ -416,7 +427,7 @@ def equiv(first, second, fmt, examples, seed):
 
     a, b = rule_from_spec(first), rule_from_spec(second)
     require_hypothesis()
-    verdict = decide.equivalent(a, b, examples=examples, seed=seed)
+    verdict = decide.equivalent(a, b, examples=examples, seed=seed, budget=budget)
     if fmt == "json":
         _dump(verdict.as_dict())
     else:

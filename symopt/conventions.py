@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
@@ -72,11 +72,11 @@ def verdict(a: str, b: str):
     return equivalent(a, b, examples=EXAMPLES)
 
 
-def _map_text(v) -> str:
+def _map_text(v, whose: str = "the first form's") -> str:
     """The non-trivial part of a verdict's map: ``weight_decay = lr'·weight_decay; b = lr·b``."""
     parts = [f"`{name} = {sp.sstr(expr).replace('*', '·')}`" for name, expr in v.hypers.items()
              if sp.sstr(expr) != name]
-    parts += [f"state `{name}` = `{sp.sstr(expr).replace('*', '·')}` × the first form's" for name, expr in v.states.items()]
+    parts += [f"state `{name}` = `{sp.sstr(expr).replace('*', '·')}` × {whose}" for name, expr in v.states.items()]
     return "; ".join(parts) or "the same hyperparameters"
 
 
@@ -84,13 +84,24 @@ def row(family: Family, who: str, spec: str) -> str:
     """One line of a family's table: the form, and its verdict against the family's first form."""
     if spec == family.rule:
         return f"| {who} | `{spec}` | (the form compared with) | |"
+    from symopt.equiv import NOT_EQUIVALENT, when
+
     v = verdict(family.rule, spec)
     if v.equivalent:
         answer = "**the same optimizer**"
         detail = _map_text(v)
+        if v.assumptions:
+            detail += f" (where {' and '.join(v.assumptions)})"
+    elif v.special_case is not None:  # the first form is a special case of this one
+        answer = (f"**a different optimizer**: every `{family.rule}` is this form with "
+                  f"{_map_text(replace(v, hypers=v.special_case, states={}))}, but not conversely")
+        detail = (f"agree {when(v.conditions)}, with {_map_text(v, whose="this form's")}" if v.conditions
+                  else "no map and no condition found")
+        if v.kind != NOT_EQUIVALENT:
+            answer = f"**{v.kind}**: {v.reason}; " + answer
     else:
-        answer = "**a different optimizer**: " + v.reason
-        detail = (f"agree when {' and '.join(v.conditions)}, with {_map_text(v)}" if v.conditions
+        answer = ("**a different optimizer**: " if v.kind == NOT_EQUIVALENT else f"**{v.kind}**: ") + v.reason
+        detail = (f"agree {when(v.conditions)}, with {_map_text(v)}" if v.conditions
                   else "no map and no condition found")
     return f"| {who} | `{spec}` | {answer} | {detail} |"
 

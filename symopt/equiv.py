@@ -6,33 +6,49 @@ learning-rate schedule. The schedule is an input of each step, like the gradient
 rate ``η`` of step t (the paper's AdamW schedules its multiplier η_t instead,
 :data:`symopt.hyperparameters.SCHEDULED`) may differ from that of step t-1.
 
-The map is found by solving the equality of the two step maps:
+A map is a candidate until it is proved, and candidates come from two places:
 
 1. The second rule's hyperparameters become unknowns; each is first tied to the first rule's
-   hyperparameter of the same keyword, and these ties are released, one or two at a time, until
-   the equations have a solution (a hyperparameter only the second rule has is also tried at 0). A constant hyperparameter may depend only on the other rule's
-   constants; the scheduled one also on the schedule.
-2. Each state variable of the second rule is an unknown multiple ``k`` of the first rule's state of
-   the same name, before the step and after it (Sutskever's buffer is η times torch's).
-3. The equations are the new parameter and the new state, at step 1 (from the initial state, where
-   torch's buffer starts as the gradient) and at a general step t ≥ 2, evaluated at a few exact
-   rational values of the parameter, the gradient and the state (they must hold for all of them)
-   and solved for the unknowns with SymPy, every hyperparameter kept a symbol.
-4. The multiple found for the state before the step must be the one found after it, one step
-   earlier (with η_{t-1}); where it is only when η_{t-1} = η_t, the rules agree "while η is
-   constant" and not for every schedule.
-5. The map is then checked on the full step maps, at random exact values of everything.
+   hyperparameter of the same keyword, and these ties are released, one or two at a time (a
+   hyperparameter only the second rule has is also tried at 0). A constant hyperparameter may depend
+   only on the other rule's constants; the scheduled one also on the schedule.
+2. Each state variable of the second rule is a multiple ``k`` of the first rule's state of the same
+   name, before the step and after it (Sutskever's buffer is η times torch's). The identity, every
+   ``k = 1``, is tried first; then the unknowns left are solved for: the difference of the two step
+   maps (new parameter and new state), at step 1 and at a general step t ≥ 2, at a few exact
+   rational values of the parameter, the gradient and the state, eliminated one unknown at a time
+   with SymPy. Elimination cannot see through a max, a norm, Newton–Schulz or a branch; the identity
+   needs no elimination.
+3. The multiple for the state before the step must be the one after it, one step earlier (with
+   η_{t-1}); where it is only when η_{t-1} = η_t, the rules agree "while η is constant".
 
-When no map exists, conditions are tried (η constant; one hyperparameter at a special value such as
-λ = 0), and Hypothesis searches for a counterexample, run through both compiled kernels and shrunk.
+A candidate is *proved* on the full symbolic step maps, after substitution: every operation beyond
++ − × ÷ and powers (max, |x|, sign, a branch, a norm, Newton–Schulz, a matrix product) is an
+uninterpreted function, equal on two sides only where its arguments are equal, and the two step maps
+must then agree as algebra (checked at random exact points to 60 digits, the uninterpreted
+functions taking random values keyed by their arguments). A map so proved holds for every input, on
+every branch; a map that would need a property of max or of a branch is not found, never wrongly
+accepted.
+
+Both compiled kernels are then run through the map on generated cases (Hypothesis). The verdict:
+
+- **EQUIVALENT** (exit 0): a proved map, and both kernels agree on every generated case;
+- **NOT EQUIVALENT** (exit 1): a generated case, shrunk, on which both kernels ran and differ
+  beyond rounding (with the condition under which the rules agree, where one of those tried holds:
+  η constant, one hyperparameter at 0);
+- **COULD NOT CHECK** (exit 2): a kernel raised on a generated case (the exception and the case);
+- **NOT DECIDED** (exit 2): no map proved (or none within the time budget) and no counterexample.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 
+import mpmath
 import numpy as np
 import sympy as sp
 
@@ -43,17 +59,28 @@ from symopt.optimizers import label
 
 #: How many generated trajectories look for a counterexample, or confirm a map, by default.
 EXAMPLES = 60
+#: Seconds the symbolic search for a map (and for a condition) may take before it gives up.
+BUDGET = 20.0
+
+EQUIVALENT, NOT_EQUIVALENT, COULD_NOT_CHECK, NOT_DECIDED = "equivalent", "not equivalent", "could not check", "not decided"
+#: The exit status of each verdict.
+EXIT = {EQUIVALENT: 0, NOT_EQUIVALENT: 1, COULD_NOT_CHECK: 2, NOT_DECIDED: 2}
 
 
 @dataclass
 class Verdict:
     """What :func:`equivalent` decides about rules ``a`` and ``b``.
 
-    ``hypers`` maps each hyperparameter keyword of ``b`` to an expression of ``a``'s keywords (a
-    keyword of ``b`` left free is written with a prime, ``lr'``); ``states`` maps each state of
-    ``b`` to a multiple of ``a``'s. ``conditions`` are what makes them agree when they are not
-    equivalent (empty: none found); ``counterexample`` is the shrunk case on which their kernels
-    differ, with ``step`` and the two parameters there.
+    ``kind`` is one of :data:`EQUIVALENT`, :data:`NOT_EQUIVALENT`, :data:`COULD_NOT_CHECK` and
+    :data:`NOT_DECIDED`; ``equivalent`` is True for the first alone. ``hypers`` maps each
+    hyperparameter keyword of ``b`` to an expression of ``a``'s keywords (a keyword of ``b`` left
+    free is written with a prime, ``lr'``); ``states`` maps each state of ``b`` to a multiple of
+    ``a``'s. ``conditions`` are what makes them agree when they are not equivalent (empty: none
+    found); ``counterexample`` is the shrunk case on which their kernels differ, with ``step`` and
+    the two parameters there; ``error`` the exception a kernel raised on ``error_case``, the
+    ``error_at``-th generated case. ``checked`` counts the generated cases both kernels ran on and
+    that were compared, ``outside`` those drawn where the map divides by 0 or gives ``b`` a value
+    outside its range (not compared); ``assumptions`` say where the map is defined (``lr ≠ 0``).
     """
 
     a: Rule
@@ -65,29 +92,53 @@ class Verdict:
     reason: str = ""
     counterexample: object = None  # a symopt.strategies.Trajectory
     difference: tuple | None = None  # (step, index, θ of a, θ of b)
-    checked: int = 0  # generated cases both kernels ran on
+    checked: int = 0  # generated cases both kernels ran on, compared
+    kind: str = NOT_DECIDED
+    error: str = ""  # "ZeroDivisionError: float division by zero in adamw(decay='paper')'s kernel"
+    error_case: object = None  # the case it raised on (shrunk)
+    error_at: int = 0  # the generated case it first raised on, from 1
+    assumptions: list[str] = field(default_factory=list)  # where the map is defined: ["lr ≠ 0"]
+    nonzero: list[str] = field(default_factory=list)  # free keywords of b (lr') the map divides by
+    outside: int = 0  # generated cases where the map is undefined or leaves b's ranges: not compared
+    inverse: dict = field(default_factory=dict)  # when equivalent: the map back, a's keywords from b's
+    special_case: dict | None = None  # b's map to a's, where every b is an a but not conversely
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.equivalent else 1
+        return EXIT[self.kind]
 
     def as_dict(self) -> dict:
         """The verdict as JSON-ready data."""
-        case = self.counterexample
         return {
-            "a": label(self.a), "b": label(self.b), "equivalent": self.equivalent,
+            "a": label(self.a), "b": label(self.b), "verdict": self.kind, "equivalent": self.equivalent,
             "hyperparameters": {k: sp.sstr(v) for k, v in self.hypers.items()},
             "states": {k: sp.sstr(v) for k, v in self.states.items()},
-            "conditions": self.conditions, "reason": self.reason, "cases_checked": self.checked,
-            "counterexample": None if case is None else {
-                "dtype": case.dtype.name, "shape": list(case.params.shape), "steps": len(case.grads),
-                "hyperparameters": case.hyper, "lr_by_step": case.schedule or None,
-                "params": case.params.tolist(), "grads": [g.tolist() for g in case.grads],
+            "assumptions": self.assumptions, "conditions": self.conditions, "reason": self.reason,
+            "cases_compared": self.checked, "cases_outside_the_map": self.outside,
+            "inverse": {k: sp.sstr(v) for k, v in self.inverse.items()},
+            "special_case": None if self.special_case is None else {
+                "rule": label(self.b), "of": label(self.a),
+                "hyperparameters": {k: sp.sstr(v) for k, v in self.special_case.items()}},
+            "counterexample": None if self.counterexample is None else {
+                **_case_data(self.counterexample),
                 "first_difference": None if self.difference is None else {
                     "step": self.difference[0], "index": list(self.difference[1]),
                     "a": self.difference[2], "b": self.difference[3]},
             },
+            "error": None if not self.error else {
+                "exception": self.error, "generated_case": self.error_at,
+                "case": None if self.error_case is None else _case_data(self.error_case)},
         }
+
+
+def _case_data(case) -> dict:
+    return {"dtype": case.dtype.name, "shape": list(case.params.shape), "steps": len(case.grads),
+            "hyperparameters": case.hyper, "lr_by_step": case.schedule or None,
+            "params": case.params.tolist(), "grads": [g.tolist() for g in case.grads]}
+
+
+class _OutOfTime(Exception):
+    """The symbolic search used up its budget."""
 
 
 # --- the symbols of the problem ----------------------------------------------------------------------
@@ -101,6 +152,9 @@ def _keyword(h, prime: bool = False) -> sp.Symbol:
     return sp.Symbol(h.name + ("'" if prime else ""), real=True)
 
 
+T2 = sp.Symbol("t2", integer=True, positive=True)  # a general step is t2 + 1
+
+
 @dataclass
 class _Problem:
     a: Rule
@@ -110,45 +164,63 @@ class _Problem:
     step_prev: sp.Symbol  # its value at the previous step
     k_prev: dict  # state name -> unknown multiple before the step
     k_new: dict  # ... and after it
-    free: set  # unknowns left as parameters of the map: a constant learning rate against a schedule
+    free: list  # unknowns left as parameters of the map: a constant learning rate against a schedule
+    deadline: float = float("inf")  # time.monotonic() past which the search gives up
     cache: dict = field(default_factory=dict)  # the equations, by the conditions imposed
     maps: tuple = ()  # the two step maps
 
+    def tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise _OutOfTime
 
-def _problem(a: Rule, b: Rule) -> _Problem:
+
+def _problem(a: Rule, b: Rule, deadline: float = float("inf")) -> _Problem:
     sa = scheduled(a)
     unknown = {h.symbol: sp.Symbol(f"U_{h.name}", real=True) for h in b.hypers}
     names = [s.name for s in b.states]
     sb = scheduled(b)
     # The paper's α is a constant where the other rule schedules its η: it stays a free parameter
     # of the map (the base learning rate), and the schedule goes to the multiplier.
-    free = {unknown[h.symbol] for h in b.hypers
-            if sa is not None and h.name == sa.name and (sb is None or h.symbol != sb.symbol)}
+    free = [unknown[h.symbol] for h in b.hypers
+            if sa is not None and h.name == sa.name and (sb is None or h.symbol != sb.symbol)]
     return _Problem(a, b, unknown, sa.symbol if sa else None, sp.Symbol("eta_prev", nonnegative=True),
                     {n: sp.Symbol(f"Kprev_{n}", real=True) for n in names},
-                    {n: sp.Symbol(f"Knew_{n}", real=True) for n in names}, free, maps=(a.step_map(), b.step_map()))
+                    {n: sp.Symbol(f"Knew_{n}", real=True) for n in names}, free, deadline,
+                    maps=(a.step_map(), b.step_map()))
 
 
-def _equations(p: _Problem, first: bool, point: dict) -> list[sp.Expr]:
+def _symbolic_point(p: _Problem) -> dict:
+    """The inputs of a step as symbols (the first rule's), for the proof on the full step maps."""
+    return {"theta": S.theta_prev, "g": S.g, "theta0": S.theta0, **{s.name: s.prev for s in p.a.states}}
+
+
+def _equations(p: _Problem, first: bool, point: dict, found: dict | None = None) -> list[sp.Expr]:
     """The differences of the two step maps at one point (each must be 0): the new parameter, and
-    each new state against its multiple of the other's."""
-    t2 = sp.Symbol("t2", integer=True, positive=True)
-    t = sp.Integer(1) if first else t2 + 1
+    each new state against its multiple of the other's. The point's values are numbers, or the
+    symbols of :func:`_symbolic_point`. With ``found``, the unknowns take its values as they are put
+    in (a symbol mapped to itself and a multiple of 1 leave the expression as it is: nothing to
+    rebuild); without it, they stay unknowns."""
+    t = sp.Integer(1) if first else T2 + 1
+    unknown, k_prev, k_new = dict(p.unknown), dict(p.k_prev), dict(p.k_new)
+    if found is not None:
+        unknown = {s: found.get(u, u) for s, u in unknown.items()}
+        k_new = {n: found.get(k, sp.S.One) for n, k in k_new.items()}
+        k_prev = {n: _shift(p, k_new[n]) for n in k_prev}
     sa, sb = p.maps
     states_a = {s.name: s for s in p.a.states}
     env_a = {S.t: t, S.theta_prev: point["theta"], S.g: point["g"]}
     env_b = dict(env_a)
     for s in p.b.states:
         if first:
-            env_b[s.prev] = s.init.xreplace(p.unknown)
+            env_b[s.prev] = s.init.xreplace(unknown)
             env_a[states_a[s.name].prev] = states_a[s.name].init
         else:
             env_a[states_a[s.name].prev] = point[s.name]
-            env_b[s.prev] = p.k_prev[s.name] * point[s.name]
-    out = [sb[S.theta].xreplace(p.unknown).xreplace(env_b) - sa[S.theta].xreplace(env_a)]
+            env_b[s.prev] = k_prev[s.name] * point[s.name]
+    out = [sb[S.theta].xreplace(unknown).xreplace(env_b) - sa[S.theta].xreplace(env_a)]
     for s in p.b.states:
         new_a = sa[states_a[s.name].new].xreplace(env_a)
-        out.append(sb[s.new].xreplace(p.unknown).xreplace(env_b) - p.k_new[s.name] * new_a)
+        out.append(sb[s.new].xreplace(unknown).xreplace(env_b) - k_new[s.name] * new_a)
     return [e.xreplace({S.theta0: point["theta0"]}) for e in out]
 
 
@@ -174,12 +246,13 @@ def _solve(p: _Problem, ties: dict, values: dict, numeric: bool = False) -> list
         p.cache[key] = [e.xreplace(values) for first, points in ((True, _points(p, 1, 1)), (False, _points(p, 2, 2)))
                         for point in points for e in _equations(p, first, point)]
     equations = [e.xreplace(ties).xreplace(values) for e in p.cache[key]]
-    unknowns = _unknowns(p) - p.free - set(ties)
+    unknowns = _unknowns(p) - set(p.free) - set(ties)
     probe = _probe(p)
     if numeric:
         equations = [sp.N(e.xreplace(probe), 30) for e in equations]
     solution: dict = {}
     for _ in range(len(unknowns) + 1):
+        p.tick()
         equations = [e for e in equations if not _zero(e, probe)]
         if not equations:
             return [solution if numeric else {k: _tidy(v) for k, v in solution.items()}]
@@ -189,13 +262,14 @@ def _solve(p: _Problem, ties: dict, values: dict, numeric: bool = False) -> list
             if not present:
                 return []  # a difference that no unknown can take away
             for form in (e, None):  # as it is, then over a common denominator
+                p.tick()
                 form = sp.together(e).as_numer_denom()[0] if form is None else form
                 for u in sorted(present, key=str):
                     slope = sp.diff(form, u)
                     if u in slope.free_symbols or _zero(slope, probe):
                         continue
                     value = -form.xreplace({u: 0}) / slope
-                    choice = (u, value if numeric else _tidy(value))
+                    choice = (u, value)  # simplified once, at the end
                     break
                 if choice:
                     break
@@ -211,19 +285,26 @@ def _solve(p: _Problem, ties: dict, values: dict, numeric: bool = False) -> list
 
 
 def _probe(p: _Problem) -> dict:
-    """Random exact values of every symbol but the unknowns, to tell 0 from not 0."""
+    """Random exact values of every symbol but the unknowns, to tell 0 from not 0 (drawn in the
+    order of the symbols' names: the same values whatever the hash seed)."""
     rng = random.Random(11)
-    symbols = {h.symbol for h in (*p.a.hypers, *p.b.hypers)} | set(p.free) | {p.step_prev}
-    symbols.add(sp.Symbol("t2", integer=True, positive=True))
-    return {s: sp.Rational(rng.randint(5, 95), 100) if s.name != "t2" else sp.Integer(3) for s in symbols}
+    symbols = {h.symbol for h in (*p.a.hypers, *p.b.hypers)} | set(p.free) | {p.step_prev, T2}
+    return {s: sp.Rational(rng.randint(5, 95), 100) if s != T2 else sp.Integer(3)
+            for s in sorted(symbols, key=sp.default_sort_key)}
 
 
 def _zero(expr: sp.Expr, probe: dict) -> bool:
-    """Whether ``expr`` (free of unknowns) is 0, judged at two random points to 30 digits."""
+    """Whether ``expr`` (free of unknowns) is 0, judged at a random point to 25 digits (an
+    expression that is not a number there, or is not finite, is not 0)."""
     if expr == 0:
         return True
     value = sp.N(expr.xreplace(probe), 25)
-    return value.is_number and abs(complex(value)) < 1e-15
+    if not value.is_number or value.has(sp.zoo, sp.oo, sp.nan):
+        return False
+    try:
+        return abs(complex(value)) < 1e-15
+    except TypeError:
+        return False
 
 
 def _tidy(expr: sp.Expr) -> sp.Expr:
@@ -236,8 +317,28 @@ def _unknowns(p: _Problem) -> set:
     return {*p.unknown.values(), *p.k_prev.values(), *p.k_new.values()}
 
 
-def _map(p: _Problem, values: dict) -> tuple[dict, dict, bool] | None:
-    """The first map found: ties released one or two at a time. Returns (unknown -> value, state
+def _identity(p: _Problem) -> dict:
+    """Every state multiple 1: the state of ``b`` is the state of ``a``."""
+    return {k: sp.S.One for k in (*p.k_prev.values(), *p.k_new.values())}
+
+
+def _candidates(p: _Problem, ties: dict, values: dict):
+    """Candidate maps with these ties: the identity on the state first (the hyperparameters left
+    solved for), then every unknown solved for. Each is only a candidate: see :func:`_proved`."""
+    for fixed in (_identity(p), {}):
+        pinned = {**ties, **fixed}
+        left = _unknowns(p) - set(p.free) - set(pinned)
+        if not left:
+            yield pinned
+        elif _solve(p, pinned, values, numeric=True):
+            for solution in _solve(p, pinned, values):
+                yield {**pinned, **solution}
+        if not p.k_new:
+            return  # no state: the two attempts are the same
+
+
+def _map(p: _Problem, values: dict, release: int = 2) -> tuple[dict, dict, bool] | None:
+    """The first map proved: ties released up to ``release`` at a time (one under a condition). Returns (unknown -> value, state
     multiples, whether the state multiples need η constant), or None."""
     b_hypers = {h.symbol: h for h in p.b.hypers}
     a_by_name = {h.name: h for h in p.a.hypers}
@@ -257,20 +358,39 @@ def _map(p: _Problem, values: dict) -> tuple[dict, dict, bool] | None:
     # elimination cannot solve for it (it sits under a root): tried after the free attempt.
     extra = [s for s, h in b_hypers.items() if h.name not in a_by_name and h.contains(0.0)]
     pins = [{}] + ([{p.unknown[s]: sp.S.Zero for s in extra}] if extra else [])
-    for pin, size in itertools.product(pins, range(0, 2 if values else 3)):
+    for pin, size in itertools.product(pins, range(0, min(release, 1 if values else 2) + 1)):
         for released in itertools.combinations(tieable, size):
+            p.tick()
             ties = {**pin, **{p.unknown[s]: tie(b_hypers[s]) for s in tieable if s not in released}}
-            if not _solve(p, ties, values, numeric=True):
-                continue
-            for solution in _solve(p, ties, values):
-                found = {**ties, **solution}
-                if not _allowed(p, found, step_symbols):
-                    continue
-                multiples, needs_constant = _multiples(p, found)
-                if needs_constant is None or not _check(p, found, values, constant=needs_constant):
+            for found in _safely(_candidates(p, ties, values)):
+                p.tick()
+                try:
+                    if not _allowed(p, found, step_symbols) or not _proved(p, found, values, constant=True, trials=1):
+                        continue  # not even while η is constant, at one point: no need to simplify it
+                    multiples, needs_constant = _multiples(p, found)
+                    if needs_constant is None or not _proved(p, found, values, constant=needs_constant):
+                        continue
+                except _SYMPY_FAILURES:
                     continue
                 return found, multiples, needs_constant
     return None
+
+
+# What SymPy raises where an elimination or a simplification meets a value it cannot order or
+# divide by (``'nan' is not comparable``): that candidate is not a map, the search goes on.
+_SYMPY_FAILURES = (ArithmeticError, ValueError, TypeError, RecursionError, NotImplementedError)
+
+
+def _safely(candidates):
+    """The candidates, until SymPy fails on one: the rest of that attempt is given up."""
+    while True:
+        try:
+            found = next(candidates)
+        except StopIteration:
+            return
+        except _SYMPY_FAILURES:
+            return
+        yield found
 
 
 def _allowed(p: _Problem, found: dict, step_symbols: set) -> bool:
@@ -281,7 +401,7 @@ def _allowed(p: _Problem, found: dict, step_symbols: set) -> bool:
         value = found.get(unknown)
         if value is None:
             continue
-        banned = {S.t, sp.Symbol("t2", integer=True, positive=True)}
+        banned = {S.t, T2}
         if sb is None or symbol != sb.symbol:
             banned |= step_symbols
         if value.free_symbols & banned:
@@ -308,42 +428,119 @@ def _multiples(p: _Problem, found: dict) -> tuple[dict, bool]:
 
 def _shift(p: _Problem, expr: sp.Expr) -> sp.Expr:
     """``expr`` one step earlier: η_{t-1} for η_t, t - 1 for t."""
-    t2 = sp.Symbol("t2", integer=True, positive=True)
-    expr = expr.xreplace({t2: t2 - 1})
+    expr = expr.xreplace({T2: T2 - 1})
     return expr if p.step_now is None else expr.xreplace({p.step_now: p.step_prev})
 
 
-def _check(p: _Problem, found: dict, values: dict, constant: bool, trials: int = 4) -> bool:
-    """The map on the full step maps, at random exact values of every symbol (hyperparameters too):
-    the state multiple before the step is the one after the previous step, with η_{t-1} drawn apart
-    from η_t unless ``constant``."""
+# --- the proof: both step maps, every operation beyond algebra uninterpreted --------------------------
+_DIGITS = 60  # working precision of the proof
+_KEY_DIGITS = 30  # an uninterpreted function's arguments are the same where they agree to this many
+_COMMUTATIVE = (sp.Max, sp.Min, sp.And, sp.Or)
+
+
+class _Undefined(ArithmeticError):
+    """A value that is not a finite number (∞, NaN) where the proof evaluates."""
+
+
+class _Uninterpreted:
+    """The value of expressions at one point, where every node beyond + × and powers is an
+    uninterpreted function: its value is a pseudo-random number determined by its kind and the
+    values of its arguments (rounded to :data:`_KEY_DIGITS`), the same on both sides of an equation
+    exactly when its arguments agree. Deterministic: the numbers come from SHA-256, not ``hash``."""
+
+    def __init__(self, values: dict, salt: str):
+        self.values, self.salt, self.memo = values, salt, {}
+
+    def __call__(self, e: sp.Basic):
+        if e in self.memo:
+            return self.memo[e]
+        if e.is_Symbol:
+            value = self.values[e] if e in self.values else self._random(f"symbol {e.name}")
+        elif e.is_Rational:
+            value = mpmath.mpf(int(e.p)) / int(e.q)
+        elif e.is_Float:
+            value = mpmath.mpf(e._mpf_)
+        elif e.is_Add:
+            value = mpmath.fsum(self(arg) for arg in e.args)
+        elif e.is_Mul:
+            value = mpmath.fprod(self(arg) for arg in e.args)
+        elif e.is_Pow:
+            value = self(e.base) ** self(e.exp)
+        elif e.is_number and e.is_Atom and e.is_finite:  # π, E, I
+            value = mpmath.mpmathify(complex(sp.N(e, _DIGITS))) if e.has(sp.I) else mpmath.mpf(str(sp.N(e, _DIGITS)))
+        else:
+            value = self._opaque(e)
+        if not mpmath.isfinite(value):
+            raise _Undefined(str(e))
+        self.memo[e] = value
+        return value
+
+    def _opaque(self, e: sp.Basic):
+        args = []
+        for arg in e.args:
+            try:
+                args.append(self._key(self(arg)))
+            except (_Undefined, ZeroDivisionError, ValueError, OverflowError):
+                args.append("undefined")
+        if isinstance(e, _COMMUTATIVE):
+            args = sorted(set(args))
+        if not e.args:  # true, false, a number SymPy keeps as an atom
+            args = [sp.srepr(e)]
+        return self._random(f"{type(e).__name__}({', '.join(args)})")
+
+    @staticmethod
+    def _key(value) -> str:
+        parts = (value.real, value.imag) if isinstance(value, mpmath.mpc) else (value,)
+        return "+".join("0" if abs(v) < mpmath.mpf(10) ** -40 else mpmath.nstr(v, _KEY_DIGITS) for v in parts)
+
+    def _random(self, key: str):
+        digest = hashlib.sha256(f"{self.salt}|{key}".encode()).digest()
+        return mpmath.mpf(int.from_bytes(digest[:8], "big")) / 2**64 + mpmath.mpf(1) / 2
+
+
+def _draw(symbol: sp.Symbol, rng: random.Random):
+    """A random exact value that keeps the symbol's assumptions (a step is a whole number ≥ 1)."""
+    if symbol.is_integer:
+        return sp.Integer(rng.randint(1 if symbol.is_positive else 0, 40))
+    v = sp.Rational(rng.randint(2, 97), rng.randint(3, 37))
+    return v if symbol.is_nonnegative or rng.random() < 0.5 else -v
+
+
+def _proved(p: _Problem, found: dict, values: dict, constant: bool, trials: int = 3) -> bool:
+    """Whether the map makes the full step maps equal, at step 1 and at a general step, with the
+    state multiple before the step the one after the previous step (η_{t-1} drawn apart from η_t
+    unless ``constant``): every operation beyond algebra uninterpreted (:class:`_Uninterpreted`),
+    at ``trials`` random exact points of every symbol (hyperparameters over their ranges)."""
     rng = random.Random(7)
-    t2 = sp.Symbol("t2", integer=True, positive=True)
 
     def draw_value(h):
         low = h.sample[0] if h.low_open else h.low
         high = min(h.high, h.sample[1])
         if h.integer:
             return sp.Integer(rng.randint(int(low), int(high)))
-        return sp.nsimplify(low) + sp.Rational(rng.randint(1, 97), 100) * (sp.nsimplify(high) - sp.nsimplify(low))
+        low, high = sp.Rational(repr(float(low))), sp.Rational(repr(float(high)))  # exact decimals
+        return low + sp.Rational(rng.randint(1, 97), 100) * (high - low)
 
-    for trial in range(trials):
-        draw = {h.symbol: draw_value(h) for h in (*p.a.hypers, *p.b.hypers)}
-        draw.update(values)
-        draw.update({u: sp.Rational(rng.randint(1, 97), 50) for u in p.free})
-        if p.step_now is not None:
-            draw[p.step_prev] = draw[p.step_now] if constant else sp.Rational(rng.randint(1, 97), 100)
-        multiples = {}
-        for n in p.k_new:
-            new = found.get(p.k_new[n], sp.S.One)
-            multiples[p.k_new[n]] = new
-            multiples[p.k_prev[n]] = _shift(p, new)
-        point = _points(p, 1, 100 + trial)[0]
-        for first in (True, False):
-            for e in _equations(p, first, point):
-                e = e.xreplace(multiples).xreplace(found).xreplace(draw).xreplace({t2: 1 + trial})
-                number = sp.N(e, 40)
-                if not number.is_number or abs(complex(number)) > 1e-25:
+    point = _symbolic_point(p)
+    equations = [e.xreplace(values) for first in (True, False) for e in _equations(p, first, point, found)]
+    symbols = sorted(set().union(*(e.free_symbols for e in equations)), key=sp.default_sort_key)
+    with mpmath.workdps(_DIGITS):
+        for trial in range(trials):
+            p.tick()
+            draw = {h.symbol: draw_value(h) for h in (*p.a.hypers, *p.b.hypers)}
+            draw.update(values)
+            draw.update({u: sp.Rational(rng.randint(1, 97), 50) for u in p.free})
+            if p.step_now is not None:
+                draw[p.step_prev] = draw[p.step_now] if constant else sp.Rational(rng.randint(1, 97), 100)
+            draw.update({s: _draw(s, rng) for s in symbols if s not in draw})
+            evaluate = _Uninterpreted({s: mpmath.mpf(int(v.p)) / int(v.q) for s, v in draw.items()}, f"trial {trial}")
+            for e in equations:
+                try:
+                    value = evaluate(e)
+                    scale = max([abs(evaluate(arg)) for arg in e.args] if e.is_Add else [abs(value)])
+                except (_Undefined, ZeroDivisionError, ValueError, OverflowError):
+                    return False
+                if abs(value) > mpmath.mpf(10) ** (10 - _DIGITS // 2) * max(scale, 1):
                     return False
     return True
 
@@ -357,24 +554,32 @@ def _conditions(rule: Rule) -> list[tuple[str, dict]]:
             if h.contains(0.0) and (step is None or h.symbol != step.symbol)]
 
 
-def _decide(a: Rule, b: Rule) -> tuple[dict | None, dict, list[str], bool]:
-    """(map, state multiples, conditions, equivalent)."""
-    p = _problem(a, b)
-    if sorted(s.name for s in a.states) != sorted(s.name for s in b.states):
-        return None, {}, [], False
-    for conditions in [[], *([c] for c in _conditions(a))]:
-        values = {k: v for _, c in conditions for k, v in c.items()}
-        result = _map(p, values)
-        if result is None:
-            continue
-        found, multiples, needs_constant = result
-        words = [c for c, _ in conditions]
-        if needs_constant:
-            eta = scheduled(a)
-            words.append(f"while {eta.name if eta else 'the schedule'} is constant")
-        return (_readable(p, found), {n: _readable_expr(p, m) for n, m in multiples.items() if m != 1},
-                words, not words)
-    return None, {}, [], False
+def _same_state(a: Rule, b: Rule) -> bool:
+    return sorted(s.name for s in a.states) == sorted(s.name for s in b.states)
+
+
+def _decide(a: Rule, b: Rule, deadline: float, release: int = 2,
+            conditions: bool = True) -> tuple[dict | None, dict, list[str], bool, bool]:
+    """(map, state multiples, conditions, equivalent, whether the search ran out of time)."""
+    if not _same_state(a, b):
+        return None, {}, [], False, False
+    p = _problem(a, b, deadline)
+    try:
+        for imposed in [[], *([c] for c in _conditions(a) if conditions)]:
+            values = {k: v for _, c in imposed for k, v in c.items()}
+            result = _map(p, values, release)
+            if result is None:
+                continue
+            found, multiples, needs_constant = result
+            words = [c for c, _ in imposed]
+            if needs_constant:
+                eta = scheduled(a)
+                words.append(f"while {eta.name if eta else 'the schedule'} is constant")
+            return (_readable(p, found), {n: _readable_expr(p, m) for n, m in multiples.items() if m != 1},
+                    words, not words, False)
+    except _OutOfTime:
+        return None, {}, [], False, True
+    return None, {}, [], False, False
 
 
 def _readable_expr(p: _Problem, expr: sp.Expr) -> sp.Expr:
@@ -391,83 +596,176 @@ def _readable(p: _Problem, found: dict) -> dict:
     return out
 
 
+def _assumptions(a: Rule, hypers: dict) -> tuple[list[str], list[str]]:
+    """Where the map is defined: each factor of a denominator that can be 0 over ``a``'s ranges
+    (``lr ≠ 0``), and the free keywords of ``b`` (``lr'``) a denominator holds, which must not be 0."""
+    words, free = {}, {}
+    for expr in hypers.values():
+        denominator = sp.denom(sp.together(expr))
+        if denominator.is_number:
+            continue
+        for factor, _ in sp.factor_list(denominator)[1]:
+            names = sorted(str(s) for s in factor.free_symbols)
+            if all(n.endswith("'") for n in names):
+                free.update(dict.fromkeys(n[:-1] for n in names))
+                continue
+            if len(names) == 1 and (h := a.hyper(names[0])) is not None:
+                roots = sp.solve(factor, next(iter(factor.free_symbols)))
+                if not any(r.is_real and h.contains(float(r)) for r in roots):
+                    continue  # never 0 over its range: 1 - momentum
+            words[f"{sp.sstr(factor).replace('*', '·')} ≠ 0"] = None
+    return list(words), list(free)
+
+
 # --- running both kernels --------------------------------------------------------------------------
 def _translate(a: Rule, b: Rule, hypers: dict):
-    """A function from ``a``'s hyperparameters at one step to ``b``'s, through the map (a free
-    keyword of ``b`` takes ``a``'s value of that keyword at step 1, else its default)."""
+    """Two functions: ``translate(at_step, chosen)`` from ``a``'s hyperparameters at one step to
+    ``b``'s, through the map, and ``choose(case)``, the values of the keywords of ``b`` the map
+    leaves free (``lr'``) for a case: ``a``'s value of that keyword at step 1 (else ``b``'s
+    default), or ``b``'s default where that makes the map divide by zero at some step."""
     names = {_keyword(h): h.name for h in a.hypers}
     compiled = {}
     for h in b.hypers:
         expr = hypers.get(h.name)
         if expr is None:
             expr = _keyword(h, prime=True) if a.hyper(h.name) is None else _keyword(a.hyper(h.name))
-        compiled[h.name] = (sp.lambdify(sorted(expr.free_symbols, key=str), expr, "math"),
-                            sorted(expr.free_symbols, key=str))
+        args = sorted(expr.free_symbols, key=str)
+        compiled[h.name] = (sp.lambdify(args, expr, "math"), args)
+    free = sorted({str(s)[:-1] for _, args in compiled.values() for s in args if str(s).endswith("'")})
 
-    def translate(at_step: dict, at_start: dict) -> dict:
+    def translate(at_step: dict, chosen: dict) -> dict:
         out = {}
         for name, (fn, args) in compiled.items():
-            values = []
-            for s in args:
-                key = str(s)
-                if key.endswith("'"):
-                    base = key[:-1]
-                    values.append(at_start.get(base, b.hyper(base).default))
-                else:
-                    values.append(at_step[names.get(s, key)])
-            out[name] = float(fn(*values))
+            key = [str(s) for s in args]
+            out[name] = float(fn(*(chosen[k[:-1]] if k.endswith("'") else at_step[names.get(s, k)]
+                                   for s, k in zip(args, key))))
         return out
 
-    return translate
+    def outside(case, chosen: dict) -> str:
+        """Why the map cannot run ``case`` (it divides by 0, or leaves ``b``'s ranges), or ""."""
+        for t in range(1, len(case.grads) + 1):
+            try:
+                mapped = translate(case.hyper_at(t), chosen)
+            except (ZeroDivisionError, OverflowError, ValueError):
+                return "the map is undefined there"
+            for name, value in mapped.items():
+                if not b.hyper(name).contains(value):
+                    return f"{name} leaves {label(b)}'s range"
+        return ""
 
-
-def _runner(a: Rule, b: Rule, hypers: dict, impose: dict):
-    from symopt.verify import kernel_runner
-
-    kernel = b.kernel()
-    translate = _translate(a, b, hypers)
-
-    def run(case):
-        params, out = case.params.copy(), []
+    def choose(case) -> dict:
         start = case.hyper_at(1)
-        state = kernel.init(case.params, **translate(start, start))
-        for t, grads in enumerate(case.grads, start=1):
-            params, state = kernel.step(params, grads, state, t, **translate(case.hyper_at(t), start))
-            out.append(params)
-        return out
+        options = [{k: start.get(k, b.hyper(k).default) for k in free}, {k: b.hyper(k).default for k in free}]
+        return next((chosen for chosen in options if not outside(case, chosen)), options[0])
 
-    def adapt(rule, case):
-        case.hyper.update(impose)
-        return case
+    return translate, choose, outside
 
-    return run, kernel_runner(a), adapt
+
+@dataclass
+class _Tally:
+    """What the generated search saw: cases started and compared, the first exception a kernel raised."""
+
+    cases: int = 0
+    compared: int = 0
+    error: str = ""
+    error_at: int = 0  # the case it first raised on
+    compared_before: int = 0  # cases compared before it
+    error_case: object = None  # the last case it raised on: after shrinking, the shrunk one
+    outside: int = 0  # cases drawn where the map is undefined or leaves b's ranges: not compared
+
+
+def _common_ranks(a: Rule, b: Rule) -> tuple[int, ...] | None:
+    """The numbers of dimensions both rules take (() for any), or None where there is none."""
+    if not a.ranks or not b.ranks:
+        return a.ranks or b.ranks
+    return tuple(r for r in a.ranks if r in b.ranks) or None
 
 
 def _search(a: Rule, b: Rule, hypers: dict, impose: dict, scheduled_: bool | None, examples: int, seed: int):
-    from symopt.verify import cross_check
+    """Both compiled kernels through the map on generated cases of shapes both rules take: the
+    cross-check's report (None where it stopped on an exception) and the :class:`_Tally`."""
+    from symopt.verify import cross_check, kernel_runner
 
-    run_b, run_a, adapt = _runner(a, b, hypers, impose)
-    return cross_check(a, run_a, against=label(b), examples=examples, seed=seed, under_test=run_b,
-                       scheduled=scheduled_, dtype=np.float64, adapt=adapt)
+    tally = _Tally()
+    kernel = b.kernel()
+    translate, choose, outside = _translate(a, b, hypers)
+    run_a = kernel_runner(a)
+
+    def run_b(case):
+        params, out = case.params.copy(), []
+        chosen = choose(case)
+        state = kernel.init(case.params, **translate(case.hyper_at(1), chosen))
+        for t, grads in enumerate(case.grads, start=1):
+            params, state = kernel.step(params, grads, state, t, **translate(case.hyper_at(t), chosen))
+            out.append(params)
+        return out
+
+    def guarded(who: str, run, case):
+        try:
+            return run(case)
+        except Exception as exc:
+            text = f"{type(exc).__name__}: {' '.join(str(exc).split())} (in {who}'s kernel)"
+            if not tally.error:
+                tally.error, tally.error_at, tally.compared_before = text, tally.cases, tally.compared
+            if text == tally.error:
+                tally.error_case = case
+            raise
+
+    def witness(case):
+        return guarded(label(a), run_a, case)
+
+    def under_test(case):
+        out = guarded(label(b), run_b, case)
+        tally.compared += 1
+        return out
+
+    def adapt(rule, case):
+        from hypothesis import assume
+
+        case.hyper.update(impose)
+        tally.cases += 1
+        if outside(case, choose(case)):  # not a case of the map's domain: drawn, not compared
+            tally.outside += 1
+            assume(False)
+        return case
+
+    domain = replace(a, ranks=_common_ranks(a, b))
+    try:
+        report = cross_check(domain, witness, against=label(b), examples=examples, seed=seed, under_test=under_test,
+                             scheduled=scheduled_, dtype=np.float64, adapt=adapt)
+    except Exception as exc:  # an exception outside both kernels: the search itself failed
+        if not tally.error:
+            tally.error = f"{type(exc).__name__}: {' '.join(str(exc).split())} (in the generated search)"
+            tally.error_at, tally.compared_before = tally.cases, tally.compared
+        return None, tally
+    return report, tally
 
 
-def equivalent(a, b, examples: int = EXAMPLES, seed: int = 0) -> Verdict:
+def equivalent(a, b, examples: int = EXAMPLES, seed: int = 0, budget: float = BUDGET, release: int = 2,
+               conditions: bool = True) -> Verdict:
     """Whether rules ``a`` and ``b`` are the same optimizer, and under which hyperparameter map.
 
     Args:
-        a, b: rules, rule names, or specs such as ``"adamw(decay='paper')"`` (parsed, never
-            evaluated: :mod:`symopt.spec`).
+        a, b: rules (:class:`~symopt.core.Rule`, a mutated one too), rule names, or specs such as
+            ``"adamw(decay='paper')"`` (parsed, never evaluated: :mod:`symopt.spec`).
         examples: generated trajectories that look for a counterexample (or confirm the map).
         seed: Hypothesis's seed.
+        budget: seconds the symbolic search for a map, and for a condition, may take.
+        release: how many of ``b``'s hyperparameters the search for a map unties from ``a``'s of the
+            same keyword at a time; 0 looks only for maps that keep every shared keyword (the
+            fast question for a rule against a mutant of it: the same optimizer with the same
+            hyperparameters?).
+        conditions: whether to look, when there is no map, for a condition under which they agree.
 
     Returns:
-        A :class:`Verdict`.
+        A :class:`Verdict`: ``.kind`` is one of the four verdicts, ``.equivalent`` True only for
+        :data:`EQUIVALENT`.
 
     Example:
         >>> import symopt
         >>> v = symopt.equivalent("sgd", "sgd", examples=5)
-        >>> v.equivalent, v.hypers
-        (True, {'lr': lr, 'weight_decay': weight_decay})
+        >>> v.kind, v.equivalent, v.hypers
+        ('equivalent', True, {'lr': lr, 'weight_decay': weight_decay})
 
         ``symopt.equivalent("adamw", "adamw(decay='paper')").hypers["weight_decay"]`` is
         ``lr'*weight_decay``: the paper's λ is torch's times the paper's learning rate α.
@@ -475,11 +773,41 @@ def equivalent(a, b, examples: int = EXAMPLES, seed: int = 0) -> Verdict:
     from symopt.spec import rule_from_spec
 
     a, b = (x if isinstance(x, Rule) else rule_from_spec(x) for x in (a, b))
-    hypers, states, conditions, same = _decide(a, b)
-    verdict = Verdict(a, b, same, hypers or {}, states, conditions)
+    forward = _decide(a, b, time.monotonic() + budget, release, conditions)
+    inverse: dict = {}
+    if forward[3] and a != b:  # a map from a to b: equivalent only if there is one back
+        backward = _decide(b, a, time.monotonic() + budget, release, conditions)
+        if not backward[3]:
+            verdict = _one_way(b, a, examples, seed, budget, backward)
+            verdict.special_case = forward[0]
+            if verdict.kind == NOT_DECIDED:
+                verdict.reason += f" (every trajectory of {label(a)} is one of {label(b)}'s, through the map below)"
+            return verdict
+        inverse = backward[0]
+    verdict = _one_way(a, b, examples, seed, budget, forward)
+    verdict.inverse = inverse
+    return verdict
+
+
+def _one_way(a: Rule, b: Rule, examples: int, seed: int, budget: float, decided: tuple) -> Verdict:
+    """The verdict from a map of ``a``'s hyperparameters to ``b``'s (``decided``, from :func:`_decide`)
+    and the generated search through it."""
+    hypers, states, conditions, same, out_of_time = decided
+    verdict = Verdict(a, b, False, hypers or {}, states, conditions)
+    if hypers:
+        verdict.assumptions, verdict.nonzero = _assumptions(a, hypers)
     if hypers is None:
-        verdict.reason = ("they keep different state" if sorted(s.name for s in a.states) != sorted(s.name for s in b.states)
-                          else "no map of hyperparameters makes their step maps equal")
+        verdict.reason = ("they keep different state" if not _same_state(a, b)
+                          else f"no map of hyperparameters found within the {budget:g} s budget" if out_of_time
+                          else "no map of hyperparameters found that makes their step maps equal")
+    elif not same:
+        constant = any(c.startswith("while") for c in conditions)
+        verdict.reason = ("their step maps agree only while the learning rate does not change" if constant
+                          else "their step maps agree only under the conditions below")
+    ranks = _common_ranks(a, b)
+    if ranks is None:
+        verdict.reason += "; they take parameters of different numbers of dimensions, so no case runs both"
+        return verdict
     impose: dict = {}
     constant = any(c.startswith("while") for c in conditions)
     if not same and constant:
@@ -487,45 +815,72 @@ def equivalent(a, b, examples: int = EXAMPLES, seed: int = 0) -> Verdict:
         for condition, values in _conditions(a):
             if condition in conditions:
                 impose.update({h.name: float(v) for h in a.hypers for s, v in values.items() if h.symbol == s})
-    report = _search(a, b, hypers or {}, impose, True if constant else None, examples, seed)
-    verdict.checked = report.cases
-    if report.counterexample is not None:
+    report, tally = _search(a, b, hypers or {}, impose, True if constant else None, examples, seed)
+    verdict.checked, verdict.outside = tally.compared, tally.outside
+    if report is not None and report.counterexample is not None:
+        verdict.kind = NOT_EQUIVALENT
         verdict.counterexample = report.counterexample.case
         verdict.difference = report.counterexample.errors.first
         if same:  # a proof and a counterexample cannot both stand
-            verdict.equivalent = False
             verdict.reason = "the map holds symbolically but the kernels differ beyond rounding"
-    elif not same and hypers is None and not conditions:
-        verdict.reason += f"; no counterexample in {report.cases} generated cases, so this is not decided"
-    if not same and constant and not verdict.reason:
-        verdict.reason = "their step maps agree only while the learning rate does not change"
-    elif not same and conditions and not verdict.reason:
-        verdict.reason = "their step maps agree only under the conditions below"
+    elif tally.error:
+        verdict.kind = COULD_NOT_CHECK
+        verdict.checked = tally.compared_before
+        verdict.error, verdict.error_at, verdict.error_case = tally.error, tally.error_at, tally.error_case
+        verdict.reason = (f"{tally.error} on generated case {tally.error_at}, after {tally.compared_before} "
+                          "compared: the generated search failed, so it decides nothing"
+                          + (f" ({verdict.reason})" if verdict.reason else ""))
+    elif same:
+        verdict.kind, verdict.equivalent = EQUIVALENT, True
+    else:
+        verdict.kind = NOT_DECIDED
+        verdict.reason += f"; no counterexample in {tally.compared} generated cases compared, so this is not decided"
     return verdict
+
+
+def when(conditions: list[str]) -> str:
+    """``when dampening = 0 and while lr is constant``, ``while lr is constant``."""
+    values = [c for c in conditions if not c.startswith("while")]
+    return " and ".join([*([f"when {' and '.join(values)}"] if values else []),
+                         *(c for c in conditions if c.startswith("while"))])
+
+
+_HEADINGS = {EQUIVALENT: "EQUIVALENT", NOT_EQUIVALENT: "NOT EQUIVALENT", COULD_NOT_CHECK: "COULD NOT CHECK",
+             NOT_DECIDED: "NOT DECIDED"}
 
 
 def describe(verdict: Verdict) -> list[str]:
     """The verdict in a few lines of text."""
+    from symopt.verify import describe as describe_case
+
     a, b = label(verdict.a), label(verdict.b)
     lines = []
+    if verdict.special_case is not None:
+        lines.append(f"{b} is a special case of {a}: every trajectory of {b} is one of {a}'s, with {a}'s hyperparameters")
+        width = max(map(len, verdict.special_case))
+        lines += [f"  {name.ljust(width)} = {sp.sstr(expr).replace('*', '·')}" for name, expr in verdict.special_case.items()]
+        lines.append("but not conversely:")
     if verdict.equivalent:
+        where = f" where {' and '.join(verdict.assumptions)}" if verdict.assumptions else ""
         lines.append(f"EQUIVALENT: {a} and {b} take the same steps for every gradient sequence and "
-                     f"learning-rate schedule, with {b}'s hyperparameters")
+                     f"learning-rate schedule{where}, with {b}'s hyperparameters")
     else:
-        lines.append(f"NOT EQUIVALENT: {a} and {b}: {verdict.reason}")
+        lines.append(f"{_HEADINGS[verdict.kind]}: {a} and {b}: {verdict.reason}")
     if verdict.hypers:
         if not verdict.equivalent and verdict.conditions:
-            lines.append(f"they agree when {' and '.join(verdict.conditions)}, with {b}'s hyperparameters")
+            lines.append(f"they agree {when(verdict.conditions)}, with {b}'s hyperparameters")
+        elif not verdict.equivalent:
+            lines.append(f"the map proved on their step maps, {b}'s hyperparameters:")
         width = max(map(len, verdict.hypers))
         for name, expr in verdict.hypers.items():
             shown = sp.sstr(expr).replace("*", "·")
-            note = "  (free: any value)" if shown == name + "'" else ""
+            note = ("" if shown != name + "'" else "  (free: any value but 0)" if name in verdict.nonzero
+                    else "  (free: any value)")
             lines.append(f"  {name.ljust(width)} = {shown}{note}")
         for name, expr in verdict.states.items():
-            lines.append(f"  and its state {name} = {sp.sstr(expr).replace('*', '·')}·({a}'s {name})")
+            shown = sp.sstr(expr).replace("*", "·")
+            lines.append(f"  and its state {name} = {f'({shown})' if expr.is_Add else shown}·({a}'s {name})")
     if verdict.counterexample is not None:
-        from symopt.verify import describe as describe_case
-
         lines.append(f"counterexample (shrunk; {a}'s hyperparameters, {b}'s through the map above, "
                      "both run by their compiled kernels):")
         case = verdict.counterexample
@@ -534,6 +889,12 @@ def describe(verdict: Verdict) -> list[str]:
         body[1 if not case.schedule else 2] = (f"step {step}{f' element {index}' if index else ''}: "
                                                f"{a} θ = {ea!r}, {b} θ = {eb!r}")
         lines += [f"  {line}" for line in body]
+    elif verdict.error_case is not None:
+        lines.append(f"the case it raised on ({a}'s hyperparameters; shrunk):")
+        lines += [f"  {line}" for line in describe_case(verdict.error_case)]
     elif verdict.equivalent:
-        lines.append(f"both kernels agree through the map on {verdict.checked} generated cases")
+        lines.append(f"both kernels agree through the map on {verdict.checked} generated cases compared")
+    if verdict.outside:
+        lines.append(f"{verdict.outside} generated cases where the map divides by 0 or leaves {b}'s ranges "
+                     "were not compared")
     return lines
