@@ -95,7 +95,8 @@ def row(family: Family, who: str, spec: str) -> str:
     elif v.special_case is not None:  # the first form is a special case of this one
         answer = (f"**a different optimizer**: every `{family.rule}` is this form with "
                   f"{_map_text(replace(v, hypers=v.special_case, states={}))}, but not conversely")
-        detail = (f"agree {when(v.conditions)}, with {_map_text(v, whose="this form's")}" if v.conditions
+        mapped = _map_text(v, whose="this form's")
+        detail = (f"agree {when(v.conditions)}, with {mapped}" if v.conditions
                   else "no map and no condition found")
         if v.kind != NOT_EQUIVALENT:
             answer = f"**{v.kind}**: {v.reason}; " + answer

@@ -217,11 +217,46 @@ def _equations(p: _Problem, first: bool, point: dict, found: dict | None = None)
         else:
             env_a[states_a[s.name].prev] = point[s.name]
             env_b[s.prev] = k_prev[s.name] * point[s.name]
+    if found is not None:  # for the proof: no need to rebuild a max with its simplifications (slow)
+        with sp.evaluate(False):
+            out = _differences(p, unknown, env_a, env_b, k_new, point)
+        settled: dict = {}
+        return [_settle(e, settled) for e in out]
+    return _differences(p, unknown, env_a, env_b, k_new, point)
+
+
+def _differences(p: _Problem, unknown: dict, env_a: dict, env_b: dict, k_new: dict, point: dict) -> list[sp.Expr]:
+    sa, sb = p.maps
+    states_a = {s.name: s for s in p.a.states}
     out = [sb[S.theta].xreplace(unknown).xreplace(env_b) - sa[S.theta].xreplace(env_a)]
     for s in p.b.states:
         new_a = sa[states_a[s.name].new].xreplace(env_a)
         out.append(sb[s.new].xreplace(unknown).xreplace(env_b) - k_new[s.name] * new_a)
     return [e.xreplace({S.theta0: point["theta0"]}) for e in out]
+
+
+_LOGIC = (sp.Piecewise, sp.functions.elementary.piecewise.ExprCondPair, sp.core.relational.Relational,
+          sp.logic.boolalg.Boolean)
+
+
+def _settle(e: sp.Basic, memo: dict) -> sp.Basic:
+    """``e`` built without evaluation, with its branches settled: every condition (``t = 1`` at
+    step 1, ``t2 + 1 = 1`` at a general step, false) and branch evaluated again, the rest left as
+    built."""
+    if not e.args:
+        return e
+    if e in memo:
+        return memo[e]
+    args = [_settle(arg, memo) for arg in e.args]
+    if isinstance(e, _LOGIC):
+        out = e.func(*args)
+    elif all(x is y for x, y in zip(args, e.args)):
+        out = e
+    else:
+        with sp.evaluate(False):
+            out = e.func(*args)
+    memo[e] = out
+    return out
 
 
 def _points(p: _Problem, count: int, seed: int) -> list[dict]:

@@ -1,6 +1,21 @@
-"""symopt equiv: the decision, the hyperparameter map, the counterexample and the condition."""
+"""symopt equiv: the decision, the hyperparameter map, the counterexample and the condition.
 
+The laws a decision procedure must keep: every variant is equivalent to itself (the whole registry,
+by the proof on its step maps; a sample through both kernels), the verdict is the same both ways
+round with maps that undo each other, the same under two hash seeds, and a search that raises is
+"could not check", never agreement. benchmarks/equiv_sweep.py runs the full sweep: every variant
+through the command's default, under both hash seeds, timed.
+"""
+
+import dataclasses
+import functools
 import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,23 +23,159 @@ import sympy as sp
 
 import symopt
 from symopt import cli, reference
-from symopt.equiv import equivalent
+from symopt.conventions import FAMILIES
+from symopt.core import Assign
+from symopt.equiv import COULD_NOT_CHECK, EQUIVALENT, NOT_DECIDED, NOT_EQUIVALENT, _decide, equivalent
+from symopt.optimizers import get, label, rules, variants
 
 EXAMPLES = 15  # cases that look for a counterexample or confirm a map: the decision itself is symbolic
+FEW = 3  # where the kernels only confirm a proved map
+ROOT = Path(__file__).resolve().parents[1]
+VARIANTS = [(name, options) for name in rules() for options in variants(name)]
+
+
+@functools.cache
+def decided(a: str, b: str, examples: int = EXAMPLES):
+    """One verdict per pair of specs in this process (several tests read the same one)."""
+    return equivalent(a, b, examples=examples)
+
+
+def _keywords(verdict) -> dict:
+    return {name: sp.Symbol(name, real=True) for name in verdict.hypers}
+
+
+def test_every_variant_is_equivalent_to_itself_by_a_map_proved_on_its_step_maps():
+    """The whole registry: the identity map is found and proved with every max, norm, branch and
+    Newton–Schulz in the step maps taken as an uninterpreted function, in well under a second each."""
+    for name, options in VARIANTS:
+        rule = get(name, **options)
+        start = time.perf_counter()
+        hypers, states, conditions, same, out_of_time = _decide(rule, rule, time.monotonic() + 30)
+        assert same and not conditions and not out_of_time, label(rule)
+        assert hypers == {h.name: sp.Symbol(h.name, real=True) for h in rule.hypers} and states == {}, label(rule)
+        assert time.perf_counter() - start < 10, label(rule)
+
+
+@pytest.mark.parametrize("name, options", random.Random(18).sample(VARIANTS, 4), ids=lambda x: str(x))
+def test_a_sample_of_variants_is_equivalent_to_itself_through_both_kernels(runner, name, options):
+    spec = label(get(name, **options))
+    result = runner.invoke(cli.main, ["equiv", spec, spec, "--examples", str(FEW), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    verdict = json.loads(result.output)
+    assert verdict["verdict"] == "equivalent" and verdict["cases_compared"] == FEW and verdict["error"] is None
 
 
 def test_a_rule_is_equivalent_to_itself(runner):
-    result = runner.invoke(cli.main, ["equiv", "sgd", "sgd", "--examples", str(EXAMPLES)])
+    result = runner.invoke(cli.main, ["equiv", "sgd", "sgd", "--examples", str(FEW)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("EQUIVALENT") and "weight_decay = weight_decay" in result.output
+    assert f"agree through the map on {FEW} generated cases compared" in result.output
+
+
+def _compose(outer: dict, inner: dict) -> dict:
+    """``outer`` after ``inner``: each map sends keywords of one rule to expressions of the other's; a
+    free keyword (``lr'``) of the inner map's rule is the outer rule's own keyword of that name."""
+    back = {sp.Symbol(name, real=True): expr for name, expr in inner.items()}
+    free = {sp.Symbol(name + "'", real=True): sp.Symbol(name, real=True) for name in outer}
+    return {name: sp.simplify(expr.xreplace(back).xreplace(free)) for name, expr in outer.items()}
+
+
+def test_the_maps_both_ways_round_undo_each_other():
+    forward, backward = decided("adamw", "adamw(decay='paper')"), decided("adamw(decay='paper')", "adamw")
+    assert forward.kind == backward.kind == EQUIVALENT
+    assert _compose(backward.hypers, forward.hypers) == _keywords(backward)  # adamw -> paper -> adamw
+    assert _compose(forward.hypers, backward.hypers) == _keywords(forward)  # paper -> adamw -> paper
+    assert forward.inverse == backward.hypers and backward.inverse == forward.hypers
+
+
+@pytest.mark.parametrize("pair", [
+    *random.Random(22).sample([(f.rule, spec) for f in FAMILIES for _, spec in f.forms[1:]], 2),
+    tuple(label(get(name, **options)) for name, options in random.Random(7).sample(VARIANTS, 2)),
+], ids=lambda pair: " vs ".join(pair))
+def test_the_verdict_is_the_same_both_ways_round(pair):
+    a, b = pair
+    one, other = decided(a, b), decided(b, a)
+    assert one.kind == other.kind, (one.reason, other.reason)
+    assert one.exit_code == other.exit_code
+    if one.kind == EQUIVALENT:
+        assert _compose(other.hypers, one.hypers) == _keywords(other)
+
+
+def test_a_special_case_is_not_equivalent_either_way_round():
+    """Every EMA momentum is torch's with dampening 0 and η(1 - ρ), but torch's with dampening is no
+    EMA: not the same optimizer, whichever is named first, and both say so."""
+    for a, b in (("momentum(form='ema')", "momentum"), ("momentum", "momentum(form='ema')")):
+        verdict = decided(a, b)
+        assert verdict.kind == NOT_EQUIVALENT and verdict.exit_code == 1
+        assert verdict.conditions == ["dampening = 0"]
+        assert verdict.counterexample is not None and verdict.counterexample.hyper["dampening"] > 0
+    assert "is a special case of momentum" in "\n".join(symopt.equiv.describe(decided("momentum(form='ema')", "momentum")))
+
+
+def test_the_verdict_is_the_same_under_two_hash_seeds():
+    """The verdict, word for word, in two processes whose sets and dicts of symbols iterate in different
+    orders: schedule-free-sgd (a traceback under PYTHONHASHSEED=12 once), and a map found by solving."""
+    script = ("import json, sys; from symopt.equiv import equivalent; "
+              "print(json.dumps([equivalent(a, b, examples=3).as_dict() for a, b in "
+              "[('schedule-free-sgd', 'schedule-free-sgd'), ('momentum', \"momentum(form='sutskever')\")]], default=str))")
+    outputs = []
+    for seed in ("0", "12"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1]
+    first, second = json.loads(outputs[0])
+    assert first["verdict"] == "equivalent" and second["verdict"] == "not equivalent"
+
+
+def test_a_search_that_raises_could_not_check_it(runner, monkeypatch):
+    """A kernel that raises on the third generated case: exit 2, naming the exception and the case,
+    with the two cases compared before it, never "agree"."""
+    from symopt import verify
+
+    original = verify.kernel_runner
+
+    def flaky(rule, *args, **kwargs):
+        run, calls = original(rule, *args, **kwargs), []
+
+        def wrapped(case):
+            calls.append(1)
+            if len(calls) == 3:
+                raise ZeroDivisionError("float division by zero")
+            return run(case)
+
+        return wrapped
+
+    monkeypatch.setattr(verify, "kernel_runner", flaky)
+    result = runner.invoke(cli.main, ["equiv", "sgd", "sgd", "--examples", "10", "--format", "json"])
+    assert result.exit_code == 2, result.output
+    verdict = json.loads(result.output)
+    assert verdict["verdict"] == "could not check" and not verdict["equivalent"]
+    assert verdict["error"]["exception"].startswith("ZeroDivisionError: float division by zero")
+    assert verdict["error"]["generated_case"] == 3 and verdict["cases_compared"] == 2
+    assert verdict["error"]["case"]["steps"] >= 1
+    text = runner.invoke(cli.main, ["equiv", "sgd", "sgd", "--examples", "10"]).output
+    assert text.startswith("COULD NOT CHECK: sgd and sgd: ZeroDivisionError") and "agree" not in text
+
+
+def test_no_map_in_the_time_budget_and_no_counterexample_is_not_decided(runner):
+    result = runner.invoke(cli.main, ["equiv", "sgd", "sgd", "--budget", "0", "--examples", str(FEW)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("NOT DECIDED: sgd and sgd: no map of hyperparameters found within the 0 s budget")
+    assert f"no counterexample in {FEW} generated cases compared" in result.output
 
 
 def test_the_papers_adamw_is_torchs_with_the_decay_multiplied_by_the_learning_rate():
-    verdict = equivalent("adamw", "adamw(decay='paper')", examples=EXAMPLES)
+    verdict = decided("adamw", "adamw(decay='paper')")
     assert verdict.equivalent and verdict.exit_code == 0 and verdict.counterexample is None
     lr, alpha, wd = sp.symbols("lr lr' weight_decay", real=True)
     assert sp.simplify(verdict.hypers["weight_decay"] - alpha * wd) == 0
     assert sp.simplify(verdict.hypers["schedule_multiplier"] - lr / alpha) == 0
+    # lr' is free, but not 0: the search picks a value that divides by nothing, on every case
+    assert verdict.nonzero == ["lr"] and verdict.checked == EXAMPLES and verdict.outside == 0
+    # ... and the paper's form maps back where its α is not 0: α = 0 decays with no Adam step
+    assert decided("adamw(decay='paper')", "adamw").assumptions == ["lr ≠ 0"]
 
 
 def test_the_map_holds_between_the_hand_written_references_under_a_schedule():
@@ -47,7 +198,7 @@ def test_torch_and_sutskever_momentum_agree_only_while_the_learning_rate_is_cons
                                       "--examples", str(EXAMPLES)])
     assert result.exit_code == 1, result.output
     verdict = json.loads(result.output)
-    assert not verdict["equivalent"]
+    assert not verdict["equivalent"] and verdict["verdict"] == "not equivalent"
     assert "while lr is constant" in verdict["conditions"]
     assert verdict["states"] == {"b": "lr"}  # Sutskever's buffer is η times torch's
     case = verdict["counterexample"]
@@ -58,17 +209,28 @@ def test_torch_and_sutskever_momentum_agree_only_while_the_learning_rate_is_cons
 
 
 def test_adam_and_adamw_differ_unless_the_decay_is_zero():
-    verdict = equivalent("adam", "adamw", examples=EXAMPLES)
+    verdict = decided("adam", "adamw")
     assert verdict.exit_code == 1 and verdict.conditions == ["weight_decay = 0"]
     assert verdict.counterexample is not None and verdict.counterexample.hyper["weight_decay"] > 0
 
 
+def test_a_mutant_whose_max_is_replaced_by_its_argument_is_not_equivalent():
+    """The question symopt's mutation testing asks, fast: the same optimizer with the same
+    hyperparameters? Adamax with u_t = |g_t| + ε (its max dropped) is not, and the kernels show it."""
+    adamax = get("adamax")
+    mutant = dataclasses.replace(adamax, equations=tuple(
+        Assign(eq.lhs, eq.rhs.replace(sp.Max, lambda *args: args[-1])) for eq in adamax.equations))
+    verdict = equivalent(adamax, mutant, examples=EXAMPLES, release=0, conditions=False)
+    assert verdict.kind == NOT_EQUIVALENT and not verdict.equivalent and verdict.counterexample is not None
+
+
 def test_the_verdict_as_data_and_as_text_agree():
-    verdict = equivalent("sgd", "momentum(form='ema')", examples=EXAMPLES)
+    verdict = decided("sgd", "momentum(form='ema')")
     data = verdict.as_dict()
-    assert data["equivalent"] is False and data["counterexample"] is not None
+    assert data["equivalent"] is False and data["counterexample"] is not None and data["verdict"] == "not equivalent"
     assert data["a"] == "sgd" and data["b"] == "momentum(form='ema')"
     assert "they keep different state" in "\n".join(symopt.equiv.describe(verdict))
+    assert {COULD_NOT_CHECK, NOT_DECIDED} == {k for k, code in symopt.equiv.EXIT.items() if code == 2}
 
 
 @pytest.mark.parametrize("spec", ["adam(", "adam(epsilon=1", "adam(eps='x')", "nosuchrule"])
