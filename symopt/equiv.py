@@ -42,6 +42,7 @@ Both compiled kernels are then run through the map on generated cases (Hypothesi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import random
@@ -186,7 +187,13 @@ def _problem(a: Rule, b: Rule, deadline: float = float("inf")) -> _Problem:
     return _Problem(a, b, unknown, sa.symbol if sa else None, sp.Symbol("eta_prev", nonnegative=True),
                     {n: sp.Symbol(f"Kprev_{n}", real=True) for n in names},
                     {n: sp.Symbol(f"Knew_{n}", real=True) for n in names}, free, deadline,
-                    maps=(a.step_map(), b.step_map()))
+                    maps=(_step_map(a), _step_map(b)))
+
+
+@functools.lru_cache(maxsize=64)
+def _step_map(rule: Rule) -> dict:
+    """The rule's step map, once per rule (both sides of ``equiv X X``; both directions)."""
+    return rule.step_map()
 
 
 def _symbolic_point(p: _Problem) -> dict:
@@ -358,18 +365,18 @@ def _identity(p: _Problem) -> dict:
 
 
 def _candidates(p: _Problem, ties: dict, values: dict):
-    """Candidate maps with these ties: the identity on the state first (the hyperparameters left
-    solved for), then every unknown solved for. Each is only a candidate: see :func:`_proved`."""
-    for fixed in (_identity(p), {}):
-        pinned = {**ties, **fixed}
-        left = _unknowns(p) - set(p.free) - set(pinned)
-        if not left:
-            yield pinned
-        elif _solve(p, pinned, values, numeric=True):
-            for solution in _solve(p, pinned, values):
-                yield {**pinned, **solution}
-        if not p.k_new:
-            return  # no state: the two attempts are the same
+    """Candidate maps with these ties: where the ties leave no hyperparameter free, the identity on
+    the state first (which needs no elimination: a state through a max or a branch), then every
+    unknown solved for. Each is only a candidate: see :func:`_proved`."""
+    identity = {**ties, **_identity(p)}
+    if p.k_new and not _unknowns(p) - set(p.free) - set(identity):
+        yield identity
+    left = _unknowns(p) - set(p.free) - set(ties)
+    if not left:
+        yield ties
+    elif _solve(p, ties, values, numeric=True):
+        for solution in _solve(p, ties, values):
+            yield {**ties, **solution}
 
 
 def _map(p: _Problem, values: dict, release: int = 2) -> tuple[dict, dict, bool] | None:
@@ -556,8 +563,11 @@ def _proved(p: _Problem, found: dict, values: dict, constant: bool, trials: int 
         low, high = sp.Rational(repr(float(low))), sp.Rational(repr(float(high)))  # exact decimals
         return low + sp.Rational(rng.randint(1, 97), 100) * (high - low)
 
-    point = _symbolic_point(p)
-    equations = [e.xreplace(values) for first in (True, False) for e in _equations(p, first, point, found)]
+    key = ("proof", tuple(sorted(found.items(), key=str)), tuple(sorted(values.items(), key=str)))
+    if key not in p.cache:
+        point = _symbolic_point(p)
+        p.cache[key] = [e.xreplace(values) for first in (True, False) for e in _equations(p, first, point, found)]
+    equations = p.cache[key]
     symbols = sorted(set().union(*(e.free_symbols for e in equations)), key=sp.default_sort_key)
     with mpmath.workdps(_DIGITS):
         for trial in range(trials):
@@ -595,7 +605,26 @@ def _same_state(a: Rule, b: Rule) -> bool:
 
 def _decide(a: Rule, b: Rule, deadline: float, release: int = 2,
             conditions: bool = True) -> tuple[dict | None, dict, list[str], bool, bool]:
-    """(map, state multiples, conditions, equivalent, whether the search ran out of time)."""
+    """(map, state multiples, conditions, equivalent, whether the search ran out of time): computed
+    once per process for a pair (``equiv A B`` then ``equiv B A`` asks for both directions twice),
+    unless the search ran out of time."""
+    key = (a, b, release, conditions)
+    if key not in _DECIDED:
+        found = _search_map(a, b, deadline, release, conditions)
+        if found[4]:
+            return found
+        if len(_DECIDED) > 256:
+            _DECIDED.clear()
+        _DECIDED[key] = found
+    hypers, states, words, same, out_of_time = _DECIDED[key]
+    return (None if hypers is None else dict(hypers)), dict(states), list(words), same, out_of_time
+
+
+_DECIDED: dict = {}
+
+
+def _search_map(a: Rule, b: Rule, deadline: float, release: int,
+                conditions: bool) -> tuple[dict | None, dict, list[str], bool, bool]:
     if not _same_state(a, b):
         return None, {}, [], False, False
     p = _problem(a, b, deadline)
