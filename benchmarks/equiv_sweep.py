@@ -58,9 +58,14 @@ def main() -> int:
     runs = {}
     for seed in args.seeds:
         env = {**os.environ, "PYTHONHASHSEED": str(seed)}
-        out = subprocess.run([sys.executable, __file__, "--worker", "--examples", str(args.examples), "--rules", *args.rules],
-                             env=env, capture_output=True, text=True, check=True).stdout
-        runs[seed] = [json.loads(line) for line in out.splitlines()]
+        worker_ = subprocess.Popen([sys.executable, __file__, "--worker", "--examples", str(args.examples),
+                                    "--rules", *args.rules], env=env, stdout=subprocess.PIPE, text=True)
+        runs[seed] = []
+        for line in worker_.stdout:  # progress on stderr, the table at the end
+            runs[seed].append(json.loads(line))
+            print(f"seed {seed}: {runs[seed][-1]}", file=sys.stderr, flush=True)
+        if worker_.wait():
+            raise SystemExit(f"the worker under PYTHONHASHSEED={seed} failed")
     first, second = args.seeds
     bad = 0
     print(f"{'variant':<58} {'s (seed ' + str(first) + ')':>12} {'s (seed ' + str(second) + ')':>13}  verdict, exit")

@@ -508,6 +508,8 @@ class _Uninterpreted:
             value = mpmath.fprod(self(arg) for arg in e.args)
         elif e.is_Pow:
             value = self(e.base) ** self(e.exp)
+        elif e.is_Atom and e in (sp.zoo, sp.oo, sp.S.NegativeInfinity, sp.nan):
+            raise _Undefined(str(e))
         elif e.is_number and e.is_Atom and e.is_finite:  # π, E, I
             value = mpmath.mpmathify(complex(sp.N(e, _DIGITS))) if e.has(sp.I) else mpmath.mpf(str(sp.N(e, _DIGITS)))
         else:
@@ -838,7 +840,7 @@ def equivalent(a, b, examples: int = EXAMPLES, seed: int = 0, budget: float = BU
 
     a, b = (x if isinstance(x, Rule) else rule_from_spec(x) for x in (a, b))
     forward = _decide(a, b, time.monotonic() + budget, release, conditions)
-    inverse: dict = {}
+    inverse: dict = forward[0] if forward[3] and a == b else {}  # the identity undoes itself
     if forward[3] and a != b:  # a map from a to b: equivalent only if there is one back
         backward = _decide(b, a, time.monotonic() + budget, release, conditions)
         if not backward[3]:
