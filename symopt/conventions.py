@@ -118,9 +118,10 @@ def markdown(generated: str = "") -> str:
              "The same name stands for different update rules in different libraries. Each table compares "
              "one library's form with the others by `symopt equiv FIRST OTHER`: **the same optimizer** when "
              "a map of the hyperparameters (and, where needed, a rescaling of the state) makes the two "
-             "step maps equal for every gradient sequence and every learning-rate schedule, printed "
-             "(a keyword with a prime, `lr'`, is the other form's own, free to choose); otherwise the "
-             "condition under which they agree, if one exists. `symopt equiv` also prints a shrunk "
+             "step maps equal for every gradient sequence and every learning-rate schedule, and a map back "
+             "does too, printed (a keyword with a prime, `lr'`, is the other form's own, free to choose); "
+             "a form whose every trajectory is one of the other's, but not conversely, is a different "
+             "optimizer; otherwise the condition under which they agree, if one exists. `symopt equiv` also prints a shrunk "
              "counterexample that both compiled kernels confirm. The verdicts are computed when this file "
              "is generated; which form each library uses is read from its source, and "
              "`symopt verify --against torch` and `--against optax` check the forms of those two libraries.",
