@@ -396,7 +396,7 @@ def verify(names, all_rules, options, against, examples, seed, backend):
               help="Generated trajectories that look for a counterexample (or confirm the map).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Hypothesis's seed, for a reproducible run.")
 @click.option("--budget", type=click.FloatRange(0, 3600), default=20.0, show_default=True,
-              help="Seconds the symbolic search for a map (and for a condition) may take.")
+              help="CPU seconds the symbolic search for a map (and for a condition) may take.")
 def equiv(first, second, fmt, examples, seed, budget):
     """Decide whether rules A and B are the same optimizer.
 

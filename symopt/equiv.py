@@ -60,7 +60,8 @@ from symopt.optimizers import label
 
 #: How many generated trajectories look for a counterexample, or confirm a map, by default.
 EXAMPLES = 60
-#: Seconds the symbolic search for a map (and for a condition) may take before it gives up.
+#: CPU seconds the symbolic search for a map (and for a condition) may take before it gives up
+#: (CPU time, not wall-clock: the same answer on a busy machine).
 BUDGET = 20.0
 
 EQUIVALENT, NOT_EQUIVALENT, COULD_NOT_CHECK, NOT_DECIDED = "equivalent", "not equivalent", "could not check", "not decided"
@@ -166,12 +167,12 @@ class _Problem:
     k_prev: dict  # state name -> unknown multiple before the step
     k_new: dict  # ... and after it
     free: list  # unknowns left as parameters of the map: a constant learning rate against a schedule
-    deadline: float = float("inf")  # time.monotonic() past which the search gives up
+    deadline: float = float("inf")  # time.process_time() past which the search gives up
     cache: dict = field(default_factory=dict)  # the equations, by the conditions imposed
     maps: tuple = ()  # the two step maps
 
     def tick(self) -> None:
-        if time.monotonic() > self.deadline:
+        if time.process_time() > self.deadline:
             raise _OutOfTime
 
 
@@ -816,7 +817,7 @@ def equivalent(a, b, examples: int = EXAMPLES, seed: int = 0, budget: float = BU
             ``"adamw(decay='paper')"`` (parsed, never evaluated: :mod:`symopt.spec`).
         examples: generated trajectories that look for a counterexample (or confirm the map).
         seed: Hypothesis's seed.
-        budget: seconds the symbolic search for a map, and for a condition, may take.
+        budget: CPU seconds the symbolic search for a map, and for a condition, may take.
         release: how many of ``b``'s hyperparameters the search for a map unties from ``a``'s of the
             same keyword at a time; 0 looks only for maps that keep every shared keyword (the
             fast question for a rule against a mutant of it: the same optimizer with the same
@@ -839,10 +840,10 @@ def equivalent(a, b, examples: int = EXAMPLES, seed: int = 0, budget: float = BU
     from symopt.spec import rule_from_spec
 
     a, b = (x if isinstance(x, Rule) else rule_from_spec(x) for x in (a, b))
-    forward = _decide(a, b, time.monotonic() + budget, release, conditions)
+    forward = _decide(a, b, time.process_time() + budget, release, conditions)
     inverse: dict = forward[0] if forward[3] and a == b else {}  # the identity undoes itself
     if forward[3] and a != b:  # a map from a to b: equivalent only if there is one back
-        backward = _decide(b, a, time.monotonic() + budget, release, conditions)
+        backward = _decide(b, a, time.process_time() + budget, release, conditions)
         if not backward[3]:
             verdict = _one_way(b, a, examples, seed, budget, backward)
             verdict.special_case = forward[0]
@@ -864,7 +865,7 @@ def _one_way(a: Rule, b: Rule, examples: int, seed: int, budget: float, decided:
         verdict.assumptions, verdict.nonzero = _assumptions(a, hypers)
     if hypers is None:
         verdict.reason = ("they keep different state" if not _same_state(a, b)
-                          else f"no map of hyperparameters found within the {budget:g} s budget" if out_of_time
+                          else f"no map of hyperparameters found within the {budget:g} s (CPU) budget" if out_of_time
                           else "no map of hyperparameters found that makes their step maps equal")
     elif not same:
         constant = any(c.startswith("while") for c in conditions)

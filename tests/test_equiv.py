@@ -48,11 +48,11 @@ def test_every_variant_is_equivalent_to_itself_by_a_map_proved_on_its_step_maps(
     Newton–Schulz in the step maps taken as an uninterpreted function, in well under a second each."""
     for name, options in VARIANTS:
         rule = get(name, **options)
-        start = time.perf_counter()
-        hypers, states, conditions, same, out_of_time = _decide(rule, rule, time.monotonic() + 30)
+        start = time.process_time()
+        hypers, states, conditions, same, out_of_time = _decide(rule, rule, time.process_time() + 30)
         assert same and not conditions and not out_of_time, label(rule)
         assert hypers == {h.name: sp.Symbol(h.name, real=True) for h in rule.hypers} and states == {}, label(rule)
-        assert time.perf_counter() - start < 10, label(rule)
+        assert time.process_time() - start < 10, label(rule)  # CPU seconds: the same on a busy machine
 
 
 @pytest.mark.parametrize("name, options", random.Random(18).sample(VARIANTS, 2), ids=lambda x: str(x))
@@ -159,7 +159,7 @@ def test_no_map_in_the_time_budget_and_no_counterexample_is_not_decided():
     copy = dataclasses.replace(sgd, summary="the same equations, another object")  # decided afresh
     verdict = equivalent(copy, sgd, examples=FEW, budget=0)
     assert verdict.kind == NOT_DECIDED and verdict.exit_code == 2 and not verdict.equivalent
-    assert verdict.reason.startswith("no map of hyperparameters found within the 0 s budget")
+    assert verdict.reason.startswith("no map of hyperparameters found within the 0 s (CPU) budget")
     assert f"no counterexample in {FEW} generated cases compared" in verdict.reason
 
 
@@ -219,7 +219,7 @@ def test_a_mutant_whose_max_is_replaced_by_its_argument_has_no_map():
     mutant = dataclasses.replace(adamax, equations=tuple(
         Assign(eq.lhs, eq.rhs.replace(sp.Max, lambda *args: args[-1])) for eq in adamax.equations))
     assert "Max" not in str(mutant.step_map())
-    hypers, _, _, same, out_of_time = _decide(adamax, mutant, time.monotonic() + 30, release=0, conditions=False)
+    hypers, _, _, same, out_of_time = _decide(adamax, mutant, time.process_time() + 30, release=0, conditions=False)
     assert hypers is None and not same and not out_of_time
 
 
