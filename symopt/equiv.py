@@ -381,8 +381,9 @@ def _candidates(p: _Problem, ties: dict, values: dict):
 
 
 def _map(p: _Problem, values: dict, release: int = 2) -> tuple[dict, dict, bool] | None:
-    """The first map proved: ties released up to ``release`` at a time (one under a condition). Returns (unknown -> value, state
-    multiples, whether the state multiples need η constant), or None."""
+    """The first map proved: ties released up to ``release`` at a time (one under a condition).
+    Returns (unknown -> value, state multiples, whether the state multiples need η constant), or
+    None."""
     b_hypers = {h.symbol: h for h in p.b.hypers}
     a_by_name = {h.name: h for h in p.a.hypers}
     sb = scheduled(p.b)
