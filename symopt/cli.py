@@ -431,41 +431,43 @@ def equiv(first, second, fmt, examples, seed):
 @click.option("--examples", type=click.IntRange(1, 100_000), default=100, show_default=True,
               help="Generated trajectories.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Hypothesis's seed.")
-def check(function, rule_name, options, examples, seed):
+@click.option("--timeout", type=click.FloatRange(0, 86_400, min_open=True), default=10.0, show_default=True,
+              metavar="SECONDS", help="The longest one call of FUNCTION may take (it runs in a child process).")
+def check(function, rule_name, options, examples, seed, timeout):
     """Check your own step function against a rule, and name a common mistake if one explains it.
 
     FUNCTION is called as step(params, grads, state, t, **hyper) and returns (params, state);
     state is {} on the first step and belongs to your code. It gets copies of the parameters and
     gradients, so it may update them in place. Only the parameters are compared, in float64, with
-    the learning rate sometimes following a schedule.
+    the learning rate sometimes following a schedule. FUNCTION runs in a child process: whatever it
+    does there (exits, crashes, hangs, patches symopt), the verdict is this one's.
 
     \b
     Exit status:
       0  it conforms on every case;
       1  it runs but does not conform: it takes a different step, returns parameters of the
          wrong shape or complex ones, gives different results on the same case, or raises
-         (SystemExit included) on a valid case;
+         (SystemExit included) or ends its process on a valid case;
       2  it cannot be checked: the module does not import (or exits while importing), FUNCTION is
          missing, not callable, has no signature to read (a builtin), does not take the rule's
-         keywords, or returns something that is not (params, state) with params an array of
-         real numbers (None, a dict, a string, an object array...).
+         keywords, returns something that is not (params, state) with params an array of
+         real numbers (None, a dict, a string, an object array...), or a call takes longer
+         than --timeout.
 
     \b
     Examples:
       symopt check my_optim:adamw_step --rule adamw
       symopt check path/to/sgd.py:step --rule momentum -O nesterov=true
     """
-    import symopt
+    from symopt.isolation import Child, check_in_child
     from symopt.optimizers import label
-    from symopt.verify import (StepFunctionError, StepRaised, check_function, check_signature, describe,
-                               load_function, require_hypothesis)
+    from symopt.verify import StepFunctionError, StepRaised, describe, require_hypothesis
 
     require_hypothesis()
     rule = _rule(rule_name, options)
-    step = load_function(function)
-    check_signature(step, rule)
-    click.echo(f"checking {function} against {label(rule)}: {examples} cases, float64 (seed {seed})")
-    result = check_function(step, rule, examples=examples, seed=seed)
+    with Child(function, rule, timeout) as child:  # the function runs there, whatever it does
+        click.echo(f"checking {function} against {label(rule)}: {examples} cases, float64 (seed {seed})")
+        result = check_in_child(child, rule, examples=examples, seed=seed)
     report = result.report
     if report.passed:
         e = report.errors.get("float64")
