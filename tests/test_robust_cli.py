@@ -71,3 +71,102 @@ def test_one_typo_beats_a_longer_likeness():
     assert closest("adma", rules) == "adam"  # a swap, not 'adamax' (difflib's choice)
     assert closest("adamww", rules) == "adamw" and closest("Nadam", rules) == "nadam"
     assert closest("bias", ["bias_correction", "epsilon"]) == "bias_correction"  # no typo near: difflib
+
+
+# --- the library: hostile values are one-line SymoptErrors, and contracts hold ----------------------------------
+import numpy as np  # noqa: E402
+
+import symopt  # noqa: E402
+from symopt.errors import SymoptError  # noqa: E402
+from symopt.optimizers import RULES  # noqa: E402
+
+
+def elementwise_rules():
+    return [symopt.get(name) for name in RULES if symopt.get(name).elementwise]
+
+
+def test_huge_hyperparameters_are_a_step_or_a_one_line_error():
+    """Every unbounded hyperparameter of every rule at 1e300 (Schedule-Free's t**r overflows Python's
+    math) and at 10**400 (no float): three steps, or a SymoptError, never another exception."""
+    params = np.ones(3)
+    for rule in elementwise_rules():
+        kernel = rule.kernel()
+        for h in rule.hypers:
+            if h.high != float("inf"):
+                continue
+            with pytest.raises(SymoptError, match=f"{h.name} must be in .*too large for a float"):
+                kernel.step(params, params, kernel.init(params), 1, **{h.name: 10**400})
+            state = kernel.init(params)
+            try:
+                for t in (1, 2, 3):
+                    _, state = kernel.step(params, params, state, t, **{h.name: 1e300})
+            except SymoptError as error:
+                assert "\n" not in str(error)
+
+
+def test_a_state_holding_a_string_or_a_huge_number_is_a_symopt_error():
+    params = np.ones(2)
+    for rule in elementwise_rules():
+        kernel = rule.kernel()
+        for s in rule.states:
+            state = kernel.init(params)
+            state[s.name] = "abc" if not s.scalar else 10**400
+            with pytest.raises(SymoptError, match=rf"state\['{s.name}'\]"):
+                kernel.step(params, params, state, 1)
+
+
+def test_inplace_writes_into_the_callers_arrays_or_refuses():
+    for rule in elementwise_rules():
+        kernel = rule.kernel()
+        params, grads = np.linspace(0.5, 1.5, 4), np.linspace(-1.0, 1.0, 4)
+        state = kernel.init(params)
+        expected, expected_state = kernel.step(params.copy(), grads, {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in state.items()}, 1)
+        arrays = {s.name: state[s.name] for s in rule.arrays}
+        out, new_state = kernel.step(params, grads, state, 1, inplace=True)
+        assert out is params and all(new_state[name] is a for name, a in arrays.items()), rule.name
+        np.testing.assert_array_equal(params, expected)
+        for name, a in arrays.items():
+            np.testing.assert_array_equal(a, expected_state[name])
+        if rule.arrays:  # state in another dtype than params: it cannot be written into
+            narrow = kernel.init(params.astype(np.float32))
+            with pytest.raises(SymoptError, match="inplace=True writes into state"):
+                kernel.step(params, grads, narrow, 1, inplace=True)
+
+
+def test_masked_arrays_are_refused():
+    kernel = symopt.get("adam").kernel()
+    params = np.ones(3)
+    masked = np.ma.masked_array(params, [0, 1, 0])
+    for args, name in [((masked, params, kernel.init(params)), "params"), ((params, masked, kernel.init(params)), "grads"),
+                       ((params, params, {**kernel.init(params), "m": masked}), "state['m']")]:
+        with pytest.raises(SymoptError, match=rf"{name.replace('[', '.').replace(']', '.')} is a masked array"):
+            kernel.step(*args, 1)
+
+
+def test_a_torch_group_value_that_is_no_number_is_a_symopt_error():
+    from conftest import require
+
+    torch = require("torch", install="pip install torch==2.13.0")
+    import symopt.torch
+
+    p = torch.nn.Parameter(torch.ones(3))
+    p.grad = torch.ones(3)
+    with pytest.raises(SymoptError, match="lr must be in .*too large for a float"):
+        symopt.torch.Optimizer([p], "sgd", lr=10**400)
+    optimizer = symopt.torch.Optimizer([p], "sgd", lr=0.1)
+    for value, said in [(None, "not None"), (10**400, "too large for a float"), ("0.1", "not '0.1'")]:
+        optimizer.param_groups[0]["lr"] = value
+        with pytest.raises(SymoptError, match=said):
+            optimizer.step()
+    optimizer.param_groups[0]["lr"] = torch.tensor(0.5)  # a one-element tensor is its number
+    optimizer.step()
+    assert p.detach().tolist() == [0.5, 0.5, 0.5]
+
+
+def test_equivalent_refuses_no_examples_before_any_work(monkeypatch):
+    from symopt import equiv
+
+    monkeypatch.setattr(equiv, "_decide", lambda *a: pytest.fail("decided before checking examples"))
+    for examples in (0, -1, 1.5, True):
+        with pytest.raises(SymoptError, match="examples must be a whole number of at least 1"):
+            symopt.equivalent("sgd", "sgd", examples=examples)
