@@ -7,6 +7,7 @@ out-of-range value) is one line on stderr and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -53,10 +54,22 @@ class Group(click.Group):
     """A click group whose errors are one line: ``symopt derive: unknown rule ...``, exit 2."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from symopt import terminal
         from symopt.errors import SymoptError
 
+        for stream in (sys.stdout, sys.stderr):  # a latin-1 terminal gets ASCII notation, not an error
+            terminal.fit(stream)
         try:
             code = super().main(args, prog_name or "symopt", complete_var, standalone_mode=False, **extra)
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a full disk shows here, not in the interpreter's last flush
+        except OSError as exc:  # the output cannot be written: a full disk, a closed pipe
+            message = terminal.unwritable(exc) if exc.filename is None else f"{exc.filename}: {exc.strerror or exc}"
+            terminal.silence_stdout()
+            if message:
+                with contextlib.suppress(Exception):
+                    click.echo(f"symopt: {message}", err=True)
+            code = 1
         except click.ClickException as exc:
             command = exc.ctx.command_path if getattr(exc, "ctx", None) else "symopt"
             click.echo(f"{command}: {' '.join(exc.format_message().split())}", err=True)

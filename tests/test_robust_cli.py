@@ -170,3 +170,39 @@ def test_equivalent_refuses_no_examples_before_any_work(monkeypatch):
     for examples in (0, -1, 1.5, True):
         with pytest.raises(SymoptError, match="examples must be a whole number of at least 1"):
             symopt.equivalent("sgd", "sgd", examples=examples)
+
+
+# --- the streams: a full disk is one line, any encoding prints ----------------------------------------------------
+def symopt_process(*args, env=None, **kwargs):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    environment = {**os.environ, "PYTHONPATH": str(root), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "symopt", *args], env=environment, cwd=root, timeout=120, **kwargs)
+
+
+def test_a_full_output_device_is_one_line_and_exit_1():
+    from conftest import require
+
+    with open(require(path="/dev/full"), "w") as full:
+        done = symopt_process("list", stdout=full, stderr=-1, text=True)
+    assert done.returncode == 1 and done.stderr == "symopt: cannot write the output: No space left on device\n"
+
+
+def test_a_terminal_that_cannot_encode_unicode_gets_ascii_notation():
+    done = symopt_process("derive", "adamw", "--only", "moving-averages", env={"PYTHONIOENCODING": "latin-1"},
+                          capture_output=True)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+    text = done.stdout.decode("latin-1")
+    assert "theta" in text and "sqrt" in text and "?" not in text.replace("? ", "")
+
+
+def test_ascii_notation_spells_what_the_printer_writes():
+    from symopt.terminal import ASCII, ascii_notation
+
+    assert ascii_notation("θₜ = θₜ₋₁ − η·m̂ₜ/(√v̂ₜ + ε)") == "theta_t = theta_(t-1) - eta*m^_t/(sqrtv^_t + epsilon)"
+    assert ascii_notation("λ_eff ≈ ‖W‖² β₁ᵗ Σ") == "lambda_eff ~= ||W||^2 beta_1^t Sigma"
+    assert "λ²·x".encode("latin-1", errors=ASCII) == b"lambda\xb2\xb7x"  # what latin-1 holds, it keeps
