@@ -36,15 +36,15 @@ class RuleName(click.ParamType):
 
         if value in RULES:
             return value
-        if "(" in value:  # a spec, adam(epsilon='hat'): parsed, never evaluated
-            try:
-                name, _ = parse(value)
-            except SymoptError as exc:
+        try:  # a name or a spec, adam(epsilon='hat'), stripped as spec.parse strips: never evaluated
+            name, _ = parse(value)
+        except SymoptError as exc:
+            if "(" in value:
                 self.fail(str(exc), param, ctx)
-            if name in RULES:
-                return value
-            value = name
-        self.fail(str(UnknownNameError("rule", value, RULES)), param, ctx)
+            name = value.strip()
+        if name in RULES:
+            return value
+        self.fail(str(UnknownNameError("rule", name, RULES)), param, ctx)
 
 
 RULE = RuleName()
@@ -505,22 +505,30 @@ def check(function, rule_name, options, examples, seed, timeout):
 
 
 class ExportName(click.ParamType):
-    """A rule (``adam``) or one of its derivations (``adam:coupling``)."""
+    """A rule (``adam``, ``adam(amsgrad=True)``) or one of its derivations (``adam:coupling``)."""
 
     name = "name"
 
     def convert(self, value, param, ctx):
         from symopt.errors import UnknownNameError
+        from symopt.spec import parse
 
-        rule, colon, key = value.partition(":")
-        if rule not in RULES:
-            self.fail(str(UnknownNameError("rule", rule, RULES)), param, ctx)
+        spec, colon, key = _split_export_name(value)
+        rule = parse(RULE.convert(spec, param, ctx))[0]  # a name or a spec, as every command takes
         if colon and not key:
             self.fail(f"{value!r} names no derivation after ':': write {rule}:DERIVATION "
                       f"(one of {', '.join(DERIVATION_KEYS)}) or just {rule}", param, ctx)
         if key and key not in DERIVATION_KEYS:
             self.fail(str(UnknownNameError("derivation", key, DERIVATION_KEYS)), param, ctx)
         return value
+
+
+def _split_export_name(value: str) -> tuple[str, str, str]:
+    """``"adam(amsgrad=True):coupling"`` -> ``("adam(amsgrad=True)", ":", "coupling")``: the rule's
+    spec (options in parentheses may hold anything but a ')'), and the derivation after the colon."""
+    close = value.rfind(")")
+    spec, colon, key = value[close + 1:].partition(":")
+    return value[:close + 1] + spec, colon, key.strip()
 
 
 OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
@@ -549,10 +557,11 @@ def latex(name, options, fmt, output, force):
     """
     from symopt import export
 
-    chosen = _options(options)
+    spec, _, key = _split_export_name(name)
+    rule_name, chosen = _chosen(spec, options)
     if output is not None:
         export.target(output, force)  # a bad file name fails before anything is computed
-    text = export.render(export.resolve(name, **chosen), fmt)
+    text = export.render(export.resolve(f"{rule_name}:{key}" if key else rule_name, **chosen), fmt)
     if output is not None:
         export.write(output, text, force=force)
         click.echo(f"wrote {output}", err=True)

@@ -155,7 +155,7 @@ def _loss_curves(rules, steps, seed, tick, against_torch, data, curves, torch_cu
     from symopt.verify import torch_arguments
 
     for name in rules:
-        hyper = HYPER.get(name, {})
+        hyper = HYPER.get(resolve(name).name, {})  # a spec, adam(amsgrad=True), trains as its rule does
         model = mlp(seed, dtype=torch.float32)
         curves[name] = train(model, symopt_optimizer(model, name, **hyper), data, steps, tick)
         if not against_torch:

@@ -206,3 +206,30 @@ def test_ascii_notation_spells_what_the_printer_writes():
     assert ascii_notation("θₜ = θₜ₋₁ − η·m̂ₜ/(√v̂ₜ + ε)") == "theta_t = theta_(t-1) - eta*m^_t/(sqrtv^_t + epsilon)"
     assert ascii_notation("λ_eff ≈ ‖W‖² β₁ᵗ Σ") == "lambda_eff ~= ||W||^2 beta_1^t Sigma"
     assert "λ²·x".encode("latin-1", errors=ASCII) == b"lambda\xb2\xb7x"  # what latin-1 holds, it keeps
+
+
+# --- every command takes every spec form, stripped the same way ------------------------------------------------------
+def test_every_rule_argument_takes_names_and_specs_stripped_alike():
+    import click
+
+    from symopt.spec import parse
+
+    forms = [" adam", "adam ", "adam(amsgrad=True)", " adam( amsgrad = True ) "]
+    checked = 0
+    for command in cli.main.commands.values():
+        for param in command.params:
+            if isinstance(param.type, (cli.RuleName, cli.ExportName)):
+                for form in forms:
+                    assert parse(param.type.convert(form, param, None))[0] == "adam", (command.name, form)
+                with pytest.raises(click.BadParameter, match="unknown rule 'adm'"):
+                    param.type.convert(" adm", param, None)
+                checked += 1
+    assert checked >= 5  # derive, compare (2), verify, check --rule, latex, train
+
+
+def test_latex_takes_a_spec_and_a_derivation_of_it(runner):
+    result = run(runner, "latex", "adam(amsgrad=corrected)")
+    assert result.exit_code == 0 and r"\max" in result.output, result.output
+    result = run(runner, "latex", " adam( amsgrad=True ):moving-averages")
+    assert result.exit_code == 0 and r"\mathbb{E}" in result.output, result.output
+    one_line_error(run(runner, "latex", "adam(amsgrad=True)", "-O", "amsgrad=false"), "'amsgrad' is given twice")
