@@ -233,3 +233,51 @@ def test_latex_takes_a_spec_and_a_derivation_of_it(runner):
     result = run(runner, "latex", " adam( amsgrad=True ):moving-averages")
     assert result.exit_code == 0 and r"\mathbb{E}" in result.output, result.output
     one_line_error(run(runner, "latex", "adam(amsgrad=True)", "-O", "amsgrad=false"), "'amsgrad' is given twice")
+
+
+# --- export: old set or new, whatever moment it is killed at ----------------------------------------------------------
+def test_an_export_killed_at_any_moment_leaves_the_old_set_or_the_new(tmp_path, monkeypatch):
+    """A forked process exports two sets in turn into one folder until it is killed (SIGKILL) at a
+    random moment; the folder then holds one whole set, and the next export leaves no stray file."""
+    import os
+    import random
+    import signal
+    import time
+
+    from symopt import export
+
+    def fileset(tag, n):
+        return {f"{tag}{i}.md" if i % 3 else f"same{i}.md": f"{export.GENERATED}\n\n{tag} {i}\n" for i in range(n)}
+
+    monkeypatch.setattr(os, "fsync", lambda fd: None)  # a kill loses no written data; the disk is not the point
+    sets = [fileset("a", 16), fileset("b", 12)]
+    sets[1]["coupling.png"] = b"\x89PNG " + os.urandom(64)
+    folder = tmp_path / "derivations"
+    chosen = {"set": sets[0]}
+    monkeypatch.setattr(export, "documents", lambda figure=True: dict(chosen["set"]))
+    export.export(folder)
+    (folder / ".symopt-old.tmp").write_text("")  # a temporary file an older export left
+    draw = random.Random(0)
+
+    def contents():
+        return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    whole = [{k: v.encode() if isinstance(v, str) else v for k, v in s.items()} for s in sets]
+    for _ in range(8):
+        pid = os.fork()
+        if pid == 0:  # the child: exports until killed
+            try:
+                for i in range(10_000):
+                    chosen["set"] = sets[i % 2]
+                    export.export(folder)
+            finally:
+                os._exit(0)
+        time.sleep(draw.uniform(0.0, 0.03))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        found = contents()
+        found.pop(".symopt-old.tmp", None)  # only until the first export in the child
+        assert found in whole, sorted(found)
+    chosen["set"] = sets[0]
+    export.export(folder)
+    assert contents() == whole[0] and os.listdir(tmp_path) == ["derivations"]
