@@ -560,7 +560,7 @@ def latex(name, options, fmt, output, force):
     spec, _, key = _split_export_name(name)
     rule_name, chosen = _chosen(spec, options)
     if output is not None:
-        export.target(output, force)  # a bad file name fails before anything is computed
+        export.writable(output, force)  # a bad file name or folder fails before anything is computed
     text = export.render(export.resolve(f"{rule_name}:{key}" if key else rule_name, **chosen), fmt)
     if output is not None:
         export.write(output, text, force=force)
@@ -642,6 +642,11 @@ def train(names, steps, output, force):
     from symopt import training
 
     training.require()
+    if output is not None:  # the file name, its format and its folder, before any training
+        from symopt.plot import figure_format, require_matplotlib
+
+        fmt = figure_format(output, force)
+        require_matplotlib()
     names = names or training.RULES
     progress = training.Progress(2 * len(names) * steps, "training")
     try:
@@ -663,5 +668,5 @@ def train(names, steps, output, force):
     if output is not None:
         from symopt.export import write
 
-        write(output, training.figure(curves), force=force)
+        write(output, training.figure(curves, fmt), force=force)
         click.echo(f"wrote {output}", err=True)

@@ -282,6 +282,19 @@ def target(path: str | os.PathLike, force: bool = False) -> Path:
     return path
 
 
+def writable(path: str | os.PathLike, force: bool = False) -> Path:
+    """:func:`target`, and a file created and removed in its folder: everything that can be known
+    about writing ``path`` before the work that fills it (a read-only folder fails here)."""
+    path = target(path, force)
+    try:
+        handle, probe = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY[0], suffix=_TEMPORARY[1])
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise _cannot(path, exc) from None
+    return path
+
+
 @contextlib.contextmanager
 def atomic(path: str | os.PathLike, force: bool = False):
     """A binary file to fill, that becomes ``path`` whole when the block ends, or not at all.

@@ -1,5 +1,7 @@
 """Messages for bad input: one line that says what is wrong, exit status 2."""
 
+import os
+
 import pytest
 
 from symopt import cli
@@ -281,3 +283,39 @@ def test_an_export_killed_at_any_moment_leaves_the_old_set_or_the_new(tmp_path, 
     chosen["set"] = sets[0]
     export.export(folder)
     assert contents() == whole[0] and os.listdir(tmp_path) == ["derivations"]
+
+
+# --- train -o and plot -o: the format follows the name, checked before any work -------------------------------------------
+@pytest.mark.parametrize(("suffix", "magic"), [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
+def test_train_writes_the_format_its_file_name_asks_for(runner, tmp_path, monkeypatch, suffix, magic):
+    from conftest import require
+
+    require("torch", install="pip install torch==2.13.0")
+    require("sklearn", install="pip install scikit-learn")
+    from symopt import training
+
+    monkeypatch.setattr(training, "loss_curves", lambda names, steps, tick: ({"adam": [2.0, 1.0]}, {"adam": "no torch"}))
+    result = run(runner, "train", "adam", "--steps", "2", "-o", str(tmp_path / f"curves{suffix}"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"curves{suffix}").read_bytes().startswith(magic)
+
+
+@pytest.mark.parametrize("name", ["curves.txt", "curves", "nodir/curves.png", "."])
+def test_train_refuses_a_file_it_cannot_write_before_training(runner, tmp_path, monkeypatch, name):
+    from conftest import require
+
+    require("torch", install="pip install torch==2.13.0")
+    require("sklearn", install="pip install scikit-learn")
+    from symopt import training
+
+    monkeypatch.setattr(training, "loss_curves", lambda *a, **k: pytest.fail("trained before checking the file"))
+    result = run(runner, "train", "adam", "--steps", "2", "-o", str(tmp_path / name))
+    assert result.exit_code == 2 and result.stdout == "" and result.stderr.count("\n") == 1, result.output
+    assert os.listdir(tmp_path) == []
+
+
+def test_export_into_a_place_it_cannot_create_fails_before_computing(runner, monkeypatch):
+    from symopt import export
+
+    monkeypatch.setattr(export, "documents", lambda figure=True: pytest.fail("computed before checking the folder"))
+    one_line_error(run(runner, "export", "/proc/sys/symopt-x", "--no-figure"), "/proc/sys/symopt-x")
