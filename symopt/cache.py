@@ -10,8 +10,8 @@ runs code: a file in it is used only from a folder that only its owner can write
 
 Example:
     >>> from symopt import cache
-    >>> cache.location().name
-    'symopt'
+    >>> cache.digest(b"")  # what names an empty file
+    'e3b0c44298fc1c149afbf4c8'
 """
 
 from __future__ import annotations

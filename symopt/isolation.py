@@ -33,6 +33,7 @@ import signal
 import struct
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -89,7 +90,9 @@ class Child:
         for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice
             with contextlib.suppress(Exception):
                 stream.flush()
-        self.pid = os.fork()
+        with warnings.catch_warnings():  # Python 3.12 warns of forking with threads: the child only
+            warnings.simplefilter("ignore", DeprecationWarning)  # runs the user's code and os._exit()s
+            self.pid = os.fork()
         if self.pid == 0:  # the child: it never returns from here
             os.close(down_write)
             os.close(up_read)

@@ -4,8 +4,8 @@ that cannot be written (a full disk, a closed pipe) as one line, not a traceback
 Ground floor: imports nothing of symopt's.
 
 Example:
-    >>> "θₜ = θₜ₋₁ − η·√v̂ₜ".encode("latin-1", errors=ASCII)
-    b'theta_t = theta_(t-1) - eta*sqrt(v^)_t'
+    >>> "θₜ = θₜ₋₁ − η·√v̂ₜ".encode("ascii", errors=ASCII)
+    b'theta_t = theta_(t-1) - eta*sqrtv^_t'
 """
 
 from __future__ import annotations
