@@ -131,11 +131,15 @@ class Child:
         if self.fatal is not None:
             raise self.fatal
         message = pickle.dumps(_Case(case), protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            os.write(self._down, _HEADER.pack(b"c", len(message)))
-            _write_all(self._down, message)
-        except OSError:
-            self._die("", case)
+        view, deadline = memoryview(_HEADER.pack(b"c", len(message)) + message), time.monotonic() + self.timeout
+        while view:  # a child that stops reading cannot block this process either
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [self._down], [], left)[1]:
+                self._hung(self.timeout, case, "")
+            try:
+                view = view[os.write(self._down, view[:select.PIPE_BUF]):]  # never blocks once writable
+            except OSError:
+                self._die("", case)
         while True:
             kind, payload = self._receive(self.timeout, case=case)
             if kind != b"h":  # a heartbeat: one call returned
