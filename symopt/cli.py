@@ -581,8 +581,10 @@ def export_(directory, no_figure, force):
     the note symopt starts from with every equation generated (derivations/ is this, checked in).
 
     DIR is created if needed. An existing DIR must be empty or hold only what symopt export wrote
-    (Markdown files beginning with its GENERATED marker, and the figure), unless --force. Each file
-    is written whole; everything is computed before anything is created.
+    (Markdown files beginning with its GENERATED marker, and the figure), unless --force. The whole
+    set is written into a new folder beside DIR, then swapped in at once: an interrupted export
+    leaves the old set or the new one, never a mix. Where it goes is checked before anything is
+    computed.
 
     \b
     Example:
