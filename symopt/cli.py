@@ -7,6 +7,7 @@ out-of-range value) is one line on stderr and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -35,15 +36,15 @@ class RuleName(click.ParamType):
 
         if value in RULES:
             return value
-        if "(" in value:  # a spec, adam(epsilon='hat'): parsed, never evaluated
-            try:
-                name, _ = parse(value)
-            except SymoptError as exc:
+        try:  # a name or a spec, adam(epsilon='hat'), stripped as spec.parse strips: never evaluated
+            name, _ = parse(value)
+        except SymoptError as exc:
+            if "(" in value:
                 self.fail(str(exc), param, ctx)
-            if name in RULES:
-                return value
-            value = name
-        self.fail(str(UnknownNameError("rule", value, RULES)), param, ctx)
+            name = value.strip()
+        if name in RULES:
+            return value
+        self.fail(str(UnknownNameError("rule", name, RULES)), param, ctx)
 
 
 RULE = RuleName()
@@ -53,10 +54,22 @@ class Group(click.Group):
     """A click group whose errors are one line: ``symopt derive: unknown rule ...``, exit 2."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from symopt import terminal
         from symopt.errors import SymoptError
 
+        for stream in (sys.stdout, sys.stderr):  # a latin-1 terminal gets ASCII notation, not an error
+            terminal.fit(stream)
         try:
             code = super().main(args, prog_name or "symopt", complete_var, standalone_mode=False, **extra)
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a full disk shows here, not in the interpreter's last flush
+        except OSError as exc:  # the output cannot be written: a full disk, a closed pipe
+            message = terminal.unwritable(exc) if exc.filename is None else f"{exc.filename}: {exc.strerror or exc}"
+            terminal.silence_stdout()
+            if message:
+                with contextlib.suppress(Exception):
+                    click.echo(f"symopt: {message}", err=True)
+            code = 1
         except click.ClickException as exc:
             command = exc.ctx.command_path if getattr(exc, "ctx", None) else "symopt"
             click.echo(f"{command}: {' '.join(exc.format_message().split())}", err=True)
@@ -442,41 +455,43 @@ def equiv(first, second, fmt, examples, seed, budget):
 @click.option("--examples", type=click.IntRange(1, 100_000), default=100, show_default=True,
               help="Generated trajectories.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Hypothesis's seed.")
-def check(function, rule_name, options, examples, seed):
+@click.option("--timeout", type=click.FloatRange(0, 86_400, min_open=True), default=10.0, show_default=True,
+              metavar="SECONDS", help="The longest one call of FUNCTION may take (it runs in a child process).")
+def check(function, rule_name, options, examples, seed, timeout):
     """Check your own step function against a rule, and name a common mistake if one explains it.
 
     FUNCTION is called as step(params, grads, state, t, **hyper) and returns (params, state);
     state is {} on the first step and belongs to your code. It gets copies of the parameters and
     gradients, so it may update them in place. Only the parameters are compared, in float64, with
-    the learning rate sometimes following a schedule.
+    the learning rate sometimes following a schedule. FUNCTION runs in a child process: whatever it
+    does there (exits, crashes, hangs, patches symopt), the verdict is this one's.
 
     \b
     Exit status:
       0  it conforms on every case;
       1  it runs but does not conform: it takes a different step, returns parameters of the
          wrong shape or complex ones, gives different results on the same case, or raises
-         (SystemExit included) on a valid case;
+         (SystemExit included) or ends its process on a valid case;
       2  it cannot be checked: the module does not import (or exits while importing), FUNCTION is
          missing, not callable, has no signature to read (a builtin), does not take the rule's
-         keywords, or returns something that is not (params, state) with params an array of
-         real numbers (None, a dict, a string, an object array...).
+         keywords, returns something that is not (params, state) with params an array of
+         real numbers (None, a dict, a string, an object array...), or a call takes longer
+         than --timeout.
 
     \b
     Examples:
       symopt check my_optim:adamw_step --rule adamw
       symopt check path/to/sgd.py:step --rule momentum -O nesterov=true
     """
-    import symopt
+    from symopt.isolation import Child, check_in_child
     from symopt.optimizers import label
-    from symopt.verify import (StepFunctionError, StepRaised, check_function, check_signature, describe,
-                               load_function, require_hypothesis)
+    from symopt.verify import StepFunctionError, StepRaised, describe, require_hypothesis
 
     require_hypothesis()
     rule = _rule(rule_name, options)
-    step = load_function(function)
-    check_signature(step, rule)
-    click.echo(f"checking {function} against {label(rule)}: {examples} cases, float64 (seed {seed})")
-    result = check_function(step, rule, examples=examples, seed=seed)
+    with Child(function, rule, timeout) as child:  # the function runs there, whatever it does
+        click.echo(f"checking {function} against {label(rule)}: {examples} cases, float64 (seed {seed})")
+        result = check_in_child(child, rule, examples=examples, seed=seed)
     report = result.report
     if report.passed:
         e = report.errors.get("float64")
@@ -501,22 +516,30 @@ def check(function, rule_name, options, examples, seed):
 
 
 class ExportName(click.ParamType):
-    """A rule (``adam``) or one of its derivations (``adam:coupling``)."""
+    """A rule (``adam``, ``adam(amsgrad=True)``) or one of its derivations (``adam:coupling``)."""
 
     name = "name"
 
     def convert(self, value, param, ctx):
         from symopt.errors import UnknownNameError
+        from symopt.spec import parse
 
-        rule, colon, key = value.partition(":")
-        if rule not in RULES:
-            self.fail(str(UnknownNameError("rule", rule, RULES)), param, ctx)
+        spec, colon, key = _split_export_name(value)
+        rule = parse(RULE.convert(spec, param, ctx))[0]  # a name or a spec, as every command takes
         if colon and not key:
             self.fail(f"{value!r} names no derivation after ':': write {rule}:DERIVATION "
                       f"(one of {', '.join(DERIVATION_KEYS)}) or just {rule}", param, ctx)
         if key and key not in DERIVATION_KEYS:
             self.fail(str(UnknownNameError("derivation", key, DERIVATION_KEYS)), param, ctx)
         return value
+
+
+def _split_export_name(value: str) -> tuple[str, str, str]:
+    """``"adam(amsgrad=True):coupling"`` -> ``("adam(amsgrad=True)", ":", "coupling")``: the rule's
+    spec (options in parentheses may hold anything but a ')'), and the derivation after the colon."""
+    close = value.rfind(")")
+    spec, colon, key = value[close + 1:].partition(":")
+    return value[:close + 1] + spec, colon, key.strip()
 
 
 OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
@@ -545,10 +568,11 @@ def latex(name, options, fmt, output, force):
     """
     from symopt import export
 
-    chosen = _options(options)
+    spec, _, key = _split_export_name(name)
+    rule_name, chosen = _chosen(spec, options)
     if output is not None:
-        export.target(output, force)  # a bad file name fails before anything is computed
-    text = export.render(export.resolve(name, **chosen), fmt)
+        export.writable(output, force)  # a bad file name or folder fails before anything is computed
+    text = export.render(export.resolve(f"{rule_name}:{key}" if key else rule_name, **chosen), fmt)
     if output is not None:
         export.write(output, text, force=force)
         click.echo(f"wrote {output}", err=True)
@@ -568,8 +592,10 @@ def export_(directory, no_figure, force):
     the note symopt starts from with every equation generated (derivations/ is this, checked in).
 
     DIR is created if needed. An existing DIR must be empty or hold only what symopt export wrote
-    (Markdown files beginning with its GENERATED marker, and the figure), unless --force. Each file
-    is written whole; everything is computed before anything is created.
+    (Markdown files beginning with its GENERATED marker, and the figure), unless --force. The whole
+    set is written into a new folder beside DIR, then swapped in at once: an interrupted export
+    leaves the old set or the new one, never a mix. Where it goes is checked before anything is
+    computed.
 
     \b
     Example:
@@ -629,6 +655,11 @@ def train(names, steps, output, force):
     from symopt import training
 
     training.require()
+    if output is not None:  # the file name, its format and its folder, before any training
+        from symopt.plot import figure_format, require_matplotlib
+
+        fmt = figure_format(output, force)
+        require_matplotlib()
     names = names or training.RULES
     progress = training.Progress(2 * len(names) * steps, "training")
     try:
@@ -650,5 +681,5 @@ def train(names, steps, output, force):
     if output is not None:
         from symopt.export import write
 
-        write(output, training.figure(curves), force=force)
+        write(output, training.figure(curves, fmt), force=force)
         click.echo(f"wrote {output}", err=True)

@@ -838,8 +838,11 @@ def equivalent(a, b, examples: int = EXAMPLES, seed: int = 0, budget: float = BU
         ``symopt.equivalent("adamw", "adamw(decay='paper')").hypers["weight_decay"]`` is
         ``lr'*weight_decay``: the paper's λ is torch's times the paper's learning rate α.
     """
+    from symopt.errors import SymoptError
     from symopt.spec import rule_from_spec
 
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+        raise SymoptError(f"examples must be a whole number of at least 1, not {examples!r}")
     a, b = (x if isinstance(x, Rule) else rule_from_spec(x) for x in (a, b))
     forward = _decide(a, b, time.process_time() + budget, release, conditions)
     inverse: dict = forward[0] if forward[3] and a == b else {}  # the identity undoes itself

@@ -11,7 +11,9 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import stat
+import sys
 import tempfile
 from dataclasses import dataclass
 from importlib import resources
@@ -280,6 +282,19 @@ def target(path: str | os.PathLike, force: bool = False) -> Path:
     return path
 
 
+def writable(path: str | os.PathLike, force: bool = False) -> Path:
+    """:func:`target`, and a file created and removed in its folder: everything that can be known
+    about writing ``path`` before the work that fills it (a read-only folder fails here)."""
+    path = target(path, force)
+    try:
+        handle, probe = tempfile.mkstemp(dir=path.parent, prefix=_TEMPORARY[0], suffix=_TEMPORARY[1])
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise _cannot(path, exc) from None
+    return path
+
+
 @contextlib.contextmanager
 def atomic(path: str | os.PathLike, force: bool = False):
     """A binary file to fill, that becomes ``path`` whole when the block ends, or not at all.
@@ -449,13 +464,17 @@ def _own(folder: Path) -> list[str]:
 
 
 def export(directory: str | os.PathLike, figure: bool = True, force: bool = False) -> list[Path]:
-    """Write every file of ``derivations/`` into ``directory``, each whole (see :func:`write`).
+    """Write every file of ``derivations/`` into ``directory``, as one set: old or new, never a mix.
 
     ``directory`` is created if needed. If it exists it must be empty or hold only what
     ``symopt export`` wrote (see :func:`_own`), unless ``force``: then files of the same names are
-    replaced, and other files are left alone. Everything is computed (and matplotlib looked for)
-    before anything is created; if writing fails in a folder this call created, what it wrote is
-    removed again.
+    replaced, and other entries are kept (hard-linked into the new set, never moved). Where it goes
+    is checked, and the new set's folder created beside it, before anything is computed: a folder
+    that cannot be written fails at once. The whole set is written into that new folder
+    (``.symopt-export-<name>-*``, each file flushed to disk), which then takes the old one's place
+    in one atomic exchange (Linux's ``renameat2``; elsewhere two renames); the old set is removed
+    after. A killed export leaves the old set or the new one; what it left beside the folder, and
+    temporary files of older exports inside it, are removed by the next export.
 
     Raises:
         SymoptError: for an empty name, a folder holding other files (without ``force``), a missing
@@ -466,17 +485,21 @@ def export(directory: str | os.PathLike, figure: bool = True, force: bool = Fals
         raise SymoptError("the folder name is empty: symopt export DIR (e.g. symopt export derivations/)")
     if "\0" in text:
         raise SymoptError(f"{text!r} is not a folder name: it holds a NUL character")
-    directory = Path(text)
+    directory = Path(os.path.abspath(text))
+    here = Path(os.path.abspath(os.curdir))
+    if directory == here or directory in here.parents:
+        raise SymoptError(f"{text} holds the current folder: the set is swapped in whole, so name a folder "
+                          "beneath it (e.g. symopt export derivations/)")
     try:
-        exists = directory.exists()
-        if exists and not directory.is_dir():
-            raise SymoptError(f"{directory} exists and is not a folder")
+        exists = os.path.lexists(directory)
+        if exists and (directory.is_symlink() or not directory.is_dir()):
+            raise SymoptError(f"{text} exists and is not a folder")
         foreign = _own(directory) if exists else []
     except OSError as exc:
         raise _cannot(directory, exc, "write into") from None
     if foreign and not force:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        raise SymoptError(f"{directory} holds files symopt export did not write ({shown}): "
+        raise SymoptError(f"{text} holds files symopt export did not write ({shown}): "
                           "use --force to write into it anyway, or choose an empty folder")
     if figure:
         from symopt import plot
@@ -486,28 +509,169 @@ def export(directory: str | os.PathLike, figure: bool = True, force: bool = Fals
         except SymoptError:
             raise SymoptError('the figure needs matplotlib: pip install "symopt-toolkit[plot]", '
                               "or pass --no-figure") from None
-    files = documents(figure=figure)
-    if exists:
-        for name in files:
-            target(directory / name, force=True)  # no folder or device where a file goes
-    created = []
+    created: list[Path] = []
     try:
-        for folder in (*reversed(directory.parents), directory):
-            if not folder.exists():
+        for folder in reversed(directory.parents):
+            if not os.path.lexists(folder):
                 folder.mkdir()
                 created.append(folder)
+        _sweep(directory)
+        stage = Path(tempfile.mkdtemp(dir=directory.parent, prefix=_stage_prefix(directory)))
     except OSError as exc:
         _remove(created)
         raise _cannot(directory, exc, "create") from None
-    written: list[Path] = []
     try:
-        for name, content in files.items():
-            written.append(write(directory / name, content, force=True))
-    except BaseException:
-        if created:
-            _remove(created + written)
+        files = documents(figure=figure)
+        if exists:
+            for name in files:
+                if name in foreign:
+                    target(directory / name, force=True)  # no folder or device where a file goes
+        written = [_put(stage / name, content) for name, content in files.items()]
+        for name in _kept(directory, files) if exists else []:
+            _link_tree(directory / name, stage / name)
+        os.chmod(stage, _folder_mode(directory if exists else None))
+        _fsync(stage)
+        _swap(stage, directory, exists)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(stage)
+        _remove(created)
+        if isinstance(exc, OSError):
+            raise _cannot(directory, exc, "write into") from None
         raise
-    return written
+    return [directory / path.name for path in written]
+
+
+_STAGE = ".symopt-export-"
+
+
+def _kept(directory: Path, files) -> list[str]:
+    """What the new set keeps of the old folder: everything but the documents it replaces, the
+    generated Markdown files it no longer has, and temporary files (a figure left out with
+    ``--no-figure``, train's figures, a user's files under ``--force`` stay)."""
+    marker = GENERATED.encode("utf-8")
+    kept = []
+    for name in sorted(os.listdir(directory)):
+        path = directory / name
+        regular = stat.S_ISREG(os.lstat(path).st_mode)
+        if name in files or (regular and name.startswith(_TEMPORARY[0]) and name.endswith(_TEMPORARY[1])):
+            continue
+        if regular and name.endswith(".md"):
+            with open(path, "rb") as file:
+                if file.read(len(marker)) == marker:
+                    continue
+        kept.append(name)
+    return kept
+
+
+def _stage_prefix(directory: Path) -> str:
+    return f"{_STAGE}{directory.name[:100]}-"
+
+
+def _sweep(directory: Path) -> None:
+    """Remove what an interrupted export of ``directory`` left beside it (its new or old set's
+    folder) and inside it (temporary files of :func:`write`)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory.parent):
+            if entry.name.startswith(_stage_prefix(directory)) and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            if (entry.name.startswith(_TEMPORARY[0]) and entry.name.endswith(_TEMPORARY[1])
+                    and entry.is_file(follow_symlinks=False)):
+                os.unlink(entry.path)
+
+
+def _put(path: Path, content: str | bytes) -> Path:
+    """A new file in the new set's folder, flushed to disk (no one else writes there)."""
+    data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "xb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+    return path
+
+
+def _link_tree(source: Path, destination: Path) -> None:
+    """``source`` (a user's file, link, pipe or folder) present in ``destination`` too, without moving
+    or copying it: hard links for files, the same link for links, folders made anew."""
+    info = os.lstat(source)
+    if stat.S_ISLNK(info.st_mode):
+        os.symlink(os.readlink(source), destination)
+    elif stat.S_ISDIR(info.st_mode):
+        os.mkdir(destination, stat.S_IMODE(info.st_mode) | stat.S_IRWXU)
+        for name in os.listdir(source):
+            _link_tree(source / name, destination / name)
+        os.chmod(destination, stat.S_IMODE(info.st_mode))
+    elif stat.S_ISFIFO(info.st_mode):
+        os.mkfifo(destination, stat.S_IMODE(info.st_mode))
+    elif stat.S_ISREG(info.st_mode):
+        try:
+            os.link(source, destination)
+        except OSError:  # no hard links here: a copy
+            shutil.copy2(source, destination)
+    else:
+        raise SymoptError(f"{source} is {_KINDS.get(stat.S_IFMT(info.st_mode), 'not a regular file')}: "
+                          "symopt export keeps only files, links, pipes and folders beside its own")
+
+
+def _folder_mode(existing: Path | None) -> int:
+    if existing is not None:
+        return stat.S_IMODE(os.stat(existing).st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o777 & ~umask
+
+
+def _fsync(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap ``a`` and ``b`` in one step (Linux's renameat2 with RENAME_EXCHANGE); False where that
+    does not exist (another system, an old C library, a file system without it)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _swap(stage: Path, directory: Path, exists: bool) -> None:
+    """Put the new set (``stage``) where ``directory`` is, and remove the old set."""
+    parent = directory.parent
+    if not exists:
+        os.rename(stage, directory)
+    elif _exchange(stage, directory):
+        shutil.rmtree(stage, ignore_errors=True)  # now the old set
+    else:  # two renames: for an instant there is no directory (the next export cleans up)
+        old = Path(tempfile.mkdtemp(dir=parent, prefix=_stage_prefix(directory)))
+        os.rmdir(old)
+        os.rename(directory, old)
+        os.rename(stage, directory)
+        shutil.rmtree(old, ignore_errors=True)
+    _fsync(parent)
 
 
 def _remove(paths: list[Path]) -> None:

@@ -479,9 +479,10 @@ class Kernel:
         params = _as_params(params)
         if grads.dtype.kind == "c" if isinstance(grads, np.ndarray) else np.iscomplexobj(grads):
             raise SymoptError("grads must be real: a complex gradient would lose its imaginary part")
+        _not_masked(grads, "grads")
         try:
             grads = np.asarray(grads, dtype=params.dtype)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise SymoptError(f"grads must be an array of real numbers: {exc}") from None
         if grads.shape != params.shape:
             raise SymoptError(f"grads has shape {grads.shape} but params has shape {params.shape}")
@@ -496,9 +497,20 @@ class Kernel:
                 value = state[s.name]
                 if isinstance(value, bool) or not isinstance(value, numbers.Real):
                     raise SymoptError(f"state[{s.name!r}] must be a real number, not {value!r}")
-                scalars.append(float(value))
+                try:
+                    scalars.append(float(value))
+                except OverflowError:
+                    raise SymoptError(f"state[{s.name!r}] is too large for a float") from None
                 continue
-            value = np.asarray(state[s.name], dtype=params.dtype)
+            _not_masked(state[s.name], f"state[{s.name!r}]")
+            if inplace and isinstance(state[s.name], np.ndarray) and state[s.name].dtype != params.dtype:
+                raise SymoptError(f"inplace=True writes into state[{s.name!r}], which is {state[s.name].dtype}, "
+                                  f"not params' {params.dtype}: start from kernel.init(params), or step without inplace")
+            try:
+                value = np.asarray(state[s.name], dtype=params.dtype)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise SymoptError(f"state[{s.name!r}] must be an array of real numbers: "
+                                  f"{' '.join(str(exc).split())}") from None
             if value.shape != s.shape_of(params.shape):
                 expected = "" if s.shape == "param" else f" (it must be {s.shape_of(params.shape)})"
                 raise SymoptError(f"state[{s.name!r}] has shape {value.shape} but params has shape "
@@ -517,9 +529,7 @@ class Kernel:
             if any(np.may_share_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1:] if a.size):
                 raise SymoptError("inplace=True needs params, grads and each state array to be separate arrays")
         arguments = [t, *values, *scalars, *_shape_arguments(self.rule, params.shape)]
-        program = self._program(arguments, inplace)
-        constants = program.scalars(*arguments)
-        advanced = {s.name: float(v) for s, v in zip(self.rule.scalars, self._advance(*arguments))}
+        program, constants, advanced = self._scalars(arguments, inplace)
         scratch = self._scratch(params, max(0, program.n_scratch))
         # NaN and inf propagate without warnings, as in torch.optim.
         with np.errstate(all="ignore"):
@@ -530,6 +540,24 @@ class Kernel:
             outs = [None if program.n_scratch < 0 else empty_aligned(params.shape, params.dtype) for _ in range(1 + len(array_states))]
             new_params, *new_state = program.arrays(*arrays, *constants, *arguments, *outs, scratch)
         return new_params, {**state, **{s.name: a for s, a in zip(array_states, new_state)}, **advanced}
+
+    def _scalars(self, arguments: list[float], inplace: bool) -> tuple[_Program, list, dict[str, float]]:
+        """The program for ``arguments``, its hoisted scalars, and the new scalar states.
+
+        Raises:
+            SymoptError: when Python's ``math`` overflows on them (Schedule-Free's t**r with a huge r),
+                where NumPy would give inf: one line, not an OverflowError.
+        """
+        try:
+            program = self._program(arguments, inplace)
+            constants = program.scalars(*arguments)
+            advanced = {s.name: float(v) for s, v in zip(self.rule.scalars, self._advance(*arguments))}
+        except SymoptError:
+            raise
+        except (OverflowError, ZeroDivisionError, ValueError):
+            raise SymoptError(f"{self.rule.name}: the step's scalars overflow a float at t = {arguments[0]} with "
+                              "these hyperparameters") from None
+        return program, constants, advanced
 
     def hyperparameters(self, **hyper) -> list[float]:
         """The hyperparameter values in the rule's order, defaults filled in, each range-checked."""
@@ -542,7 +570,10 @@ class Kernel:
             value = hyper.get(h.name, h.default)
             if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
                 raise SymoptError(f"{h.name} must be a real number in {h.range_text()}, not {value!r}")
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                raise SymoptError(f"{h.name} must be in {h.range_text()}, got a number too large for a float") from None
             if not h.contains(value):
                 raise SymoptError(f"{h.name} must be in {h.range_text()}, got {value!r}")
             values.append(value)
@@ -610,8 +641,18 @@ def empty_aligned(shape, dtype, fill=None) -> np.ndarray:
     return out
 
 
+def _not_masked(value, name: str) -> None:
+    """A masked array would lose its mask (NumPy's asarray drops it): refused, not silently unmasked."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise SymoptError(f"{name} is a masked array: its mask would be lost; pass {name}.filled(...) or its data")
+
+
 def _as_params(params) -> np.ndarray:
-    params = np.asarray(params)
+    _not_masked(params, "params")
+    try:
+        params = np.asarray(params)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise SymoptError(f"params must be an array of floating-point numbers: {' '.join(str(exc).split())}") from None
     if params.dtype.kind != "f":  # float16 to longdouble
         raise SymoptError(f"params must be a floating-point array, not {params.dtype}")
     return params

@@ -104,9 +104,7 @@ def stability_figure():
 
 
 def _png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+    return encode(figure, "png")
 
 
 def stability_png() -> bytes:
@@ -119,22 +117,40 @@ def coupling_png() -> bytes:
     return _png(coupling_figure())
 
 
+FORMATS = ("png", "svg", "pdf")
+_METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
+
+
+def figure_format(path: str, force: bool = False) -> str:
+    """The format ``path``'s extension names (png, svg or pdf), once the file is known to be
+    writable (see :func:`symopt.export.writable`); anything else is refused, before any drawing."""
+    from symopt.export import writable
+
+    fmt = writable(path, force).suffix[1:].lower()
+    if fmt not in FORMATS:
+        raise SymoptError(f"{path}: the file name must end in .png, .svg or .pdf (the format follows it)")
+    return fmt
+
+
+def encode(figure, fmt: str) -> bytes:
+    """``figure`` as the bytes of a ``fmt`` file, without a timestamp or version in its metadata."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt, metadata=_METADATA[fmt])
+    return buffer.getvalue()
+
+
 def save(name: str, path: str, force: bool = False) -> None:
     """Draw the plot ``name`` into ``path`` (PNG, SVG or PDF by its extension), whole or not at all.
 
-    The file name is checked, and the temporary file created (see :func:`symopt.export.atomic`),
-    before anything is drawn.
+    The file name and its folder are checked before anything is drawn; the figure is drawn in
+    memory, then written (see :func:`symopt.export.write`), so that a killed drawing leaves nothing.
     """
     from symopt.errors import UnknownNameError
-    from symopt.export import atomic, target
+    from symopt.export import write
 
     if name not in PLOTS:
         raise UnknownNameError("plot", name, PLOTS)
-    fmt = target(path, force).suffix[1:].lower()
-    if fmt not in ("png", "svg", "pdf"):
-        raise SymoptError(f"{path}: the file name must end in .png, .svg or .pdf")
+    fmt = figure_format(path, force)
     require_matplotlib()
-    metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
-    with atomic(path, force) as file:  # the folder is known to be writable before the figure is drawn
-        draw = {"coupling": coupling_figure, "stability": stability_figure}[name]  # PLOTS' names -> how to draw
-        draw().savefig(file, format=fmt, metadata=metadata)
+    draw = {"coupling": coupling_figure, "stability": stability_figure}[name]  # PLOTS' names -> how to draw
+    write(path, encode(draw(), fmt), force=force)

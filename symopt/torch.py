@@ -138,7 +138,7 @@ def _optimizer_class():
                     loss = closure()
             kernel, rule = self._kernel, self.rule
             for group in self.param_groups:
-                values = kernel.hyperparameters(**{h.name: float(group[h.name]) for h in rule.hypers})
+                values = kernel.hyperparameters(**{h.name: _number(group[h.name]) for h in rule.hypers})
                 for p in group["params"]:
                     if p.grad is None:
                         continue
@@ -149,11 +149,9 @@ def _optimizer_class():
                         state.update(self._init(p, values))
                     t = state["step"] + 1
                     arguments = [t, *values, *(state[s.name] for s in rule.scalars)]
-                    program = kernel._program(arguments, inplace=True)
-                    program.arrays(p, p.grad, *(state[s.name] for s in rule.arrays),
-                                   *program.scalars(*arguments), *arguments)
-                    for s, value in zip(rule.scalars, kernel._advance(*arguments)):
-                        state[s.name] = float(value)
+                    program, constants, advanced = kernel._scalars(arguments, inplace=True)
+                    program.arrays(p, p.grad, *(state[s.name] for s in rule.arrays), *constants, *arguments)
+                    state.update(advanced)
                     state["step"] = t
             return loss
 
@@ -170,6 +168,13 @@ def _optimizer_class():
                 else:
                     state[s.name] = torch.full_like(p, float(start), memory_format=torch.preserve_format)
             return state
+
+    def _number(value):
+        """A group's value as the kernel checks it: a one-element tensor as its number, anything else as
+        it is (None or a string is refused there, in one line)."""
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            return value.item()
+        return value
 
     Optimizer.__module__ = __name__
     Optimizer.__qualname__ = "Optimizer"

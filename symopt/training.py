@@ -155,7 +155,7 @@ def _loss_curves(rules, steps, seed, tick, against_torch, data, curves, torch_cu
     from symopt.verify import torch_arguments
 
     for name in rules:
-        hyper = HYPER.get(name, {})
+        hyper = HYPER.get(resolve(name).name, {})  # a spec, adam(amsgrad=True), trains as its rule does
         model = mlp(seed, dtype=torch.float32)
         curves[name] = train(model, symopt_optimizer(model, name, **hyper), data, steps, tick)
         if not against_torch:
@@ -168,13 +168,11 @@ def _loss_curves(rules, steps, seed, tick, against_torch, data, curves, torch_cu
         torch_curves[name] = train(model, torch_optimizer(model, name, **hyper), data, steps, tick)
 
 
-def figure(curves: dict[str, list[float]]) -> bytes:
-    """The loss curves as a PNG (matplotlib's Agg canvas, no display)."""
-    from symopt.plot import require_matplotlib
+def figure(curves: dict[str, list[float]], fmt: str = "png") -> bytes:
+    """The loss curves as a PNG, SVG or PDF file's bytes (``fmt``; matplotlib's Agg canvas, no display)."""
+    from symopt.plot import encode, require_matplotlib
 
     require_matplotlib()
-    import io
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -189,9 +187,7 @@ def figure(curves: dict[str, list[float]]) -> bytes:
     ax.set_ylabel("cross-entropy loss")
     ax.set_title("symopt.torch.Optimizer: MLP 64-32-10 on the digits, float32")
     ax.legend()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+    return encode(fig, fmt)
 
 
 class Progress:

@@ -911,14 +911,20 @@ def check_function(function: StepFunction, rule: Rule, examples: int = 100, seed
         SymoptError: if the function cannot be checked: no signature to read, one that does not take
             the rule's keywords, or a return value that is not ``(params, state)`` at all.
     """
+    check_signature(function, rule)
+    return check_runner(lambda case: run_steps(function, case), rule, examples, seed, _name(function))
+
+
+def check_runner(user: Runner, rule: Rule, examples: int = 100, seed: int = 0, name: str = "it") -> CheckResult:
+    """:func:`check_function` of a runner that gives the user's trajectory of a case (raising a
+    :class:`StepFunctionError` as :func:`run_steps` does); ``name`` is the function's, for messages.
+    :mod:`symopt.isolation` gives one that runs the function in a child process."""
     from symopt.mistakes import mistakes
 
-    check_signature(function, rule)
-    user = lambda case: run_steps(function, case)  # noqa: E731
     expected = kernel_runner(rule)
     report = _check_user(rule, expected, user, label(rule), examples, seed)
     if isinstance(report.error, StepFunctionError) and report.error.unusable:
-        raise SymoptError(f"cannot check {_name(function)}: it must return (params, state) with params an array "
+        raise SymoptError(f"cannot check {name}: it must return (params, state) with params an array "
                           f"of real numbers, but {report.error}")
     if report.passed or report.counterexample is None:
         return CheckResult(report)

@@ -205,3 +205,44 @@ def test_as_a_process_unusable_code_is_one_line_and_exit_2():
 def test_check_help_documents_the_exit_status(runner):
     out = runner.invoke(cli.main, ["check", "--help"]).output
     assert "Exit status:" in out and "0  it conforms" in out and "1  it runs but" in out and "2  it cannot be" in out
+
+
+# --- what the function does stays in its child process -----------------------------------------------------
+@pytest.mark.parametrize(
+    ("function", "code", "said"),
+    [
+        ("starts_a_thread", 0, "PASS: "),  # and returns: the thread dies with the child
+        ("closes_its_streams", 0, "PASS: "),
+        ("forges_the_verdict", 1, "FAIL: it takes a different step"),
+        ("ends_the_process", 1, "FAIL: the function's process ended with exit status 0 during a call"),
+        ("crashes", 1, "FAIL: the function's process was killed by SIGSEGV during a call"),
+    ],
+)
+def test_what_the_function_does_to_its_process_is_a_verdict(runner, function, code, said):
+    result = check(runner, f"hostile.py:{function}", "sgd", examples=5)
+    assert result.exit_code == code and said in result.stdout, result.output
+
+
+def test_a_call_that_hangs_times_out_and_cannot_be_checked(runner):
+    result = runner.invoke(cli.main, ["check", STEPS + "hostile.py:sleeps", "--rule", "sgd", "--timeout", "0.3"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == ("symopt: cannot check tests/user_steps/hostile.py:sleeps: a call of the function took "
+                             "longer than 0.3 s (symopt check --timeout)\n")
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [("import os\nos._exit(0)\n", "its process ended with exit status 0"),
+     ("import ctypes\nctypes.string_at(0)\n", "its process was killed by SIGSEGV"),
+     ("import time\ntime.sleep(3600)\n", "took longer than 60 s")],
+    ids=["exits", "crashes", "hangs"],
+)
+def test_a_module_that_ends_its_process_while_importing_cannot_be_checked(runner, tmp_path, monkeypatch, body, said):
+    from symopt import isolation
+
+    monkeypatch.setattr(isolation, "IMPORT_TIMEOUT", 0.5) if "sleep" in body else None
+    (tmp_path / "mine.py").write_text(body)
+    result = runner.invoke(cli.main, ["check", f"{tmp_path}/mine.py:step", "--rule", "sgd", "--timeout", "0.1"])
+    said = said.replace("60 s", "0.5 s")
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert said in result.stderr and result.stderr.count("\n") == 1, result.stderr

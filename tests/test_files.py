@@ -281,11 +281,18 @@ def test_export_without_matplotlib_creates_nothing(runner, tmp_path, monkeypatch
     assert not target.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_export_writes_every_file_through_a_temporary(runner, tmp_path, monkeypatch, small_documents):
-    renames, real_replace = [], os.replace
-    monkeypatch.setattr(os, "replace", lambda src, dst: (renames.append(Path(dst).name), real_replace(src, dst))[1])
+def test_export_writes_the_whole_set_then_renames_it_into_place(runner, tmp_path, monkeypatch, small_documents):
+    renames, real_rename = [], os.rename
+
+    def rename(src, dst):
+        renames.append((Path(src).name, Path(dst).name, sorted(os.listdir(src))))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
     assert run(runner, "export", tmp_path / "out").exit_code == 0
-    assert sorted(renames) == sorted(small_documents)
+    [(source, destination, held)] = renames
+    assert source.startswith(".symopt-export-out-") and destination == "out" and held == sorted(small_documents)
+    assert os.listdir(tmp_path) == ["out"]
 
 
 def test_a_failed_export_removes_the_folder_it_created(runner, tmp_path, monkeypatch, small_documents):

@@ -127,3 +127,95 @@ def test_verify_command_takes_the_backend(numba, runner):
     assert result.output.startswith("numba kernel against reference")
     result = runner.invoke(cli.main, ["verify", "sgd", "--backend", "numbaa"])
     assert result.exit_code == 2 and "numbaa" in result.output
+
+
+# --- the cache: only what symopt wrote runs, from a folder no one else can write --------------------------
+TINY = '# a test kernel\nfrom numba import njit\n\n\n@njit(cache=True, error_model="numpy")\ndef step(a):\n    return a + 1\n'
+
+
+@pytest.fixture
+def cache_dir(numba, tmp_path, monkeypatch):
+    """An empty cache of the test's own, and no kernel loaded yet in this process."""
+    from symopt.backends import numba as backend
+
+    monkeypatch.setenv("SYMOPT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(backend, "_MODULES", {})
+    return tmp_path / "cache" / "numba"
+
+
+def planted(folder, marker):
+    """A file named for TINY's hash that runs code of its own when imported."""
+    from symopt import cache
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"kernel_{cache.digest(TINY.encode())}.py"
+    path.write_text(f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n\n\ndef step(a):\n    return a - 1\n")
+    return path
+
+
+def test_a_planted_kernel_file_never_runs_and_is_replaced(cache_dir, tmp_path):
+    from symopt.backends.numba import load
+
+    path = planted(cache_dir, tmp_path / "ran")
+    step = load(TINY)
+    assert step.py_func(1) == 2 and not (tmp_path / "ran").exists()
+    assert path.read_text() == TINY
+
+
+def test_a_cache_folder_others_can_write_is_not_used(cache_dir, tmp_path, capsys):
+    from symopt.backends.numba import load
+
+    path = planted(cache_dir, tmp_path / "ran")
+    cache_dir.chmod(0o777)
+    step = load(TINY)
+    assert step.py_func(1) == 2 and not (tmp_path / "ran").exists()
+    warning = capsys.readouterr().err
+    assert warning.startswith("symopt: warning: the cache folder") and warning.count("\n") == 1
+    assert "import pathlib" in path.read_text()  # not theirs to touch: a private folder was used
+
+
+@pytest.mark.parametrize("damage", ["empty", "garbage", "edited", "folder"])
+def test_a_damaged_kernel_file_is_written_again_or_skipped(cache_dir, damage):
+    from symopt import cache
+    from symopt.backends.numba import load
+
+    cache_dir.mkdir(parents=True, mode=0o700)
+    path = cache_dir / f"kernel_{cache.digest(TINY.encode())}.py"
+    if damage == "folder":
+        path.mkdir()
+    else:
+        path.write_text({"empty": "", "garbage": "\x00\x01(((", "edited": TINY.replace("a + 1", "a + 2")}[damage])
+    assert load(TINY).py_func(1) == 2
+    assert path.is_dir() if damage == "folder" else path.read_text() == TINY
+
+
+def test_damaged_machine_code_is_compiled_again(cache_dir, monkeypatch):
+    from symopt.backends import numba as backend
+
+    backend._call(backend.load(TINY), (np.ones(2),))  # compiled and saved
+    assert (cache_dir.stat().st_mode & 0o777) == 0o700  # created private
+    saved = list((cache_dir / "__pycache__").iterdir())
+    assert {p.suffix for p in saved} == {".nbi", ".nbc"}
+    for p in saved:
+        p.write_bytes(b"not a pickle")
+    monkeypatch.setattr(backend, "_MODULES", {})
+    step = backend.load(TINY)
+    backend._call(step, (np.ones(2),))
+    assert step(np.ones(2)).tolist() == [2.0, 2.0]
+
+
+def test_the_cache_location_resolves_as_xdg_does(monkeypatch, tmp_path):
+    from symopt import cache
+
+    monkeypatch.delenv("SYMOPT_CACHE_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SYMOPT_CACHE_DIR", "~/x")
+    assert cache.location() == tmp_path / "x"
+    monkeypatch.delenv("SYMOPT_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")
+    assert cache.location() == tmp_path / ".cache" / "symopt"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.location() == tmp_path / "xdg" / "symopt"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", "")
+    assert cache.location() is None or cache.location().parts[:2] != ("/", ".cache")

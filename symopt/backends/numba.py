@@ -6,10 +6,11 @@ the same hoisted scalars, the same operations in the same order) as the body of 
 so that each parameter's θ, g and state are read once and written once: 28 bytes a float32 parameter
 for AdamW, the memory-traffic floor.
 
-The generated source is written to a cache folder (``$SYMOPT_CACHE_DIR``, else
-``$XDG_CACHE_HOME/symopt``, else ``~/.cache/symopt``), named by its hash, and imported from there
-with ``njit(cache=True)``, so that numba keeps the machine code next to it and a second process loads
-it instead of compiling again (a first call compiles for about a second).
+The generated source is written to the private cache folder (:mod:`symopt.cache`: ``$SYMOPT_CACHE_DIR``,
+else ``$XDG_CACHE_HOME/symopt``, else ``~/.cache/symopt``, in ``numba/``), named by its hash, and
+compiled from there with ``njit(cache=True)``, so that numba keeps the machine code next to it and a
+second process loads it instead of compiling again (a first call compiles for about a second). A
+file whose content does not hash to its name is never run: it is written again.
 
 Numbers stay in the parameters' dtype: the scalars are cast to it before the loop (as NumPy casts a
 Python float to a float32 array's type), so that a float32 step computes in float32, operation for
@@ -28,15 +29,14 @@ Example (numba installed; the first call compiles, about a second):
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
+import contextlib
 import sys
 import threading
-from pathlib import Path
+import types
 
 import numpy as np
 
+from symopt import cache
 from symopt.backends import elementwise
 from symopt.errors import SymoptError
 from symopt.kernel import Kernel, _Program, lower, scalar_function
@@ -54,14 +54,6 @@ def require_numba():
     except ImportError:
         raise SymoptError(f"the numba backend needs numba: {INSTALL}") from None
     return numba
-
-
-def cache_dir() -> Path:
-    """Where generated kernels and numba's machine code are kept."""
-    if os.environ.get("SYMOPT_CACHE_DIR"):
-        return Path(os.environ["SYMOPT_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "symopt"
 
 
 def source(rule_name: str, lowered, inplace: bool) -> tuple[str, list[str], list[float]]:
@@ -110,34 +102,59 @@ def source(rule_name: str, lowered, inplace: bool) -> tuple[str, list[str], list
 
 
 def load(text: str):
-    """The ``step`` function of the module ``text``, from the cache folder (written there once)."""
+    """The ``step`` function of the module ``text``, through the private cache folder (see
+    :mod:`symopt.cache`).
+
+    The file ``kernel_<digest>.py`` is trusted only if its content hashes to its name: a damaged,
+    edited or planted file is written again from ``text``, and what runs is always the bytes that
+    were checked (compiled from memory, never imported again from the path). When no file can be
+    written (a read-only or full disk, a folder in the way), the kernel is compiled without a cache.
+    """
     require_numba()
-    digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+    data = text.encode()
+    digest = cache.digest(data)
     with _LOCK:
         if digest in _MODULES:
             return _MODULES[digest]
-        from symopt.export import write
-
-        folder = cache_dir() / "numba"
-        path = folder / f"kernel_{digest}.py"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SymoptError(f"cannot create the kernel cache {folder}: {exc.strerror or exc}; "
-                              "set SYMOPT_CACHE_DIR to a writable folder") from None
-        if not path.exists():  # never rewritten: numba's cache is keyed on the file's time stamp
-            try:
-                write(path, text)
-            except SymoptError:
-                if not path.exists():  # another process may have written it first
-                    raise
+        folder = cache.private("numba")
+        path = None if folder is None else folder / f"kernel_{digest}.py"
+        if path is not None and cache.read(path) != data:
+            # rewritten only when damaged: numba's cache is keyed on the file's time stamp
+            if not cache.store(path, data) or cache.read(path) != data:
+                path = None
         name = f"symopt_numba_{digest}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
+        module = types.ModuleType(name)
+        if path is None:  # uncached: numba cannot cache a function without a source file
+            data = text.replace("@njit(cache=True,", "@njit(cache=False,", 1).encode()
+        module.__file__ = str(path) if path is not None else f"<symopt kernel {digest}>"
         sys.modules[name] = module  # numba's cache looks the module up by name
-        spec.loader.exec_module(module)
+        exec(compile(data, module.__file__, "exec"), module.__dict__)
         _MODULES[digest] = module.step
         return module.step
+
+
+def _uncached(step) -> None:
+    """Make ``step`` compile without numba's disk cache (a damaged or unwritable index or data file),
+    and remove its entries."""
+    from numba.core.caching import NullCache
+
+    with contextlib.suppress(Exception):
+        step._cache.flush()  # numba's own removal of this function's index and data files
+    step._cache = NullCache()
+
+
+def _call(step, args) -> None:
+    """``step(*args)``; if numba's disk cache fails (a damaged ``.nbi``/``.nbc``, a full disk), again
+    without it."""
+    from numba.core.caching import NullCache
+
+    try:
+        step(*args)
+    except Exception:
+        if isinstance(getattr(step, "_cache", None), NullCache):
+            raise
+        _uncached(step)
+        step(*args)
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -176,7 +193,7 @@ class NumbaKernel(Kernel):
             homes = [arrays[0], *arrays[2:]] if inplace else list(args[n_arrays + n_scalars:n_arrays + n_scalars + n_outputs])
             flat_in = [_flat(a) for a in arrays]
             flat_out = [] if inplace else [_flat(h) for h in homes]
-            step(*flat_in, *numbers, *flat_out)
+            _call(step, (*flat_in, *numbers, *flat_out))
             written = [flat_in[0], *flat_in[2:]] if inplace else flat_out
             for home, flat in zip(homes, written):
                 if not home.flags.c_contiguous:  # a copy was written: copy it back

@@ -124,3 +124,62 @@ def not_repeatable(params, grads, state, t, lr, weight_decay):
 builtin = max
 not_callable = 42
 nothing = None
+
+
+# --- what only a child process can survive (symopt check runs the function in one) -----------------------
+def _sgd(params, grads, lr, weight_decay):
+    return params - lr * (grads + weight_decay * params)
+
+
+def starts_a_thread(params, grads, state, t, lr, weight_decay):
+    """Right, but leaves a non-daemon thread behind that never ends."""
+    import threading
+    import time
+
+    threading.Thread(target=time.sleep, args=(3600,), daemon=False).start()
+    return _sgd(params, grads, lr, weight_decay), state
+
+
+def sleeps(params, grads, state, t, lr, weight_decay):
+    import time
+
+    time.sleep(3600)
+    return _sgd(params, grads, lr, weight_decay), state
+
+
+def ends_the_process(params, grads, state, t, lr, weight_decay):
+    import os
+
+    os._exit(0)
+
+
+def crashes(params, grads, state, t, lr, weight_decay):
+    """A segmentation fault: reads address 0."""
+    import ctypes
+
+    return ctypes.string_at(0), state
+
+
+def closes_its_streams(params, grads, state, t, lr, weight_decay):
+    """Right, but closes stdout and stderr (the objects and the descriptors) first."""
+    import os
+
+    sys.stdout.close()
+    sys.stderr.close()
+    for fd in (1, 2):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    return _sgd(params, grads, lr, weight_decay), state
+
+
+def forges_the_verdict(params, grads, state, t, lr, weight_decay):
+    """Wrong (no weight decay), and patches symopt's comparison to say every trajectory agrees."""
+    import symopt.verify
+
+    class Agree:
+        first = None
+
+    symopt.verify.compare_trajectories = lambda *args, **kwargs: Agree()
+    return params - 2 * lr * grads, state
