@@ -278,13 +278,17 @@ def claim_regimes(rules: list[Rule], seeds: tuple[int, ...] = CLAIM_SEEDS) -> di
         computed from the runs), ``table``, and the α where it ``holds`` and ``fails`` for every seed.
     """
     sgd, adam = rules
-    rows, holds, fails = [], [], []
+    rows, holds, fails, same, lazy_both = [], [], [], [], []
     for alpha in SCALES:
         per_seed = []
         for seed in seeds:
             a = simulate(sgd, seed=seed, batch=BATCH)[SCALES.index(alpha)]
             b = simulate(adam, seed=seed, batch=BATCH)[SCALES.index(alpha)]
             per_seed.append((regime(a), regime(b), a.movement, b.movement))
+            if regime(a) == regime(b) == "lazy":
+                lazy_both.append((structure(a, references(seed)), structure(b, references(seed))))
+        if all(x == y for x, y, *_ in per_seed):
+            same.append(alpha)
         ok = [x == "rich" and y == "lazy" for x, y, *_ in per_seed]
         (holds if all(ok) else fails if not any(ok) else []).append(alpha)
         rows.append((alpha, ", ".join(sorted({x for x, *_ in per_seed})), f"{min(p[2] for p in per_seed):.2g} to {max(p[2] for p in per_seed):.2g}",
@@ -307,8 +311,17 @@ def claim_regimes(rules: list[Rule], seeds: tuple[int, ...] = CLAIM_SEEDS) -> di
              + f", and fails for every seed at " + (f"alpha = {listed(fails)}" if fails else "no alpha")
              + (f", and depends on the seed at alpha = {listed(a for a in SCALES if a not in holds + fails)}"
                 if len(holds) + len(fails) < len(SCALES) else ""))
+    words += (f". The two are in the same regime, for every seed, at " + (f"alpha = {listed(same)}" if same else "no alpha")
+              + " (the regime follows alpha, not the optimizer)" * bool(same))
+    if lazy_both:
+        words += (f"; where both are lazy, {sgd.name}'s solution is " + " or ".join(sorted({x for x, _ in lazy_both})).replace(
+                      "neither", "neither the sparse nor the minimum-l2 one")
+                  + f" and {adam.name}'s " + " or ".join(sorted({y for _, y in lazy_both})).replace(
+                      "neither", "neither the sparse nor the minimum-l2 one")
+                  + " (the l1 norm, in the tables above)")
     status = "wrong" if len(fails) == len(SCALES) else "measured" if len(holds) == len(SCALES) else "contested"
-    return {"status": status, "words": words, "table": table, "holds": tuple(holds), "fails": tuple(fails)}
+    return {"status": status, "words": words, "table": table, "holds": tuple(holds), "fails": tuple(fails),
+            "same": tuple(same)}
 
 
 def derivation(rule: Rule) -> Derivation:
