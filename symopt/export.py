@@ -559,13 +559,26 @@ def _fill(kind: str, args: list[str]) -> str:
         return _md_table(coupling.table([get(name) for name in args]))
     if kind == "claim":  # a claim of the note checked by a derivation module's sweep: status, words, table
         key, function, *names = args
+        if key not in MODULES:
+            raise UnknownNameError("derivation", key, list(MODULES))
+        claims = [n[len("claim_"):] for n in dir(MODULES[key]) if n.startswith("claim_")]
+        if function not in claims:
+            raise UnknownNameError(f"claim of {key}", function, claims)
         found = getattr(MODULES[key], f"claim_{function}")([get(name) for name in names])
         return f"**{found['status']}**: {found['words']}.\n\n" + _md_table(found["table"])
     if kind == "value":  # a derivation's value (by its key, _ for a space) at the given symbol values
         name, key, value, *pairs = args
-        expr = derivations(get(name), only=key)[0].values[value.replace("_", " ")]
+        found = derivations(get(name), only=key)[0].values
+        if value.replace("_", " ") not in found:
+            raise UnknownNameError(f"{name} {key} value", value.replace("_", " "), list(found))
+        expr = found[value.replace("_", " ")]
         named = {x.name: x for x in expr.free_symbols}
-        given = {named[k]: sp.nsimplify(v) for k, v in (pair.split("=") for pair in pairs)}
+        given = {}
+        for pair in pairs:
+            symbol, _, number = pair.partition("=")
+            if symbol not in named:
+                raise UnknownNameError(f"symbol of {name} {key} {value}", symbol, list(named))
+            given[named[symbol]] = sp.Float(float(number))  # a number, never parsed as an expression
         defaults = {h.symbol: h.default for h in get(name).hypers}
         return f"{float(expr.xreplace(given).xreplace(defaults)):.2g}"
     if kind in ("equations", "last"):

@@ -237,6 +237,10 @@ def _table(rule: Rule, runs, refs) -> Table:
     )
 
 
+def _named(kind: str) -> str:
+    return "neither the sparse nor the minimum-l2 one" if kind == "neither" else kind
+
+
 def _alphas(runs) -> str:
     return ", ".join(f"{r.scale:g}" for r in runs)
 
@@ -252,14 +256,18 @@ def verdict(rule: Rule, runs, refs) -> str:
             chosen = [r for r in mine if regime(r) == kind]
             if chosen:
                 moved = "" if kind in ("not fitted", "diverged") else (
-                    " (moved " + ", ".join(f"{r.movement:.2g}" for r in chosen) + ")")
+                    " (|theta - theta0|/|theta0| = " + ", ".join(f"{r.movement:.2g}" for r in chosen) + ")")
                 parts.append(f"{kind} at alpha = {_alphas(chosen)}{moved}")
         sentences.append(f"{sampling}: " + "; ".join(parts) + ".")
     lazy = [r for r in runs if regime(r) == "lazy"]
     if lazy:
-        kinds = sorted({structure(r, refs) for r in lazy})
-        sentences.append(f"Where it is lazy its solution's l1 norm is {', '.join(kinds)} "
-                         f"({min(r.l1 for r in lazy):.3g} to {max(r.l1 for r in lazy):.3g}; minimum-l2 {refs['min-l2']:.3g}).")
+        found = []
+        for kind in sorted({structure(r, refs) for r in lazy}):
+            l1 = sorted({float(f"{r.l1:.3g}") for r in lazy if structure(r, refs) == kind})
+            shown = f"{l1[0]:g}" if len(l1) == 1 else f"{l1[0]:g} to {l1[-1]:g}"
+            found.append(f"{_named(kind)} ({shown})")
+        sentences.append(f"Where it is lazy its solution's l1 norm is {' or '.join(found)}; the minimum-l2 one's is "
+                         f"{refs['min-l2']:.3g}.")
     return f"{rule.name}, by movement from the initialisation: " + " ".join(sentences)
 
 
@@ -314,10 +322,8 @@ def claim_regimes(rules: list[Rule], seeds: tuple[int, ...] = CLAIM_SEEDS) -> di
     words += (f". The two are in the same regime, for every seed, at " + (f"alpha = {listed(same)}" if same else "no alpha")
               + " (the regime follows alpha, not the optimizer)" * bool(same))
     if lazy_both:
-        words += (f"; where both are lazy, {sgd.name}'s solution is " + " or ".join(sorted({x for x, _ in lazy_both})).replace(
-                      "neither", "neither the sparse nor the minimum-l2 one")
-                  + f" and {adam.name}'s " + " or ".join(sorted({y for _, y in lazy_both})).replace(
-                      "neither", "neither the sparse nor the minimum-l2 one")
+        words += (f"; where both are lazy, {sgd.name}'s solution is " + " or ".join(_named(x) for x in sorted({x for x, _ in lazy_both}))
+                  + f" and {adam.name}'s " + " or ".join(_named(y) for y in sorted({y for _, y in lazy_both}))
                   + " (the l1 norm, in the tables above)")
     status = "wrong" if len(fails) == len(SCALES) else "measured" if len(holds) == len(SCALES) else "contested"
     return {"status": status, "words": words, "table": table, "holds": tuple(holds), "fails": tuple(fails),
