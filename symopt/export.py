@@ -694,7 +694,10 @@ def note() -> str:
     ``{{last ...}}`` only its last; ``{{result NAME DERIVATION [N]}}`` a derivation's N-th result
     (all by default); ``{{table NAME DERIVATION [N]}}`` its N-th table; ``{{coupling NAME ...}}``
     the coupling table of several rules; ``{{chain NAME}}`` a rule's transforms; ``{{symbol S}}``,
-    ``{{sqrt S}}``, ``{{factor S}}`` (1 - Sᵗ) and ``{{zero S}}`` (S = 0) a declared symbol, inline.
+    ``{{sqrt S}}``, ``{{factor S}}`` (1 - Sᵗ) and ``{{zero S}}`` (S = 0) a declared symbol, inline;
+    ``{{claim KEY FUNCTION NAME ...}}`` a claim of the note checked by derivation module KEY's
+    ``claim_FUNCTION`` (its status, a sentence and the sweep's table); ``{{value NAME KEY VALUE
+    [symbol=number ...]}}`` a derivation's value, evaluated (``_`` in VALUE stands for a space).
     """
     template = resources.files("symopt").joinpath("notes", "optimization.md").read_text(encoding="utf-8")
     return GENERATED + "\n\n" + _PLACEHOLDER.sub(lambda m: _fill(m.group(1), m.group(2).split()), template)
@@ -718,6 +721,30 @@ def _fill(kind: str, args: list[str]) -> str:
         return " → ".join(f"`{t}`" for t in get(name).transforms)
     if kind == "coupling":
         return _md_table(coupling.table([get(name) for name in args]))
+    if kind == "claim":  # a claim of the note checked by a derivation module's sweep: status, words, table
+        key, function, *names = args
+        if key not in MODULES:
+            raise UnknownNameError("derivation", key, list(MODULES))
+        claims = [n[len("claim_"):] for n in dir(MODULES[key]) if n.startswith("claim_")]
+        if function not in claims:
+            raise UnknownNameError(f"claim of {key}", function, claims)
+        found = getattr(MODULES[key], f"claim_{function}")([get(name) for name in names])
+        return f"**{found['status']}**: {found['words']}.\n\n" + _md_table(found["table"])
+    if kind == "value":  # a derivation's value (by its key, _ for a space) at the given symbol values
+        name, key, value, *pairs = args
+        found = derivations(get(name), only=key)[0].values
+        if value.replace("_", " ") not in found:
+            raise UnknownNameError(f"{name} {key} value", value.replace("_", " "), list(found))
+        expr = found[value.replace("_", " ")]
+        named = {x.name: x for x in expr.free_symbols}
+        given = {}
+        for pair in pairs:
+            symbol, _, number = pair.partition("=")
+            if symbol not in named:
+                raise UnknownNameError(f"symbol of {name} {key} {value}", symbol, list(named))
+            given[named[symbol]] = sp.Float(float(number))  # a number, never parsed as an expression
+        defaults = {h.symbol: h.default for h in get(name).hypers}
+        return f"{float(expr.xreplace(given).xreplace(defaults)):.2g}"
     if kind in ("equations", "last"):
         name, *pairs = args
         options, values = {}, {}

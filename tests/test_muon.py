@@ -93,10 +93,33 @@ def test_the_moving_average_is_the_documented_sum_except_through_eps(shape, seed
 
 def test_the_derivation_states_its_assumptions_and_a_case_outside():
     check = DERIVED.values["check"]
-    assert all(row[2] < 1e-12 for row in check)  # the kernel's singular values are p⁵ of the input's
+    assert all(row[2] < ns.ROUNDING for row in check)  # the kernel's singular values are p⁵ of the input's
+    assert all(row[2] == f"< {ns.ROUNDING:g}" for row in DERIVED.tables[1].rows)  # printed as the bound
     inside, outside = check[:-1], check[-1]
     low, high = DERIVED.values["interval"]
     assert all(row[1] >= float(ns.ASSUMED) for row in inside) and outside[1] < float(ns.ASSUMED)
     assert float(outside[3].split(" to ")[0]) < low
     text = " ".join(str(p) for a in DERIVED.assumptions for p in a)
     assert "0.01" in text and "bfloat16" in text
+
+
+def test_the_slopes_in_the_text_are_the_polynomials_at_its_fixed_points():
+    """The fixed points and slopes the text gives, against NumPy's roots of p(σ) - σ and a central
+    difference of p: at 0.868 the slope is below -1 (values alternate about it), at 1.264 it is +6.47
+    (values move away), and only the first lies in the interval the singular values end in."""
+    defaults = ns._defaults(MUON, ns._iteration(MUON))
+    a, b, c = (float(defaults[s]) for s in (symopt.symbols.ns_a, symopt.symbols.ns_b, symopt.symbols.ns_c))
+    def p(x):
+        return a * x + b * x**3 + c * x**5
+    roots = np.roots([c, 0, b, 0, a - 1, 0])
+    points = sorted(r.real for r in roots if abs(r.imag) < 1e-12 and r.real > 0)
+    text = " ".join(str(part) for step in DERIVED.steps for part in step.text)
+    low, high = DERIVED.values["interval"]
+    assert len(points) == 2
+    for point in points:
+        slope = (p(point + 1e-6) - p(point - 1e-6)) / 2e-6
+        assert abs(slope) > 1  # both repel
+        where = "inside" if low <= point <= high else "outside"
+        words = "alternating about it" if slope < 0 else "moving away on their side"
+        assert f"p' = {slope:+.3g} at {point:.3g} (it repels, values {words}; {where} that interval)" in text
+    assert "below -1 or near it" not in text and "True" not in text

@@ -54,6 +54,26 @@ def test_x_is_the_average_of_z_with_the_derived_weights(name):
     assert not np.allclose(xs[-1], uniform, rtol=1e-6)  # the test can tell the weights apart
 
 
+@pytest.mark.parametrize("name", RULES)
+def test_the_normalised_weights_with_warmup_are_the_kernels(name):
+    """The witness: x_T from the kernel, after a warmup, written as a combination of z_1..z_T (T
+    parameters, so that the combination is unique), has the derived normalised weights with warmup,
+    and its last weight is the one the derivation prints, not the form without warmup."""
+    d = _derived(name)
+    witness = d.values["warmup witness"]
+    T, warm, r, p = witness["at"]["T"], witness["at"]["T_w"], witness["at"]["r"], witness["at"]["p"]
+    symbols = {h.name: h.symbol for h in symopt.get(name).hypers}
+    values = {symbols["lr"]: 0.05, symbols["warmup_steps"]: warm, symbols["r"]: r, symbols["weight_lr_power"]: p,
+              averaging.T: T}
+    forms = {k: sp.lambdify(S.t, v.xreplace(values).doit()) for k, v in d.values["normalised weight with warmup"].items()}
+    derived = np.array([forms["during" if t <= warm else "after"](t) for t in range(1, T + 1)])
+    _, zs, xs = _run(name, T, {"lr": 0.05, "warmup_steps": float(warm), "r": r, "weight_lr_power": float(p)}, n=T)
+    measured = np.linalg.solve(np.array(zs).T, xs[-1])
+    np.testing.assert_allclose(measured, derived, rtol=1e-6, atol=1e-9)
+    assert abs(measured[-1] - witness["warmup"]) < 1e-6
+    assert abs(measured[-1] - witness["no warmup"]) > 5e-4  # the form without warmup is off by more
+
+
 def test_with_r_zero_and_no_warmup_x_is_the_plain_average():
     d = _derived("schedule-free-sgd")
     T = averaging.T

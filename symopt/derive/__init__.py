@@ -29,7 +29,7 @@ KEYS: dict[str, tuple[str, str]] = {
     "norms": ("norms", "weight norms: decay timescale, equilibrium of scale-invariant weights, time to a critical norm"),
     "newton-schulz": ("orthogonalization", "Muon: the iteration on singular values, the update's RMS, EMA vs sum"),
     "factored-moments": ("factored", "Adafactor: when the factored second moment is exact; memory; step size"),
-    "lazy-rich": ("lazy_rich", "lazy vs rich: a diagonal network's conserved quantity, broken by a step; l1 norm against init scale"),
+    "lazy-rich": ("lazy_rich", "lazy vs rich: a diagonal network's conserved quantity, broken by a step; movement from the init and the l1 norm, by init scale"),
 }
 
 

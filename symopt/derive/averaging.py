@@ -7,7 +7,9 @@ whose coefficient is ``c_t = w_t / W_t``, ``W_t = W_{t-1} + w_t`` (Schedule-Free
 - by induction, with the rule's equations for c_t and W_t substituted and SymPy checking the
   step, ``x_T = Σ_t (w_t / W_T) z_t``: each z_t enters with weight w_t/W_T;
 - the weights in closed form from the rule's w_t, after warmup and during it (where they grow as
-  ``t^(r+p)``: why warmup changes the averaging, schedule_free#15);
+  ``t^(r+p)``: why warmup changes the averaging, schedule_free#15), and normalised: without warmup
+  ``η^p t^r / Σ η^p s^r``; with one, the sum holds the warmup's weights, and the form without warmup
+  holds only at p = 0;
 - r = 0, no warmup and a constant η: the uniform (Polyak) average; β = 0 and β = 1 as
   Polyak–Ruppert and primal averaging;
 - y's step as a momentum method: the coefficient of each past gradient, and the settled step under
@@ -57,6 +59,20 @@ def _interpolation(rule: Rule) -> sp.Symbol:
     return beta
 
 
+# Where the witness evaluates the weights: the last iterate at T = 40 after a warmup of 10 steps.
+WITNESS = {"T": 40, "T_w": 10, "r": 1.5}
+
+
+def _witness(after, during, warmed, plain, eta, r, p, warm, power: float) -> dict:
+    """The last iterate's weight at :data:`WITNESS` (p at the rule's default), with the warmup and by
+    the form without it, both from the derived expressions (their sums done by SymPy)."""
+    values = {T: WITNESS["T"], warm: WITNESS["T_w"], r: sp.nsimplify(WITNESS["r"]), eta: 1, p: sp.nsimplify(power)}
+    at = {"T": WITNESS["T"], "T_w": WITNESS["T_w"], "r": WITNESS["r"], "p": power}
+    with_warmup = float(warmed.xreplace({S.t: WITNESS["T"]}).xreplace(values).doit())
+    without = float(plain.xreplace({S.t: WITNESS["T"]}).xreplace(values).doit())
+    return {"at": at, "warmup": with_warmup, "no warmup": without}
+
+
 def derivation(rule: Rule) -> Derivation:
     """The averaging weights, the special cases, y as a momentum method, decay, eval and train."""
     eqs = _equations(rule)
@@ -99,14 +115,32 @@ def derivation(rule: Rule) -> Derivation:
     ))
     uniform = sp.simplify(after.subs(r, 0) / sp.summation(after.subs({r: 0, S.t: s_}), (s_, 1, T)))
     general = after / sp.summation(after.subs(S.t, s_), (s_, 1, T))
+    # With warmup the sum W_T holds the warmup's weights too: for T ≥ T_w, the first T_w terms are
+    # the weights during warmup, the rest those after it.
+    total = sp.Sum(during.subs(S.t, s_), (s_, 1, warm)) + sp.Sum(after.subs(S.t, s_), (s_, warm + 1, T))
+    warmed = {"during": during / total, "after": after / total}
+    if sp.simplify((during - after).subs(p, 0)) != 0:
+        raise NotDerivable("its weights during warmup differ from those after it even with p = 0")
     steps.append(Step(
-        prose("So after warmup each ", S.z, " enters ", X[T], " with weight ", S.t ** r,
-              " over the sum of them. During warmup the weights grow as ", S.t ** (r + p),
-              ": the first iterates count for little, and how little depends on ", p, ":"),
+        prose("Without warmup (", sp.Eq(warm, 0), ") every ", S.z, " enters ", X[T], " with weight ", S.t ** r,
+              " over the sum of them:"),
         (Equation(S.weight / W_T, general),),
     ))
     steps.append(Step(
-        prose("With ", sp.Eq(r, 0), " every ", S.z, " has the same weight, whatever ", p,
+        prose("With a warmup of ", warm, " steps the sum holds the warmup's weights too, which grow as ",
+              S.t ** (r + p), " (the first iterates count for little, and how little depends on ", p, "). "
+              "For ", sp.GreaterThan(T, warm, evaluate=False), ", the weight of an iterate taken during warmup (",
+              sp.LessThan(S.t, warm, evaluate=False), ") and after it:"),
+        (Equation(S.weight / W_T, warmed["during"]), Equation(S.weight / W_T, warmed["after"])),
+    ))
+    witness = _witness(after, during, warmed["after"], general, eta, r, p, warm, hyper["weight_lr_power"].default)
+    steps.append(Step(prose(
+        "So the form without warmup holds after a warmup only where the two weights agree, at ", sp.Eq(p, 0),
+        " (SymPy: the weights during and after warmup are then equal). Otherwise it is off: at ",
+        ", ".join(f"{k} = {v:g}" for k, v in witness["at"].items()), ", the last iterate's weight is "
+        f"{witness['warmup']:.4f} with the warmup, {witness['no warmup']:.4f} by the form without it.")))
+    steps.append(Step(
+        prose("With ", sp.Eq(r, 0), " and no warmup every ", S.z, " has the same weight, whatever ", p,
               ": the uniform (Polyak) average:"),
         (Equation(S.weight / W_T, uniform),),
     ))
@@ -146,7 +180,7 @@ def derivation(rule: Rule) -> Derivation:
 
     # 5. Weight decay: where it enters, and what reaches x.
     decay = hyper.get("weight_decay")
-    results = [Equation(X[T], average), Equation(S.weight / W_T, general)]
+    results = [Equation(X[T], average), Equation(S.weight / W_T, general), Equation(S.weight / W_T, warmed["after"])]
     if decay is not None:
         d = tangent(rule, decay.symbol)
         steps.append(Step(
@@ -175,13 +209,16 @@ def derivation(rule: Rule) -> Derivation:
             ", and what the step of ", S.theta, " = y is, computed from the rule's equations."),
         assumptions=(
             prose("the weights, sums and coefficient are the rule's (", sp.Eq(S.average_coefficient, c_value), ")"),
-            prose("closed forms after warmup assume a learning rate that no longer changes (", S.lr_max, " = ", eta, ")"),
+            prose("closed forms after warmup assume a learning rate that no longer changes (", S.lr_max, " = ", eta,
+                  "); the normalised weights with warmup assume ", sp.GreaterThan(T, warm, evaluate=False),
+                  " and the rule's linear warmup"),
             prose("the momentum form: ", sp.Eq(r, 0), ", no warmup, constant ", eta,
                   ", and the direction is the gradient itself (SGD; AdamW's is normalised first)"),
         ),
         steps=tuple(steps),
         results=tuple(results),
         values={"weight": w, "weight after warmup": after, "weight during warmup": during,
-                "normalised weight": general, "momentum coefficient": y_coefficient,
+                "normalised weight": general, "normalised weight with warmup": warmed, "warmup witness": witness,
+                "momentum coefficient": y_coefficient,
                 "constant-gradient step": constant, "beta": beta},
     )

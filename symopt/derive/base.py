@@ -14,7 +14,16 @@ Prose = tuple  # of str and sympy.Expr, rendered part by part
 
 
 def prose(*parts: str | sp.Basic) -> Prose:
-    """A sentence mixing words and math: ``prose("decays by ", lam * theta_prev)``."""
+    """A sentence mixing words and math: ``prose("decays by ", lam * theta_prev)``.
+
+    Raises:
+        ValueError: for a part that is SymPy's True or False: a relation such as ``c > 0`` that
+            SymPy decided from its symbols' assumptions, which would print as "True" (build it with
+            ``evaluate=False``).
+    """
+    for part in parts:
+        if isinstance(part, sp.logic.boolalg.BooleanAtom):
+            raise ValueError(f"a relation in prose evaluated to {part}: build it with evaluate=False")
     return tuple(parts)
 
 

@@ -290,10 +290,46 @@ def simulation_table(simulations: list[Simulation]) -> Table:
     )
 
 
+# Where the decay dominates the gradient (OUTSIDE[0]) the measured value is not one number: it moves with
+# the measurement window and with θ₀ (λθ/r changes as θ decays). Swept, with 100 parameters.
+WINDOWS = (0.5, 1.0, 2.0)  # the measurement's start and length, as multiples of the default window
+THETA0S = (0.3, 1.0, 3.0)
+
+
+def sweep(rule: Rule, case: dict = OUTSIDE[0]) -> Table:
+    """The case's measured λ_eff/λ over measurement windows and initial values, a row each."""
+    settles = settling_time(rule)
+    warmup = max(500, MAX_WARMUP if settles is None else settles)
+    rows = []
+    for k in WINDOWS:
+        start, length = int(warmup * k), int(1000 * k)
+        got = simulate(rule, parameters=100, warmup=start, steps=start + length, **case)
+        rows.append(("window", f"steps {start} to {start + length}", got.derived[0], got.measured[0]))
+    for theta0 in THETA0S:
+        got = simulate(rule, parameters=100, theta0=theta0, **case)
+        rows.append(("theta0", f"{theta0:g}", got.derived[0], got.measured[0]))
+    return Table(
+        title=prose("Outside the assumptions, swept: ", S.lam, f" = {case['lam']:g} against gradient RMS "
+                    f"{case['scales'][0]:g}, by measurement window and ", S.theta0),
+        columns=(prose("varied"), prose("value"), prose("derived ", S.lam_eff / S.lam), prose("measured ", S.lam_eff / S.lam)),
+        rows=tuple(rows),
+        note=prose("100 parameters, seed 0, the rest as in the table above (", S.theta0, " = 1 in the window rows, the "
+                   "default window in the ", S.theta0, " rows). Where the decay dominates, ", S.theta,
+                   " shrinks during the measurement and ", S.lam * S.theta, "/r with it, so the measured value is a "
+                   "range, not one number."),
+    )
+
+
+def swept_range(table: Table, varied: str) -> tuple[float, float]:
+    values = [row[3] for row in table.rows if row[0] == varied]
+    return min(values), max(values)
+
+
 def derivation(rule: Rule) -> Derivation:
     """The coupling table and the simulations for one rule, inside and outside the assumptions."""
     sim = simulate(rule)
     outside = [simulate(rule, **case) for case in OUTSIDE]
+    swept = () if outside[0].agrees else (sweep(rule),)
     lam_eff = weight_decay.effective_weight_decay(rule, "steady")
     ratio_small, ratio_large = sim.derived[0], sim.derived[-1]
     return Derivation(
@@ -304,6 +340,10 @@ def derivation(rule: Rule) -> Derivation:
             f"Under {rule.name}, parameters whose gradient RMS is {SCALES[0]:g} and {SCALES[-1]:g} are decayed in "
             f"the ratio {ratio_small / ratio_large:.4g} : 1. The derived ", S.lam_eff, ", evaluated, then measured "
             "inside its assumptions and outside them.",
+            *((f" Where the decay is {OUTSIDE[0]['lam'] / OUTSIDE[0]['scales'][0]:g}x the gradient the measured "
+               f"value is a range: {swept_range(swept[0], 'window')[0]:.4g} to {swept_range(swept[0], 'window')[1]:.4g} "
+               f"over measurement windows, {swept_range(swept[0], 'theta0')[0]:.4g} to "
+               f"{swept_range(swept[0], 'theta0')[1]:.4g} over ", S.theta0, " (swept below).") if swept else ()),
         ),
         assumptions=(
             prose("the steady-state ", S.lam_eff, " of the effective-weight-decay derivation, for zero-mean "
@@ -313,6 +353,74 @@ def derivation(rule: Rule) -> Derivation:
         ),
         steps=(Step(prose("The derived effective weight decay:"), (Equation(S.lam_eff, lam_eff),)),),
         results=(Equation(S.lam_eff, lam_eff),),
-        tables=(table([rule]), simulation_table([sim, *outside])),
-        values={"simulation": sim, "outside": outside},
+        tables=(table([rule]), simulation_table([sim, *outside]), *swept),
+        values={"simulation": sim, "outside": outside, **({"sweep": {v: swept_range(swept[0], v) for v in
+                                                                    ("window", "theta0")}} if swept else {})},
     )
+
+
+# --- the note's claim on large gradients ------------------------------------------------------------------
+# "When the gradient of the batch turns out large, Adam normalizes it and starts to take smaller steps":
+# noise of RMS 1, one step whose gradient is SPIKE_SIZES times that, the steps around it measured.
+SPIKE_SIZES = (10.0, 31.0)
+SPIKE_SEEDS = (0, 1, 2)
+SPIKE_AT, SPIKE_BEFORE, SPIKE_WINDOW = 2000, 500, 50
+
+
+def spike(rule: Rule, size: float, seed: int, parameters: int = 200) -> dict:
+    """Mean |step| at the spike, and over windows of :data:`SPIKE_WINDOW` steps for 1/(1 - β₂) steps after
+    it (the first window left out), each over the mean |step| of the :data:`SPIKE_BEFORE` steps before it (the rule's kernel, default
+    hyperparameters, gradients N(0, 1) independent of θ, one step of gradient ``size`` on every parameter)."""
+    horizon = int(round(1 / (1 - rule.hyper("beta2").default)))
+    kernel = rule.kernel()
+    rng = np.random.default_rng((seed, 2))
+    theta = np.zeros(parameters)
+    state = kernel.init(theta)
+    sizes = []
+    for t in range(1, SPIKE_AT + horizon + 1):
+        g = np.full(parameters, size) if t == SPIKE_AT else rng.standard_normal(parameters)
+        before = theta.copy()
+        kernel.step(theta, g, state, t, inplace=True)
+        sizes.append(float(np.abs(theta - before).mean()))
+    typical = float(np.mean(sizes[SPIKE_AT - 1 - SPIKE_BEFORE:SPIKE_AT - 1]))
+    # The first window is left out: the first moment still carries the spike (5/(1 - β₁) steps, 0.9⁵⁰ ≈ 0.5%).
+    after = np.asarray(sizes[SPIKE_AT:]).reshape(-1, SPIKE_WINDOW).mean(axis=1)[1:] / typical
+    return {"at": sizes[SPIKE_AT - 1] / typical, "after": (float(after.min()), float(after.max())), "horizon": horizon}
+
+
+def claim_spike(rules: list[Rule]) -> dict:
+    """The note's claim that a large gradient makes Adam take smaller steps, over spike sizes and seeds.
+
+    Returns:
+        ``status`` ("wrong" only if no window after any spike has smaller steps than typical: a
+        counterexample that survives the sweep; "contested" otherwise: the step at the spike is larger,
+        the ones after smaller), ``words``, ``table``.
+    """
+    (rule,) = rules
+    rows, found = [], []
+    for size in SPIKE_SIZES:
+        for seed in SPIKE_SEEDS:
+            found.append(spike(rule, size, seed))
+            rows.append((size, seed, found[-1]["at"], f"{found[-1]['after'][0]:.2f} to {found[-1]['after'][1]:.2f}"))
+    horizon = found[0]["horizon"]
+    at = [f["at"] for f in found]
+    low, high = min(f["after"][0] for f in found), max(f["after"][1] for f in found)
+    status = "wrong" if low >= 1 else "contested"
+    below = sum(f["after"][1] < 1 for f in found)
+    words = (f"measured with {rule.name}'s kernel, the step at the spike is {min(at):.3g} to {max(at):.3g} times "
+             f"the typical step (larger, not smaller: normalising bounds it, it does not shrink it), and over the "
+             f"{SPIKE_WINDOW} to {horizon} steps after it (1/(1 - beta2)), while v-hat remembers the spike, the steps are {low:.2f} to "
+             f"{high:.2f} times typical: every window below typical in {below} of {len(found)} runs (smaller steps, as the note "
+             "says, after the larger spikes)")
+    table = Table(
+        title=prose(f"{rule.name}'s step at a gradient spike and after it, against its typical step"),
+        columns=(prose("spike (x gradient RMS)"), prose("seed"), prose("step at the spike / typical"),
+                 prose(f"steps after it / typical, windows of {SPIKE_WINDOW}")),
+        rows=tuple(rows),
+        note=prose(f"200 parameters, gradients N(0, 1) independent of ", S.theta, f", default hyperparameters; the "
+                   f"spike at step {SPIKE_AT} on every parameter; typical: the mean |step| over the {SPIKE_BEFORE} "
+                   f"steps before it; after: the mean |step| in each window of {SPIKE_WINDOW} steps over the "
+                   f"{horizon} after it, the first left out (the first moment still carries the spike), the "
+                   "smallest and largest window."),
+    )
+    return {"status": status, "words": words, "table": table}
