@@ -31,6 +31,11 @@ def tangent(
 ) -> dict[sp.Symbol, sp.Expr]:
     """d(quantity)/d(wrt) for every quantity the rule assigns, by the chain rule through its equations.
 
+    Every operation of the table is differentiated by the derivative it declares (:mod:`symopt.ops`):
+    through a max, min, abs or branch the tangent is a case split, each case with its condition
+    (Adamax's ``u_t = max(β₂u_{t-1}, |g_t| + ε)`` passes ``sign(g_t) dg_t`` where its second argument
+    is the larger), and no path is dropped.
+
     Args:
         rule: the rule.
         wrt: the symbol to differentiate by (a hyperparameter).
@@ -38,20 +43,75 @@ def tangent(
         blocked: assigned symbols whose tangent is forced to 0, to split the result by path.
 
     Returns:
-        ``{symbol: tangent}`` for every assigned symbol, in terms of the rule's own intermediates.
+        ``{symbol: tangent}`` for every assigned symbol, in terms of the rule's own intermediates,
+        each a case split (a Piecewise) at the top where a selection matters.
     """
-    d: dict[sp.Symbol, sp.Expr] = dict(seeds or {})
+    d: dict[sp.Symbol, sp.Expr] = {wrt: sp.S.One, **(seeds or {})}
     blocked = set(blocked)
     for eq in rule.equations:
         if eq.lhs in blocked:
             d[eq.lhs] = sp.S.Zero
             continue
-        total = sp.diff(eq.rhs, wrt)
-        for symbol in eq.rhs.free_symbols:
-            if symbol != wrt and d.get(symbol, 0) != 0:
-                total += sp.diff(eq.rhs, symbol) * d[symbol]
-        d[eq.lhs] = ops.almost_everywhere(total)[0]
+        d[eq.lhs] = cases(jvp(eq.rhs, d))
+    d.pop(wrt)
     return d
+
+
+def jvp(expr: sp.Expr, tangents: dict[sp.Symbol, sp.Expr]) -> sp.Expr:
+    """The tangent of ``expr`` given its symbols' ``tangents`` (absent: 0), forward mode: algebra by
+    the product and power rules, every other operation by the derivative the table declares."""
+    memo: dict = {}
+
+    def walk(e):
+        if e in memo:
+            return memo[e]
+        if e.is_Symbol:
+            out = tangents.get(e, sp.S.Zero)
+        elif e.is_Atom or not (e.free_symbols & tangents.keys()):
+            out = sp.S.Zero
+        elif e.is_Add:
+            out = sp.Add(*(walk(a) for a in e.args))
+        elif e.is_Mul:
+            terms = []
+            for i, a in enumerate(e.args):
+                da = walk(a)
+                if da != 0:
+                    terms.append(sp.Mul(*e.args[:i], da, *e.args[i + 1:]))
+            out = sp.Add(*terms)
+        elif e.is_Pow:
+            base, exp = e.args
+            db, de = walk(base), walk(exp)
+            out = exp * base ** (exp - 1) * db if db != 0 else sp.S.Zero
+            if de != 0:
+                out += e * sp.log(base) * de
+        else:
+            operation = ops.lookup(e)
+            if operation is None or operation.derivative is None:
+                name = operation.name if operation else getattr(e.func, "__name__", type(e).__name__)
+                raise NotDerivable(f"symopt's operation table declares no derivative of {name}")
+            values = [v for v, _ in e.args] if isinstance(e, sp.Piecewise) else list(e.args)
+            out = operation.derivative(e, [walk(a) for a in values])
+        memo[e] = out
+        return out
+
+    return walk(expr)
+
+
+def cases(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with its case splits gathered at the top: one Piecewise whose branches are free of
+    them (``piecewise_fold``), or ``expr`` itself if it has none."""
+    if not expr.has(sp.Piecewise):
+        return expr
+    return sp.piecewise_fold(expr)
+
+
+def per_case(expr: sp.Expr, f) -> sp.Expr:
+    """``f`` applied to each case of ``expr`` (or to ``expr`` if it has none); cases that come out
+    equal merge."""
+    expr = cases(expr)
+    if not isinstance(expr, sp.Piecewise):
+        return f(expr)
+    return sp.Piecewise(*((f(value), cond) for value, cond in expr.args))
 
 
 def contracting(rule: Rule) -> set[sp.Symbol]:
