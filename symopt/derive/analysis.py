@@ -120,22 +120,47 @@ def contracting(rule: Rule) -> set[sp.Symbol]:
 
 
 def long_run(expr: sp.Expr, rule: Rule) -> sp.Expr:
-    """``expr`` as t → ∞: the t = 1 branches are dropped and βᵗ → 0 for β in [0, 1)."""
+    """``expr`` as t → ∞: the t = 1 branches are dropped and βᵗ → 0 for β in [0, 1).
+
+    A number c in (0, 1) to the power ``kψt + e`` vanishes where the rate kψ is positive; where the
+    rate may be 0 (a hyperparameter ψ whose range starts at 0: NAdam's momentum decay) the limit is
+    a case split on it, ``0 if ψ > 0 else c^e|_{ψ=0}`` (at ψ = 0 the power never decays).
+    """
     expr = expr.subs(sp.Eq(S.t, 1), sp.false)
     vanishing = contracting(rule)
 
-    def vanishes(e) -> bool:
-        if not e.is_Pow or not e.exp.has(S.t):
-            return False
-        if e.exp == S.t and e.base in vanishing:
-            return True
-        # a number in (0, 1) to the power t times a positive rate (NAdam's 0.96^(ψt), for ψ > 0)
-        if not (e.base.is_Number and 0 < e.base < 1):
-            return False
+    def rate(e):
+        """The coefficient of t in the exponent of c^(rate·t + e), c a number in (0, 1), or None."""
+        if not (e.is_Pow and e.exp.has(S.t) and e.base.is_Number and 0 < e.base < 1):
+            return None
         exponent = sp.Poly(sp.expand(e.exp), S.t)
-        return exponent.degree() == 1 and exponent.LC().is_nonnegative is True
+        return exponent.LC() if exponent.degree() == 1 else None
 
-    return expr.replace(vanishes, lambda e: sp.S.Zero)
+    def vanishes(e) -> bool:
+        if e.is_Pow and e.exp == S.t and e.base in vanishing:
+            return True
+        k = rate(e)
+        return k is not None and (k.is_positive is True or _zero_at(k) is not None)
+
+    def limit(e):
+        k = rate(e)
+        if k is None or k.is_positive is True:
+            return sp.S.Zero
+        symbol = _zero_at(k)
+        return sp.Piecewise((sp.S.Zero, sp.StrictGreaterThan(symbol, 0)), (e.xreplace({symbol: 0}), True))
+
+    out = expr.replace(vanishes, limit)
+    return per_case(out, sp.expand) if out.has(sp.Piecewise) and not expr.has(sp.Piecewise) else out
+
+
+def _zero_at(rate: sp.Expr) -> sp.Symbol | None:
+    """The nonnegative symbol x of a rate ``c·x`` (c > 0), which is 0 only at x = 0; else None."""
+    symbols = rate.free_symbols
+    if len(symbols) != 1:
+        return None
+    (x,) = symbols
+    c = sp.simplify(rate / x)
+    return x if x.is_nonnegative and c.is_number and c.is_positive else None
 
 
 def fixed_point(rule: Rule, new: dict[sp.Symbol, sp.Expr], unknowns: dict[sp.Symbol, sp.Symbol]) -> dict:
