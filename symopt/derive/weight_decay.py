@@ -271,8 +271,9 @@ def derivation(rule: Rule) -> Derivation:
             prose(S.Tends(S.t, sp.oo), ": powers such as ", S.beta1**S.t, " of hyperparameters in [0, 1) have vanished"),
         ]
     # every operation differentiated by the derivative the table declares for it, with its caveat
-    selections = {op.name: op for eq in rule.equations for op in ops.used(eq.rhs)
-                  if op.derivative is not None and not op.sympy is sp.Pow}
+    selections = {op.name: op for eq in rule.equations for op in ops.used(eq.rhs) if op.derivative is not None}
+    if any(p.exp == sp.S.Half for eq in rule.equations for p in eq.rhs.atoms(sp.Pow)):
+        selections = {"sqrt": ops.by_name("sqrt"), **selections}
     assumptions += [prose(f"{op.name}: {op.derivations}") for op in selections.values()]
     if not no_steady:
         assumptions += [prose("steady form: ", condition, " (the state follows its new value; where it keeps a past "
