@@ -25,7 +25,7 @@ import sympy as sp
 from symopt import symbols as S
 from symopt.core import Rule
 from symopt.derive import analysis
-from symopt.derive.base import Derivation, Equation, Step, Table, prose
+from symopt.derive.base import LONG_RUN, Derivation, Equation, Step, Table, prose
 from symopt.derive.stability import _branch, _pinned, preconditioners
 from symopt.errors import NotDerivable
 
@@ -340,6 +340,10 @@ def derivation(rule: Rule) -> Derivation:
                    CRITICAL, ", by ", EFOLDS, " = ln(W_0/W_c) e-folds:"),
              (Equation(TIMESCALE, eq["timescale"]), Equation(SHRINK, eq["shrink"]))),
     ]
+    when = (prose("a scale-invariant weight, ", sp.Eq(SIGMA**2, SCALE / NORM**2)), prose("uncorrelated gradients"),
+            LONG_RUN(), *((prose(S.epsilon, " → 0 (", S.epsilon, " ≪ ", SIGMA, ")"),
+                           prose("the preconditioner at its fixed point")) if frozen else ()),
+            *(prose(c) for c in lin.branches))
     walk = simulate(rule)
     return Derivation(
         key="norms",
@@ -350,7 +354,8 @@ def derivation(rule: Rule) -> Derivation:
         assumptions=tuple(assumptions) + (prose("for ", SHRINK, " only: the gradient's growth of the norm is "
                                                 "negligible, ", NORM, " well above its equilibrium"),),
         steps=tuple(steps),
-        results=(Equation(NORM, eq["norm"]), Equation(ANGULAR, eq["angular"]), Equation(SHRINK, eq["shrink"])),
+        results=(Equation(NORM, eq["norm"], when=when), Equation(ANGULAR, eq["angular"], when=when),
+                 Equation(SHRINK, eq["shrink"], when=(*when, prose(NORM, " well above its equilibrium")))),
         tables=(_table(rule, walk),),
         values={**eq, "simulation": walk},
     )

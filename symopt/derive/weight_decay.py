@@ -16,7 +16,7 @@ from symopt import symbols as S
 from symopt.core import Rule
 from symopt.derive.analysis import (cases, expectation, factor, fixed_point, long_run, moment_names, per_case,
                                     tangent)
-from symopt.derive.base import Derivation, Equation, Step, prose
+from symopt.derive.base import FIRST_ORDER, LONG_RUN, Derivation, Equation, Step, prose
 from symopt import ops
 from symopt.errors import NotDerivable, SymoptError, UnknownNameError
 
@@ -293,6 +293,15 @@ def derivation(rule: Rule) -> Derivation:
         "units: ", lam, " is whatever the rule multiplies by ", S.theta_prev, " (per unit of gradient when it is "
         "added to the gradient, per step and learning rate when decoupled); only ratios of ", S.lam_eff,
         " between parameters under one rule are unit-free"))
+    positive_lr = prose(eta, " > 0 (", S.lam_eff, " is per unit of ", eta, ")")
+    assumptions.insert(1, positive_lr)
+    if headline is not None:
+        when = (FIRST_ORDER(lam), LONG_RUN(), prose(S.theta_prev, " changes slowly (the state has absorbed ",
+                                                   lam * S.theta_prev, ")"),
+                *((prose("zero-mean gradient noise, ", sp.Eq(S.Mean(S.g), 0)),) if mean is not None else ()),
+                *(prose(c) for c in held_cases(rule)), positive_lr)
+    else:  # the one-step form: the exact derivative at λ = 0, from any state, at any t
+        when = (FIRST_ORDER(lam), positive_lr)
     result = headline if headline is not None else _sum(one_paths)
     return Derivation(
         key="effective-weight-decay",
@@ -304,7 +313,7 @@ def derivation(rule: Rule) -> Derivation:
         ),
         assumptions=tuple(assumptions),
         steps=tuple(steps),
-        results=(Equation(S.lam_eff, result),),
+        results=(Equation(S.lam_eff, result, when=when),),
         values={"steady": headline, "one-step": _sum(one_paths), "paths": steady_paths,
                 "one-step paths": one_paths},
     )
