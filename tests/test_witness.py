@@ -336,9 +336,15 @@ def jacobian_radius(rule_, hyper: dict, curvature: float, t: int, frozen: tuple[
 def scalar_at(rule_, state, hyper: dict, t: int) -> float:
     """A scalar state before step t, by running the kernel's own scalar updates from step 1 (at most
     2000 steps: NAdam's product of momentum factors below 1 has underflowed to 0 by then)."""
+    return _scalar_at(rule_, state, tuple(sorted(hyper.items())), min(t, 2001))
+
+
+@functools.lru_cache(maxsize=None)
+def _scalar_at(rule_, state, hyper: tuple, t: int) -> float:
+    hyper = dict(hyper)
     kernel = rule_.kernel()
     s = kernel.init(np.zeros(1), **hyper)
-    for k in range(1, min(t, 2001)):
+    for k in range(1, t):
         _, s = kernel.step(np.zeros(1), np.zeros(1), s, k, **hyper)
     return float(s[state.name])
 
