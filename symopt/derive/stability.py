@@ -69,9 +69,10 @@ class Linearisation:
     frozen: tuple[str, ...]
     branches: tuple[sp.Basic, ...]
     scalars: dict
-    # the rule's step-dependent scalars (NAdam's μ_t, μ_{t+1}, Π_t; RAdam's ρ_t, r_t), kept as symbols
-    # frozen at their step-t values: the finite-t form; each maps to its long-run value (a case split
-    # on a hyperparameter where the limit depends on one: μ_t → β₁ if ψ > 0, β₁/2 at ψ = 0)
+    # the rule's step-dependent scalars (NAdam's μ_t, μ_{t+1}; RAdam's ρ_t, r_t), kept as symbols frozen
+    # at their step-t values: the finite-t form; each maps to its long-run value (a case split on a
+    # hyperparameter where the limit depends on one: μ_t → β₁ if ψ > 0, β₁/2 at ψ = 0). Scalar states
+    # (NAdam's Π_t = μ_1···μ_t, below β₁ᵗ) are at their long-run values in both forms.
     kept: dict = None
     powers: bool = False  # a power of t in the step (a bias correction), taken at its limit
 
@@ -346,8 +347,8 @@ def threshold(rule: Rule, decay: bool = False) -> Threshold:
         return _constant_first(analysis.tidy(sp.factor(e)))
 
     limit = analysis.per_case(root.xreplace(lin.kept), lambda e: _constant_first(analysis.factor(e)))
-    return Threshold(limit, name, scale, analysis.per_case(limit / scale, tidy), _constant_first(root), _constant_first(scaled),
-                     dict(lin.kept))
+    return Threshold(limit, name, scale, analysis.per_case(limit / scale, tidy), _constant_first(root),
+                     _constant_first(scaled), dict(lin.kept))
 
 
 def _constant_first(expr: sp.Expr) -> sp.Expr:
@@ -565,7 +566,11 @@ def derivation(rule: Rule) -> Derivation:
         listed = [part for i, k in enumerate(names) for part in ((", " if i else ""), k)]
         frozen_at_t = prose(*listed, " frozen at their step-t values")
         inline = (prose("powers of t written in the step at their limit"),) if lin.powers else ()
-        finite = Equation(preconditioned, t.finite_scaled, when=(quadratic, frozen_at_t, *inline, *held, *no_decay))
+        states = (prose("scalar states at their long-run values (",
+                        *[p for i, s in enumerate(rule.scalars) for p in ((", " if i else ""), sp.Eq(s.new, lin.scalars[s.prev]))],
+                        ")"),) if rule.scalars else ()
+        finite = Equation(preconditioned, t.finite_scaled,
+                          when=(quadratic, frozen_at_t, *states, *inline, *held, *no_decay))
         steps.append(Step(prose("At finite t, as a function of the rule's step-dependent scalars ", *listed,
                                 " (frozen at step t: they change slowly against the oscillation)",
                                 *((", in units of the preconditioned curvature",) if t.scale != 1 else ()), ":"),
