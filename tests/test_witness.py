@@ -394,3 +394,24 @@ def test_threshold_is_where_the_kernels_linearised_step_turns_unstable(rule_):
                 limit_cases.record(hyper_env(rule_, hyper))
     assert checked >= len(steps)
     assert not limit_cases.missing(), limit_cases.missing()
+
+
+# --- every result says when it holds ---------------------------------------------------------------------
+STATED = ("effective-weight-decay", "moving-averages", "constant-gradient")
+
+
+@pytest.mark.parametrize("name", rules())
+def test_every_result_says_when_it_holds_in_text_and_json(name):
+    """Each result of these derivations lists its conditions (t → ∞, first order in λ, zero-mean noise,
+    a constant gradient...), printed under it and in the JSON's ``holds_when`` and ``limits``."""
+    from symopt.render import derivation_json, derivation_text
+
+    for key in STATED:
+        (d,) = symopt.derivations(name, only=key)
+        if not d.applies:
+            continue
+        data = derivation_json(d)
+        for result, out in zip(d.results, data["results"]):
+            assert result.when and out["holds_when"] == [prose_text(c) for c in result.when]
+        assert set(data["limits"]) == {c for out in data["results"] for c in out["holds_when"]}
+        assert derivation_text(d).count("holds when: ") == len(d.results)
