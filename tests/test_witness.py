@@ -373,7 +373,7 @@ def test_threshold_is_where_the_kernels_linearised_step_turns_unstable(rule_):
     lin = stability.linearise(rule_)
     excluded = {(e.lhs, float(e.rhs)) for case in stability._cases(th.scaled) for e in stability._infinite_at(rule_, case)}
     limit_cases = Coverage(th.scaled.atoms(sp.Piecewise))
-    cases = [{}] + [end for end in ends(rule_, skip=("weight_decay", "lr"))
+    cases = [{}] + [end for end in ends(rule_, skip=("weight_decay", "lr"))  # η = 0: excluded, as the derivation states
                     if not any((rule_.hyper(k).symbol, v) in excluded for k, v in end.items())]
     steps = [None] + ([10, 10**4] if th.kept else [])
     contracting = stability.analysis.contracting(rule_)

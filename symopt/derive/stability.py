@@ -547,6 +547,7 @@ def derivation(rule: Rule) -> Derivation:
                                  "no longer reaches the update, so no curvature makes it diverge)"))
     for symbol, value in pinned.items():
         assumptions.append(prose("the rule admits only ", sp.Eq(symbol, value)))
+    assumptions.append(prose(S.eta, " > 0: at ", sp.Eq(S.eta, 0), " nothing moves and there is no threshold"))
     steps = [
         Step(prose("Put ", sp.Eq(S.g, CURVATURE * S.theta_prev), " into the rule's equations and linearise at ",
                    sp.Eq(S.theta_prev, 0), ": one step is linear in the previous values"),
