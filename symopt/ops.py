@@ -19,7 +19,8 @@ primitive carries its evaluation, derivative and lowering side by side):
 
 Kernels, verification, printers and derivations read this table and nothing else, and
 :func:`check` rejects a rule that uses anything outside it, naming the operation. Operations with
-``in_rules=False`` appear only in derivations (Heaviside in the derivative of a max).
+``in_rules=False`` appear only in derivations (the case split of a max's derivative, Heaviside where
+SymPy's own ``diff`` made one).
 """
 
 from __future__ import annotations
@@ -282,8 +283,9 @@ def used(expr: sp.Basic) -> list[Operation]:
 
 
 def almost_everywhere(expr: sp.Expr) -> tuple[sp.Expr, list[Operation]]:
-    """``expr`` with every operation that has an almost-everywhere form replaced by it (the
-    derivative of sign(x) is 0 for x ≠ 0), and the operations so replaced."""
+    """``expr`` with every operation that has an almost-everywhere form replaced by it (DiracDelta,
+    which SymPy's ``diff`` makes of sign(x), is 0 for x ≠ 0), and the operations so replaced.
+    Derivations that differentiate themselves use each operation's ``derivative`` instead."""
     replaced: list[Operation] = []
     for operation in OPERATIONS:
         if operation.almost_everywhere is not None and expr.has(operation.sympy):
