@@ -294,14 +294,59 @@ def test_settled_step_is_where_the_kernel_settles(rule_):
         state = kernel.init(params, **hyper)
         for t in range(LATE, LATE + SETTLE_STEPS):  # t → ∞, as the result states: bias corrections at 1
             before = params.copy()
+            last = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in state.items()}
             kernel.step(params, grads, state, t, inplace=True, **keywords, **hyper)
         measured = params - before
-        for g, step in zip(grads, measured):
+        for i, (g, step) in enumerate(zip(grads, measured)):
             env = {S.g: float(g), **hyper_env(rule_, hyper)}
             coverage.record(env)
             expected = value(derived, env)
-            assert step == pytest.approx(expected, rel=1e-6, abs=1e-12 * max(1.0, abs(g))), (hyper, g)
+            at = {k: (float(v[i]) if isinstance(v, np.ndarray) else v) for k, v in last.items()}
+            slack = cancellation(rule_, inputs(rule_, at, hyper, t, float(g), float(before[i])), expected)
+            if math.isnan(step):  # the residue rounded below 0: its root is NaN, as the ops table declares
+                assert slack > 0, (hyper, g)
+                continue
+            assert step == pytest.approx(expected, rel=1e-6, abs=1e-12 * max(1.0, abs(g)) + slack), (hyper, g)
     assert not coverage.missing(), coverage.missing()
+
+
+def cancellation(rule_, env: dict, expected: float, steps: int = 400) -> float:
+    """How far the settled step moves if each square root whose argument cancels to (near) 0 has that
+    argument off by 8 units of roundoff of its terms: centred RMSprop's ṽ_t = v_t − ḡ_t² is exactly 0
+    under a constant gradient, and any floating-point kernel takes the root of a rounding residue
+    there, up to √(8u·2g²), which is not small against ε (nor against 1 at g = 100). The equations
+    with the arguments so shifted are iterated ``steps`` times from the state in ``env`` (the error
+    accumulates in a momentum buffer): the kernel's step lies between that and the ``expected`` one."""
+    env = {k: 0.0 if isinstance(v, float) and math.isnan(v) else v for k, v in env.items()}  # a NaN step before
+    env = {**env, **({rule_.hyper("weight_decay").symbol: 0.0} if rule_.hyper("weight_decay") else {})}
+    exact = run_equations(rule_, env)
+    assigned = {eq.lhs: eq.rhs for eq in rule_.equations if eq.lhs != S.g}
+    u = np.finfo(float).eps
+
+    def magnitude(expr):  # the sum of its terms' sizes, through the rule's named intermediates (ṽ_t = v_t − ḡ_t²)
+        return sum(magnitude(assigned[term]) if term in assigned and assigned[term].is_Add else abs(value(term, exact))
+                   for term in sp.Add.make_args(sp.expand(expr)))
+
+    roots = {p for eq in rule_.equations for p in eq.rhs.atoms(sp.Pow) if abs(p.exp) == sp.S.Half}
+    near = {p: 8 * u * magnitude(p.base) for p in roots}
+    near = {p: d for p, d in near.items() if abs(value(p.base, exact)) <= 1e6 * d}
+    if not near:
+        return 0.0
+    shifted = [sp.Eq(eq.lhs, eq.rhs.xreplace({p: (p.base + sp.Float(d)) ** p.exp for p, d in near.items()}))
+               for eq in rule_.equations]
+
+    def settle(equations):
+        values = dict(env)
+        for _ in range(steps):
+            for eq in equations:
+                values[eq.lhs] = value(eq.rhs, values)
+            step = values[S.theta] - values[S.theta_prev]
+            values.update({s.prev: values[s.new] for s in rule_.states})
+            values.update({S.theta_prev: values[S.theta], S.t: values[S.t] + 1, S.g: env[S.g]})
+        return step
+
+    slack = abs(settle(shifted) - expected)
+    return math.inf if math.isnan(slack) else slack  # a residue below 0: as the ops table's √ bound, no bound
 
 
 # --- the stability threshold -----------------------------------------------------------------------------
