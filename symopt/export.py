@@ -146,6 +146,10 @@ def derivation_markdown(d: Derivation, level: int = 1, title: str | None = None)
     lines = [f"{h} {title or d.title}", "", _md_prose(d.summary)]
     if d.assumptions:
         lines += ["", "Assumptions:", ""] + [f"- {_md_prose(a)}" for a in d.assumptions]
+    limited = [r for r in d.results if getattr(r, "when", ())]
+    if limited:
+        lines += ["", "When each result holds:", ""]
+        lines += [f"- ${printing.latex(r, inline=True)}$: " + "; ".join(_md_prose(c) for c in r.when) for r in limited]
     for step in d.steps:
         lines += ["", _md_prose(step.text)]
         if step.equations:

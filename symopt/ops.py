@@ -9,13 +9,18 @@ primitive carries its evaluation, derivative and lowering side by side):
 - ``bound``: its rounding-error bound for :func:`symopt.verify.magnitude`, from its arguments, their
   bounds, and the unit roundoff ``u``;
 - ``latex`` and ``text``: its notation, used by both printers of :mod:`symopt.printing`;
-- ``derivations``: how derivations treat it, in words they print as an assumption when they use it,
-  and ``almost_everywhere``, what its derivative is replaced by (the derivative of sign is 0 except
-  at 0, where SymPy's DiracDelta would stand).
+- ``derivations``: how derivations treat it, in words they print as an assumption when they use it;
+  ``derivative``, its forward-mode derivative from its arguments' tangents (the derivative of
+  ``max(a, b)`` is ``da`` where ``a > b`` and ``db`` elsewhere: a branch, kept with its condition;
+  of ``|x|``, ``sign(x) dx``; of ``sign(x)``, 0 wherever ``x ≠ 0``), which
+  :func:`symopt.derive.analysis.tangent` applies; and ``almost_everywhere``, what the operation is
+  replaced by where SymPy's own ``diff`` produced it (DiracDelta, the derivative of sign, is 0
+  except at 0).
 
 Kernels, verification, printers and derivations read this table and nothing else, and
 :func:`check` rejects a rule that uses anything outside it, naming the operation. Operations with
-``in_rules=False`` appear only in derivations (Heaviside in the derivative of a max).
+``in_rules=False`` appear only in derivations (the case split of a max's derivative, Heaviside where
+SymPy's own ``diff`` made one).
 """
 
 from __future__ import annotations
@@ -41,7 +46,9 @@ class Operation:
     latex: Callable  # (print, expr) -> str, print being the printer's own _print
     text: Callable
     derivations: str = ""
-    almost_everywhere: Callable | None = None  # replaces the operation in a derivative
+    almost_everywhere: Callable | None = None  # replaces the operation in a derivative SymPy took
+    # (expr, tangents of its arguments) -> its tangent; None: derivations cannot differentiate through it
+    derivative: Callable | None = None
     in_rules: bool = True
     matches: Callable[[sp.Basic], bool] | None = None
     # An operation on a whole tensor (a matrix product, a norm): not elementwise, its result may have
@@ -104,6 +111,29 @@ def _branch_text(p, e):
     return " ".join(p(value) if cond is sp.true else f"{p(value)} if {p(cond)} else" for value, cond in e.args)
 
 
+def _select_derivative(relation):
+    """The derivative of a max (``relation`` >) or a min (<): the tangent of the argument selected, a
+    branch per argument with the condition that selects it (the last argument at a tie)."""
+
+    def derivative(e, tangents):
+        args = e.args
+        if all(d == tangents[0] for d in tangents):
+            return tangents[0]
+        pieces = [(tangents[i], sp.And(*(relation(args[i], args[j]) for j in range(len(args)) if j != i)))
+                  for i in range(len(args) - 1)]
+        return sp.Piecewise(*pieces, (tangents[-1], True))
+
+    return derivative
+
+
+def _branch_derivative(e, tangents):
+    """A branch's derivative: each branch's tangent under the same condition (the conditions are
+    on the step counter, hyperparameters or selections, not differentiated)."""
+    if all(d == tangents[0] for d in tangents):
+        return tangents[0]
+    return sp.Piecewise(*((d, cond) for d, (_, cond) in zip(tangents, e.args)))
+
+
 def _is_scalar_branch(e) -> bool:
     from symopt.symbols import ARRAYS
 
@@ -125,6 +155,7 @@ OPERATIONS: tuple[Operation, ...] = (
         latex=lambda p, e: rf"\left|{p(e.args[0])}\right|",
         text=lambda p, e: f"|{p(e.args[0])}|",
         derivations="its derivative is sign(x), undefined at 0",
+        derivative=lambda e, d: sp.sign(e.args[0]) * d[0],
     ),
     Operation(
         "sign", sp.sign, "sign",
@@ -132,21 +163,23 @@ OPERATIONS: tuple[Operation, ...] = (
         latex=_SIGN[0],
         text=_SIGN[1],
         derivations="its derivative is 0 wherever its argument is not 0",
-        almost_everywhere=lambda *args: sp.S.Zero,
+        derivative=lambda e, d: sp.S.Zero,
     ),
     Operation(
         "max", sp.Max, "maximum",
         bound=lambda e, bounds, u: sp.Max(*bounds),
         latex=lambda p, e: rf"\max\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"max({', '.join(p(a) for a in e.args)})",
-        derivations="its derivative follows the larger argument (a step function at a tie)",
+        derivations="its derivative follows the larger argument (a branch per argument; at a tie the last)",
+        derivative=_select_derivative(sp.StrictGreaterThan),
     ),
     Operation(
         "min", sp.Min, "minimum",
         bound=lambda e, bounds, u: sp.Max(*bounds),
         latex=lambda p, e: rf"\min\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"min({', '.join(p(a) for a in e.args)})",
-        derivations="its derivative follows the smaller argument (a step function at a tie)",
+        derivations="its derivative follows the smaller argument (a branch per argument; at a tie the last)",
+        derivative=_select_derivative(sp.StrictLessThan),
     ),
     Operation(
         "branch", sp.Piecewise, None,  # kernels specialise it: one program per branch taken
@@ -155,12 +188,23 @@ OPERATIONS: tuple[Operation, ...] = (
         text=_branch_text,
         derivations="a choice on the step counter and the hyperparameters only; derivations keep both branches",
         matches=_is_scalar_branch,
+        derivative=_branch_derivative,
+    ),
+    Operation(
+        "case split", sp.Piecewise, None, bound=None,
+        latex=_branch_latex,
+        text=_branch_text,
+        derivations="only in derivations: which argument a max, min or abs selects, each case with its condition",
+        matches=lambda e: not _is_scalar_branch(e),
+        derivative=_branch_derivative,
+        in_rules=False,
     ),
     Operation(
         "step function", sp.Heaviside, None, bound=None,
         latex=lambda p, e: rf"\mathbf{{1}}\left[{p(e.args[0])} > 0\right]",
         text=lambda p, e: f"1[{p(e.args[0])} > 0]",
         derivations="1 where its argument is positive, 0 where it is negative",
+        derivative=lambda e, d: sp.S.Zero,
         in_rules=False,
     ),
     Operation(
@@ -169,6 +213,7 @@ OPERATIONS: tuple[Operation, ...] = (
         text=lambda p, e: f"δ({p(e.args[0])})",
         derivations="zero wherever its argument is not 0",
         almost_everywhere=lambda *args: sp.S.Zero,
+        derivative=lambda e, d: sp.S.Zero,
         in_rules=False,
     ),
 )
@@ -238,8 +283,9 @@ def used(expr: sp.Basic) -> list[Operation]:
 
 
 def almost_everywhere(expr: sp.Expr) -> tuple[sp.Expr, list[Operation]]:
-    """``expr`` with every operation that has an almost-everywhere form replaced by it (the
-    derivative of sign(x) is 0 for x ≠ 0), and the operations so replaced."""
+    """``expr`` with every operation that has an almost-everywhere form replaced by it (DiracDelta,
+    which SymPy's ``diff`` makes of sign(x), is 0 for x ≠ 0), and the operations so replaced.
+    Derivations that differentiate themselves use each operation's ``derivative`` instead."""
     replaced: list[Operation] = []
     for operation in OPERATIONS:
         if operation.almost_everywhere is not None and expr.has(operation.sympy):
@@ -478,6 +524,7 @@ MATRIX_OPERATIONS: tuple[Operation, ...] = (
         latex=lambda p, e: rf"\max\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"max({', '.join(p(a) for a in e.args)})",
         derivations="its derivative follows the larger argument; a NaN argument is ignored",
+        derivative=_select_derivative(sp.StrictGreaterThan),
     ),
     Operation(
         "matrix product", Dot, None, array=_dot, bound=_dot_bound,

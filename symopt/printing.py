@@ -279,13 +279,16 @@ def _install_operations() -> None:
     for operation in ops.OPERATIONS:
         name = f"_print_{operation.sympy.__name__}"
 
-        def latex_method(self, expr, operation=operation, fallback=getattr(LatexPrinter, name, None), exp=None, **kw):
+        # two entries may share a SymPy class (a branch on scalars, a case split on arrays): each falls
+        # back to the one installed before it
+        def latex_method(self, expr, operation=operation, fallback=getattr(SymoptLatexPrinter, name, None), exp=None,
+                         **kw):
             if not operation.applies_to(expr):
                 return fallback(self, expr, **({"exp": exp} if exp is not None else {}), **kw)
             body = operation.latex(self._print, expr)
             return body if exp is None else rf"\left({body}\right)^{{{exp}}}"
 
-        def text_method(self, expr, operation=operation, fallback=getattr(StrPrinter, name, None), **kw):
+        def text_method(self, expr, operation=operation, fallback=getattr(SymoptTextPrinter, name, None), **kw):
             if not operation.applies_to(expr):
                 return fallback(self, expr, **kw)
             return operation.text(self._print, expr)

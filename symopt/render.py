@@ -62,7 +62,11 @@ def derivation_text(d: Derivation) -> str:
         lines += ["", prose_text(step.text)]
         lines += [f"    {printing.text(eq)}" for eq in step.equations]
     if d.results:
-        lines += ["", "result:"] + [f"    {printing.text(eq)}" for eq in d.results]
+        lines += ["", "result:"]
+        for eq in d.results:
+            lines.append(f"    {printing.text(eq)}")
+            if getattr(eq, "when", ()):
+                lines.append("      holds when: " + "; ".join(prose_text(c) for c in eq.when))
     for table in d.tables:
         lines += ["", table_text(table)]
     return "\n".join(lines)
@@ -177,7 +181,9 @@ def derivation_json(d: Derivation) -> dict:
         "summary": prose_text(d.summary),
         "assumptions": [prose_text(a) for a in d.assumptions],
         "steps": [{"text": prose_text(s.text), "equations": [equation_json(e) for e in s.equations]} for s in d.steps],
-        "results": [equation_json(e) for e in d.results],
+        "results": [{**equation_json(e), "holds_when": [prose_text(c) for c in getattr(e, "when", ())]}
+                    for e in d.results],
+        "limits": [prose_text(c) for c in d.limits],
         "tables": [table_json(t) for t in d.tables],
     }
 

@@ -119,7 +119,7 @@ def test_reference_adam_with_a_held_second_moment_converges_below_and_diverges_a
 
 
 # --- the kernels' simulations, as the derivation prints them ----------------------------------------
-APPLIES = ["sgd", "momentum", "adam", "adamw", "rmsprop", "adamax", "nadam", "radam"]
+APPLIES = [name for name in symopt.rules() if stability.applies(symopt.get(name))]
 
 
 @pytest.mark.parametrize("name", APPLIES)
@@ -162,3 +162,24 @@ def test_cli_prints_the_threshold_and_the_verdicts(runner):
     assert result.exit_code == 0, result.output
     assert "a = 2·(1 + ρ)/((1 - τ)·η)" in result.output
     assert result.output.count("agrees") == 4
+
+
+# --- a threshold with step-dependent scalars: NAdam's μ_t, at finite t and at ψ = 0 ------------------
+def test_nadam_threshold_at_finite_t_and_at_psi_0_has_the_values_computed_by_hand():
+    """The figures of issue 18, computed from μ_t = β₁(1 - ½·0.96^(ψt)) by hand (β₁ = 0.9, η = 1):
+    3.49 at t = 10 and 8.67 at t = 10⁴ with ψ = 4e-3; 3.486 at ψ = 0, where μ_t = β₁/2 for ever; and
+    Nesterov's 2(1 + β₁)/((1 - β₁)(1 + 2β₁)) = 13.57 as t → ∞ for ψ > 0 only."""
+    t = stability.threshold(symopt.get("nadam"))
+    psi = symopt.get("nadam").hyper("momentum_decay").symbol
+
+    def mu(step, decay):
+        return 0.9 * (1 - 0.5 * 0.96 ** (decay * step))
+
+    def finite(step, decay):
+        return float(t.finite_scaled.xreplace({S.mu: mu(step, decay), S.mu_next: mu(step + 1, decay), b1: 0.9, eta: 1}))
+
+    assert finite(10, 4e-3) == pytest.approx(3.49, abs=5e-3)
+    assert finite(10**4, 4e-3) == pytest.approx(8.67, abs=5e-3)
+    assert finite(10, 0.0) == pytest.approx(3.486, abs=5e-4)
+    assert float(t.scaled.xreplace({psi: 0, b1: 0.9, eta: 1})) == pytest.approx(3.8 / 1.09)
+    assert float(t.scaled.xreplace({psi: 4e-3, b1: 0.9, eta: 1})) == pytest.approx(3.8 / (0.1 * 2.8))

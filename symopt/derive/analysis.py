@@ -31,6 +31,11 @@ def tangent(
 ) -> dict[sp.Symbol, sp.Expr]:
     """d(quantity)/d(wrt) for every quantity the rule assigns, by the chain rule through its equations.
 
+    Every operation of the table is differentiated by the derivative it declares (:mod:`symopt.ops`):
+    through a max, min, abs or branch the tangent is a case split, each case with its condition
+    (Adamax's ``u_t = max(β₂u_{t-1}, |g_t| + ε)`` passes ``sign(g_t) dg_t`` where its second argument
+    is the larger), and no path is dropped.
+
     Args:
         rule: the rule.
         wrt: the symbol to differentiate by (a hyperparameter).
@@ -38,20 +43,75 @@ def tangent(
         blocked: assigned symbols whose tangent is forced to 0, to split the result by path.
 
     Returns:
-        ``{symbol: tangent}`` for every assigned symbol, in terms of the rule's own intermediates.
+        ``{symbol: tangent}`` for every assigned symbol, in terms of the rule's own intermediates,
+        each a case split (a Piecewise) at the top where a selection matters.
     """
-    d: dict[sp.Symbol, sp.Expr] = dict(seeds or {})
+    d: dict[sp.Symbol, sp.Expr] = {wrt: sp.S.One, **(seeds or {})}
     blocked = set(blocked)
     for eq in rule.equations:
         if eq.lhs in blocked:
             d[eq.lhs] = sp.S.Zero
             continue
-        total = sp.diff(eq.rhs, wrt)
-        for symbol in eq.rhs.free_symbols:
-            if symbol != wrt and d.get(symbol, 0) != 0:
-                total += sp.diff(eq.rhs, symbol) * d[symbol]
-        d[eq.lhs] = ops.almost_everywhere(total)[0]
+        d[eq.lhs] = cases(jvp(eq.rhs, d))
+    d.pop(wrt)
     return d
+
+
+def jvp(expr: sp.Expr, tangents: dict[sp.Symbol, sp.Expr]) -> sp.Expr:
+    """The tangent of ``expr`` given its symbols' ``tangents`` (absent: 0), forward mode: algebra by
+    the product and power rules, every other operation by the derivative the table declares."""
+    memo: dict = {}
+
+    def walk(e):
+        if e in memo:
+            return memo[e]
+        if e.is_Symbol:
+            out = tangents.get(e, sp.S.Zero)
+        elif e.is_Atom or not (e.free_symbols & tangents.keys()):
+            out = sp.S.Zero
+        elif e.is_Add:
+            out = sp.Add(*(walk(a) for a in e.args))
+        elif e.is_Mul:
+            terms = []
+            for i, a in enumerate(e.args):
+                da = walk(a)
+                if da != 0:
+                    terms.append(sp.Mul(*e.args[:i], da, *e.args[i + 1:]))
+            out = sp.Add(*terms)
+        elif e.is_Pow:
+            base, exp = e.args
+            db, de = walk(base), walk(exp)
+            out = exp * base ** (exp - 1) * db if db != 0 else sp.S.Zero
+            if de != 0:
+                out += e * sp.log(base) * de
+        else:
+            operation = ops.lookup(e)
+            if operation is None or operation.derivative is None:
+                name = operation.name if operation else getattr(e.func, "__name__", type(e).__name__)
+                raise NotDerivable(f"symopt's operation table declares no derivative of {name}")
+            values = [v for v, _ in e.args] if isinstance(e, sp.Piecewise) else list(e.args)
+            out = operation.derivative(e, [walk(a) for a in values])
+        memo[e] = out
+        return out
+
+    return walk(expr)
+
+
+def cases(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with its case splits gathered at the top: one Piecewise whose branches are free of
+    them (``piecewise_fold``), or ``expr`` itself if it has none."""
+    if not expr.has(sp.Piecewise):
+        return expr
+    return sp.piecewise_fold(expr)
+
+
+def per_case(expr: sp.Expr, f) -> sp.Expr:
+    """``f`` applied to each case of ``expr`` (or to ``expr`` if it has none); cases that come out
+    equal merge."""
+    expr = cases(expr)
+    if not isinstance(expr, sp.Piecewise):
+        return f(expr)
+    return sp.Piecewise(*((f(value), cond) for value, cond in expr.args))
 
 
 def contracting(rule: Rule) -> set[sp.Symbol]:
@@ -60,22 +120,47 @@ def contracting(rule: Rule) -> set[sp.Symbol]:
 
 
 def long_run(expr: sp.Expr, rule: Rule) -> sp.Expr:
-    """``expr`` as t → ∞: the t = 1 branches are dropped and βᵗ → 0 for β in [0, 1)."""
+    """``expr`` as t → ∞: the t = 1 branches are dropped and βᵗ → 0 for β in [0, 1).
+
+    A number c in (0, 1) to the power ``kψt + e`` vanishes where the rate kψ is positive; where the
+    rate may be 0 (a hyperparameter ψ whose range starts at 0: NAdam's momentum decay) the limit is
+    a case split on it, ``0 if ψ > 0 else c^e|_{ψ=0}`` (at ψ = 0 the power never decays).
+    """
     expr = expr.subs(sp.Eq(S.t, 1), sp.false)
     vanishing = contracting(rule)
 
-    def vanishes(e) -> bool:
-        if not e.is_Pow or not e.exp.has(S.t):
-            return False
-        if e.exp == S.t and e.base in vanishing:
-            return True
-        # a number in (0, 1) to the power t times a positive rate (NAdam's 0.96^(ψt), for ψ > 0)
-        if not (e.base.is_Number and 0 < e.base < 1):
-            return False
+    def rate(e):
+        """The coefficient of t in the exponent of c^(rate·t + e), c a number in (0, 1), or None."""
+        if not (e.is_Pow and e.exp.has(S.t) and e.base.is_Number and 0 < e.base < 1):
+            return None
         exponent = sp.Poly(sp.expand(e.exp), S.t)
-        return exponent.degree() == 1 and exponent.LC().is_nonnegative is True
+        return exponent.LC() if exponent.degree() == 1 else None
 
-    return expr.replace(vanishes, lambda e: sp.S.Zero)
+    def vanishes(e) -> bool:
+        if e.is_Pow and e.exp == S.t and e.base in vanishing:
+            return True
+        k = rate(e)
+        return k is not None and (k.is_positive is True or _zero_at(k) is not None)
+
+    def limit(e):
+        k = rate(e)
+        if k is None or k.is_positive is True:
+            return sp.S.Zero
+        symbol = _zero_at(k)
+        return sp.Piecewise((sp.S.Zero, sp.StrictGreaterThan(symbol, 0)), (e.xreplace({symbol: 0}), True))
+
+    out = expr.replace(vanishes, limit)
+    return per_case(out, sp.expand) if out.has(sp.Piecewise) and not expr.has(sp.Piecewise) else out
+
+
+def _zero_at(rate: sp.Expr) -> sp.Symbol | None:
+    """The nonnegative symbol x of a rate ``c·x`` (c > 0), which is 0 only at x = 0; else None."""
+    symbols = rate.free_symbols
+    if len(symbols) != 1:
+        return None
+    (x,) = symbols
+    c = sp.simplify(rate / x)
+    return x if x.is_nonnegative and c.is_number and c.is_positive else None
 
 
 def fixed_point(rule: Rule, new: dict[sp.Symbol, sp.Expr], unknowns: dict[sp.Symbol, sp.Symbol]) -> dict:

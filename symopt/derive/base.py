@@ -29,10 +29,30 @@ def prose(*parts: str | sp.Basic) -> Prose:
 
 @dataclass(frozen=True)
 class Equation:
-    """``lhs = rhs``, kept apart (SymPy's ``Eq`` would evaluate to True when the sides agree)."""
+    """``lhs = rhs``, kept apart (SymPy's ``Eq`` would evaluate to True when the sides agree).
+
+    ``when`` says when a result holds: each item a limit or condition as prose (``t → ∞``,
+    ``ε → 0``, ``λθ_{t-1} ≪ g_t``, zero-mean noise, a frozen preconditioner), empty for an identity
+    that holds at every step. Renderers print it beside the result, and ``--format json`` lists it
+    as the result's ``holds_when``.
+    """
 
     lhs: sp.Expr
     rhs: sp.Expr
+    when: tuple = ()
+
+
+# Conditions results hold under, named once so that every derivation words them alike.
+def LONG_RUN() -> Prose:
+    from symopt import symbols as S
+
+    return prose(S.Tends(S.t, sp.oo))
+
+
+def FIRST_ORDER(lam: sp.Symbol) -> Prose:
+    from symopt import symbols as S
+
+    return prose("first order in ", lam, " (", lam * S.theta_prev, " ≪ ", S.g, ")")
 
 
 @dataclass(frozen=True)
@@ -71,3 +91,11 @@ class Derivation:
     tables: tuple[Table, ...] = ()
     values: dict = field(default_factory=dict, compare=False)
     applies: bool = True
+
+    @property
+    def limits(self) -> tuple[Prose, ...]:
+        """Every condition its results hold under, each once, in order."""
+        seen: list = []
+        for result in self.results:
+            seen += [c for c in result.when if c not in seen]
+        return tuple(seen)

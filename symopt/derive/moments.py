@@ -42,6 +42,10 @@ def _recurrence(rule: Rule, state) -> tuple[sp.Expr, sp.Expr, sp.Expr] | None:
         return None
 
 
+# E[x_t] holds at every t from a zero start; what it needs is the gradients' distribution fixed.
+STATIONARY = (prose("stationary gradients"), prose(sp.Eq(S.lam, 0), ", ", S.theta_prev, " fixed"))
+
+
 def applies(rule: Rule) -> bool:
     """Any rule with a state variable that is a linear recurrence (a moving average or a trace)."""
     return any(_recurrence(rule, s) is not None for s in rule.states)
@@ -94,7 +98,7 @@ def derivation(rule: Rule) -> Derivation:
                 (Equation(lhs, mean), Equation(sp.Limit(lhs, S.t, sp.oo), limit)),
             )
         )
-        results.append(Equation(lhs, mean))
+        results.append(Equation(lhs, mean, when=STATIONARY))
         values[state.name] = mean
         steps += _is_it_an_average(rule, state, limit)
     # What the rule builds from the state: m̂_t = m_t/(1 - β₁ᵗ) has E[m̂_t] = E[g_t] at every t.
@@ -107,7 +111,7 @@ def derivation(rule: Rule) -> Derivation:
             continue
         mean = factor(sp.cancel(eq.rhs.subs(source, state_means[source])))
         steps.append(Step(prose(eq.lhs, " is linear in ", source, ", so:"), (Equation(S.Mean(eq.lhs), mean),)))
-        results.append(Equation(S.Mean(eq.lhs), mean))
+        results.append(Equation(S.Mean(eq.lhs), mean, when=STATIONARY))
         values[str(eq.lhs)] = mean
     corrected = any(eq.lhs.func == S.Mean and eq.rhs.func == S.Mean for eq in results)
     return Derivation(

@@ -25,8 +25,8 @@ import sympy as sp
 from symopt import symbols as S
 from symopt.core import Rule
 from symopt.derive import analysis
-from symopt.derive.base import Derivation, Equation, Step, Table, prose
-from symopt.derive.stability import _pinned, preconditioners
+from symopt.derive.base import LONG_RUN, Derivation, Equation, Step, Table, prose
+from symopt.derive.stability import _branch, _pinned, preconditioners
 from symopt.errors import NotDerivable
 
 TITLE = "Weight norms: decay timescale, equilibrium, time to a critical norm"
@@ -69,6 +69,7 @@ class LinearStep:
     matrix: sp.Matrix
     gradient: sp.Matrix
     settled: dict
+    branches: tuple = ()  # the cases taken at the default hyperparameters (ψ > 0)
 
 
 @functools.lru_cache(maxsize=64)
@@ -100,10 +101,13 @@ def linear_step(rule: Rule) -> LinearStep:
             raise NotDerivable("its scalar state has no long-run value") from None
         settled.update({s.prev: values[s.new] for s in rule.scalars})
     env = {**settled, **_pinned(rule)}
+    branches: list = []
     for eq in rule.equations:
         if eq.lhs in settled:
             continue
-        env[eq.lhs] = analysis.long_run(eq.rhs.xreplace(env), rule)
+        # a case split on a hyperparameter (NAdam's μ_t → β₁ if ψ > 0, β₁/2 at ψ = 0): the case at the defaults
+        env[eq.lhs], taken = _branch(rule, analysis.long_run(eq.rhs.xreplace(env), rule))
+        branches += [c for c in taken if c not in branches]
     variables = (S.theta_prev, *(s.prev for s in rule.arrays if s not in frozen))
     outputs = [env[S.theta], *(env[s.new] for s in rule.arrays if s not in frozen)]
     inputs = (*variables, S.g)
@@ -115,7 +119,7 @@ def linear_step(rule: Rule) -> LinearStep:
     if sp.diff(matrix, rule.hyper("weight_decay").symbol).has(SIGMA):
         raise NotDerivable("its decay passes through the preconditioner (divided by the gradient's RMS), so decay and "
                            "gradient noise do not balance linearly: no closed-form equilibrium")
-    return LinearStep(variables, matrix, gradient, settled)
+    return LinearStep(variables, matrix, gradient, settled, tuple(branches))
 
 
 @functools.lru_cache(maxsize=64)
@@ -315,6 +319,9 @@ def derivation(rule: Rule) -> Derivation:
         prose(S.Tends(S.t, sp.oo), ": bias corrections at 1, the state at its stationary second moments (the norm "
               "settled: an adaptive rule's preconditioner lags while the norm shrinks, see the last row of the table)"),
     ]
+    for condition in lin.branches:
+        assumptions.append(prose("the case taken at the default hyperparameters: ", condition, " (the long-run "
+                                 "step splits on it; the other case is not derived here)"))
     if frozen:
         assumptions.append(prose("the preconditioner at its fixed point under ", sp.Eq(S.Mean(S.g**2), SIGMA**2),
                                  " and ", S.epsilon, " much smaller than ", SIGMA, " (epsilon -> 0)"))
@@ -333,6 +340,10 @@ def derivation(rule: Rule) -> Derivation:
                    CRITICAL, ", by ", EFOLDS, " = ln(W_0/W_c) e-folds:"),
              (Equation(TIMESCALE, eq["timescale"]), Equation(SHRINK, eq["shrink"]))),
     ]
+    when = (prose("a scale-invariant weight, ", sp.Eq(SIGMA**2, SCALE / NORM**2)), prose("uncorrelated gradients"),
+            LONG_RUN(), *((prose(S.epsilon, " → 0 (", S.epsilon, " ≪ ", SIGMA, ")"),
+                           prose("the preconditioner at its fixed point")) if frozen else ()),
+            *(prose(c) for c in lin.branches))
     walk = simulate(rule)
     return Derivation(
         key="norms",
@@ -343,7 +354,8 @@ def derivation(rule: Rule) -> Derivation:
         assumptions=tuple(assumptions) + (prose("for ", SHRINK, " only: the gradient's growth of the norm is "
                                                 "negligible, ", NORM, " well above its equilibrium"),),
         steps=tuple(steps),
-        results=(Equation(NORM, eq["norm"]), Equation(ANGULAR, eq["angular"]), Equation(SHRINK, eq["shrink"])),
+        results=(Equation(NORM, eq["norm"], when=when), Equation(ANGULAR, eq["angular"], when=when),
+                 Equation(SHRINK, eq["shrink"], when=(*when, prose(NORM, " well above its equilibrium")))),
         tables=(_table(rule, walk),),
         values={**eq, "simulation": walk},
     )

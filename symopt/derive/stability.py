@@ -24,7 +24,7 @@ from symopt import ops
 from symopt import symbols as S
 from symopt.core import Rule
 from symopt.derive import analysis
-from symopt.derive.base import Derivation, Equation, Step, Table, prose
+from symopt.derive.base import LONG_RUN, Derivation, Equation, Step, Table, prose
 from symopt.errors import NotDerivable
 
 TITLE = "Stability threshold on a quadratic"
@@ -69,6 +69,19 @@ class Linearisation:
     frozen: tuple[str, ...]
     branches: tuple[sp.Basic, ...]
     scalars: dict
+    # the rule's step-dependent scalars (NAdam's μ_t, μ_{t+1}; RAdam's ρ_t, r_t), kept as symbols frozen
+    # at their step-t values: the finite-t form; each maps to its long-run value (a case split on a
+    # hyperparameter where the limit depends on one: μ_t → β₁ if ψ > 0, β₁/2 at ψ = 0). Scalar states
+    # (NAdam's Π_t = μ_1···μ_t, below β₁ᵗ) are at their long-run values in both forms.
+    kept: dict = None
+    powers: bool = False  # a power of t in the step (a bias correction), taken at its limit
+
+    def numeric(self, values: dict) -> dict:
+        """``values`` with each kept scalar at its long-run value there."""
+        out = dict(values)
+        for symbol, limit in (self.kept or {}).items():
+            out[symbol] = sp.Float(limit.xreplace(out).evalf())
+        return out
 
 
 def _decay(rule: Rule) -> sp.Symbol | None:
@@ -132,9 +145,19 @@ def linearise(rule: Rule, decay: bool = False) -> Linearisation:
     dynamic = {S.theta_prev, *(s.prev for s in rule.arrays if s.new not in frozen_new)}
     held: dict = {}
     branches: list = []
+    kept: dict = {}
+    powers: list = []
     for eq in rule.equations:
-        rhs = analysis.long_run(eq.rhs.xreplace(env), rule)
-        rhs, taken = _branch(rule, rhs)
+        given = eq.rhs.xreplace(env)
+        if eq.lhs not in S.ARRAYS and not given.free_symbols & S.ARRAYS and (given.has(S.t) or given.has(*kept)):
+            # a step-dependent scalar: kept at its step-t value, its limit recorded
+            kept[eq.lhs] = analysis.long_run(given.xreplace(kept), rule)
+            env[eq.lhs] = eq.lhs
+            continue
+        rhs = analysis.long_run(given, rule)
+        if eq.lhs not in frozen_new and rhs != given and given.has(S.t):
+            powers.append(eq.lhs)
+        rhs, taken = _branch(rule, rhs, kept)
         branches += taken
         if eq.lhs in frozen_new or (not rhs.free_symbols & dynamic and rhs.free_symbols & set(held)):
             held[eq.lhs] = rhs
@@ -146,12 +169,18 @@ def linearise(rule: Rule, decay: bool = False) -> Linearisation:
     origin = {x: 0 for x in variables}
     matrix = sp.Matrix([[ops.almost_everywhere(sp.diff(out, x))[0].xreplace(origin) for x in variables]
                         for out in outputs])
-    lin = Linearisation(rule, variables, matrix, held, tuple(s.name for s in frozen), tuple(branches), scalars)
+    lin = Linearisation(rule, variables, matrix, held, tuple(s.name for s in frozen), tuple(branches), scalars, kept,
+                        any(p not in held for p in powers))
     if not _characteristic(lin).has(CURVATURE):
         used = ", ".join(sorted({op.name for out in outputs for op in ops.used(out)})) or "its equations"
         raise NotDerivable(f"to first order its step does not depend on the curvature (it passes g_t through {used}): "
                            "the step has the same size on every quadratic, so it oscillates rather than diverges")
     return lin
+
+
+def _cases(expr: sp.Expr) -> list[sp.Expr]:
+    """The values of a case split, or ``[expr]``."""
+    return [v for v, _ in expr.args] if isinstance(expr, sp.Piecewise) else [expr]
 
 
 def _infinite_at(rule: Rule, value: sp.Expr) -> list[sp.Eq]:
@@ -167,9 +196,12 @@ def _infinite_at(rule: Rule, value: sp.Expr) -> list[sp.Eq]:
     return found
 
 
-def _branch(rule: Rule, expr: sp.Expr) -> tuple[sp.Expr, list]:
-    """Take, in each remaining branch on the hyperparameters, the one that holds at the defaults."""
-    defaults = {h.symbol: h.default for h in rule.hypers}
+def _branch(rule: Rule, expr: sp.Expr, kept: dict | None = None) -> tuple[sp.Expr, list]:
+    """Take, in each remaining branch on the hyperparameters (and kept scalars, at their long-run
+    values), the one that holds at the defaults."""
+    defaults = {h.symbol: sp.Float(h.default) for h in rule.hypers}
+    for symbol, limit in (kept or {}).items():
+        defaults[symbol] = limit.xreplace(defaults)
     taken = []
     for piece in expr.atoms(sp.Piecewise):
         for branch, condition in piece.args:
@@ -263,12 +295,21 @@ def _collected(poly: sp.Expr) -> sp.Expr:
 @dataclass(frozen=True)
 class Threshold:
     """The largest stable curvature ``value`` (in a), the condition that fails there, and the scale:
-    ``value = scaled × scale`` with ``scale`` the held part (√v̂_t + ε for Adam, 1 for SGD)."""
+    ``value = scaled × scale`` with ``scale`` the held part (√v̂_t + ε for Adam, 1 for SGD).
+
+    ``value`` and ``scaled`` are the limit t → ∞ (a case split where it depends on a hyperparameter's
+    being 0); ``finite`` and ``finite_scaled`` the same at finite t, as functions of the rule's
+    step-dependent scalars frozen at step t (``kept``, each with its limit); equal to the limit for
+    a rule without such scalars.
+    """
 
     value: sp.Expr
     condition: str
     scale: sp.Expr
     scaled: sp.Expr
+    finite: sp.Expr = None
+    finite_scaled: sp.Expr = None
+    kept: dict = None
 
 
 @functools.lru_cache(maxsize=64)
@@ -280,7 +321,7 @@ def threshold(rule: Rule, decay: bool = False) -> Threshold:
         NotDerivable: if no single such curvature exists at the default hyperparameters.
     """
     lin = linearise(rule, decay)
-    values = defaults(rule, weight_decay=0.01 / rule.hyper("lr").default if decay else 0.0)
+    values = lin.numeric(defaults(rule, weight_decay=0.01 / rule.hyper("lr").default if decay else 0.0))
     held = held_values(lin, values)
     candidates = []
     for name, boundary in boundaries(characteristic(rule, decay)):
@@ -296,9 +337,34 @@ def threshold(rule: Rule, decay: bool = False) -> Threshold:
     if not below < 1 < above:
         raise NotDerivable(f"at the defaults the spectral radius is {below:.6g} just below the first boundary "
                            f"and {above:.6g} above it: no single threshold")
-    root = analysis.tidy(sp.factor(root))
+    root = analysis.tidy(sp.factor(root)) if not lin.kept else analysis.factor(root)
     scale = sp.Mul(*(f for f in sp.Mul.make_args(root) if f.free_symbols & set(lin.held)))
-    return Threshold(root, name, scale, analysis.tidy(sp.factor(root / scale)))
+    scaled = analysis.tidy(sp.factor(root / scale))
+    if not lin.kept:
+        return Threshold(root, name, scale, scaled, root, scaled, {})
+
+    def tidy(e):
+        return _constant_first(analysis.tidy(sp.factor(e)))
+
+    limit = analysis.per_case(root.xreplace(lin.kept), lambda e: _constant_first(analysis.factor(e)))
+    return Threshold(limit, name, scale, analysis.per_case(limit / scale, tidy), _constant_first(root),
+                     _constant_first(scaled), dict(lin.kept))
+
+
+def _constant_first(expr: sp.Expr) -> sp.Expr:
+    """Each factor of a product whose constant term is negative negated (``β₁² - β₁ - 1`` written
+    ``1 + β₁ - β₁²``), the sign of the product corrected."""
+    if not expr.is_Mul:
+        return expr
+    sign, factors = 1, []
+    for factor in expr.args:
+        base, exp = factor.as_base_exp()
+        if base.is_Add and exp.is_Integer and base.as_coeff_Add()[0].is_negative:
+            factors.append((-base) ** exp)
+            sign *= sp.Integer(-1) ** exp
+        else:
+            factors.append(factor)
+    return sign * sp.Mul(*factors)
 
 
 def stability_threshold(name: str | Rule, **options: object) -> sp.Expr:
@@ -374,9 +440,9 @@ def simulate(rule: Rule, decay: bool = False, factors: tuple[float, ...] = FACTO
     """
     lin = linearise(rule, decay)
     lam = 0.01 / rule.hyper("lr").default if decay else 0.0
-    values = {**defaults(rule, weight_decay=lam), **{k: sp.Float(v) for k, v in hyper}}
+    values = lin.numeric({**defaults(rule, weight_decay=lam), **{k: sp.Float(v) for k, v in hyper}})
     held = held_values(lin, values)
-    star = float(threshold(rule, decay).value.xreplace(values).xreplace(held))
+    star = float(threshold(rule, decay).finite.xreplace(values).xreplace(held))
     curvature = star * np.asarray(factors, dtype=float)
     radius = [_spectral_radius(lin, {**values, **held}, a) for a in curvature]
     steps = min(MAX_STEPS, max(math.ceil(math.log(GROWTH) / max(abs(math.log(r)), 1e-12)) for r in radius))
@@ -426,15 +492,15 @@ def adaptive(rule: Rule, factor: float = 4.0, steps: int = 1500, last: int = 500
         preconditioned curvature over its threshold (the edge of stability it adapts to).
     """
     lin = linearise(rule)
-    values = defaults(rule)
+    values = lin.numeric(defaults(rule))
     t = threshold(rule)
     frozen = [s for s in rule.arrays if s.name in lin.frozen]
     scale = t.scale
     for symbol, expr in reversed(list(lin.held.items())):
         scale = scale.xreplace({symbol: expr})
     scale = sp.lambdify([s.prev for s in frozen], scale.xreplace(values).xreplace({S.theta_prev: 0}), modules="math")
-    limit = float(t.scaled.xreplace(values))
-    star = float(t.value.xreplace(values).xreplace(held_values(lin, values)))
+    limit = float(t.finite_scaled.xreplace(values))
+    star = float(t.finite.xreplace(values).xreplace(held_values(lin, values)))
     curvature = factor * star
     kernel = rule.kernel()
     theta = np.array([1e-8])
@@ -476,11 +542,12 @@ def derivation(rule: Rule) -> Derivation:
                                  " is a constant; the threshold is in units of the preconditioned curvature"))
     for condition in lin.branches:
         assumptions.append(prose("the branch taken at the defaults: ", condition))
-    for value in _infinite_at(rule, t.scaled):
+    for value in (v for case in _cases(t.scaled) for v in _infinite_at(rule, case)):
         assumptions.append(prose("not ", value, ": there the threshold is infinite (after the first step the gradient "
                                  "no longer reaches the update, so no curvature makes it diverge)"))
     for symbol, value in pinned.items():
         assumptions.append(prose("the rule admits only ", sp.Eq(symbol, value)))
+    assumptions.append(prose(S.eta, " > 0: at ", sp.Eq(S.eta, 0), " nothing moves and there is no threshold"))
     steps = [
         Step(prose("Put ", sp.Eq(S.g, CURVATURE * S.theta_prev), " into the rule's equations and linearise at ",
                    sp.Eq(S.theta_prev, 0), ": one step is linear in the previous values"),
@@ -488,13 +555,36 @@ def derivation(rule: Rule) -> Derivation:
                    for i in range(len(x)))),
         Step(prose("Its characteristic polynomial, det(zI - M):"), (Equation(sp.Function("p")(Z), _collected(poly)),)),
         Step(prose(f"Jury's conditions: every root of p inside the unit circle. As {CURVATURE} grows the first to "
-                   f"fail is {t.condition}, at"), (Equation(CURVATURE, t.value),)),
+                   f"fail is {t.condition}, at"), (Equation(CURVATURE, t.finite),)),
     ]
     preconditioned = CURVATURE / t.scale
-    results = [Equation(preconditioned, t.scaled)]
-    if t.scale != 1:
+    quadratic = prose("the loss is ", CURVATURE * S.theta**2 / 2)
+    held = (prose("frozen preconditioner (", list(lin.held)[-1], " held)"),) if frozen else ()
+    no_decay = (prose(sp.Eq(S.lam, 0)),) if _decay(rule) else ()
+    results = [Equation(preconditioned, t.scaled, when=(quadratic, LONG_RUN(), *held, *no_decay))]
+    if t.kept:
+        names = [k for k in t.kept]
+        listed = [part for i, k in enumerate(names) for part in ((", " if i else ""), k)]
+        frozen_at_t = prose(*listed, " frozen at their step-t values")
+        inline = (prose("powers of t written in the step at their limit"),) if lin.powers else ()
+        states = (prose("scalar states at their long-run values (",
+                        *[p for i, s in enumerate(rule.scalars) for p in ((", " if i else ""), sp.Eq(s.new, lin.scalars[s.prev]))],
+                        ")"),) if rule.scalars else ()
+        finite = Equation(preconditioned, t.finite_scaled,
+                          when=(quadratic, frozen_at_t, *states, *inline, *held, *no_decay))
+        steps.append(Step(prose("At finite t, as a function of the rule's step-dependent scalars ", *listed,
+                                " (frozen at step t: they change slowly against the oscillation)",
+                                *((", in units of the preconditioned curvature",) if t.scale != 1 else ()), ":"),
+                          (finite,)))
+        steps.append(Step(prose("As ", S.Tends(S.t, sp.oo), " they settle (a case split where the limit depends on a "
+                                "hyperparameter's being 0):"),
+                          tuple(Equation(sp.Limit(k, S.t, sp.oo), v) for k, v in t.kept.items())))
+        steps.append(Step(prose("So the threshold as ", S.Tends(S.t, sp.oo), ":"), results[:1]))
+        results.append(finite)
+    elif t.scale != 1:
         steps.append(Step(prose("In units of the preconditioned curvature:"), results[:1]))
-    values = {"threshold": t.scaled, "curvature threshold": t.value, "scale": t.scale}
+    values = {"threshold": t.scaled, "curvature threshold": t.value, "scale": t.scale,
+              "finite threshold": t.finite_scaled, "kept": t.kept}
     tables = []
     runs = simulate(rule)
     tables.append(_table(rule, runs, decay=False))
@@ -505,7 +595,7 @@ def derivation(rule: Rule) -> Derivation:
         except NotDerivable as exc:
             steps.append(Step(prose(f"With weight decay no threshold is derived: {exc}.")))
         else:
-            shift = analysis.tidy(sp.factor(with_decay.value - t.value))
+            shift = analysis.per_case(with_decay.value - t.value, lambda v: analysis.tidy(sp.factor(v)))
             steps.append(Step(prose("With weight decay ", S.lam, ", the same computation gives the threshold and "
                                     "its shift:"), (Equation(CURVATURE, with_decay.value),
                                                    Equation(sp.Symbol("delta_a"), shift))))

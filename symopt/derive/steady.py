@@ -13,7 +13,7 @@ import sympy as sp
 from symopt import symbols as S
 from symopt.core import Rule
 from symopt.derive.analysis import factor, steady_state
-from symopt.derive.base import Derivation, Equation, Step, prose
+from symopt.derive.base import LONG_RUN as _LONG_RUN, Derivation, Equation, Step, prose
 
 LONG_RUN = S.Tends(S.t, sp.oo)
 # Δθ_t, the step (printed as θ_t - θ_{t-1}).
@@ -56,14 +56,15 @@ def derivation(rule: Rule) -> Derivation:
         ),
         Step(prose("The step then stops changing:"), (Equation(STEP, step),)),
     ]
-    results = [Equation(STEP, step)]
+    when = (prose("a constant gradient ", S.g), prose(sp.Eq(S.lam, 0)), _LONG_RUN())
+    results = [Equation(STEP, step, when=when)]
     if zero_defaults and step.has(*zero_defaults):
         plain = factor(step.xreplace(zero_defaults))
         names = ", ".join(h.name for h in rule.hypers if h.symbol in zero_defaults)
         steps.append(
             Step(prose(f"With {names} at its default, ", *_equalities(zero_defaults), ":"), (Equation(STEP, plain),))
         )
-        results.append(Equation(STEP, plain))
+        results.append(Equation(STEP, plain, when=when + tuple(prose(sp.Eq(k, v)) for k, v in zero_defaults.items())))
     return Derivation(
         key="constant-gradient",
         title=TITLE,

@@ -14,8 +14,9 @@ import sympy as sp
 
 from symopt import symbols as S
 from symopt.core import Rule
-from symopt.derive.analysis import expectation, factor, fixed_point, long_run, moment_names, tangent
-from symopt.derive.base import Derivation, Equation, Step, prose
+from symopt.derive.analysis import (cases, expectation, factor, fixed_point, long_run, moment_names, per_case,
+                                    tangent)
+from symopt.derive.base import FIRST_ORDER, LONG_RUN, Derivation, Equation, Step, prose
 from symopt import ops
 from symopt.errors import NotDerivable, SymoptError, UnknownNameError
 
@@ -41,7 +42,7 @@ def _symbols(rule: Rule) -> tuple[sp.Symbol, sp.Symbol]:
 def _in_units_of_decay(rule: Rule, d_theta: sp.Expr) -> sp.Expr:
     """``-λ/(η θ_{t-1}) · dθ_t/dλ`` at λ = 0, factored so that η and θ_{t-1} cancel."""
     lam, eta = _symbols(rule)
-    return factor(lam * d_theta.subs(lam, 0) / (-eta * S.theta_prev))
+    return per_case(d_theta, lambda d: factor(lam * d.subs(lam, 0) / (-eta * S.theta_prev)))
 
 
 def one_step_tangents(rule: Rule, through: sp.Symbol | None = None) -> dict[sp.Symbol, sp.Expr]:
@@ -60,18 +61,58 @@ def steady_tangents(rule: Rule, through: sp.Symbol | None = None) -> dict[sp.Sym
     """∂/∂λ of everything the rule assigns once the state has absorbed λθ_{t-1}, as t → ∞.
 
     The previous state's tangent is an unknown equal to the new state's (θ held fixed, so the
-    moving averages reach their fixed point); the result is averaged over the gradient noise.
+    moving averages reach their fixed point); the result is averaged over the gradient noise. A
+    state that is a selection (AMSGrad's running maximum) settles in the case where it follows its
+    new argument (:func:`held_cases`).
     """
+    return _steady(rule, through)[0]
+
+
+def held_cases(rule: Rule) -> tuple[sp.Basic, ...]:
+    """The conditions the steady form assumes: for each state that may keep its previous value
+    (``max(v̂_{t-1}, v_t)`` when the maximum is not exceeded), the case where it takes the new one.
+    Where it keeps a past maximum, its tangent is the tangent that value had when it was set: the
+    same, once θ has settled."""
+    return _steady(rule, None)[1]
+
+
+@functools.lru_cache(maxsize=128)
+def _steady(rule: Rule, through: sp.Symbol | None) -> tuple[dict, tuple]:
     lam, _ = _symbols(rule)
     states = [s for s in rule.states if through is None or s.new == through]
     unknowns = {s.new: sp.Dummy(f"d{s.name}") for s in states}
     blocked = [s.new for s in rule.states if s not in states]
     d = tangent(rule, lam, seeds={s.prev: unknowns[s.new] for s in states}, blocked=blocked)
     d = {k: long_run(v, rule) for k, v in d.items()}
+    assumed = []
+    for state, unknown in unknowns.items():
+        value = d[state]
+        if not isinstance(value, sp.Piecewise):
+            continue
+        moving = [(v, c) for v, c in value.args if v != unknown]
+        if len(moving) == 1 and len(moving) < len(value.args):  # keeps its previous value otherwise
+            condition = moving[0][1]
+            assumed.append(condition)
+            d = {k: cases(v.xreplace({condition: sp.true})) for k, v in d.items()}
     # The state's tangent settles at the average of what feeds it (2 g_t θ feeds v: 2 E[g_t] θ).
-    new = {s: expectation(d[s]) for s in unknowns}
+    new = {s: _average(d[s]) for s in unknowns}
+    if any(v.has(sp.Piecewise) for v in new.values()):
+        raise NotDerivable("the state's tangent splits into cases, and SymPy solves no fixed point per case")
     point = fixed_point(rule, new, unknowns)
-    return {k: expectation(v.xreplace(point)) for k, v in d.items()}
+    return {k: _average(v.xreplace(point)) for k, v in d.items()}, tuple(assumed)
+
+
+def _average(expr: sp.Expr) -> sp.Expr:
+    """E[expr] over the gradient noise, case by case where the cases are on the step counter or the
+    hyperparameters (a case on g_t itself, Adamax's selection, cannot be averaged this way)."""
+    expr = cases(expr)
+    if isinstance(expr, sp.Piecewise):
+        if any(cond.free_symbols & S.ARRAYS for _, cond in expr.args):
+            used = ", ".join(op.name for op in ops.used(expr)) or "a case split"
+            raise NotDerivable(f"the average over the gradient noise needs a polynomial in g_t, and this rule "
+                               f"passes g_t through {used}")
+        return per_case(expr, expectation)
+    return expectation(expr)
 
 
 @functools.lru_cache(maxsize=64)
@@ -102,7 +143,7 @@ def paths(rule: Rule, form: str) -> dict[str, sp.Expr]:
     out[BETWEEN] = _in_units_of_decay(rule, total_tangent(rule, form) - direct - sp.Add(*through.values()))
     if form == "steady":
         names = moment_names(rule)
-        out = {k: factor(v.xreplace(names)) for k, v in out.items()}
+        out = {k: per_case(v.xreplace(names), factor) for k, v in out.items()}
     return {k: v for k, v in out.items() if v != 0}
 
 
@@ -139,7 +180,7 @@ def effective_weight_decay(name: str | Rule, form: str = "steady") -> sp.Expr:
     rule = get(name)
     _symbols(rule)
     terms = paths(rule, form)
-    total = sp.Add(*terms.values())
+    total = _sum(terms)
     if form == "steady":
         # E[g_t] = 0, and so is the rule's own steady-state estimate of it (m̂_t for Adam).
         zero = {S.Mean(S.g): sp.S.Zero}
@@ -147,6 +188,18 @@ def effective_weight_decay(name: str | Rule, form: str = "steady") -> sp.Expr:
             zero[_mean_symbol(rule)] = sp.S.Zero
         total = total.xreplace(zero)
     return total
+
+
+def _sum(terms: dict[str, sp.Expr]) -> sp.Expr:
+    """The paths added up; where paths split into cases, one case split whose cases add up the paths."""
+    split = [term for term in terms.values() if isinstance(term, sp.Piecewise)]
+    if not split:
+        return sp.Add(*terms.values())
+    conditions = [c for _, c in split[0].args]
+    if any([c for _, c in term.args] != conditions for term in split):
+        return cases(sp.Add(*terms.values()))
+    return sp.Piecewise(*((sp.Add(*(t.args[i][0] if isinstance(t, sp.Piecewise) else t for t in terms.values())), c)
+                          for i, c in enumerate(conditions)))
 
 
 def _mean_symbol(rule: Rule) -> sp.Symbol | None:
@@ -193,7 +246,7 @@ def derivation(rule: Rule) -> Derivation:
             prose("One step from a given state, split by the state the decay flows through (",
                   _path_symbol(BETWEEN), ": from one state into another); the terms add up to ",
                   d_theta, ":"),
-            (*by_path(one_paths), Equation(S.lam_eff, sp.Add(*one_paths.values()))),
+            (*by_path(one_paths), Equation(S.lam_eff, _sum(one_paths))),
         ),
     ]
     if no_steady:
@@ -206,7 +259,7 @@ def derivation(rule: Rule) -> Derivation:
                 "absorbed ", lam * S.theta_prev, "), ", S.Tends(S.t, sp.oo), ", averaged over the gradient noise",
                 *(["; read the rule's settled averages as moments of the gradient"] + reading if names else []), ":",
             ),
-            (*by_path(steady_paths), Equation(S.lam_eff, sp.Add(*steady_paths.values()))),
+            (*by_path(steady_paths), Equation(S.lam_eff, _sum(steady_paths))),
         ))
     assumptions = [
         prose("first order in ", lam, ": ", lam * S.theta_prev, " is small against the gradient ", S.g),
@@ -217,8 +270,15 @@ def derivation(rule: Rule) -> Derivation:
                   lam * S.theta_prev),
             prose(S.Tends(S.t, sp.oo), ": powers such as ", S.beta1**S.t, " of hyperparameters in [0, 1) have vanished"),
         ]
-    replaced = {op.name: op for eq in rule.equations for op in ops.used(eq.rhs) if op.almost_everywhere}
-    assumptions += [prose(f"{op.name}: {op.derivations}") for op in replaced.values()]
+    # every operation differentiated by the derivative the table declares for it, with its caveat
+    selections = {op.name: op for eq in rule.equations for op in ops.used(eq.rhs) if op.derivative is not None}
+    if any(p.exp == sp.S.Half for eq in rule.equations for p in eq.rhs.atoms(sp.Pow)):
+        selections = {"sqrt": ops.by_name("sqrt"), **selections}
+    assumptions += [prose(f"{op.name}: {op.derivations}") for op in selections.values()]
+    if not no_steady:
+        assumptions += [prose("steady form: ", condition, " (the state follows its new value; where it keeps a past "
+                              "maximum its tangent is the one that value had when set, the same once ", S.theta_prev,
+                              " has settled)") for condition in held_cases(rule)]
     if mean is not None and headline is not None:
         steps.append(
             Step(
@@ -233,7 +293,16 @@ def derivation(rule: Rule) -> Derivation:
         "units: ", lam, " is whatever the rule multiplies by ", S.theta_prev, " (per unit of gradient when it is "
         "added to the gradient, per step and learning rate when decoupled); only ratios of ", S.lam_eff,
         " between parameters under one rule are unit-free"))
-    result = headline if headline is not None else sp.Add(*one_paths.values())
+    positive_lr = prose(eta, " > 0 (", S.lam_eff, " is per unit of ", eta, ")")
+    assumptions.insert(1, positive_lr)
+    if headline is not None:
+        when = (FIRST_ORDER(lam), LONG_RUN(), prose(S.theta_prev, " changes slowly (the state has absorbed ",
+                                                   lam * S.theta_prev, ")"),
+                *((prose("zero-mean gradient noise, ", sp.Eq(S.Mean(S.g), 0)),) if mean is not None else ()),
+                *(prose(c) for c in held_cases(rule)), positive_lr)
+    else:  # the one-step form: the exact derivative at λ = 0, from any state, at any t
+        when = (FIRST_ORDER(lam), positive_lr)
+    result = headline if headline is not None else _sum(one_paths)
     return Derivation(
         key="effective-weight-decay",
         title=TITLE,
@@ -244,8 +313,8 @@ def derivation(rule: Rule) -> Derivation:
         ),
         assumptions=tuple(assumptions),
         steps=tuple(steps),
-        results=(Equation(S.lam_eff, result),),
-        values={"steady": headline, "one-step": sp.Add(*one_paths.values()), "paths": steady_paths,
+        results=(Equation(S.lam_eff, result, when=when),),
+        values={"steady": headline, "one-step": _sum(one_paths), "paths": steady_paths,
                 "one-step paths": one_paths},
     )
 

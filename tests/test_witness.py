@@ -1,0 +1,462 @@
+"""Every result a derivation prints, witnessed by an independent numerical computation with the
+rule's compiled kernel, with the branches it took counted and asserted.
+
+- one-step λ_eff: a one-sided finite difference of the kernel's step in λ (at λ = 0), for every
+  registered variant, at states drawn so that every branch of every max, min, abs, sign and
+  step-dependent branch (the rule's and the derivation's case splits) is taken, and at the closed
+  ends of every hyperparameter's range (β = 0, ψ = 0, τ = 1...);
+- the settled step under a constant gradient: the kernel run on a constant gradient of both signs;
+- the stability threshold: the spectral radius of the kernel's step, linearised by finite
+  differences with the preconditioner held, just below and just above the derived threshold, at the
+  defaults, at the ends of the ranges and, for a rule with step-dependent scalars (NAdam's μ_t), at
+  finite t (from its finite-t form) and at ψ = 0 (the other case of its limit).
+
+The steady λ_eff is witnessed by the coupling simulation (tests/test_derivations.py) and the norm
+equilibria by the random walks (tests/test_dynamics.py). The expensive derivations run here on a
+fixed-seed sample of variants (the default and one more per rule); ``benchmarks/witness.py`` runs
+every variant. Nothing here names a rule.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import zlib
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symopt
+from symopt import ops
+from symopt import symbols as S
+from symopt.derive import stability, steady, weight_decay
+from symopt.optimizers import get, label, rules, variants
+from symopt.render import prose_text
+
+EXAMPLES = 40 if os.environ.get("SYMOPT_WITNESS_ALL") else 8  # random draws per variant (the ends on top)
+SELECTIONS = {"abs", "sign", "max", "min", "branch", "case split", "max ignoring NaN"}
+
+
+def all_variants():
+    return [get(name, **options) for name in rules() for options in variants(name)]
+
+
+def sampled_variants(per_rule: int = 2, seed: int = 0):
+    """The default variant of every rule and ``per_rule - 1`` more, drawn with a fixed seed."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for name in rules():
+        others = variants(name)[1:]
+        picks = rng.choice(len(others), size=min(per_rule - 1, len(others)), replace=False) if others else []
+        out += [get(name, **variants(name)[0])] + [get(name, **others[i]) for i in sorted(picks)]
+    return out
+
+
+def rng_for(rule, salt: str = "") -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32((label(rule) + salt).encode()))
+
+
+# --- evaluating the rule's equations and a derivation's expressions numerically ---------------------
+@functools.lru_cache(maxsize=None)
+def _compiled(expr: sp.Expr):
+    symbols = sorted(expr.free_symbols, key=str)
+    namespace = {"Max": max, "Min": min, "sign": lambda x: float(np.sign(x)), "Abs": abs, "FMax": max}
+    return symbols, sp.lambdify(symbols, expr, modules=[namespace, "math"])
+
+
+def value(expr, env: dict) -> float:
+    """``expr`` at the numbers in ``env``; NaN where it is undefined (RAdam's r_t while ρ_t ≤ 4, which
+    the rule computes and does not use)."""
+    symbols, f = _compiled(sp.sympify(expr))
+    try:
+        return float(f(*(env[s] for s in symbols)))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return math.nan
+
+
+def run_equations(rule, env: dict) -> dict:
+    """Every quantity the rule assigns, in order, from the inputs in ``env`` (numbers)."""
+    env = dict(env)
+    for eq in rule.equations:
+        env[eq.lhs] = value(eq.rhs, env)
+    return env
+
+
+def truth(condition, env: dict) -> bool:
+    if condition in (sp.true, True):
+        return True
+    return bool(condition.xreplace({k: sp.Float(v) for k, v in env.items() if k in condition.free_symbols}))
+
+
+def selections(exprs) -> list[sp.Basic]:
+    """Every max, min, abs, sign and branch in ``exprs``, each once."""
+    found: dict = {}
+    for expr in exprs:
+        for node in sp.preorder_traversal(expr):
+            operation = None if ops.is_algebra(node) else ops.lookup(node)
+            if operation is not None and operation.name in SELECTIONS:
+                found.setdefault(node, None)
+    return list(found)
+
+
+def branches(node) -> set:
+    if isinstance(node, sp.Piecewise):
+        return set(range(len(node.args)))
+    if isinstance(node, (sp.Abs, sp.sign)):
+        return {"+", "-"}
+    return set(range(len(node.args)))  # a max or min: the argument it selects
+
+
+def branch(node, env: dict):
+    if isinstance(node, sp.Piecewise):
+        return next(i for i, (_, c) in enumerate(node.args) if truth(c, env))
+    if isinstance(node, (sp.Abs, sp.sign)):
+        x = value(node.args[0], env)
+        return "+" if x > 0 else "-" if x < 0 else "0"
+    values = [value(a, env) for a in node.args]
+    pick = max if isinstance(node, (sp.Max, ops.FMax)) else min
+    return values.index(pick(values))
+
+
+def margin(node, env: dict) -> float:
+    """How far the point is from the node's switching point, relative to its arguments."""
+    if isinstance(node, sp.Piecewise):
+        return math.inf
+    if isinstance(node, (sp.Abs, sp.sign)):
+        return abs(value(node.args[0], env))
+    values = sorted(value(a, env) for a in node.args)
+    return (values[-1] - values[-2]) / max(abs(values[-1]), 1e-300)
+
+
+class Coverage:
+    """The branches of each selection node, and those the witnesses took."""
+
+    def __init__(self, nodes):
+        self.nodes = list(nodes)
+        self.taken = {node: set() for node in self.nodes}
+
+    def record(self, env: dict) -> None:
+        for node in self.nodes:
+            self.taken[node].add(branch(node, env))
+
+    def missing(self) -> dict:
+        return {str(n): sorted(map(str, branches(n) - self.taken[n])) for n in self.nodes
+                if branches(n) - self.taken[n]}
+
+
+# --- drawing states and hyperparameters ---------------------------------------------------------------
+def ends(rule, skip=()) -> list[dict]:
+    """One set of hyperparameters per closed, finite end of each range (the rest at their defaults)."""
+    out = []
+    for h in rule.hypers:
+        if h.name in skip or h.low == h.high:
+            continue
+        for end, open_ in ((h.low, h.low_open), (h.high, h.high_open)):
+            if math.isfinite(end) and not open_:
+                out.append({h.name: float(end)})
+    return out
+
+
+def draw_hyper(rule, rng, skip=(), short=False) -> dict:
+    """A value of each hyperparameter from its sampling interval (``short``: decays ≤ 0.95, so
+    that a run settles in a few hundred steps)."""
+    out = {}
+    for h in rule.hypers:
+        if h.name in skip or h.low == h.high:
+            continue
+        low, high = h.sample
+        x = float(10 ** rng.uniform(math.log10(low), math.log10(high))) if h.log and low > 0 else rng.uniform(low, high)
+        if h.integer:
+            x = float(round(x))
+        if short and h.high == 1:
+            x = min(x, 0.95)
+        if h.contains(x):
+            out[h.name] = x
+    return out
+
+
+def hyper_env(rule, hyper: dict) -> dict:
+    return {h.symbol: float(hyper.get(h.name, h.default)) for h in rule.hypers}
+
+
+def draw_state(rule, rng, t: int) -> dict:
+    """A state before step t: array states log-uniform over six decades (signed unless the symbol
+    is nonnegative), scalar states at their start at t = 1 and in (0, 1/2] after."""
+    state = {}
+    for s in rule.states:
+        if s.scalar:
+            state[s.name] = float(s.init) if t == 1 else float(rng.uniform(0.01, 0.5))
+        else:
+            x = 10 ** rng.uniform(-4, 2)
+            state[s.name] = x if s.prev.is_nonnegative else x * rng.choice((-1, 1))
+    return state
+
+
+def kernel_state(rule, state: dict) -> dict:
+    return {s.name: (float(state[s.name]) if s.scalar else np.array([state[s.name]], dtype=float)) for s in rule.states}
+
+
+def inputs(rule, state: dict, hyper: dict, t: int, g: float, theta: float) -> dict:
+    env = {S.t: t, S.g: g, S.theta_prev: theta, **hyper_env(rule, hyper)}
+    env.update({s.prev: state[s.name] for s in rule.states})
+    return env
+
+
+# --- one-step λ_eff ---------------------------------------------------------------------------------
+DECAYING = [r for r in all_variants() if weight_decay.applies(r)]
+STEPS = (1, 2, 3, 5, 8, 13, 100, 1000)
+
+
+@pytest.mark.parametrize("rule_", DECAYING, ids=label)
+def test_one_step_lambda_eff_is_the_kernels_derivative_on_every_branch(rule_):
+    """λ_eff(one-step)/λ against -(∂θ_t/∂λ)/(ηθ_{t-1}) by a third-order one-sided difference of the
+    kernel's step at λ = 0 (λ ≥ 0 is the kernel's range), at drawn states, steps and hyperparameters
+    and at the ends of every range; every branch of the rule's and the result's selections taken."""
+    lam, eta = rule_.hyper("weight_decay").symbol, rule_.hyper("lr").symbol
+    derived = symopt.effective_weight_decay(rule_, "one-step") / lam
+    coverage = Coverage(selections([eq.rhs for eq in rule_.equations] + [derived]))
+    kernel = rule_.kernel()
+    rng = rng_for(rule_)
+    skip = ("weight_decay",)
+    cases = [{}] + [draw_hyper(rule_, rng, skip) for _ in range(EXAMPLES)] + [e for e in ends(rule_, skip=skip)
+                                                                            for _ in range(2)]
+    checked = 0
+    for i, hyper in enumerate(cases):
+        t = (1, 100)[i % 2] if i > EXAMPLES else STEPS[i % len(STEPS)]  # each end at the first step and later
+        for _ in range(50):  # redraw a state the rule cannot reach (√ of a negative) or within rounding of a switch
+            state = draw_state(rule_, rng, t)
+            g = float(10 ** rng.uniform(-3, 1) * rng.choice((-1, 1)))
+            theta = float(abs(g) * 10 ** rng.uniform(-1, 1) * rng.choice((-1, 1)))
+            env = run_equations(rule_, {**inputs(rule_, state, hyper, t, g, theta), lam: 0.0})
+            defined = env[eta] == 0 or math.isfinite(value(derived, {**env, lam: 1.0}))
+            if math.isfinite(env[S.theta]) and defined and min(
+                    (margin(n, env) for n in coverage.nodes), default=math.inf) > 1e-2:
+                break
+        else:
+            # no point where the result is defined: a square root at 0 for every state (centred RMSprop at
+            # α = 0, where v_t = ḡ_t²), which the derivation excludes in its assumptions
+            roots = [p.base for eq in rule_.equations for p in eq.rhs.atoms(sp.Pow) if p.exp == sp.S.Half]
+            assert any(value(r, env) == 0 for r in roots), (hyper, t)
+            stated = " ".join(prose_text(a) for a in weight_decay.derivation(rule_).assumptions)
+            assert "sqrt: smooth where its argument is positive" in stated, stated
+            coverage.record(env)
+            checked += 1
+            continue
+        coverage.record(env)
+        if env[eta] == 0:  # the derivation states η > 0 (λ_eff is per unit of η): its branches counted only
+            checked += 1
+            continue
+        h = 1e-4 * abs(g / theta)  # λθ at most 3e-4 of g: no switch within 1e-2 of its point is crossed
+
+        def step(decay):
+            params, _ = kernel.step(np.array([theta]), np.array([g]), kernel_state(rule_, state), t,
+                                    weight_decay=decay, **hyper)
+            return float(params[0])
+
+        # third order, one-sided (λ ≥ 0): truncation ~(λθ/g)³
+        slope = (-11 * step(0.0) + 18 * step(h) - 9 * step(2 * h) + 2 * step(3 * h)) / (6 * h)
+        measured = -slope / (env[eta] * theta)
+        expected = value(derived, {**env, lam: 1.0})
+        # a few ulps of θ_t in each step, over the difference
+        rounding = 200 * np.finfo(float).eps * max(abs(env[S.theta]), abs(theta)) / (h * env[eta] * abs(theta))
+        assert measured == pytest.approx(expected, rel=1e-5, abs=rounding), (hyper, state, t, g, theta)
+        checked += 1
+    assert checked == len(cases)
+    assert not coverage.missing(), coverage.missing()
+
+
+# --- the settled step under a constant gradient --------------------------------------------------------
+# benchmarks/witness.py sets SYMOPT_WITNESS_ALL: every variant, and more examples
+SAMPLED = all_variants() if os.environ.get("SYMOPT_WITNESS_ALL") else sampled_variants()
+SETTLING = [r for r in SAMPLED if r.elementwise and steady.applies(r)]
+SETTLE_STEPS = 3000
+LATE = 10**6
+
+
+@pytest.mark.parametrize("rule_", SETTLING, ids=label)
+def test_settled_step_is_where_the_kernel_settles(rule_):
+    """θ_t − θ_{t−1} after 3000 steps of a constant gradient from step 10⁶ (t → ∞; decays drawn ≤ 0.95
+    so that the state settles, and every range's ends), for gradients of both signs over eight decades.
+    Elementwise rules: Muon's settled step passes through Newton–Schulz, which this does not evaluate."""
+    derived = steady.steady_step(rule_)
+    coverage = Coverage(selections([derived]))
+    kernel = rule_.kernel()
+    rng = rng_for(rule_, "settled")
+    skip = ("weight_decay",)
+    grads = np.array([s * 10.0**e for e in (-4, -2, 0, 2) for s in (1, -1)])
+    cases = [draw_hyper(rule_, rng, skip, short=True) for _ in range(3)] + [
+        {**draw_hyper(rule_, rng, skip, short=True), **end} for end in ends(rule_, skip=skip)]
+    keywords = {"weight_decay": 0.0} if rule_.hyper("weight_decay") else {}
+    for hyper in cases:
+        params = np.zeros_like(grads)
+        state = kernel.init(params, **hyper)
+        for t in range(LATE, LATE + SETTLE_STEPS):  # t → ∞, as the result states: bias corrections at 1
+            before = params.copy()
+            last = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in state.items()}
+            kernel.step(params, grads, state, t, inplace=True, **keywords, **hyper)
+        measured = params - before
+        for i, (g, step) in enumerate(zip(grads, measured)):
+            env = {S.g: float(g), **hyper_env(rule_, hyper)}
+            coverage.record(env)
+            expected = value(derived, env)
+            at = {k: (float(v[i]) if isinstance(v, np.ndarray) else v) for k, v in last.items()}
+            slack = cancellation(rule_, inputs(rule_, at, hyper, t, float(g), float(before[i])), expected)
+            if math.isnan(step):  # the residue rounded below 0: its root is NaN, as the ops table declares
+                assert slack > 0, (hyper, g)
+                continue
+            assert step == pytest.approx(expected, rel=1e-6, abs=1e-12 * max(1.0, abs(g)) + slack), (hyper, g)
+    assert not coverage.missing(), coverage.missing()
+
+
+def cancellation(rule_, env: dict, expected: float, steps: int = 400) -> float:
+    """How far the settled step moves if each square root whose argument cancels to (near) 0 has that
+    argument off by 8 units of roundoff of its terms: centred RMSprop's ṽ_t = v_t − ḡ_t² is exactly 0
+    under a constant gradient, and any floating-point kernel takes the root of a rounding residue
+    there, up to √(8u·2g²), which is not small against ε (nor against 1 at g = 100). The equations
+    with the arguments so shifted are iterated ``steps`` times from the state in ``env`` (the error
+    accumulates in a momentum buffer): the kernel's step lies between that and the ``expected`` one."""
+    env = {k: 0.0 if isinstance(v, float) and math.isnan(v) else v for k, v in env.items()}  # a NaN step before
+    env = {**env, **({rule_.hyper("weight_decay").symbol: 0.0} if rule_.hyper("weight_decay") else {})}
+    exact = run_equations(rule_, env)
+    assigned = {eq.lhs: eq.rhs for eq in rule_.equations if eq.lhs != S.g}
+    u = np.finfo(float).eps
+
+    def magnitude(expr):  # the sum of its terms' sizes, through the rule's named intermediates (ṽ_t = v_t − ḡ_t²)
+        return sum(magnitude(assigned[term]) if term in assigned and assigned[term].is_Add else abs(value(term, exact))
+                   for term in sp.Add.make_args(sp.expand(expr)))
+
+    roots = {p for eq in rule_.equations for p in eq.rhs.atoms(sp.Pow) if abs(p.exp) == sp.S.Half}
+    near = {p: 8 * u * magnitude(p.base) for p in roots}
+    near = {p: d for p, d in near.items() if abs(value(p.base, exact)) <= 1e6 * d}
+    if not near:
+        return 0.0
+    shifted = [sp.Eq(eq.lhs, eq.rhs.xreplace({p: (p.base + sp.Float(d)) ** p.exp for p, d in near.items()}))
+               for eq in rule_.equations]
+
+    def settle(equations):
+        values = dict(env)
+        for _ in range(steps):
+            for eq in equations:
+                values[eq.lhs] = value(eq.rhs, values)
+            step = values[S.theta] - values[S.theta_prev]
+            values.update({s.prev: values[s.new] for s in rule_.states})
+            values.update({S.theta_prev: values[S.theta], S.t: values[S.t] + 1, S.g: env[S.g]})
+        return step
+
+    slack = abs(settle(shifted) - expected)
+    return math.inf if math.isnan(slack) else slack  # a residue below 0: as the ops table's √ bound, no bound
+
+
+# --- the stability threshold -----------------------------------------------------------------------------
+STABLE = [r for r in SAMPLED if stability.applies(r)]
+
+
+def jacobian_radius(rule_, hyper: dict, curvature: float, t: int, frozen: tuple[str, ...]) -> float:
+    """The spectral radius of the kernel's step on ½aθ² at θ = 0, by central differences in θ and
+    the states that are not held (the held ones at 1, as the derivation assumes)."""
+    kernel = rule_.kernel()
+    moving = [s for s in rule_.arrays if s.name not in frozen]
+    n = 1 + len(moving)
+    scalars = {s.name: scalar_at(rule_, s, hyper, t) for s in rule_.scalars}
+    keywords = {"weight_decay": 0.0} if rule_.hyper("weight_decay") else {}
+
+    def f(x):
+        state = kernel.init(np.zeros(1), **hyper)
+        for s in rule_.arrays:
+            state[s.name][...] = 1.0 if s.name in frozen else 0.0
+        for s, v in zip(moving, x[1:]):
+            state[s.name][...] = v
+        state.update(scalars)
+        theta = np.array([x[0]])
+        params, new = kernel.step(theta, curvature * theta, state, t, **keywords, **hyper)
+        return np.array([params[0], *(new[s.name][0] for s in moving)])
+
+    h = 1e-30
+    J = np.column_stack([(f(h * e) - f(-h * e)) / (2 * h) for e in np.eye(n)])
+    return float(max(abs(np.linalg.eigvals(J))))
+
+
+def scalar_at(rule_, state, hyper: dict, t: int) -> float:
+    """A scalar state before step t, by running the kernel's own scalar updates from step 1 (at most
+    2000 steps: NAdam's product of momentum factors below 1 has underflowed to 0 by then)."""
+    return _scalar_at(rule_, state, tuple(sorted(hyper.items())), min(t, 2001))
+
+
+@functools.lru_cache(maxsize=None)
+def _scalar_at(rule_, state, hyper: tuple, t: int) -> float:
+    hyper = dict(hyper)
+    kernel = rule_.kernel()
+    s = kernel.init(np.zeros(1), **hyper)
+    for k in range(1, t):
+        _, s = kernel.step(np.zeros(1), np.zeros(1), s, k, **hyper)
+    return float(s[state.name])
+
+
+def threshold_at(rule_, hyper: dict, t: int | None):
+    """The derived threshold in a (not per preconditioned curvature), and whether the branches the
+    derivation takes hold there: its finite-t form with the step-dependent scalars computed from the
+    rule's equations at step t, or its limit (t None), the held states at 1 and g_t = 0."""
+    th = stability.threshold(rule_)
+    lin = stability.linearise(rule_)
+    step = t or LATE
+    env = {**hyper_env(rule_, hyper), S.theta_prev: 0.0, S.g: 0.0, S.t: step}
+    env.update({s.prev: (1.0 if s.name in lin.frozen else 0.0) for s in rule_.arrays})
+    env.update({s.prev: scalar_at(rule_, s, hyper, step) for s in rule_.scalars})
+    env = run_equations(rule_, env)
+    holds = all(truth(c, env) for c in lin.branches)
+    return value((th.finite_scaled if t else th.scaled) * th.scale, env), holds
+
+
+@pytest.mark.parametrize("rule_", STABLE, ids=label)
+def test_threshold_is_where_the_kernels_linearised_step_turns_unstable(rule_):
+    """Just below the derived threshold the kernel's linearised step contracts, just above it expands
+    (the preconditioner held at 1): at the defaults, at each range's ends the derivation does not
+    exclude, and, where the threshold has a finite-t form, at t = 10 and t = 10⁴ as well."""
+    th = stability.threshold(rule_)
+    lin = stability.linearise(rule_)
+    excluded = {(e.lhs, float(e.rhs)) for case in stability._cases(th.scaled) for e in stability._infinite_at(rule_, case)}
+    limit_cases = Coverage(th.scaled.atoms(sp.Piecewise))
+    cases = [{}] + [end for end in ends(rule_, skip=("weight_decay", "lr"))  # η = 0: excluded, as the derivation states
+                    if not any((rule_.hyper(k).symbol, v) in excluded for k, v in end.items())]
+    steps = [None] + ([10, 10**4] if th.kept else [])
+    contracting = stability.analysis.contracting(rule_)
+    checked = 0
+    for hyper in cases:
+        for t in steps:
+            star, holds = threshold_at(rule_, hyper, t)
+            if not holds:  # outside a branch the derivation states it takes (RAdam's ρ_t > 5 at β₂ = 0)
+                continue
+            if t and lin.powers and max(hyper_env(rule_, hyper)[b] ** t for b in contracting) > 1e-3:
+                continue  # the finite form states that the powers of t in the step are at their limit
+            at = t or LATE
+            below = jacobian_radius(rule_, hyper, star * (1 - 1e-3), at, lin.frozen)
+            above = jacobian_radius(rule_, hyper, star * (1 + 1e-3), at, lin.frozen)
+            assert below < 1 < above, (hyper, t, star, below, above)
+            checked += 1
+            if t is None:
+                limit_cases.record(hyper_env(rule_, hyper))
+    assert checked >= len(steps)
+    assert not limit_cases.missing(), limit_cases.missing()
+
+
+# --- every result says when it holds ---------------------------------------------------------------------
+STATED = ("effective-weight-decay", "moving-averages", "constant-gradient")
+
+
+@pytest.mark.parametrize("name", rules())
+def test_every_result_says_when_it_holds_in_text_and_json(name):
+    """Each result of these derivations lists its conditions (t → ∞, first order in λ, zero-mean noise,
+    a constant gradient...), printed under it and in the JSON's ``holds_when`` and ``limits``."""
+    from symopt.render import derivation_json, derivation_text
+
+    for key in STATED:
+        (d,) = symopt.derivations(name, only=key)
+        if not d.applies:
+            continue
+        data = derivation_json(d)
+        for result, out in zip(d.results, data["results"]):
+            assert result.when and out["holds_when"] == [prose_text(c) for c in result.when]
+        assert set(data["limits"]) == {c for out in data["results"] for c in out["holds_when"]}
+        assert derivation_text(d).count("holds when: ") == len(d.results)
