@@ -48,7 +48,6 @@ import sympy as sp
 from sympy.functions.elementary.piecewise import ExprCondPair
 
 from symopt import ops
-from symopt import symbols as S
 from symopt.core import Assign, Rule
 from symopt.errors import SymoptError
 from symopt.printing import text
