@@ -449,6 +449,49 @@ def equiv(first, second, fmt, examples, seed, budget):
 
 
 @main.command()
+@click.argument("name", type=RULE)
+@OPTION
+@click.option("--list", "list_only", is_flag=True, help="List the mutants and stop.")
+@click.option("--examples", type=click.IntRange(1, 100_000), default=100, show_default=True,
+              help="Generated trajectories per mutant (verify's default).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Hypothesis's seed, for a reproducible run.")
+def mutate(name, options, list_only, examples, seed):
+    """Measure verify on rule NAME: each mutant of its equations must be killed (exit 0; 1 if one survives).
+
+    A mutant is the rule with one change: a coefficient or hyperparameter scaled, a term dropped, a
+    branch threshold shifted, a max replaced by an argument, ε moved, a state read before or after
+    its update. verify's cross-check (the mutant's kernel against the rule's hand-written reference)
+    must kill it; a survivor that symopt equiv proves the same optimizer is discarded. Prints the
+    mutation score, killed / non-equivalent, and every survivor. All rules: benchmarks/mutation.py.
+
+    \b
+    Examples:
+      symopt mutate adamax --list
+      symopt mutate lion --examples 300
+    """
+    from symopt import mutate as mutation
+    from symopt.optimizers import label
+    from symopt.verify import require_hypothesis
+
+    rule = _rule(name, options)
+    found = mutation.mutants(rule)
+    if list_only:
+        width = max((len(m.id) for m in found), default=0)
+        click.echo("\n".join(f"  {m.id.ljust(width)}  {m.description}" for m in found))
+        return
+    require_hypothesis()
+    click.echo(f"{len(found)} mutants of {label(rule)}, {examples} cases each (seed {seed})")
+    score = mutation.score(rule, found, examples=examples, seed=seed)
+    for o in score.equivalent:
+        click.echo(f"  equivalent  {o.mutant.id}  {o.mutant.description}  [{o.detail}]")
+    for o in score.survived:
+        click.echo(f"  SURVIVED    {o.mutant.id}  {o.mutant.description}  ({o.cases} cases; {o.detail})")
+    click.echo(f"{len(score.killed)} killed, {len(score.equivalent)} equivalent, {len(score.survived)} survived: "
+               f"mutation score {score.value:.1%}")
+    raise SystemExit(1 if score.survived else 0)
+
+
+@main.command()
 @click.argument("function", metavar="MODULE:FUNCTION")
 @click.option("--rule", "rule_name", type=RULE, required=True, help="The rule the function should implement.")
 @OPTION

@@ -260,6 +260,18 @@ class Rule:
     def _repr_latex_(self) -> str:
         return f"$\\displaystyle {self.latex()}$"
 
+    def with_equations(self, equations) -> Rule:
+        """This rule with other equations: the same hyperparameters, state and options (what
+        :mod:`symopt.mutate` builds its mutants from).
+
+        Raises:
+            SymoptError: as :func:`rule` does, and if an equation reads an intermediate defined only
+                after it, or the last one does not assign θ_t.
+        """
+        made = replace(self, equations=tuple(equations))
+        _validate(made)
+        return made
+
     def kernel(self, backend: str = "numpy", rounding: str | None = None):
         """Compile the rule into a kernel with ``init`` and ``step`` (see :mod:`symopt.kernel`):
         ``"numpy"``, or ``"numba"`` for one fused parallel loop (see :mod:`symopt.backends.numba`);
@@ -292,14 +304,11 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         SymoptError: if an equation uses an operation outside :mod:`symopt.ops`, a scalar state
             depends on an array, or two hyperparameters share a keyword.
     """
-    from symopt import ops
     from symopt.errors import SymoptError
     from symopt.hyperparameters import ORDER
 
     equations, u = transform.apply(S.g)
     final = Assign(S.theta, S.theta_prev + _distribute(-u))
-    for eq in (*equations, final):
-        ops.check(eq.rhs, f"{name}, {eq.lhs} = ...")
     hypers = _unique(transform.hypers, key=lambda h: h.symbol)
     if len({h.name for h in hypers}) != len(hypers):
         raise SymoptError(f"{name}: two hyperparameters share a keyword")
@@ -319,12 +328,33 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         library=library,
         ranks=tuple(ranks),
     )
+    _validate(made)
+    return made
+
+
+def _validate(made: Rule) -> None:
+    """The checks every rule passes: known operations, equations in an order that defines what each
+    reads, ending with θ_t, and scalar states of scalars only."""
+    from symopt import ops
+    from symopt.errors import SymoptError
+
+    name = made.name
+    inputs = {S.t, S.theta_prev, S.g, *S.SHAPES, *(h.symbol for h in made.hypers), *(s.prev for s in made.states)}
+    defined = {eq.lhs for eq in made.equations} - inputs
+    seen: set = set()
+    for eq in made.equations:
+        ops.check(eq.rhs, f"{name}, {eq.lhs} = ...")
+        early = sorted(map(str, (eq.rhs.free_symbols & defined) - seen))
+        if early:
+            raise SymoptError(f"{name}: {eq.lhs} = ... reads {', '.join(early)} before it is assigned")
+        seen.add(eq.lhs)
+    if not made.equations or made.equations[-1].lhs != S.theta:
+        raise SymoptError(f"{name}: the last equation must assign {S.theta}")
     step = made.step_map()
-    allowed = {S.t, *(h.symbol for h in hypers), *(s.prev for s in made.scalars)}
+    allowed = {S.t, *(h.symbol for h in made.hypers), *(s.prev for s in made.scalars)}
     for state in made.scalars:
         if not step[state.new].free_symbols <= allowed:
             raise SymoptError(f"{name}: the scalar state {state.name} depends on an array")
-    return made
 
 
 def _distribute(expr: sp.Expr) -> sp.Expr:

@@ -666,6 +666,7 @@ def cross_check(
     scheduled: bool | None = None,
     dtype=None,
     adapt: Callable | None = None,
+    shrink: bool = True,
 ) -> Report:
     """Run ``under_test`` (default: the rule's kernel) and ``witness`` on generated trajectories.
 
@@ -679,6 +680,7 @@ def cross_check(
         scheduled: draw a learning-rate schedule (see :func:`~symopt.strategies.trajectories`).
         dtype: only this dtype (float64 or float32) instead of both.
         adapt: a function ``(rule, case) -> case`` applied to each case first.
+        shrink: shrink a counterexample (``False``: the first one found, as symopt.mutate kills mutants).
 
     Returns:
         A :class:`Report`.
@@ -697,7 +699,7 @@ def cross_check(
     @fix_seed(seed)
     @settings(max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,
               verbosity=Verbosity.quiet, report_multiple_bugs=False, suppress_health_check=list(HealthCheck),
-              phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink])
+              phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, *([Phase.shrink] if shrink else [])])
     @given(cases)
     def check(case):
         if adapt is not None:
