@@ -45,6 +45,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+import operator
 import random
 import time
 from dataclasses import dataclass, field, replace
@@ -492,13 +493,19 @@ class _Uninterpreted:
     values of its arguments (rounded to :data:`_KEY_DIGITS`), the same on both sides of an equation
     exactly when its arguments agree. Deterministic: the numbers come from SHA-256, not ``hash``."""
 
-    def __init__(self, values: dict, salt: str):
-        self.values, self.salt, self.memo = values, salt, {}
+    def __init__(self, values: dict, salt: str, branches: frozenset = frozenset()):
+        self.values, self.salt, self.memo, self.branches = values, salt, {}, branches
 
     def __call__(self, e: sp.Basic):
         if e in self.memo:
             return self.memo[e]
-        if e.is_Symbol:
+        if e in self.branches and isinstance(e, sp.Piecewise):  # a choice on whole numbers
+            value = next(self(v) for v, cond in e.args if self._holds(cond))
+        elif e in self.branches:  # a comparison of whole numbers: its truth value
+            value = mpmath.mpf(int(self._holds(e)))
+        elif isinstance(e, sp.ITE) and e.args[0] in self.branches:  # the side its condition selects
+            value = self(e.args[1] if self._holds(e.args[0]) else e.args[2])
+        elif e.is_Symbol:
             value = self.values[e] if e in self.values else self._random(f"symbol {e.name}")
         elif e.is_Rational:
             value = mpmath.mpf(int(e.p)) / int(e.q)
@@ -520,6 +527,19 @@ class _Uninterpreted:
             raise _Undefined(str(e))
         self.memo[e] = value
         return value
+
+    def _holds(self, cond: sp.Basic) -> bool:
+        if cond in (sp.true, sp.false):
+            return bool(cond)
+        if isinstance(cond, sp.core.relational.Relational) and cond in self.branches:
+            return bool(_RELATIONS[type(cond)](self(cond.lhs), self(cond.rhs)))
+        if isinstance(cond, sp.And):
+            return all(self._holds(c) for c in cond.args)
+        if isinstance(cond, sp.Or):
+            return any(self._holds(c) for c in cond.args)
+        if isinstance(cond, sp.Not):
+            return not self._holds(cond.args[0])
+        raise _Undefined(f"condition {cond}")
 
     def _opaque(self, e: sp.Basic):
         args = []
@@ -544,6 +564,44 @@ class _Uninterpreted:
         return mpmath.mpf(int.from_bytes(digest[:8], "big")) / 2**64 + mpmath.mpf(1) / 2
 
 
+_RELATIONS = {sp.StrictGreaterThan: operator.gt, sp.GreaterThan: operator.ge, sp.StrictLessThan: operator.lt,
+              sp.LessThan: operator.le, sp.Eq: operator.eq, sp.Ne: operator.ne}
+_OFFSETS = (-2, -1, 0, 1, 2)  # where the boundary trials put each condition's two sides apart
+
+
+def _whole_number_branches(equations: list, whole: set) -> tuple[frozenset, list]:
+    """The comparisons and branches that :class:`_Uninterpreted` may evaluate, and the boundaries the
+    proof must try.
+
+    A comparison of two sides that differ by ``d``, a linear expression with integer coefficients of
+    whole-number symbols (the step counter, warmup steps), is decided exactly at a point: it takes
+    its truth value, and a branch whose conditions are all such comparisons takes the branch they
+    select. Random points would almost never fall where two such conditions disagree (``T_w ≥ t``
+    against ``T_w > t`` differ at ``t = T_w`` alone), so the proof also tries points where ``d`` is
+    each of :data:`_OFFSETS`, solving ``d`` for one of its symbols whose coefficient is ±1. Any other
+    comparison or branch (a condition on a real quantity, as RAdam's ρₜ > 5, whose boundary no draw
+    reaches) stays uninterpreted: two of them are the same only where their conditions and values
+    are. Returns (the comparisons and branches decided, [(d, its unit symbols)])."""
+    decided, boundaries = set(), []
+    relations = set().union(*(e.atoms(sp.core.relational.Relational) for e in equations))
+    for rel in sorted(relations, key=sp.default_sort_key):
+        d = sp.expand(rel.lhs - rel.rhs)
+        symbols = sorted(d.free_symbols, key=sp.default_sort_key)
+        if type(rel) not in _RELATIONS or not symbols or not set(symbols) <= whole:
+            continue
+        poly = sp.Poly(d, *symbols)
+        unit = [x for x in symbols if abs(poly.coeff_monomial(x)) == 1]
+        if poly.total_degree() != 1 or not all(c.is_integer for c in poly.coeffs()) or not unit:
+            continue
+        decided.add(rel)
+        if (d, unit) not in boundaries:
+            boundaries.append((d, unit))
+    for pw in set().union(*(e.atoms(sp.Piecewise) for e in equations)):
+        if all(cond.atoms(sp.core.relational.Relational) <= decided for _, cond in pw.args):
+            decided.add(pw)
+    return frozenset(decided), boundaries
+
+
 def _draw(symbol: sp.Symbol, rng: random.Random):
     """A random exact value that keeps the symbol's assumptions (a step is a whole number ≥ 1)."""
     if symbol.is_integer:
@@ -556,7 +614,8 @@ def _proved(p: _Problem, found: dict, values: dict, constant: bool, trials: int 
     """Whether the map makes the full step maps equal, at step 1 and at a general step, with the
     state multiple before the step the one after the previous step (η_{t-1} drawn apart from η_t
     unless ``constant``): every operation beyond algebra uninterpreted (:class:`_Uninterpreted`),
-    at ``trials`` random exact points of every symbol (hyperparameters over their ranges)."""
+    at ``trials`` random exact points of every symbol (hyperparameters over their ranges), and at
+    the boundaries of every branch on whole numbers (:func:`_whole_number_branches`)."""
     rng = random.Random(7)
 
     def draw_value(h):
@@ -573,24 +632,51 @@ def _proved(p: _Problem, found: dict, values: dict, constant: bool, trials: int 
         p.cache[key] = [e.xreplace(values) for first in (True, False) for e in _equations(p, first, point, found)]
     equations = p.cache[key]
     symbols = sorted(set().union(*(e.free_symbols for e in equations)), key=sp.default_sort_key)
+    hypers = {h.symbol: h for h in (*p.a.hypers, *p.b.hypers)}
+    whole = {s for s in symbols if s.is_integer} | {h.symbol for h in hypers.values() if h.integer}
+    branches, boundaries = _whole_number_branches(equations, whole)
+
+    def draw_point():
+        draw = {h.symbol: draw_value(h) for h in (*p.a.hypers, *p.b.hypers)}
+        draw.update(values)
+        draw.update({u: sp.Rational(rng.randint(1, 97), 50) for u in p.free})
+        if p.step_now is not None:
+            draw[p.step_prev] = draw[p.step_now] if constant else sp.Rational(rng.randint(1, 97), 100)
+        draw.update({s: _draw(s, rng) for s in symbols if s not in draw})
+        return draw
+
+    def on_boundary(draw, d, unit, offset):
+        """The point with ``d = offset``, solved for one of ``unit`` within its range, or None."""
+        for x in unit:
+            c = d.coeff(x)  # ±1: d is linear in x
+            value = ((offset - (d - c * x)) / c).xreplace(draw)
+            h = hypers.get(x)
+            if value.is_integer and (h.contains(float(value)) if h else (value >= 1 if x.is_positive else value >= 0)):
+                return {**draw, x: value}
+        return None
+
+    def holds(draw, salt) -> bool:
+        evaluate = _Uninterpreted({s: mpmath.mpf(int(v.p)) / int(v.q) for s, v in draw.items()}, salt, branches)
+        for e in equations:
+            try:
+                value = evaluate(e)
+                scale = max([abs(evaluate(arg)) for arg in e.args] if e.is_Add else [abs(value)])
+            except (_Undefined, ZeroDivisionError, ValueError, OverflowError, StopIteration):
+                return False
+            if abs(value) > mpmath.mpf(10) ** (10 - _DIGITS // 2) * max(scale, 1):
+                return False
+        return True
+
     with mpmath.workdps(_DIGITS):
         for trial in range(trials):
             p.tick()
-            draw = {h.symbol: draw_value(h) for h in (*p.a.hypers, *p.b.hypers)}
-            draw.update(values)
-            draw.update({u: sp.Rational(rng.randint(1, 97), 50) for u in p.free})
-            if p.step_now is not None:
-                draw[p.step_prev] = draw[p.step_now] if constant else sp.Rational(rng.randint(1, 97), 100)
-            draw.update({s: _draw(s, rng) for s in symbols if s not in draw})
-            evaluate = _Uninterpreted({s: mpmath.mpf(int(v.p)) / int(v.q) for s, v in draw.items()}, f"trial {trial}")
-            for e in equations:
-                try:
-                    value = evaluate(e)
-                    scale = max([abs(evaluate(arg)) for arg in e.args] if e.is_Add else [abs(value)])
-                except (_Undefined, ZeroDivisionError, ValueError, OverflowError):
-                    return False
-                if abs(value) > mpmath.mpf(10) ** (10 - _DIGITS // 2) * max(scale, 1):
-                    return False
+            if not holds(draw_point(), f"trial {trial}"):
+                return False
+        for (d, unit), offset in itertools.product(boundaries, _OFFSETS):
+            p.tick()
+            point = on_boundary(draw_point(), d, unit, offset)
+            if point is not None and not holds(point, f"boundary {d} = {offset}"):
+                return False
     return True
 
 

@@ -360,7 +360,7 @@ def equivalent_to(rule: Rule, mutant: Mutant, seconds: int = EQUIV_SECONDS) -> t
 
     try:
         with _time_limit(seconds):
-            verdict = equivalent(rule, mutant.rule)
+            verdict = equivalent(rule, mutant.rule, release=0, conditions=False)  # the same hyperparameters, or not
     except Exception as exc:
         return False, f"equiv could not check ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
     if verdict.equivalent is not True:

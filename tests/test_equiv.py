@@ -9,6 +9,7 @@ through the command's default, under both hash seeds, timed.
 
 import dataclasses
 import functools
+import itertools
 import json
 import os
 import random
@@ -237,3 +238,80 @@ def test_usage_errors_are_exit_2_in_one_line(runner, spec):
     result = runner.invoke(cli.main, ["equiv", spec, "adam"])
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1
+
+
+# --- branches on whole numbers: decided at their boundaries -------------------------------------
+@functools.cache
+def _threshold_mutants():
+    """Each registered rule's mutants that move one branch's condition (symopt.mutate), with the
+    equation they change: those on whole numbers only (the step counter, warmup steps), and the
+    others (a real quantity, as RAdam's ρₜ)."""
+    from symopt.mutate import mutants
+
+    out = []
+    for name in rules():
+        rule = get(name)
+        whole = {sp.Symbol("t", integer=True, positive=True)} | {h.symbol for h in rule.hypers if h.integer}
+        for m in mutants(rule, kinds=("threshold",)):
+            old, new = next((a, b) for a, b in zip(rule.equations, m.rule.equations) if a != b)
+            changed = (old.rhs.atoms(sp.core.relational.Relational) ^ new.rhs.atoms(sp.core.relational.Relational))
+            on_whole = all(r.free_symbols and {s.name for s in r.free_symbols} <= {s.name for s in whole}
+                           for r in changed)
+            out.append((rule, m, old.rhs, new.rhs, on_whole))
+    return out
+
+
+def _same_on_a_grid(rule, old, new) -> bool:
+    """The independent oracle: both right-hand sides evaluated exactly at every step 1..12 and every
+    whole-number hyperparameter 0..12, the other symbols at fixed rationals."""
+    rng = random.Random(0)
+    integer = {h.symbol for h in rule.hypers if h.integer}
+    symbols = sorted(old.free_symbols | new.free_symbols, key=sp.default_sort_key)
+    fixed = {s: sp.Rational(rng.randint(1, 97), 37) for s in symbols if s.name != "t" and s not in integer}
+    counters = [s for s in symbols if s.name == "t" or s in integer]
+    for values in itertools.product(range(0, 13), repeat=len(counters)):
+        point = {**fixed, **dict(zip(counters, values))}
+        if any(s.name == "t" and v < 1 for s, v in zip(counters, values)):
+            continue
+        try:
+            a, b = old.xreplace(point), new.xreplace(point)
+        except ZeroDivisionError:
+            continue
+        if a.has(sp.zoo, sp.nan) or b.has(sp.zoo, sp.nan):
+            continue
+        if sp.simplify(a - b) != 0:
+            return False
+    return True
+
+
+def test_a_branch_moved_on_whole_numbers_is_equivalent_exactly_when_its_values_agree_at_the_boundary():
+    """``T_w ≥ t`` against ``T_w > t``: the two differ at ``t = T_w`` alone, where both branches of
+    Schedule-Free's warmup give η; ``T_w ≥ t − 1`` differs where they do not. equiv's proof tries
+    the boundaries, so its verdict must match a brute-force evaluation over a grid of steps."""
+    cases = [c for c in _threshold_mutants() if c[4]]
+    assert cases, "the registry has a branch on the step counter"
+    verdicts = {}
+    for rule, m, old, new, _ in cases:
+        expected = _same_on_a_grid(rule, old, new)
+        verdict = equivalent(rule, m.rule, examples=FEW, release=0, conditions=False)
+        verdicts[m.id] = (expected, verdict.equivalent)
+        assert (verdict.equivalent is True) == expected, (label(rule), m.description, verdict.reason)
+    assert {e for e, _ in verdicts.values()} == {True, False}, "both outcomes drawn"
+
+
+def test_a_branch_moved_on_a_real_quantity_is_never_proved():
+    """ρₜ > 5 against ρₜ ≥ 5: no random point lands on the boundary, so the proof leaves such a
+    condition uninterpreted, and the mutant is not called equivalent."""
+    def flipped(old, new) -> bool:  # the same sides, another strictness: they differ on the boundary alone
+        rel = sp.core.relational.Relational
+        gone, come = old.atoms(rel) - new.atoms(rel), new.atoms(rel) - old.atoms(rel)
+        if len(gone) != 1 or len(come) != 1:
+            return False
+        (a,), (b,) = gone, come
+        return (a.lhs, a.rhs) == (b.lhs, b.rhs) and type(a) != type(b)
+
+    cases = [c for c in _threshold_mutants() if not c[4] and flipped(c[2], c[3])]
+    assert cases
+    for rule, m, *_ in cases:
+        verdict = equivalent(rule, m.rule, examples=FEW, release=0, conditions=False)
+        assert verdict.equivalent is not True, (label(rule), m.description)
