@@ -11,7 +11,11 @@ The mutants are made from any rule's equations, generically (nothing here names 
 - ``coefficient``: a number (a coefficient, a constant term, the base of a power) or one occurrence
   of a hyperparameter scaled by :data:`PERTURB` (a count, such as Muon's steps, is raised by 1);
 - ``drop``: one addend of a sum dropped;
-- ``threshold``: a branch's condition shifted by ±1, or its strictness flipped (``>`` to ``≥``);
+- ``threshold``: a branch's condition shifted by ±1, or, on whole numbers (the step counter, warmup
+  steps), its strictness flipped (``>`` to ``≥``). On a real quantity (RAdam's ρₜ > 5) a flip changes
+  the rule only where the quantity equals the threshold exactly, a set no float and no generated
+  case lands on: no finite test tells the two apart, and equiv (rightly) proves no such pair;
+  the shift by ±1 of the same condition is kept;
 - ``max``: a max, min or absolute value replaced by one of its arguments;
 - ``epsilon``: ε moved into a root (``ε + √v`` to ``√(v + ε)``), out of one, or onto another
   argument of a max;
@@ -133,12 +137,18 @@ def _drops(rule: Rule, eq: Assign):
             yield "drop", _put(eq.rhs, path, rest), f"drop term {_short(term)} from {where}{text(eq.lhs)}"
 
 
+def _on_whole_numbers(rule: Rule, relation: sp.Basic) -> bool:
+    """Whether a condition compares whole numbers only: the step counter and counts."""
+    counts = {h.symbol for h in rule.hypers if h.integer}
+    return all(s.is_integer or s in counts for s in relation.free_symbols)
+
+
 def _thresholds(rule: Rule, eq: Assign):
     for path, node, condition in _walk(eq.rhs):
         if not (condition and isinstance(node, sp.core.relational.Relational)):
             continue
         shifted = [node.func(node.lhs, node.rhs + delta) for delta in (1, -1)]
-        if node.func in _FLIP:
+        if node.func in _FLIP and _on_whole_numbers(rule, node):
             shifted.append(_FLIP[node.func](node.lhs, node.rhs))
         for new in shifted:
             yield "threshold", _put(eq.rhs, path, new), f"branch {text(node)} → {text(new)} in {text(eq.lhs)}"
