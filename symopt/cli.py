@@ -309,9 +309,8 @@ def _report_line(report, width: int) -> str:
     cells = []
     for dtype in ("float64", "float32"):
         e = report.errors.get(dtype)
-        cells.append(f"{e.max_abs:9.2e} {e.max_rel:9.2e}" if e else f"{'-':>9} {'-':>9}")
-    verdict = "PASS" if report.passed else "FAIL"
-    return f"  {report.label.ljust(width)}  {report.cases:6d}  {'  '.join(cells)}  {verdict}"
+        cells.append(f"{e.max_abs:9.2e} {e.max_rel:9.2e} {e.fraction:8.1%}" if e else f"{'-':>9} {'-':>9} {'-':>8}")
+    return f"  {report.label.ljust(width)}  {report.cases:6d}  {'  '.join(cells)}  {report.verdict}"
 
 
 @main.command()
@@ -327,13 +326,24 @@ def _report_line(report, width: int) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Hypothesis's seed, for a reproducible run.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="numpy", show_default=True,
               help="The kernel checked: NumPy's, or the fused loops of the numba backend (an optional extra).")
-def verify(names, all_rules, options, against, examples, seed, backend):
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for a terminal, json for a script.")
+def verify(names, all_rules, options, against, examples, seed, backend, fmt):
     """Check each rule's compiled kernel against an independent implementation.
 
-    Hypothesis generates whole trajectories (up to 50 steps, float64 and float32, any shape,
-    gradients from 1e-8 to 1e8 with exact zeros, hyperparameters over their ranges) and shrinks any
-    disagreement to a small counterexample. Errors are relative to a running bound of the magnitudes
-    the computation adds up; the tolerance is 1e-12 in float64 and 1e-5 in float32.
+    Hypothesis generates whole trajectories (float64 and float32, every shape class the rule treats
+    differently, short ones and long ones into the hundreds of steps, gradients from 1e-8 to 1e8 with
+    exact zeros, hyperparameters over their ranges) and shrinks any disagreement to a small
+    counterexample. Errors are relative to a running bound of the magnitudes the computation adds
+    up; the tolerance is 1e-12 in float64 and 1e-5 in float32. An element whose bound is infinite (a
+    sign within rounding of 0) is not compared from then on: the fraction of (element, step) pairs
+    compared is printed per dtype, and below the floor the verdict is NOT ENOUGH COMPARED.
+
+    \b
+    Exit status:
+      0  every variant compared passed (some may be skipped: the witness lacks them);
+      1  a variant differs, or compared less than the floor;
+      2  nothing was compared (every variant skipped), or the input is bad.
 
     \b
     Examples:
@@ -367,21 +377,44 @@ def verify(names, all_rules, options, against, examples, seed, backend):
         from symopt.backends.numba import require_numba
 
         require_numba()
-    click.echo(f"{'numba ' if backend == 'numba' else ''}kernel against {against}, {examples} cases per rule (seed {seed})")
-    click.echo(f"  {'rule'.ljust(width)}  {'cases':>6}  {'float64 max abs / rel':>19}  {'float32 max abs / rel':>19}")
-    failed = 0
+    from symopt.verify import COMPARED_FLOOR
+
+    text = fmt == "text"
+    if text:
+        click.echo(f"{'numba ' if backend == 'numba' else ''}kernel against {against}, {examples} cases per rule "
+                   f"(seed {seed})")
+        click.echo(f"  {'rule'.ljust(width)}  {'cases':>6}  {'float64 max abs / rel / compared':>28}  "
+                   f"{'float32 max abs / rel / compared':>28}")
+    failed, reports = 0, []
     for rule in rules:
         report = cross_check(rule, against=against, examples=examples, seed=seed, backend=backend)
+        reports.append(report)
+        if not text:
+            continue
         click.echo(_report_line(report, width))
         if report.note:
             click.echo(f"      {report.note}")
         if not report.passed and not report.skipped:
-            failed += 1
             mismatch = report.counterexample
             lines = describe(mismatch.case, mismatch.errors.first) if mismatch else [report.failure]
+            if report.agreed:
+                lines = [f"compared {', '.join(f'{d} {f:.1%}' for d, f in report.fractions.items())} of the "
+                         f"(element, step) pairs: below the floor of {COMPARED_FLOOR:.0%}"]
             click.echo("\n".join(f"      {line}" for line in lines))
-    tolerances = ", ".join(f"{d.name} {t:g}" for d, t in TOLERANCE.items())
-    click.echo(f"relative errors are measured against a running error bound; tolerance {tolerances}")
+    failed = sum(not r.passed and not r.skipped for r in reports)
+    nothing = all(r.skipped for r in reports)
+    if not text:
+        _dump({"against": against, "examples": examples, "seed": seed, "backend": backend,
+               "floor": COMPARED_FLOOR, "tolerance": {d.name: t for d, t in TOLERANCE.items()},
+               "rules": [r.as_dict() for r in reports]})
+    else:
+        tolerances = ", ".join(f"{d.name} {t:g}" for d, t in TOLERANCE.items())
+        click.echo(f"relative errors are measured against a running error bound; tolerance {tolerances}; "
+                   f"compared: the fraction of generated (element, step) pairs not excused by an infinite "
+                   f"bound (floor {COMPARED_FLOOR:.0%})")
+    if nothing:
+        reasons = dict.fromkeys(r.skipped for r in reports)
+        raise SymoptError(f"nothing was compared: every variant was skipped ({'; '.join(reasons)})")
     if failed:
         click.echo(f"{failed} of {len(rules)} FAILED", err=True)
         raise SystemExit(1)
