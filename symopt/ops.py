@@ -62,8 +62,23 @@ SIGN_MARGIN = 4
 def _sign_bound(e, bounds, u):
     (x,), (mx,) = e.args, bounds
     # Within rounding of 0 the sign may come out either way: the result may be off by 2, which no
-    # multiple of u covers, so the bound is infinite there and the element is not compared.
-    return sp.Piecewise((sp.oo, sp.Abs(x) < SIGN_MARGIN * u * mx), (0, True))
+    # multiple of u covers, so the bound is infinite there and the element is not compared. An
+    # argument exactly 0 with a bound of 0 (a product by an exact 0) is exact: its sign is 0.
+    if mx == 0:
+        return sp.S.Zero
+    return NearZero(x, mx, u)
+
+
+class NearZero(sp.Function):
+    """``NearZero(x, M, u)``: ∞ where ``|x| < 4uM`` (a value rounding may put on either side of 0),
+    else 0. Only in error bounds (a Piecewise would cost SymPy's printer a logic simplification)."""
+
+    nargs = 3
+
+
+def _near_zero(x, mx, u):
+    x, mx = np.asarray(x, dtype=np.float64), np.asarray(mx, dtype=np.float64)
+    return np.where(np.abs(x) < SIGN_MARGIN * u * mx, np.inf, 0.0)
 
 
 def _sqrt_bound(e, bounds, u):
@@ -136,14 +151,14 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "max", sp.Max, "maximum",
-        bound=lambda e, bounds, u: sp.Max(*bounds),
+        bound=lambda e, bounds, u: Selected(1, u, *(x for pair in zip(e.args, bounds) for x in pair)),
         latex=lambda p, e: rf"\max\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"max({', '.join(p(a) for a in e.args)})",
         derivations="its derivative follows the larger argument (a step function at a tie)",
     ),
     Operation(
         "min", sp.Min, "minimum",
-        bound=lambda e, bounds, u: sp.Max(*bounds),
+        bound=lambda e, bounds, u: Selected(-1, u, *(x for pair in zip(e.args, bounds) for x in pair)),
         latex=lambda p, e: rf"\min\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"min({', '.join(p(a) for a in e.args)})",
         derivations="its derivative follows the smaller argument (a step function at a tie)",
@@ -172,6 +187,101 @@ OPERATIONS: tuple[Operation, ...] = (
         in_rules=False,
     ),
 )
+
+def representable(number: sp.Basic) -> bool:
+    """Whether a SymPy number is exactly a float32 (so a float64 too): an integer or a dyadic
+    fraction of few enough bits (1, 1/2, 3/4), which no implementation rounds.
+
+    Example:
+        >>> representable(sp.Rational(1, 2)), representable(sp.Rational(1, 10)), representable(sp.Integer(3))
+        (True, False, True)
+    """
+    if not number.is_Rational:
+        return False
+    value = float(number)
+    return float(np.float32(value)) == value and sp.Rational(value) == number
+
+
+def exact_scaling(expr: sp.Basic) -> bool:
+    """A product of one factor by signs (exactly -1, 0 or 1), their magnitudes and integer powers,
+    and representable powers of two: exact, its value the factor's to the bit (``sign(c)/2``)."""
+    if not expr.is_Mul:
+        return False
+    others = [f for f in expr.args if not _exact_factor(f)]
+    return len(others) <= 1
+
+
+def _exact_factor(f: sp.Basic) -> bool:
+    if f.is_Number:
+        if not representable(f) or f == 0:
+            return f == 0
+        p, q = abs(f.p), f.q
+        return p & (p - 1) == 0 and q & (q - 1) == 0  # ± a power of two
+    if isinstance(f, sp.sign):
+        return True
+    if isinstance(f, sp.Abs) or (f.is_Pow and f.exp.is_Integer and f.exp > 0):
+        return _exact_factor(f.args[0])
+    return False
+
+
+def exact(expr: sp.Basic, depth: int = 4) -> bool:
+    """Whether ``expr`` is computed exactly by any implementation: signs, representable constants
+    and their magnitudes, sums, products and positive integer powers of a few of them (the values
+    are small dyadic fractions, ``1 + sign(c)/2 - |sign(c)|/2``)."""
+    if expr.is_Number:
+        return representable(expr)
+    if isinstance(expr, sp.sign):
+        return True
+    if depth == 0:
+        return False
+    if isinstance(expr, sp.Abs) or expr.is_Add or expr.is_Mul:
+        return all(exact(a, depth - 1) for a in expr.args)
+    if expr.is_Pow:
+        return expr.exp.is_Integer and expr.exp > 0 and exact(expr.base, depth - 1)
+    return False
+
+
+class Selected(sp.Function):
+    """``Selected(s, u, a₁, M₁, a₂, M₂, ...)``: the error bound of max (s = 1) or min (s = -1) of the
+    aᵢ: the bound Mᵢ of the argument it selects where that one is ahead of every other by more than
+    their rounding (4u(Mᵢ + Mⱼ)), else the largest Mᵢ (max and min are 1-Lipschitz in each argument).
+    A clamp to an exact constant is then exact where the constant is selected. Only in bounds."""
+
+
+def _selected(s, u, *pairs):
+    values = [np.asarray(v, dtype=np.float64) * s for v in pairs[0::2]]
+    bounds = [np.asarray(b, dtype=np.float64) for b in pairs[1::2]]
+    with np.errstate(invalid="ignore"):
+        out = np.fmax.reduce(np.broadcast_arrays(*bounds)) if len(bounds) > 1 else bounds[0]
+        for i, (v, b) in enumerate(zip(values, bounds)):
+            ahead = np.ones(np.broadcast(v, b).shape, dtype=bool)
+            for j, (w, c) in enumerate(zip(values, bounds)):
+                if j != i:
+                    ahead = ahead & (v - w > SIGN_MARGIN * u * (b + c))
+            out = np.where(ahead, b, out)
+    return out
+
+
+class ExactZero(sp.Function):
+    """``ExactZero(z, x)``: 0 where ``z`` is 0, else ``x`` (a bound times a factor exactly 0 in both
+    implementations is 0 even where the bound is infinite: 0·∞ would be undefined). Only in bounds."""
+
+    nargs = 2
+
+
+def _exact_zero(z, x):
+    z, x = np.asarray(z, dtype=np.float64), np.asarray(x, dtype=np.float64)
+    return np.where(z == 0, 0.0, x)
+
+
+def unless_exact_zero(factors: list, term: sp.Expr) -> sp.Expr:
+    """``term``, or 0 where one of ``factors`` (pairs of a value and its error bound) is exactly 0 in
+    every implementation: its value 0 and its bound 0."""
+    zero = sp.Mul(*(sp.Abs(value) + bound for value, bound in factors if not value.is_Number))
+    if zero.is_Number or term == 0:
+        return term
+    return ExactZero(zero, term)
+
 
 # A branch's pairs and conditions, which its entry covers.
 _CONDITIONS = (sp.functions.elementary.piecewise.ExprCondPair, sp.Eq, sp.Ne, sp.StrictGreaterThan, sp.StrictLessThan, sp.GreaterThan, sp.LessThan,
@@ -474,7 +584,7 @@ def _fn_latex(template: str) -> Callable:
 MATRIX_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "max ignoring NaN", FMax, "fmax",
-        bound=lambda e, bounds, u: sp.Max(*bounds),
+        bound=lambda e, bounds, u: Selected(1, u, *(x for pair in zip(e.args, bounds) for x in pair)),
         latex=lambda p, e: rf"\max\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"max({', '.join(p(a) for a in e.args)})",
         derivations="its derivative follows the larger argument; a NaN argument is ignored",
@@ -529,6 +639,27 @@ def _group_text(p, x) -> str:
 
 
 OPERATIONS = OPERATIONS + MATRIX_OPERATIONS + (
+    Operation(
+        "selected bound", Selected, None, array=_selected, bound=None,
+        latex=lambda p, e: rf"\operatorname{{sel}}\left({', '.join(p(a) for a in e.args[2:])}\right)",
+        text=lambda p, e: f"sel({', '.join(p(a) for a in e.args[2:])})",
+        derivations="only in error bounds: the bound of the argument a max or min selects",
+        in_rules=False,
+    ),
+    Operation(
+        "near zero", NearZero, None, array=_near_zero, bound=None,
+        latex=lambda p, e: rf"\infty \cdot \mathbf{{1}}\left[|{p(e.args[0])}| < 4u {p(e.args[1])}\right]",
+        text=lambda p, e: f"inf·1[|{p(e.args[0])}| < 4u·{p(e.args[1])}]",
+        derivations="only in error bounds: whether a sign may flip",
+        in_rules=False,
+    ),
+    Operation(
+        "exact zero", ExactZero, None, array=_exact_zero, bound=None,
+        latex=lambda p, e: rf"\operatorname{{unless}}_{{0}}\left({p(e.args[0])}, {p(e.args[1])}\right)",
+        text=lambda p, e: f"unless0({p(e.args[0])}, {p(e.args[1])})",
+        derivations="only in error bounds: a product by a factor exactly 0",
+        in_rules=False,
+    ),
     Operation(
         "bfloat16 tie", Bfloat16Tie, None, array=_near_bfloat16_tie, bound=None,
         latex=lambda p, e: rf"\operatorname{{tie}}_{{\text{{bf16}}}}\left({p(e.args[0])}\right)",

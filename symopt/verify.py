@@ -439,18 +439,37 @@ def magnitude(expr, known: dict, scalars: set, u=None, rounded=None):
 
     u = sp.Symbol("u", positive=True) if u is None else u
 
+    cache: dict = {}
+
     def m(e):
+        if e not in cache:
+            cache[e] = bound(e)
+        return cache[e]
+
+    def bound(e):
         if e in known:
             return known[e]
-        if e.is_Number or e.free_symbols <= scalars:
+        if e.is_Number:
+            return sp.S.Zero if ops.representable(e) else sp.Abs(e)
+        if e.free_symbols <= scalars:
             return sp.Abs(e)
         if e.is_Add:
-            return sp.Add(*(m(a) for a in e.args))
+            # A sum of exact values (signs and dyadic constants: 1 + sign(c)/2) is exact; any other
+            # rounds its result, at most by the sum of its terms (a constant term counted here).
+            own = sp.S.Zero if ops.exact(e) else sp.Add(*(sp.Abs(a) for a in e.args if a.is_Number))
+            return sp.Add(*(m(a) for a in e.args)) + own
         if e.is_Mul:
             factors = e.args
-            carried = sp.Add(*(m(f) * sp.Mul(*(sp.Abs(g) for j, g in enumerate(factors) if j != i))
+            # A factor exactly 0 in both implementations (its value and its bound 0) makes the
+            # product exactly 0, whatever the other factors' bounds (ops.ExactZero), where these
+            # may be infinite (a sign within rounding of 0).
+            carried = sp.Add(*(ops.unless_exact_zero([(g, m(g)) for j, g in enumerate(factors) if j != i],
+                                                     m(f) * sp.Mul(*(sp.Abs(g) for j, g in enumerate(factors) if j != i)))
+                               if m(f).has(sp.oo, ops.Bfloat16Tie, ops.NearZero) else
+                               m(f) * sp.Mul(*(sp.Abs(g) for j, g in enumerate(factors) if j != i))
                                for i, f in enumerate(factors)))
-            return carried + sp.Abs(e)
+            # a product by signs and powers of two (sign(c)/2) is exact: no rounding of its own
+            return carried + (sp.S.Zero if ops.exact_scaling(e) else sp.Abs(e))
         operation = ops.lookup(e)
         if operation is not None and operation.rounds and rounded is not None:
             # its input is rounded to bfloat16 first: within rounding of a tie, either way
@@ -460,6 +479,8 @@ def magnitude(expr, known: dict, scalars: set, u=None, rounded=None):
             return operation.bound(e, [m(a) for a in values], u)
         if e.is_Pow:
             base, exp = e.args
+            if ops.exact(e):  # sign(c)**2: exact
+                return sp.Abs(exp) * sp.Abs(base) ** (exp - 1) * m(base)
             return sp.Abs(exp) * sp.Abs(base) ** (exp - 1) * m(base) + sp.Abs(e)
         raise SymoptError(f"no error bound for {e.func.__name__}")
 
@@ -738,6 +759,8 @@ def cross_check(
     scheduled: bool | None = None,
     dtype=None,
     adapt: Callable | None = None,
+    explicit: bool = False,
+    rounding: str | None = None,
 ) -> Report:
     """Run ``under_test`` (default: the rule's kernel) and ``witness`` on generated trajectories.
 
@@ -751,20 +774,27 @@ def cross_check(
         scheduled: draw a learning-rate schedule (see :func:`~symopt.strategies.trajectories`).
         dtype: only this dtype (float64 or float32) instead of both.
         adapt: a function ``(rule, case) -> case`` applied to each case first.
+        explicit: start with :func:`~symopt.strategies.explicit_cases` (one long case per shape
+            class the rule treats differently, whatever the seed), as ``verify`` and ``check`` do.
+        rounding: how the implementation under test rounds (``"bfloat16"``: Muon as torch computes
+            it), for the error bounds; by default, the witness's (:func:`rounding_of`) when the
+            rule's kernel is under test.
 
     Returns:
         A :class:`Report`.
     """
     strategies = require_hypothesis()
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
     from hypothesis import seed as fix_seed
     from hypothesis.reporting import with_reporter
 
-    rounding = rounding_of(rule, against) if under_test is None else None
+    if rounding is None and under_test is None:
+        rounding = rounding_of(rule, against)
     under_test = under_test or kernel_runner(rule, rounding=rounding)
     scales = magnitude_runner(rule, rounding=rounding)
     report = Report(label(rule), against)
     cases = strategies.trajectories(rule, scheduled=scheduled, dtype=dtype)
+    explicit = strategies.explicit_cases(rule, dtype=dtype) if explicit else []
 
     @fix_seed(seed)
     @settings(max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,
@@ -788,6 +818,8 @@ def cross_check(
         if errors.first is not None:
             raise Mismatch(case, errors)
 
+    for case in explicit:  # every shape class, long, whatever the seed
+        check = example(case)(check)
     with with_reporter(lambda *_: None):
         try:
             check()
@@ -849,7 +881,7 @@ def verify(rule: Rule, against: str = "reference", examples: int = 100, seed: in
             return Report(label(rule), against, skipped=made)
         witness, imposed = made
         report = cross_check(rule, witness, against=against, examples=examples, seed=seed, under_test=under_test,
-                             adapt=lambda _, case: _impose(case, imposed))
+                             adapt=lambda _, case: _impose(case, imposed), explicit=True)
         report.note = ", ".join(f"{k} = {v:g}" for k, v in imposed.items()) and \
             "compared with " + ", ".join(f"{k} = {v:g}" for k, v in imposed.items()) + " (optax has no other)"
         return report
@@ -857,7 +889,8 @@ def verify(rule: Rule, against: str = "reference", examples: int = 100, seed: in
         witness = torch_runner(rule) if against == "torch" else library_runner(rule, against)
         if isinstance(witness, str):
             return Report(label(rule), against, skipped=witness)
-    return cross_check(rule, witness, against=against, examples=examples, seed=seed, under_test=under_test)
+    return cross_check(rule, witness, against=against, examples=examples, seed=seed, under_test=under_test,
+                       explicit=True)
 
 
 def _impose(case, imposed: dict):
@@ -957,27 +990,47 @@ class CheckResult:
     mistake: object | None = None
 
 
-def _check_user(rule: Rule, witness: Runner, user: Runner, against: str, examples: int, seed: int) -> Report:
+def _check_user(rule: Rule, witness: Runner, user: Runner, against: str, examples: int, seed: int,
+                rounding: str | None = None) -> Report:
     """:func:`cross_check` of a user's runner; a function that does not repeat itself is a failure."""
     from hypothesis.errors import Flaky
 
     try:
         return cross_check(rule, witness, against=against, examples=examples, seed=seed, under_test=user,
-                           dtype=np.float64)
+                           dtype=np.float64, explicit=True, rounding=rounding)
     except Flaky:
         error = StepFunctionError("it gives different results when run again on the same case "
                                   "(does it keep state outside `state`, or draw random numbers?)")
         return Report(label(rule), against, failure=str(error), error=error)
 
 
-def check_function(function: StepFunction, rule: Rule, examples: int = 100, seed: int = 0) -> CheckResult:
+def check_rounding(rule: Rule, rounding: str | None) -> None:
+    """Fail unless ``rule`` has an operation that ``rounding`` applies to (``"bfloat16"``: Muon's
+    Newton–Schulz iteration, as torch computes it)."""
+    from symopt import ops
+
+    if rounding is None:
+        return
+    if rounding != "bfloat16":
+        raise SymoptError(f"unknown rounding {rounding!r}: valid: bfloat16")
+    rounds = [op.name for eq in rule.equations for op in ops.used(eq.rhs) if op.rounds]
+    if not rounds:
+        which = ", ".join(op.name for op in ops.OPERATIONS if op.rounds)
+        raise SymoptError(f"{rule.name} has no operation torch computes in bfloat16 (only {which} rounds): "
+                          "leave out --rounding")
+
+
+def check_function(function: StepFunction, rule: Rule, examples: int = 100, seed: int = 0,
+                   rounding: str | None = None) -> CheckResult:
     """Check a user's step function against ``rule``, and name a known mistake that explains a mismatch.
 
     Only the parameter trajectories are compared; the state belongs to the user's code. The learning
     rate follows a schedule in some cases, so that forms equal only under a constant η are told apart.
     The function runs on copies of the parameters and gradients (see :func:`run_steps`). A failure is
     a different step, complex parameters or ones of the wrong shape, or an exception (SystemExit
-    included) on a valid case: the report's ``failure`` and ``error`` say which.
+    included) on a valid case: the report's ``failure`` and ``error`` say which. With
+    ``rounding="bfloat16"`` the rule is computed as torch computes it (Muon's Newton–Schulz in
+    bfloat16), so that a torch-exact implementation is checked against that.
 
     Raises:
         SymoptError: if the function cannot be checked: no signature to read, one that does not take
@@ -986,9 +1039,10 @@ def check_function(function: StepFunction, rule: Rule, examples: int = 100, seed
     from symopt.mistakes import mistakes
 
     check_signature(function, rule)
+    check_rounding(rule, rounding)
     user = lambda case: run_steps(function, case)  # noqa: E731
-    expected = kernel_runner(rule)
-    report = _check_user(rule, expected, user, label(rule), examples, seed)
+    expected = kernel_runner(rule, rounding=rounding)
+    report = _check_user(rule, expected, user, label(rule), examples, seed, rounding)
     if isinstance(report.error, StepFunctionError) and report.error.unusable:
         raise SymoptError(f"cannot check {_name(function)}: it must return (params, state) with params an array "
                           f"of real numbers, but {report.error}")
