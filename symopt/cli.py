@@ -422,7 +422,8 @@ def verify(names, all_rules, options, against, examples, seed, backend, fmt):
         reasons = dict.fromkeys(r.skipped for r in reports)
         raise SymoptError(f"nothing was compared: every variant was skipped ({'; '.join(reasons)})")
     if failed:
-        click.echo(f"{failed} of {len(rules)} FAILED", err=True)
+        if text:
+            click.echo(f"{failed} of {len(rules)} FAILED", err=True)
         raise SystemExit(1)
 
 

@@ -694,6 +694,8 @@ class Report:
     failure_case: object = None  # the (shrunk) case it raised on
     error: Exception | None = None  # that exception (a StepFunctionError for a step function)
     floor: float = COMPARED_FLOOR
+    shapes: set = field(default_factory=set)  # the parameter shapes compared
+    longest: int = 0  # the most steps of a case compared
 
     @property
     def agreed(self) -> bool:
@@ -731,6 +733,8 @@ class Report:
         if self.skipped:
             return out | {"skipped": self.skipped}
         out["floor"] = self.floor
+        out["shapes"] = [list(shape) for shape in sorted(self.shapes, key=lambda s: (len(s), s))]
+        out["longest"] = self.longest
         out["dtypes"] = {dtype: {"max_abs": _number(e.max_abs), "max_rel": _number(e.max_rel), "compared": e.compared,
                                  "generated": e.generated, "fraction": e.fraction}
                          for dtype, e in self.errors.items()}
@@ -805,6 +809,8 @@ def cross_check(
         if adapt is not None:
             case = adapt(rule, case)
         report.cases += 1
+        report.shapes.add(case.params.shape)
+        report.longest = max(report.longest, len(case.grads))
         expected = witness(case)
         try:
             actual = under_test(case)

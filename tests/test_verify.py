@@ -26,10 +26,20 @@ def examples_for(rule, among) -> int:
 
 @pytest.mark.parametrize("rule", ALL, ids=label)
 def test_kernel_agrees_with_the_hand_written_reference(rule):
+    from symopt import symbols as S
+    from symopt.strategies import EXPLICIT_STEPS, shape_classes
+    from symopt.verify import COMPARED_FLOOR
+
     report = verify(rule, "reference", examples=examples_for(rule, ALL))
     assert report.passed, report.counterexample and report.counterexample.errors.first
     assert report.errors["float64"].max_rel <= TOLERANCE[np.dtype("float64")]
     assert report.errors["float32"].max_rel <= TOLERANCE[np.dtype("float32")]
+    assert min(report.fractions.values()) >= COMPARED_FLOOR
+    # whatever the seed: every shape class the rule treats differently, and past step 100 where the
+    # step reads t (a bias correction near 1, a warmup's end, RAdam's rectified steps)
+    assert set(shape_classes(rule)) <= report.shapes
+    if any(S.t in eq.rhs.free_symbols for eq in rule.equations):
+        assert report.longest >= EXPLICIT_STEPS > 100
 
 
 def _torch_has(rule) -> bool:
@@ -150,3 +160,150 @@ def test_without_hypothesis_the_commands_say_how_to_install_it(runner, monkeypat
     monkeypatch.setitem(sys.modules, "hypothesis", None)
     result = runner.invoke(cli.main, args)
     assert result.exit_code == 2 and 'pip install "symopt-toolkit[verify]"' in result.output
+
+
+# --- what is compared -------------------------------------------------------------------------------
+def _rprop_like():
+    """torch.optim.Rprop's sign rule (without its clamp) as a symopt rule, built from the same parts
+    as the registered ones: the step size grows by 6/5 or shrinks by 1/2 with the sign of g_t g_{t-1},
+    and the stored gradient is zeroed where that sign is negative (an exact 0 the next step reads)."""
+    import sympy as sp
+
+    from symopt import symbols as S
+    from symopt.core import Assign, State, Transform, rule
+    from symopt.hyperparameters import LR
+
+    previous = State("b", S.b, S.b_prev, doc="the previous gradient, 0 after a change of sign")
+    size = State("s", S.s, S.s_prev, init=LR.symbol, doc="the step size of each element")
+    up, down = sp.Rational(6, 5), sp.Rational(1, 2)
+
+    def apply(u):
+        sign = sp.sign(S.c)
+        grow = 1 + sign * (up - down) / 2 + sign**2 * (up + down - 2) / 2  # 6/5, 1 or 1/2
+        keep = 1 + (sign - sp.Abs(sign)) / 2  # 0 where the sign changed
+        equations = (Assign(S.c, u * S.b_prev), Assign(S.s, S.s_prev * grow), Assign(S.b, u * keep))
+        return equations, S.s * sp.sign(S.b)
+
+    return rule("rprop-like", "Rprop's sign rule", "torch.optim.Rprop, without its clamp",
+                Transform("rprop_like", apply, hypers=(LR,), states=(previous, size)))
+
+
+def test_exact_zeros_after_a_sign_change_are_compared_not_excused():
+    """The product g_t·g_{t-1} after a zeroing is exactly 0 in both implementations: its sign is
+    compared. So an implementation that skips the zeroing (another algorithm) fails, and the correct
+    one passes having compared nearly every (element, step) pair."""
+    import functools
+
+    sys.path.insert(0, "tests/user_steps")
+    try:
+        import rprop_like
+    finally:
+        sys.path.remove("tests/user_steps")
+    from symopt.verify import run_steps
+
+    rule = _rprop_like()
+    for name, expected in (("rprop", True), ("rprop_without_zeroing", False)):
+        step = getattr(rprop_like, name)
+        report = cross_check(rule, functools.partial(run_steps, step), against=name, examples=EXAMPLES // 4,
+                             scheduled=False, explicit=True)
+        assert report.passed is expected, (name, report.fractions, report.counterexample)
+        assert all(f >= 0.9 for f in report.fractions.values()), report.fractions
+
+
+def test_a_rule_compared_below_the_floor_is_not_a_pass(runner, monkeypatch):
+    """An error bound that excuses every element after the first step leaves too little compared:
+    NOT ENOUGH COMPARED, exit 1, and the fraction in the JSON."""
+    import json
+
+    from symopt import verify as module
+
+    real = module.magnitude_runner
+
+    def excusing(rule, *args, **kwargs):
+        run = real(rule, *args, **kwargs)
+        return lambda case: [b if t == 0 else np.full_like(b, np.inf) for t, b in enumerate(run(case))]
+
+    monkeypatch.setattr(module, "magnitude_runner", excusing)
+    result = runner.invoke(cli.main, ["verify", "sgd", "--examples", "10"])
+    assert result.exit_code == 1 and "NOT ENOUGH COMPARED" in result.output and "below the floor" in result.output
+    result = runner.invoke(cli.main, ["verify", "sgd", "--examples", "10", "--format", "json"])
+    data = json.loads(result.output)
+    assert result.exit_code == 1 and data["floor"] == module.COMPARED_FLOOR
+    (report,) = data["rules"]
+    assert report["verdict"] == "NOT ENOUGH COMPARED"
+    assert all(d["fraction"] < module.COMPARED_FLOOR and d["compared"] < d["generated"] for d in report["dtypes"].values())
+
+
+def test_verify_json_states_what_was_compared(runner):
+    import json
+
+    result = runner.invoke(cli.main, ["verify", "adamax", "--examples", "10", "--format", "json"])
+    data = json.loads(result.output)
+    assert result.exit_code == 0
+    (report,) = data["rules"]
+    assert report["verdict"] == "PASS" and set(report["dtypes"]) == {"float64", "float32"}
+    for d in report["dtypes"].values():
+        assert d["generated"] > 0 and d["fraction"] == d["compared"] / d["generated"] >= data["floor"]
+
+
+def test_verify_with_nothing_compared_exits_2_in_one_line(runner):
+    pytest.importorskip("torch")
+    result = runner.invoke(cli.main, ["verify", "lion", "--against", "torch", "--examples", "5"])
+    assert result.exit_code == 2 and "nothing was compared" in result.output
+    assert "torch.optim has no lion" in result.output.splitlines()[-1]
+
+
+def test_shape_classes_follow_what_a_rule_treats_differently():
+    from symopt.strategies import shape_classes
+
+    for name in RULES:
+        rule = symopt.get(name)
+        ranks = {len(s) for s in shape_classes(rule)}
+        if not rule.elementwise:  # matrices wide and tall, and stacks, of the ranks it takes
+            assert ranks == (set(rule.ranks) if rule.ranks else {0, 1, 2, 3}), name
+            assert any(s[-2] > s[-1] for s in shape_classes(rule) if len(s) >= 2)
+            assert any(s[-2] < s[-1] for s in shape_classes(rule) if len(s) >= 2)
+
+
+def test_generated_trajectories_go_past_step_50_on_tiny_shapes():
+    from hypothesis import given
+    from hypothesis import settings as configure
+
+    from symopt.strategies import LONG_STEPS, MAX_STEPS, trajectories
+
+    lengths = []
+
+    @configure(max_examples=60, database=None)
+    @given(trajectories(symopt.get("adam")))
+    def draw(case):
+        lengths.append(len(case.grads))
+        if len(case.grads) > MAX_STEPS:
+            assert case.params.size <= 4 and len(case.grads) <= LONG_STEPS
+
+    draw()
+    assert max(lengths) > MAX_STEPS
+
+
+def test_exactly_representable_constants_and_signs_are_exact():
+    import sympy as sp
+
+    from symopt import ops
+    from symopt import symbols as S
+
+    assert ops.representable(sp.Rational(1, 2)) and ops.representable(sp.Integer(-3))
+    assert not ops.representable(sp.Rational(1, 10)) and not ops.representable(sp.Rational(1, 3))
+    sign = sp.sign(S.c)
+    assert ops.exact(1 + (sign - sp.Abs(sign)) / 2) and not ops.exact(1 + sign / 10)
+    assert ops.exact_scaling(S.g * sign / 2) and not ops.exact_scaling(S.g * S.m / 2)
+
+
+def test_a_max_is_bounded_by_the_argument_it_selects():
+    from symopt import ops
+
+    u = 2.0**-53
+    # 5 is selected beyond rounding: its bound (0, an exact constant), not the other's (1e3)
+    assert ops._selected(1, u, np.array([5.0]), np.array([0.0]), np.array([1.0]), np.array([1e3]))[0] == 0.0
+    # within rounding of each other: either may be selected, the larger bound
+    assert ops._selected(1, u, np.array([1.0]), np.array([0.0]), np.array([1.0 + 1e-14]), np.array([1e3]))[0] == 1e3
+    # a min selects the smaller
+    assert ops._selected(-1, u, np.array([5.0]), np.array([0.0]), np.array([1.0]), np.array([2.0]))[0] == 2.0
