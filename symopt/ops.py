@@ -11,7 +11,11 @@ primitive carries its evaluation, derivative and lowering side by side):
 - ``latex`` and ``text``: its notation, used by both printers of :mod:`symopt.printing`;
 - ``derivations``: how derivations treat it, in words they print as an assumption when they use it,
   and ``almost_everywhere``, what its derivative is replaced by (the derivative of sign is 0 except
-  at 0, where SymPy's DiracDelta would stand).
+  at 0, where SymPy's DiracDelta would stand);
+- ``nan``: what it gives for a NaN argument on each backend that lowers it (:data:`NAN_BACKENDS`):
+  ``"nan"`` (NaN propagates), ``"0"``, or ``"other"`` (the other argument: NaN is ignored).
+  ``np.sign(nan)`` is NaN, ``torch.sign(nan)`` is 0: a rule using sign differs there between the
+  NumPy kernel and ``symopt.torch``, and says so here (tests/test_verify.py runs each backend).
 
 Kernels, verification, printers and derivations read this table and nothing else, and
 :func:`check` rejects a rule that uses anything outside it, naming the operation. Operations with
@@ -50,10 +54,20 @@ class Operation:
     # bfloat16); elementwise derivations do not apply to a rule that uses one.
     array: Callable | None = None
     rounds: bool = False
+    nan: tuple[tuple[str, str], ...] = ()  # (backend, behaviour at a NaN argument): see the module doc
+
+    def at_nan(self, backend: str) -> str:
+        """What the operation gives for a NaN argument on ``backend``: ``"nan"``, ``"0"`` or ``"other"``."""
+        return dict(self.nan)[backend]
 
     def applies_to(self, expr: sp.Basic) -> bool:
         return isinstance(expr, self.sympy) and (self.matches is None or self.matches(expr))
 
+
+# The backends that lower the elementwise operations (NumPy's kernel, numba's fused loop,
+# symopt.torch's Optimizer), and the usual behaviour at a NaN argument: NaN propagates.
+NAN_BACKENDS = ("numpy", "numba", "torch")
+PROPAGATES = tuple((backend, "nan") for backend in NAN_BACKENDS)
 
 # Two implementations may each round a value by u·M; a sign is only sure beyond twice that.
 SIGN_MARGIN = 4
@@ -133,6 +147,7 @@ OPERATIONS: tuple[Operation, ...] = (
         text=lambda p, e: f"√{p(e.base)}" if _atomic(p(e.base)) else f"√({p(e.base)})",
         derivations="smooth where its argument is positive",
         matches=lambda e: e.exp == sp.S.Half,
+        nan=PROPAGATES,
     ),
     Operation(
         "abs", sp.Abs, "absolute",
@@ -140,6 +155,7 @@ OPERATIONS: tuple[Operation, ...] = (
         latex=lambda p, e: rf"\left|{p(e.args[0])}\right|",
         text=lambda p, e: f"|{p(e.args[0])}|",
         derivations="its derivative is sign(x), undefined at 0",
+        nan=PROPAGATES,
     ),
     Operation(
         "sign", sp.sign, "sign",
@@ -148,6 +164,7 @@ OPERATIONS: tuple[Operation, ...] = (
         text=_SIGN[1],
         derivations="its derivative is 0 wherever its argument is not 0",
         almost_everywhere=lambda *args: sp.S.Zero,
+        nan=(("numpy", "nan"), ("numba", "nan"), ("torch", "0")),  # torch.sign(nan) is 0
     ),
     Operation(
         "max", sp.Max, "maximum",
@@ -155,6 +172,7 @@ OPERATIONS: tuple[Operation, ...] = (
         latex=lambda p, e: rf"\max\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"max({', '.join(p(a) for a in e.args)})",
         derivations="its derivative follows the larger argument (a step function at a tie)",
+        nan=PROPAGATES,
     ),
     Operation(
         "min", sp.Min, "minimum",
@@ -162,6 +180,7 @@ OPERATIONS: tuple[Operation, ...] = (
         latex=lambda p, e: rf"\min\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"min({', '.join(p(a) for a in e.args)})",
         derivations="its derivative follows the smaller argument (a step function at a tie)",
+        nan=PROPAGATES,
     ),
     Operation(
         "branch", sp.Piecewise, None,  # kernels specialise it: one program per branch taken
@@ -588,6 +607,7 @@ MATRIX_OPERATIONS: tuple[Operation, ...] = (
         latex=lambda p, e: rf"\max\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"max({', '.join(p(a) for a in e.args)})",
         derivations="its derivative follows the larger argument; a NaN argument is ignored",
+        nan=tuple((backend, "other") for backend in NAN_BACKENDS),
     ),
     Operation(
         "matrix product", Dot, None, array=_dot, bound=_dot_bound,

@@ -798,7 +798,8 @@ def cross_check(
     scales = magnitude_runner(rule, rounding=rounding)
     report = Report(label(rule), against)
     cases = strategies.trajectories(rule, scheduled=scheduled, dtype=dtype)
-    explicit = strategies.explicit_cases(rule, dtype=dtype) if explicit else []
+    steps = strategies.SHORT_EXPLICIT_STEPS if rounding else strategies.EXPLICIT_STEPS
+    explicit = strategies.explicit_cases(rule, dtype=dtype, steps=steps) if explicit else []
 
     @fix_seed(seed)
     @settings(max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,

@@ -307,3 +307,61 @@ def test_a_max_is_bounded_by_the_argument_it_selects():
     assert ops._selected(1, u, np.array([1.0]), np.array([0.0]), np.array([1.0 + 1e-14]), np.array([1e3]))[0] == 1e3
     # a min selects the smaller
     assert ops._selected(-1, u, np.array([5.0]), np.array([0.0]), np.array([1.0]), np.array([2.0]))[0] == 2.0
+
+
+def test_each_backend_does_at_nan_what_the_ops_table_declares(torch):
+    """Every elementwise operation, on the NumPy kernel, the numba kernel and symopt.torch, with NaN
+    in each argument in turn: NaN, 0 or the other argument, as its entry in symopt.ops says
+    (np.sign(nan) is NaN, torch.sign(nan) is 0)."""
+    import sympy as sp
+
+    import symopt.torch
+    from conftest import require
+    from symopt import ops
+    from symopt import symbols as S
+    from symopt.core import Assign, State, Transform, rule
+    from symopt.hyperparameters import LR
+
+    require("numba", install='pip install "symopt-toolkit[numba]"')
+    lowered = [op for op in ops.OPERATIONS if op.numpy is not None and op.in_rules]
+    assert all(set(dict(op.nan)) == set(ops.NAN_BACKENDS) for op in lowered)  # each declares every backend
+
+    def probe(op):  # the operation on g (and θ, for one of two arguments)
+        for args in ((S.g,), (S.g, S.theta_prev), (S.g, sp.S.Half)):
+            try:
+                expr = op.sympy(*args)
+            except TypeError:
+                continue
+            if op.applies_to(expr):
+                return expr, len(args) == 2 and args[1] is S.theta_prev
+        raise AssertionError(f"no probe for {op.name}")
+
+    probes = [probe(op) for op in lowered]
+    states = [State(f"nan{i}", *S.pair(f"nanprobe{i}")) for i in range(len(lowered))]
+    apply = lambda u: (tuple(Assign(s.new, e) for s, (e, _) in zip(states, probes)), sp.S.Zero * LR.symbol)  # noqa: E731
+    probe_rule = rule("nan-probe", "each operation at NaN", "symopt.ops", Transform("probe", apply, hypers=(LR,),
+                                                                                    states=tuple(states)))
+    theta, g = np.array([2.0, np.nan, np.nan]), np.array([np.nan, 3.0, np.nan])  # NaN in g, in θ, in both
+
+    results = {}
+    for backend in ("numpy", "numba"):
+        kernel = probe_rule.kernel(backend)
+        _, state = kernel.step(theta.copy(), g.copy(), kernel.init(theta.copy(), lr=0.1), 1, lr=0.1)
+        results[backend] = [state[s.name] for s in states]
+    w = torch.nn.Parameter(torch.tensor(theta))
+    optimizer = symopt.torch.Optimizer([w], probe_rule, lr=0.1)
+    w.grad = torch.tensor(g)
+    optimizer.step()
+    results["torch"] = [optimizer.state[w][s.name].numpy() for s in states]
+
+    for backend, values in results.items():
+        for op, (_, binary), value in zip(lowered, probes, values):
+            declared = op.at_nan(backend)
+            cases = [(0, theta[0]), (1, g[1]), (2, np.nan)] if binary else [(0, None), (2, None)]
+            for i, other in cases:
+                if declared == "nan" or (declared == "other" and np.isnan(other)):
+                    assert np.isnan(value[i]), (backend, op.name, i, value[i])
+                elif declared == "other":
+                    assert value[i] == other, (backend, op.name, i, value[i])
+                else:
+                    assert value[i] == float(declared), (backend, op.name, i, value[i])
