@@ -168,7 +168,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "max", sp.Max, "maximum",
-        bound=lambda e, bounds, u: Selected(1, u, *(x for pair in zip(e.args, bounds) for x in pair)),
+        bound=lambda e, bounds, u: selected(1, e.args, bounds, u),
         latex=lambda p, e: rf"\max\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"max({', '.join(p(a) for a in e.args)})",
         derivations="its derivative follows the larger argument (a step function at a tie)",
@@ -176,7 +176,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "min", sp.Min, "minimum",
-        bound=lambda e, bounds, u: Selected(-1, u, *(x for pair in zip(e.args, bounds) for x in pair)),
+        bound=lambda e, bounds, u: selected(-1, e.args, bounds, u),
         latex=lambda p, e: rf"\min\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"min({', '.join(p(a) for a in e.args)})",
         derivations="its derivative follows the smaller argument (a step function at a tie)",
@@ -266,19 +266,24 @@ class Selected(sp.Function):
     their rounding (4u(Mᵢ + Mⱼ)), else the largest Mᵢ (max and min are 1-Lipschitz in each argument).
     A clamp to an exact constant is then exact where the constant is selected. Only in bounds."""
 
+    nargs = 6
 
-def _selected(s, u, *pairs):
-    values = [np.asarray(v, dtype=np.float64) * s for v in pairs[0::2]]
-    bounds = [np.asarray(b, dtype=np.float64) for b in pairs[1::2]]
+
+def selected(s: int, args, bounds, u) -> sp.Expr:
+    """The bound of max (``s = 1``) or min (``s = -1``) of ``args``, folded two by two:
+    max(a, b, c) = max(a, max(b, c)) (see :class:`Selected`)."""
+    if len(args) == 1:
+        return bounds[0]
+    rest = (sp.Max if s == 1 else sp.Min)(*args[1:]) if len(args) > 2 else args[1]
+    return Selected(s, u, args[0], bounds[0], rest, selected(s, args[1:], bounds[1:], u))
+
+
+def _selected(s, u, a, ma, b, mb):
+    a, b = np.asarray(a, dtype=np.float64) * s, np.asarray(b, dtype=np.float64) * s
+    ma, mb = np.asarray(ma, dtype=np.float64), np.asarray(mb, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        out = np.fmax.reduce(np.broadcast_arrays(*bounds)) if len(bounds) > 1 else bounds[0]
-        for i, (v, b) in enumerate(zip(values, bounds)):
-            ahead = np.ones(np.broadcast(v, b).shape, dtype=bool)
-            for j, (w, c) in enumerate(zip(values, bounds)):
-                if j != i:
-                    ahead = ahead & (v - w > SIGN_MARGIN * u * (b + c))
-            out = np.where(ahead, b, out)
-    return out
+        margin = SIGN_MARGIN * u * (ma + mb)
+        return np.where(a - b > margin, ma, np.where(b - a > margin, mb, np.fmax(ma, mb)))
 
 
 class ExactZero(sp.Function):
@@ -603,7 +608,7 @@ def _fn_latex(template: str) -> Callable:
 MATRIX_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "max ignoring NaN", FMax, "fmax",
-        bound=lambda e, bounds, u: Selected(1, u, *(x for pair in zip(e.args, bounds) for x in pair)),
+        bound=lambda e, bounds, u: selected(1, e.args, bounds, u),
         latex=lambda p, e: rf"\max\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"max({', '.join(p(a) for a in e.args)})",
         derivations="its derivative follows the larger argument; a NaN argument is ignored",

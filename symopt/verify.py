@@ -461,11 +461,13 @@ def magnitude(expr, known: dict, scalars: set, u=None, rounded=None):
         if e.is_Mul:
             factors = e.args
             # A factor exactly 0 in both implementations (its value and its bound 0) makes the
-            # product exactly 0, whatever the other factors' bounds (ops.ExactZero), where these
-            # may be infinite (a sign within rounding of 0).
+            # product exactly 0 (ops.ExactZero) where another factor's bound is infinite but its
+            # value finite in both (a sign within rounding of 0 is -1, 0 or 1; a bfloat16 tie moves a
+            # normalised matrix). Not where it may be NaN (the root of a value that cancels: sp.oo),
+            # as 0·NaN is NaN: inf·0 stays undefined, and the element is not compared.
             carried = sp.Add(*(ops.unless_exact_zero([(g, m(g)) for j, g in enumerate(factors) if j != i],
                                                      m(f) * sp.Mul(*(sp.Abs(g) for j, g in enumerate(factors) if j != i)))
-                               if m(f).has(sp.oo, ops.Bfloat16Tie, ops.NearZero) else
+                               if m(f).has(ops.Bfloat16Tie, ops.NearZero) and not m(f).has(sp.oo) else
                                m(f) * sp.Mul(*(sp.Abs(g) for j, g in enumerate(factors) if j != i))
                                for i, f in enumerate(factors)))
             # a product by signs and powers of two (sign(c)/2) is exact: no rounding of its own
@@ -595,10 +597,11 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
 # The least fraction of generated (element, step) pairs that must be compared for a verdict: below
 # it, elements excused by an infinite error bound (a sign within rounding of 0, the root of a value
 # that cancels, a bfloat16 tie) leave too little checked, and the verdict is "not enough compared"
-# (exit 1), not PASS. Every registered variant compares at least 0.96 of its pairs (README, measured
-# with `symopt verify --all`); an rprop-like rule that excused every element after a sign change
-# compared 0.057.
-COMPARED_FLOOR = 0.5
+# (exit 1), not PASS. The registered variant that compares least is centred RMSprop in float32 (0.29
+# to 0.38 over seeds 0 to 3, 120 cases): at alpha = 0, v - gbar^2 cancels to rounding at every step
+# and nothing is compared; an Rprop-like rule that excused every element after a sign change (issue
+# 18) compared 0.057 of its pairs. See README, "Verifying kernels".
+COMPARED_FLOOR = 0.2
 
 
 @dataclass
@@ -747,6 +750,18 @@ class Report:
         return out
 
 
+def _digest(case) -> bytes:
+    """A case's identity: its arrays' bytes, hyperparameters and schedule."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for array in (case.params, *case.grads):
+        h.update(str(array.shape).encode())
+        h.update(np.ascontiguousarray(array).tobytes())
+    h.update(repr((sorted(case.hyper.items()), case.schedule)).encode())
+    return h.digest()
+
+
 def _number(x: float) -> float | str:
     """A float for JSON: ``"inf"`` or ``"nan"`` as text where it is not finite."""
     return float(x) if np.isfinite(x) else str(float(x))
@@ -798,6 +813,7 @@ def cross_check(
     scales = magnitude_runner(rule, rounding=rounding)
     report = Report(label(rule), against)
     cases = strategies.trajectories(rule, scheduled=scheduled, dtype=dtype)
+    counted: set = set()
     steps = strategies.SHORT_EXPLICIT_STEPS if rounding else strategies.EXPLICIT_STEPS
     explicit = strategies.explicit_cases(rule, dtype=dtype, steps=steps) if explicit else []
 
@@ -821,6 +837,10 @@ def cross_check(
             report.error = exc
             raise
         errors = compare_trajectories(case.params, expected, actual, strategies.TOLERANCE[case.dtype], scales(case))
+        key = _digest(case)
+        if key in counted:  # Hypothesis may run a case again: its pairs count once
+            errors.compared = errors.generated = 0
+        counted.add(key)
         report.errors.setdefault(case.dtype.name, Errors()).update(errors)
         if errors.first is not None:
             raise Mismatch(case, errors)
