@@ -898,8 +898,10 @@ def describe(case, first=None) -> list[str]:
     pick = (lambda a: a[index]) if index else (lambda a: a if a.ndim == 0 else a.flat[0] if a.size else None)
     start = pick(case.params)
     if start is not None:
-        grads = ", ".join(f"{float(pick(g)):.6g}" for g in case.grads[:upto])
-        lines.append(f"θ₀ = {float(start):.6g}; gradients up to that step: {grads}")
+        shown = [f"{float(pick(g)):.6g}" for g in case.grads[:upto]]
+        if len(shown) > 12:  # a long case: its start and the steps before the difference
+            shown = [*shown[:3], f"... ({len(shown) - 11} more) ...", *shown[-8:]]
+        lines.append(f"θ₀ = {float(start):.6g}; gradients up to that step: {', '.join(shown)}")
     return lines
 
 
