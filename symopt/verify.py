@@ -598,11 +598,12 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
 # The least fraction of generated (element, step) pairs that must be compared for a verdict: below
 # it, elements excused by an infinite error bound (a sign within rounding of 0, the root of a value
 # that cancels, a bfloat16 tie) leave too little checked, and the verdict is "not enough compared"
-# (exit 1), not PASS. The registered variant that compares least is centred RMSprop in float32 (0.29
-# to 0.38 over seeds 0 to 3, 120 cases): at alpha = 0, v - gbar^2 cancels to rounding at every step
-# and nothing is compared; an Rprop-like rule that excused every element after a sign change (issue
-# 18) compared 0.057 of its pairs. See README, "Verifying kernels".
-COMPARED_FLOOR = 0.2
+# (exit 1), not PASS. The registered variant that compares least is centred RMSprop in float32: at
+# alpha = 0, v - gbar^2 cancels to rounding at every step (torch's fused multiply-add makes it
+# negative, NaN, where NumPy gives 0) and nothing is compared, and one such long case weighs as
+# several short ones: 0.11 to 1.0 over seeds 0 to 5 at 90 cases. An Rprop-like rule that excused every
+# element after a sign change (issue 18) compared 0.057 of its pairs. See README, "Verifying kernels".
+COMPARED_FLOOR = 0.1
 
 
 @dataclass

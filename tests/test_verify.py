@@ -269,22 +269,14 @@ def test_shape_classes_follow_what_a_rule_treats_differently():
 
 
 def test_generated_trajectories_go_past_step_50_on_tiny_shapes():
-    from hypothesis import given
+    from hypothesis import find
     from hypothesis import settings as configure
 
     from symopt.strategies import LONG_STEPS, MAX_STEPS, trajectories
 
-    lengths = []
-
-    @configure(max_examples=60, database=None)
-    @given(trajectories(symopt.get("adam")))
-    def draw(case):
-        lengths.append(len(case.grads))
-        if len(case.grads) > MAX_STEPS:
-            assert case.params.size <= 4 and len(case.grads) <= LONG_STEPS
-
-    draw()
-    assert max(lengths) > MAX_STEPS
+    long = find(trajectories(symopt.get("adam")), lambda case: len(case.grads) > MAX_STEPS,
+                settings=configure(max_examples=500, database=None))
+    assert MAX_STEPS < len(long.grads) <= LONG_STEPS and long.params.size <= 4
 
 
 def test_exactly_representable_constants_and_signs_are_exact():
