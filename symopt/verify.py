@@ -19,6 +19,7 @@ Needs Hypothesis (``pip install "symopt-toolkit[verify]"``).
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import importlib.util
 import inspect
@@ -818,8 +819,9 @@ def cross_check(
         scheduled: draw a learning-rate schedule (see :func:`~symopt.strategies.trajectories`).
         dtype: only this dtype (float64 or float32) instead of both.
         adapt: a function ``(rule, case) -> case`` applied to each case first.
-        explicit: start with :func:`~symopt.strategies.explicit_cases` (one long case per shape
-            class the rule treats differently, whatever the seed), as ``verify`` and ``check`` do.
+        explicit: also run :func:`~symopt.strategies.explicit_cases` (one long case per shape
+            class the rule treats differently, whatever the seed), after the generated ones, as
+            ``verify`` and ``check`` do.
         rounding: how the implementation under test rounds (``"bfloat16"``: Muon as torch computes
             it), for the error bounds; by default, the witness's (:func:`rounding_of`) when the
             rule's kernel is under test.
@@ -828,7 +830,7 @@ def cross_check(
         A :class:`Report`.
     """
     strategies = require_hypothesis()
-    from hypothesis import HealthCheck, Phase, Verbosity, example, given, settings
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as fix_seed
     from hypothesis.reporting import with_reporter
 
@@ -842,12 +844,7 @@ def cross_check(
     steps = strategies.SHORT_EXPLICIT_STEPS if rounding else strategies.EXPLICIT_STEPS
     explicit = strategies.explicit_cases(rule, dtype=dtype, steps=steps) if explicit else []
 
-    @fix_seed(seed)
-    @settings(max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,
-              verbosity=Verbosity.quiet, report_multiple_bugs=False, suppress_health_check=list(HealthCheck),
-              phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink])
-    @given(cases)
-    def check(case):
+    def compare(case):
         if adapt is not None:
             case = adapt(rule, case)
         report.cases += 1
@@ -870,11 +867,21 @@ def cross_check(
         if errors.first is not None:
             raise Mismatch(case, errors)
 
-    for case in explicit:  # every shape class, long, whatever the seed
-        check = example(case)(check)
+    check = fix_seed(seed)(settings(
+        max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,
+        verbosity=Verbosity.quiet, report_multiple_bugs=False, suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink])(given(cases)(compare)))
+
+    def run():
+        check()
+        # then the explicit cases, after the generated ones: a difference those found is shrunk,
+        # and these (not shrunk) report only what no generated case reached
+        for case in explicit:
+            compare(copy.deepcopy(case))
+
     with with_reporter(lambda *_: None), _pinned_constants():
         try:
-            check()
+            run()
         except Mismatch as mismatch:
             report.counterexample = mismatch
             report.failure = ""
