@@ -485,7 +485,7 @@ def check(function, rule_name, options, examples, seed, rounding, fmt):
     the learning rate sometimes following a schedule.
 
     \b
-    Every run starts with a long case (160 steps) per shape class the rule treats differently
+    Every run also compares a long case (160 steps) per shape class the rule treats differently
     (vectors, matrices, stacks), whatever the seed. The fraction of (element, step) pairs compared
     is printed: an element whose error bound is infinite (a sign within rounding of 0) is not
     compared from then on, and below the floor the verdict is NOT ENOUGH COMPARED.

@@ -23,7 +23,7 @@ from hypothesis.extra import numpy as hnp
 
 MAX_STEPS = 50
 # Long trajectories: one generated case in LONG_EVERY runs up to LONG_STEPS steps on a tiny shape,
-# and every run starts with an explicit case of EXPLICIT_STEPS steps per shape class.
+# and every run also compares an explicit case of EXPLICIT_STEPS steps per shape class.
 LONG_STEPS = 250
 LONG_EVERY = 10
 EXPLICIT_STEPS = 160
@@ -225,11 +225,12 @@ def shape_classes(rule) -> list[tuple[int, ...]]:
 
 
 def explicit_cases(rule, dtype=None, steps: int = EXPLICIT_STEPS, seed: int = 0) -> list[Trajectory]:
-    """The cases every run of a cross-check starts with, whatever its seed: for each of
-    :func:`shape_classes`, ``steps`` steps at the default hyperparameters (float64 and float32 alternately, or
-    ``dtype``), gradients normal at one scale (every element and step comparable: a sign's two terms,
-    a moving average's old and new value) with exact zeros, drawn from a fixed seed. Late-step behaviour (a bias correction after step 100, a warmup's
-    end) and every shape class are then compared in every run.
+    """The cases every run of a cross-check also compares (after the generated ones), whatever its
+    seed: for each of :func:`shape_classes`, ``steps`` steps at the default hyperparameters (float64
+    and float32 alternately, or ``dtype``), gradients normal at one scale (every element and step
+    comparable: a sign's two terms, a moving average's old and new value) with exact zeros, drawn
+    from a fixed seed. Late-step behaviour (a bias correction after step 100, a warmup's end) and
+    every shape class are then compared in every run.
     """
     rng = np.random.default_rng(seed)
     hyper = {h.name: float(h.default) for h in rule.hypers}
