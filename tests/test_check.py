@@ -1,5 +1,7 @@
 """`symopt check` on step functions as users write them (tests/user_steps/): each known bug named."""
 
+import re
+
 import pytest
 import sympy as sp
 
@@ -108,7 +110,7 @@ def test_late_steps_are_reached(runner, target, rule, conforms):
 @pytest.mark.parametrize("seed", [0, 4, 11])
 def test_a_rule_that_does_not_factor_stacks_fails_for_every_seed(runner, seed):
     code, out = check(runner, "late.py:adafactor_matrices_only", "adafactor", "--examples", "5", "--seed", str(seed))
-    assert code == 1 and "shape (2, 2, 3)" in out
+    assert code == 1 and re.search(r"shape \(\d+, \d+, \d+\)", out)  # a stack, generated or the explicit one
 
 
 @pytest.mark.parametrize(("target", "rounding", "conforms"), [
