@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 
 import click
@@ -316,15 +317,19 @@ def compare(first, second, fmt):
         click.echo("\n" + render.table_text(c.simulation))
 
 
+def _percent(fraction: float) -> str:
+    """A fraction as a percentage rounded down (99.96% is 99.9%, never 100.0%)."""
+    return f"{math.floor(fraction * 1000) / 10:.1f}%"
+
+
 def _report_line(report, width: int) -> str:
     if report.skipped:
         return f"  {report.label.ljust(width)}  {'':>6}  skipped: {report.skipped}"
     cells = []
     for dtype in ("float64", "float32"):
         e = report.errors.get(dtype)
-        cells.append(f"{e.max_abs:9.2e} {e.max_rel:9.2e}" if e else f"{'-':>9} {'-':>9}")
-    verdict = "PASS" if report.passed else "FAIL"
-    return f"  {report.label.ljust(width)}  {report.cases:6d}  {'  '.join(cells)}  {verdict}"
+        cells.append(f"{e.max_abs:9.2e} {e.max_rel:9.2e} {_percent(e.fraction):>8}" if e else f"{'-':>9} {'-':>9} {'-':>8}")
+    return f"  {report.label.ljust(width)}  {report.cases:6d}  {'  '.join(cells)}  {report.verdict}"
 
 
 @main.command()
@@ -340,13 +345,24 @@ def _report_line(report, width: int) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Hypothesis's seed, for a reproducible run.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="numpy", show_default=True,
               help="The kernel checked: NumPy's, or the fused loops of the numba backend (an optional extra).")
-def verify(names, all_rules, options, against, examples, seed, backend):
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for a terminal, json for a script.")
+def verify(names, all_rules, options, against, examples, seed, backend, fmt):
     """Check each rule's compiled kernel against an independent implementation.
 
-    Hypothesis generates whole trajectories (up to 50 steps, float64 and float32, any shape,
-    gradients from 1e-8 to 1e8 with exact zeros, hyperparameters over their ranges) and shrinks any
-    disagreement to a small counterexample. Errors are relative to a running bound of the magnitudes
-    the computation adds up; the tolerance is 1e-12 in float64 and 1e-5 in float32.
+    Hypothesis generates whole trajectories (float64 and float32, every shape class the rule treats
+    differently, short ones and long ones into the hundreds of steps, gradients from 1e-8 to 1e8 with
+    exact zeros, hyperparameters over their ranges) and shrinks any disagreement to a small
+    counterexample. Errors are relative to a running bound of the magnitudes the computation adds
+    up; the tolerance is 1e-12 in float64 and 1e-5 in float32. An element whose bound is infinite (a
+    sign within rounding of 0) is not compared from then on: the fraction of (element, step) pairs
+    compared is printed per dtype, and below the floor the verdict is NOT ENOUGH COMPARED.
+
+    \b
+    Exit status:
+      0  every variant compared passed (some may be skipped: the witness lacks them);
+      1  a variant differs, or compared less than the floor;
+      2  nothing was compared (every variant skipped), or the input is bad.
 
     \b
     Examples:
@@ -380,23 +396,47 @@ def verify(names, all_rules, options, against, examples, seed, backend):
         from symopt.backends.numba import require_numba
 
         require_numba()
-    click.echo(f"{'numba ' if backend == 'numba' else ''}kernel against {against}, {examples} cases per rule (seed {seed})")
-    click.echo(f"  {'rule'.ljust(width)}  {'cases':>6}  {'float64 max abs / rel':>19}  {'float32 max abs / rel':>19}")
-    failed = 0
+    from symopt.verify import COMPARED_FLOOR
+
+    text = fmt == "text"
+    if text:
+        click.echo(f"{'numba ' if backend == 'numba' else ''}kernel against {against}, {examples} cases per rule "
+                   f"(seed {seed})")
+        click.echo(f"  {'rule'.ljust(width)}  {'cases':>6}  {'float64 max abs / rel / compared':>28}  "
+                   f"{'float32 max abs / rel / compared':>28}")
+    failed, reports = 0, []
     for rule in rules:
         report = cross_check(rule, against=against, examples=examples, seed=seed, backend=backend)
+        reports.append(report)
+        if not text:
+            continue
         click.echo(_report_line(report, width))
         if report.note:
             click.echo(f"      {report.note}")
         if not report.passed and not report.skipped:
-            failed += 1
             mismatch = report.counterexample
             lines = describe(mismatch.case, mismatch.errors.first) if mismatch else [report.failure]
+            if report.agreed:
+                lines = [f"compared {', '.join(f'{d} {_percent(f)}' for d, f in report.fractions.items())} of the "
+                         f"(element, step) pairs: below the floor of {COMPARED_FLOOR:.0%}"]
             click.echo("\n".join(f"      {line}" for line in lines))
-    tolerances = ", ".join(f"{d.name} {t:g}" for d, t in TOLERANCE.items())
-    click.echo(f"relative errors are measured against a running error bound; tolerance {tolerances}")
+    failed = sum(not r.passed and not r.skipped for r in reports)
+    nothing = all(r.skipped for r in reports)
+    if not text:
+        _dump({"against": against, "examples": examples, "seed": seed, "backend": backend,
+               "floor": COMPARED_FLOOR, "tolerance": {d.name: t for d, t in TOLERANCE.items()},
+               "rules": [r.as_dict() for r in reports]})
+    else:
+        tolerances = ", ".join(f"{d.name} {t:g}" for d, t in TOLERANCE.items())
+        click.echo(f"relative errors are measured against a running error bound; tolerance {tolerances}; "
+                   f"compared: the fraction of generated (element, step) pairs not excused by an infinite "
+                   f"bound (floor {COMPARED_FLOOR:.0%})")
+    if nothing:
+        reasons = dict.fromkeys(r.skipped for r in reports)
+        raise SymoptError(f"nothing was compared: every variant was skipped ({'; '.join(reasons)})")
     if failed:
-        click.echo(f"{failed} of {len(rules)} FAILED", err=True)
+        if text:
+            click.echo(f"{failed} of {len(rules)} FAILED", err=True)
         raise SystemExit(1)
 
 
@@ -500,7 +540,12 @@ def mutate(name, options, list_only, examples, seed):
 @click.option("--seed", type=int, default=0, show_default=True, help="Hypothesis's seed.")
 @click.option("--timeout", type=click.FloatRange(0, 86_400, min_open=True), default=10.0, show_default=True,
               metavar="SECONDS", help="The longest one call of FUNCTION may take (it runs in a child process).")
-def check(function, rule_name, options, examples, seed, timeout):
+@click.option("--rounding", type=click.Choice(["none", "bfloat16"]), default="none", show_default=True,
+              help="Compute the rule as torch does: bfloat16 rounds Muon's Newton-Schulz iteration as "
+                   "torch.optim.Muon does, to check a torch-exact implementation.")
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text for a terminal, json for a script.")
+def check(function, rule_name, options, examples, seed, timeout, rounding, fmt):
     """Check your own step function against a rule, and name a common mistake if one explains it.
 
     FUNCTION is called as step(params, grads, state, t, **hyper) and returns (params, state);
@@ -510,11 +555,18 @@ def check(function, rule_name, options, examples, seed, timeout):
     does there (exits, crashes, hangs, patches symopt), the verdict is this one's.
 
     \b
+    Every run also compares a long case (160 steps) per shape class the rule treats differently
+    (vectors, matrices, stacks), whatever the seed. The fraction of (element, step) pairs compared
+    is printed: an element whose error bound is infinite (a sign within rounding of 0) is not
+    compared from then on, and below the floor the verdict is NOT ENOUGH COMPARED.
+
+    \b
     Exit status:
       0  it conforms on every case;
       1  it runs but does not conform: it takes a different step, returns parameters of the
          wrong shape or complex ones, gives different results on the same case, or raises
-         (SystemExit included) or ends its process on a valid case;
+         (SystemExit included) or ends its process on a valid case; or too little of it could be
+         compared;
       2  it cannot be checked: the module does not import (or exits while importing), FUNCTION is
          missing, not callable, has no signature to read (a builtin), does not take the rule's
          keywords, returns something that is not (params, state) with params an array of
@@ -525,21 +577,39 @@ def check(function, rule_name, options, examples, seed, timeout):
     Examples:
       symopt check my_optim:adamw_step --rule adamw
       symopt check path/to/sgd.py:step --rule momentum -O nesterov=true
+      symopt check my_muon:step --rule muon --rounding bfloat16
     """
     from symopt.isolation import Child, check_in_child
     from symopt.optimizers import label
-    from symopt.verify import StepFunctionError, StepRaised, describe, require_hypothesis
+    from symopt.verify import COMPARED_FLOOR, StepFunctionError, StepRaised, check_rounding, describe, require_hypothesis
 
     require_hypothesis()
     rule = _rule(rule_name, options)
+    rounding = None if rounding == "none" else rounding
+    check_rounding(rule, rounding)
+    text = fmt == "text"
+    as_torch = f", {rounding} as torch rounds" if rounding else ""
     with Child(function, rule, timeout) as child:  # the function runs there, whatever it does
-        click.echo(f"checking {function} against {label(rule)}: {examples} cases, float64 (seed {seed})")
-        result = check_in_child(child, rule, examples=examples, seed=seed)
+        if text:
+            click.echo(f"checking {function} against {label(rule)}{as_torch}: {examples} cases, float64 (seed {seed})")
+        result = check_in_child(child, rule, examples=examples, seed=seed, rounding=rounding)
     report = result.report
+    if not text:
+        data = report.as_dict() | {"function": function, "rounding": rounding or "none"}
+        if result.mistake is not None:
+            data["mistake"] = {"key": result.mistake.key, "description": result.mistake.description}
+        _dump(data)
+        raise SystemExit(0 if report.passed else 1)
+    e = report.errors.get("float64")
+    compared = (f"{_percent(e.fraction)} of {e.generated} (element, step) pairs compared, floor "
+                f"{COMPARED_FLOOR:.0%}") if e else ""
     if report.passed:
-        e = report.errors.get("float64")
-        click.echo(f"PASS: {report.cases} cases agree (largest relative error {e.max_rel:.2e})")
+        click.echo(f"PASS: {report.cases} cases agree (largest relative error {e.max_rel:.2e}; {compared})")
         return
+    if report.agreed:
+        click.echo(f"NOT ENOUGH COMPARED: {report.cases} cases agree where compared, but only {compared}: "
+                   "elements within rounding of a sign change are excused")
+        raise SystemExit(1)
     if report.failure:
         raised = isinstance(report.error, StepRaised) or not isinstance(report.error, StepFunctionError)
         click.echo(f"FAIL: the function raised {report.failure}" if raised else f"FAIL: {report.failure}")

@@ -300,7 +300,8 @@ def _read_exact(fd: int, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def check_in_child(child: Child, rule: Rule, examples: int = 100, seed: int = 0) -> CheckResult:
+def check_in_child(child: Child, rule: Rule, examples: int = 100, seed: int = 0,
+                   rounding: str | None = None) -> CheckResult:
     """:func:`symopt.verify.check_runner` of the function a started :class:`Child` runs.
 
     Raises:
@@ -308,7 +309,8 @@ def check_in_child(child: Child, rule: Rule, examples: int = 100, seed: int = 0)
             ``(params, state)``, or a call takes longer than the child's ``timeout``.
     """
     try:
-        result = check_runner(child.run, rule, examples=examples, seed=seed, name=child.spec.rpartition(":")[2])
+        result = check_runner(child.run, rule, examples=examples, seed=seed, name=child.spec.rpartition(":")[2],
+                              rounding=rounding)
     except SymoptError:
         if child.fatal is not None and child.fatal.unusable:
             raise SymoptError(f"cannot check {child.spec}: {child.fatal}") from None

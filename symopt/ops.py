@@ -16,6 +16,10 @@ primitive carries its evaluation, derivative and lowering side by side):
   :func:`symopt.derive.analysis.tangent` applies; and ``almost_everywhere``, what the operation is
   replaced by where SymPy's own ``diff`` produced it (DiracDelta, the derivative of sign, is 0
   except at 0).
+- ``nan``: what it gives for a NaN argument on each backend that lowers it (:data:`NAN_BACKENDS`):
+  ``"nan"`` (NaN propagates), ``"0"``, or ``"other"`` (the other argument: NaN is ignored).
+  ``np.sign(nan)`` is NaN, ``torch.sign(nan)`` is 0: a rule using sign differs there between the
+  NumPy kernel and ``symopt.torch``, and says so here (tests/test_verify.py runs each backend).
 
 Kernels, verification, printers and derivations read this table and nothing else, and
 :func:`check` rejects a rule that uses anything outside it, naming the operation. Operations with
@@ -57,10 +61,20 @@ class Operation:
     # bfloat16); elementwise derivations do not apply to a rule that uses one.
     array: Callable | None = None
     rounds: bool = False
+    nan: tuple[tuple[str, str], ...] = ()  # (backend, behaviour at a NaN argument): see the module doc
+
+    def at_nan(self, backend: str) -> str:
+        """What the operation gives for a NaN argument on ``backend``: ``"nan"``, ``"0"`` or ``"other"``."""
+        return dict(self.nan)[backend]
 
     def applies_to(self, expr: sp.Basic) -> bool:
         return isinstance(expr, self.sympy) and (self.matches is None or self.matches(expr))
 
+
+# The backends that lower the elementwise operations (NumPy's kernel, numba's fused loop,
+# symopt.torch's Optimizer), and the usual behaviour at a NaN argument: NaN propagates.
+NAN_BACKENDS = ("numpy", "numba", "torch")
+PROPAGATES = tuple((backend, "nan") for backend in NAN_BACKENDS)
 
 # Two implementations may each round a value by u·M; a sign is only sure beyond twice that.
 SIGN_MARGIN = 4
@@ -69,8 +83,23 @@ SIGN_MARGIN = 4
 def _sign_bound(e, bounds, u):
     (x,), (mx,) = e.args, bounds
     # Within rounding of 0 the sign may come out either way: the result may be off by 2, which no
-    # multiple of u covers, so the bound is infinite there and the element is not compared.
-    return sp.Piecewise((sp.oo, sp.Abs(x) < SIGN_MARGIN * u * mx), (0, True))
+    # multiple of u covers, so the bound is infinite there and the element is not compared. An
+    # argument exactly 0 with a bound of 0 (a product by an exact 0) is exact: its sign is 0.
+    if mx == 0:
+        return sp.S.Zero
+    return NearZero(x, mx, u)
+
+
+class NearZero(sp.Function):
+    """``NearZero(x, M, u)``: ∞ where ``|x| < 4uM`` (a value rounding may put on either side of 0),
+    else 0. Only in error bounds (a Piecewise would cost SymPy's printer a logic simplification)."""
+
+    nargs = 3
+
+
+def _near_zero(x, mx, u):
+    x, mx = np.asarray(x, dtype=np.float64), np.asarray(mx, dtype=np.float64)
+    return np.where(np.abs(x) < SIGN_MARGIN * u * mx, np.inf, 0.0)
 
 
 def _sqrt_bound(e, bounds, u):
@@ -148,6 +177,7 @@ OPERATIONS: tuple[Operation, ...] = (
         text=lambda p, e: f"√{p(e.base)}" if _atomic(p(e.base)) else f"√({p(e.base)})",
         derivations="smooth where its argument is positive",
         matches=lambda e: e.exp == sp.S.Half,
+        nan=PROPAGATES,
     ),
     Operation(
         "abs", sp.Abs, "absolute",
@@ -156,6 +186,7 @@ OPERATIONS: tuple[Operation, ...] = (
         text=lambda p, e: f"|{p(e.args[0])}|",
         derivations="its derivative is sign(x), undefined at 0",
         derivative=lambda e, d: sp.sign(e.args[0]) * d[0],
+        nan=PROPAGATES,
     ),
     Operation(
         "sign", sp.sign, "sign",
@@ -164,22 +195,25 @@ OPERATIONS: tuple[Operation, ...] = (
         text=_SIGN[1],
         derivations="its derivative is 0 wherever its argument is not 0",
         derivative=lambda e, d: sp.S.Zero,
+        nan=(("numpy", "nan"), ("numba", "nan"), ("torch", "0")),  # torch.sign(nan) is 0
     ),
     Operation(
         "max", sp.Max, "maximum",
-        bound=lambda e, bounds, u: sp.Max(*bounds),
+        bound=lambda e, bounds, u: selected(1, e.args, bounds, u),
         latex=lambda p, e: rf"\max\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"max({', '.join(p(a) for a in e.args)})",
         derivations="its derivative follows the larger argument (a branch per argument; at a tie the last)",
         derivative=_select_derivative(sp.StrictGreaterThan),
+        nan=PROPAGATES,
     ),
     Operation(
         "min", sp.Min, "minimum",
-        bound=lambda e, bounds, u: sp.Max(*bounds),
+        bound=lambda e, bounds, u: selected(-1, e.args, bounds, u),
         latex=lambda p, e: rf"\min\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"min({', '.join(p(a) for a in e.args)})",
         derivations="its derivative follows the smaller argument (a branch per argument; at a tie the last)",
         derivative=_select_derivative(sp.StrictLessThan),
+        nan=PROPAGATES,
     ),
     Operation(
         "branch", sp.Piecewise, None,  # kernels specialise it: one program per branch taken
@@ -217,6 +251,106 @@ OPERATIONS: tuple[Operation, ...] = (
         in_rules=False,
     ),
 )
+
+def representable(number: sp.Basic) -> bool:
+    """Whether a SymPy number is exactly a float32 (so a float64 too): an integer or a dyadic
+    fraction of few enough bits (1, 1/2, 3/4), which no implementation rounds.
+
+    Example:
+        >>> representable(sp.Rational(1, 2)), representable(sp.Rational(1, 10)), representable(sp.Integer(3))
+        (True, False, True)
+    """
+    if not number.is_Rational:
+        return False
+    value = float(number)
+    return float(np.float32(value)) == value and sp.Rational(value) == number
+
+
+def exact_scaling(expr: sp.Basic) -> bool:
+    """A product of one factor by signs (exactly -1, 0 or 1), their magnitudes and integer powers,
+    and representable powers of two: exact, its value the factor's to the bit (``sign(c)/2``)."""
+    if not expr.is_Mul:
+        return False
+    others = [f for f in expr.args if not _exact_factor(f)]
+    return len(others) <= 1
+
+
+def _exact_factor(f: sp.Basic) -> bool:
+    if f.is_Number:
+        if not representable(f) or f == 0:
+            return f == 0
+        p, q = abs(f.p), f.q
+        return p & (p - 1) == 0 and q & (q - 1) == 0  # ± a power of two
+    if isinstance(f, sp.sign):
+        return True
+    if isinstance(f, sp.Abs) or (f.is_Pow and f.exp.is_Integer and f.exp > 0):
+        return _exact_factor(f.args[0])
+    return False
+
+
+def exact(expr: sp.Basic, depth: int = 4) -> bool:
+    """Whether ``expr`` is computed exactly by any implementation: signs, representable constants
+    and their magnitudes, sums, products and positive integer powers of a few of them (the values
+    are small dyadic fractions, ``1 + sign(c)/2 - |sign(c)|/2``)."""
+    if expr.is_Number:
+        return representable(expr)
+    if isinstance(expr, sp.sign):
+        return True
+    if depth == 0:
+        return False
+    if isinstance(expr, sp.Abs) or expr.is_Add or expr.is_Mul:
+        return all(exact(a, depth - 1) for a in expr.args)
+    if expr.is_Pow:
+        return expr.exp.is_Integer and expr.exp > 0 and exact(expr.base, depth - 1)
+    return False
+
+
+class Selected(sp.Function):
+    """``Selected(s, u, a₁, M₁, a₂, M₂, ...)``: the error bound of max (s = 1) or min (s = -1) of the
+    aᵢ: the bound Mᵢ of the argument it selects where that one is ahead of every other by more than
+    their rounding (4u(Mᵢ + Mⱼ)), else the largest Mᵢ (max and min are 1-Lipschitz in each argument).
+    A clamp to an exact constant is then exact where the constant is selected. Only in bounds."""
+
+    nargs = 6
+
+
+def selected(s: int, args, bounds, u) -> sp.Expr:
+    """The bound of max (``s = 1``) or min (``s = -1``) of ``args``, folded two by two:
+    max(a, b, c) = max(a, max(b, c)) (see :class:`Selected`)."""
+    if len(args) == 1:
+        return bounds[0]
+    rest = (sp.Max if s == 1 else sp.Min)(*args[1:]) if len(args) > 2 else args[1]
+    return Selected(s, u, args[0], bounds[0], rest, selected(s, args[1:], bounds[1:], u))
+
+
+def _selected(s, u, a, ma, b, mb):
+    a, b = np.asarray(a, dtype=np.float64) * s, np.asarray(b, dtype=np.float64) * s
+    ma, mb = np.asarray(ma, dtype=np.float64), np.asarray(mb, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        margin = SIGN_MARGIN * u * (ma + mb)
+        return np.where(a - b > margin, ma, np.where(b - a > margin, mb, np.fmax(ma, mb)))
+
+
+class ExactZero(sp.Function):
+    """``ExactZero(z, x)``: 0 where ``z`` is 0, else ``x`` (a bound times a factor exactly 0 in both
+    implementations is 0 even where the bound is infinite: 0·∞ would be undefined). Only in bounds."""
+
+    nargs = 2
+
+
+def _exact_zero(z, x):
+    z, x = np.asarray(z, dtype=np.float64), np.asarray(x, dtype=np.float64)
+    return np.where(z == 0, 0.0, x)
+
+
+def unless_exact_zero(factors: list, term: sp.Expr) -> sp.Expr:
+    """``term``, or 0 where one of ``factors`` (pairs of a value and its error bound) is exactly 0 in
+    every implementation: its value 0 and its bound 0."""
+    zero = sp.Mul(*(sp.Abs(value) + bound for value, bound in factors if not value.is_Number))
+    if zero.is_Number or term == 0:
+        return term
+    return ExactZero(zero, term)
+
 
 # A branch's pairs and conditions, which its entry covers.
 _CONDITIONS = (sp.functions.elementary.piecewise.ExprCondPair, sp.Eq, sp.Ne, sp.StrictGreaterThan, sp.StrictLessThan, sp.GreaterThan, sp.LessThan,
@@ -520,11 +654,12 @@ def _fn_latex(template: str) -> Callable:
 MATRIX_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "max ignoring NaN", FMax, "fmax",
-        bound=lambda e, bounds, u: sp.Max(*bounds),
+        bound=lambda e, bounds, u: selected(1, e.args, bounds, u),
         latex=lambda p, e: rf"\max\left({', '.join(p(a) for a in e.args)}\right)",
         text=lambda p, e: f"max({', '.join(p(a) for a in e.args)})",
         derivations="its derivative follows the larger argument; a NaN argument is ignored",
         derivative=_select_derivative(sp.StrictGreaterThan),
+        nan=PROPAGATES,
     ),
     Operation(
         "matrix product", Dot, None, array=_dot, bound=_dot_bound,
@@ -576,6 +711,27 @@ def _group_text(p, x) -> str:
 
 
 OPERATIONS = OPERATIONS + MATRIX_OPERATIONS + (
+    Operation(
+        "selected bound", Selected, None, array=_selected, bound=None,
+        latex=lambda p, e: rf"\operatorname{{sel}}\left({', '.join(p(a) for a in e.args[2:])}\right)",
+        text=lambda p, e: f"sel({', '.join(p(a) for a in e.args[2:])})",
+        derivations="only in error bounds: the bound of the argument a max or min selects",
+        in_rules=False,
+    ),
+    Operation(
+        "near zero", NearZero, None, array=_near_zero, bound=None,
+        latex=lambda p, e: rf"\infty \cdot \mathbf{{1}}\left[|{p(e.args[0])}| < 4u {p(e.args[1])}\right]",
+        text=lambda p, e: f"inf·1[|{p(e.args[0])}| < 4u·{p(e.args[1])}]",
+        derivations="only in error bounds: whether a sign may flip",
+        in_rules=False,
+    ),
+    Operation(
+        "exact zero", ExactZero, None, array=_exact_zero, bound=None,
+        latex=lambda p, e: rf"\operatorname{{unless}}_{{0}}\left({p(e.args[0])}, {p(e.args[1])}\right)",
+        text=lambda p, e: f"unless0({p(e.args[0])}, {p(e.args[1])})",
+        derivations="only in error bounds: a product by a factor exactly 0",
+        in_rules=False,
+    ),
     Operation(
         "bfloat16 tie", Bfloat16Tie, None, array=_near_bfloat16_tie, bound=None,
         latex=lambda p, e: rf"\operatorname{{tie}}_{{\text{{bf16}}}}\left({p(e.args[0])}\right)",

@@ -4,7 +4,11 @@ One vocabulary for the test suite, ``symopt verify`` and ``symopt check``: ``hyp
 ``gradient_sequences()``, ``trajectories(rule)``... Every strategy is bounded: each hyperparameter
 is drawn from what it declares (:mod:`symopt.hyperparameters`: its valid range, special values and
 sampling interval, so a new rule needs no strategy of its own), gradients span 1e-8 to 1e8 in
-magnitude with exact zeros, and sequences are at most 50 steps.
+magnitude with exact zeros, and sequences are at most 50 steps, or, one case in
+:data:`LONG_EVERY`, up to :data:`LONG_STEPS` on a tiny shape (a drawn pattern of gradients
+repeated), so that what happens late (bias corrections near 1, RAdam's rectified steps, a warmup's
+end) is reached. :func:`shape_classes` and :func:`explicit_cases` give every run, whatever its seed,
+one long case per shape class a rule treats differently (vectors, wide and tall matrices, stacks).
 
 Needs Hypothesis (``pip install "symopt-toolkit[verify]"``).
 """
@@ -18,6 +22,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 MAX_STEPS = 50
+# Long trajectories: one generated case in LONG_EVERY runs up to LONG_STEPS steps on a tiny shape,
+# and every run also compares an explicit case of EXPLICIT_STEPS steps per shape class.
+LONG_STEPS = 250
+LONG_EVERY = 10
+EXPLICIT_STEPS = 160
+# Rounded as torch rounds (Muon's bfloat16 iteration), two faithful implementations may round a tie
+# differently, and the matrix is not compared from then on: short explicit cases keep most compared.
+SHORT_EXPLICIT_STEPS = 20
 DTYPES = (np.float64, np.float32)
 
 # How close two implementations of the same rule must be, relative to the magnitudes the computation
@@ -108,9 +120,23 @@ def gradients(shape, dtype) -> st.SearchStrategy[np.ndarray]:
     return _arrays(dtype, shape, magnitudes())
 
 
-def gradient_sequences(shape, dtype, max_steps: int = MAX_STEPS) -> st.SearchStrategy[list[np.ndarray]]:
-    """1 to ``max_steps`` gradients of ``shape``."""
-    return st.lists(gradients(shape, dtype), min_size=1, max_size=max_steps)
+def gradients_at_scale(shape, dtype, scale: float) -> st.SearchStrategy[np.ndarray]:
+    """One gradient of ``shape`` whose elements are ``scale`` times values of magnitude 1/64 to 2 (exact
+    zeros and both signs included), each drawn on its own: terms of a moving average or of a sign's argument
+    then come within a factor of each other, where a wrong coefficient shows."""
+    # magnitudes 1/64 to 2 of the scale, never near underflow (a float32 subnormal loses precision
+    # that no bound in units of u covers)
+    values = st.tuples(st.sampled_from([-1.0, 1.0]), st.floats(2.0**-6, 2.0)).map(lambda p: p[0] * p[1])
+    element = st.one_of(st.just(0.0), values).map(lambda x: dtype.type(x * scale))
+    return hnp.arrays(dtype, shape, elements=element)
+
+
+def gradient_sequences(shape, dtype, max_steps: int = MAX_STEPS, scale: float | None = None
+                       ) -> st.SearchStrategy[list[np.ndarray]]:
+    """1 to ``max_steps`` gradients of ``shape``: magnitudes 1e-8 to 1e8 drawn independently, or
+    with ``scale``, all at that scale (:func:`gradients_at_scale`)."""
+    one = gradients(shape, dtype) if scale is None else gradients_at_scale(shape, dtype, scale)
+    return st.lists(one, min_size=1, max_size=max_steps)
 
 
 @dataclass
@@ -131,21 +157,97 @@ class Trajectory:
         return dict(self.hyper)
 
 
+def tiny_shapes(ranks: tuple[int, ...] = ()) -> st.SearchStrategy[tuple[int, ...]]:
+    """Shapes of at most 4 elements (of the ranks a rule takes, if it says), for long trajectories."""
+    allowed = sorted(ranks) if ranks else [0, 1, 2, 3]
+    return st.sampled_from(allowed).flatmap(
+        lambda n: hnp.array_shapes(min_dims=n, max_dims=n, min_side=1, max_side=2).filter(lambda s: np.prod(s) <= 4))
+
+
+def long_gradient_sequences(shape, dtype, max_steps: int = LONG_STEPS, scale: float | None = None
+                            ) -> st.SearchStrategy[list[np.ndarray]]:
+    """More than :data:`MAX_STEPS` and up to ``max_steps`` gradients: a drawn pattern of 1 to 8
+    gradients repeated (sign changes, exact zeros, magnitudes 1e-8 to 1e8 as drawn, or all at
+    ``scale``), cheap to draw and to shrink."""
+    one = gradients(shape, dtype) if scale is None else gradients_at_scale(shape, dtype, scale)
+    pattern = st.lists(one, min_size=1, max_size=8)
+    length = st.integers(MAX_STEPS + 1, max_steps)
+    return st.tuples(pattern, length).map(lambda p: [p[0][t % len(p[0])].copy() for t in range(p[1])])
+
+
+def one_in(n: int) -> st.SearchStrategy[bool]:
+    """True about once in ``n`` draws, shrinking to False. (Hypothesis favours small and boundary
+    integers: ``integers(1, 10) == 10`` came up 3 times in 200; a multiplicative hash of a drawn
+    32-bit integer spreads them, 44 in 400 for n = 10.)"""
+    return st.integers(0, 2**32 - 1).map(lambda j: ((j + 1) * 2654435761) % 2**32 < 2**32 // n)
+
+
 @st.composite
 def trajectories(draw, rule, max_steps: int = MAX_STEPS, scheduled: bool | None = None, dtype=None) -> Trajectory:
     """A whole case for ``rule``: dtype, shape, start, gradient sequence, hyperparameters.
 
+    One case in :data:`LONG_EVERY` is long: up to :data:`LONG_STEPS` steps on a shape of at most 4
+    elements (:func:`long_gradient_sequences`), its schedule a drawn pattern repeated likewise. One
+    case in three draws its gradients at one scale (:func:`gradients_at_scale`), the others with
+    magnitudes spread over 16 decades.
+
     Args:
         rule: a :class:`~symopt.core.Rule` (its hyperparameters are drawn over their ranges).
-        max_steps: the longest gradient sequence.
+        max_steps: the longest gradient sequence of a short case.
         scheduled: draw a learning-rate schedule (one η per step); None draws either.
         dtype: only this dtype; None draws float64 or float32.
     """
     dtype = np.dtype(dtype) if dtype is not None else draw(dtypes())
-    shape = draw(shapes(rule.ranks))
+    long = draw(one_in(LONG_EVERY))
+    shape = draw(tiny_shapes(rule.ranks) if long else shapes(rule.ranks))
     hyper = draw(hyperparameters(rule))
-    grads = draw(gradient_sequences(shape, dtype, max_steps))
+    scale = draw(log_uniform(1e-8, 1e8)) if draw(one_in(3)) else None
+    grads = draw(long_gradient_sequences(shape, dtype, scale=scale) if long
+                 else gradient_sequences(shape, dtype, max_steps, scale=scale))
     schedule: list[float] = []
     if "lr" in hyper and (draw(st.booleans()) if scheduled is None else scheduled):
-        schedule = draw(st.lists(learning_rates(), min_size=len(grads), max_size=len(grads)))
+        if long:
+            pattern = draw(st.lists(learning_rates(), min_size=1, max_size=8))
+            schedule = [pattern[t % len(pattern)] for t in range(len(grads))]
+        else:
+            schedule = draw(st.lists(learning_rates(), min_size=len(grads), max_size=len(grads)))
     return Trajectory(dtype, draw(weights(shape, dtype)), grads, hyper, schedule)
+
+
+def shape_classes(rule) -> list[tuple[int, ...]]:
+    """One small shape per class of shapes ``rule`` treats differently: for a rule on whole tensors
+    (:attr:`~symopt.core.Rule.elementwise` false), a number, a vector, a wide and a tall matrix and
+    a stack of matrices, those of the ranks it takes (:attr:`~symopt.core.Rule.ranks`); for an
+    elementwise rule, which treats every element alike, a vector.
+
+    Example:
+        >>> import symopt
+        >>> shape_classes(symopt.get("muon"))
+        [(2, 3), (3, 2)]
+    """
+    if rule.elementwise:
+        return [(3,)]
+    shapes_ = [(), (3,), (2, 3), (3, 2), (2, 2, 3)]
+    return [s for s in shapes_ if not rule.ranks or len(s) in rule.ranks]
+
+
+def explicit_cases(rule, dtype=None, steps: int = EXPLICIT_STEPS, seed: int = 0) -> list[Trajectory]:
+    """The cases every run of a cross-check also compares (after the generated ones), whatever its
+    seed: for each of :func:`shape_classes`, ``steps`` steps at the default hyperparameters (float64
+    and float32 alternately, or ``dtype``), gradients normal at one scale (every element and step
+    comparable: a sign's two terms, a moving average's old and new value) with exact zeros, drawn
+    from a fixed seed. Late-step behaviour (a bias correction after step 100, a warmup's end) and
+    every shape class are then compared in every run.
+    """
+    rng = np.random.default_rng(seed)
+    hyper = {h.name: float(h.default) for h in rule.hypers}
+    cases = []
+    for i, shape in enumerate(shape_classes(rule)):
+        kind = np.dtype(dtype) if dtype is not None else np.dtype(DTYPES[i % len(DTYPES)])
+        grads = []
+        for _ in range(steps):
+            g = rng.standard_normal(shape)
+            grads.append(np.where(rng.random(shape) < 0.1, 0.0, g).astype(kind))
+        params = (rng.standard_normal(shape) * 10.0 ** rng.uniform(-1, 1, shape)).astype(kind)
+        cases.append(Trajectory(kind, params, grads, dict(hyper)))
+    return cases

@@ -1,5 +1,7 @@
 """`symopt check` on step functions as users write them (tests/user_steps/): each known bug named."""
 
+import re
+
 import pytest
 import sympy as sp
 
@@ -91,3 +93,47 @@ def test_lr_inside_buffer_equals_torch_form_under_constant_lr():
     # b_inside = η b_torch: substitute and compare the parameter update.
     theta_inside = inside.step_map()[S.theta].subs(S.b_prev, S.eta * S.b_prev)
     assert sp.simplify(theta_inside - torch_form.step_map()[S.theta]) == 0
+
+
+# --- reaching what matters: late steps, every shape class, torch's rounding --------------------------
+@pytest.mark.parametrize(("target", "rule", "conforms"), [
+    ("late.py:adamax", "adamax", True),
+    ("late.py:adamax_bias_correction_until_100", "adamax", False),  # wrong from step 101 only
+    ("late.py:adafactor", "adafactor", True),
+])
+def test_late_steps_are_reached(runner, target, rule, conforms):
+    code, out = check(runner, target, rule, "--examples", "20")
+    assert code == (0 if conforms else 1), out
+    assert ("PASS: " in out and "pairs compared" in out) if conforms else "step 101" in out
+
+
+@pytest.mark.parametrize("seed", [0, 4, 11])
+def test_a_rule_that_does_not_factor_stacks_fails_for_every_seed(runner, seed):
+    code, out = check(runner, "late.py:adafactor_matrices_only", "adafactor", "--examples", "5", "--seed", str(seed))
+    assert code == 1 and re.search(r"shape \(\d+, \d+, \d+\)", out)  # a stack, generated or the explicit one
+
+
+@pytest.mark.parametrize(("target", "rounding", "conforms"), [
+    ("muon_torch.py:torch_muon", "bfloat16", True),
+    ("muon_torch.py:torch_muon", "none", False),
+    ("muon_torch.py:float64_muon", "none", True),
+    ("muon_torch.py:float64_muon", "bfloat16", False),
+])
+def test_muon_is_checked_as_torch_rounds_it_when_asked(runner, torch, target, rounding, conforms):
+    code, out = check(runner, target, "muon", "--examples", "10", "--rounding", rounding)
+    assert code == (0 if conforms else 1), out
+
+
+def test_rounding_a_rule_torch_does_not_round_is_refused(runner):
+    code, out = check(runner, "correct.py:adamw", "adamw", "--rounding", "bfloat16")
+    assert code == 2 and "no operation torch computes in bfloat16" in out and len(out.strip().splitlines()) == 1
+
+
+def test_check_json_states_what_was_compared(runner):
+    import json
+
+    code, out = check(runner, "correct.py:momentum", "momentum", "--examples", "10", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["verdict"] == "PASS" and data["function"].endswith("correct.py:momentum")
+    (d,) = data["dtypes"].values()
+    assert d["compared"] <= d["generated"] and d["fraction"] >= data["floor"]
