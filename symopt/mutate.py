@@ -329,9 +329,11 @@ def kill(rule: Rule, mutant: Mutant, examples: int = EXAMPLES, seed: int = 0, sh
         outcome.killed, outcome.detail = True, f"its kernel does not compile ({type(exc).__name__}: {exc})"
         return outcome
     report = cross_check(rule, witness, against="reference", examples=examples, seed=seed, under_test=under_test,
-                         shrink=shrink)
+                         shrink=shrink, explicit=True)  # as verify runs it: the long case per shape class too
     outcome.cases = report.cases
-    if report.counterexample is not None:
+    if report.agreed and not report.enough:  # verify does not PASS it either
+        outcome.killed, outcome.detail = True, f"not enough compared ({report.verdict})"
+    elif report.counterexample is not None:
         lines = describe(report.counterexample.case, report.counterexample.errors.first)
         where = [line for line in lines[1:] if line.startswith("step")]  # not the schedule or the inputs
         outcome.killed, outcome.detail = True, "; ".join([lines[0], *where])

@@ -872,7 +872,7 @@ def cross_check(
     check = fix_seed(seed)(settings(
         max_examples=examples, database=None, deadline=None, derandomize=False, print_blob=False,
         verbosity=Verbosity.quiet, report_multiple_bugs=False, suppress_health_check=list(HealthCheck),
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, *([Phase.shrink] if shrink else [])])
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, *([Phase.shrink] if shrink else [])],
     )(given(cases)(compare)))
 
     def run():
