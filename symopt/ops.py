@@ -659,7 +659,7 @@ MATRIX_OPERATIONS: tuple[Operation, ...] = (
         text=lambda p, e: f"max({', '.join(p(a) for a in e.args)})",
         derivations="its derivative follows the larger argument; a NaN argument is ignored",
         derivative=_select_derivative(sp.StrictGreaterThan),
-        nan=PROPAGATES,
+        nan=tuple((backend, "other") for backend in NAN_BACKENDS),
     ),
     Operation(
         "matrix product", Dot, None, array=_dot, bound=_dot_bound,

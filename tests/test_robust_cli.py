@@ -253,7 +253,8 @@ def test_an_export_killed_at_any_moment_leaves_the_old_set_or_the_new(tmp_path, 
 
     monkeypatch.setattr(os, "fsync", lambda fd: None)  # a kill loses no written data; the disk is not the point
     sets = [fileset("a", 16), fileset("b", 12)]
-    sets[1]["coupling.png"] = b"\x89PNG " + os.urandom(64)
+    for s in sets:  # a figure in each (one left out of a set would be kept, as with --no-figure)
+        s["coupling.png"] = b"\x89PNG " + os.urandom(64)
     folder = tmp_path / "derivations"
     chosen = {"set": sets[0]}
     monkeypatch.setattr(export, "documents", lambda figure=True: dict(chosen["set"]))
@@ -274,7 +275,7 @@ def test_an_export_killed_at_any_moment_leaves_the_old_set_or_the_new(tmp_path, 
                     export.export(folder)
             finally:
                 os._exit(0)
-        time.sleep(draw.uniform(0.0, 0.03))
+        time.sleep(draw.uniform(0.0, 0.3))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         found = contents()
