@@ -15,6 +15,7 @@ Needs Hypothesis (``pip install "symopt-toolkit[verify]"``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +31,7 @@ EXPLICIT_STEPS = 160
 # Rounded as torch rounds (Muon's bfloat16 iteration), two faithful implementations may round a tie
 # differently, and the matrix is not compared from then on: short explicit cases keep most compared.
 SHORT_EXPLICIT_STEPS = 20
+EPSILON_STEPS = 12  # steps of each explicit case at the scale of an ε
 DTYPES = (np.float64, np.float32)
 
 # How close two implementations of the same rule must be, relative to the magnitudes the computation
@@ -237,7 +239,9 @@ def explicit_cases(rule, dtype=None, steps: int = EXPLICIT_STEPS, seed: int = 0)
     and float32 alternately, or ``dtype``), gradients normal at one scale (every element and step
     comparable: a sign's two terms, a moving average's old and new value) with exact zeros, drawn
     from a fixed seed. Late-step behaviour (a bias correction after step 100, a warmup's end) and
-    every shape class are then compared in every run.
+    every shape class are then compared in every run. Then, for each ε the rule has (a hyperparameter
+    named ``eps…`` with a default above 0), :data:`EPSILON_STEPS` steps with gradients at the scale of
+    ε and of √ε, on the last shape class.
     """
     rng = np.random.default_rng(seed)
     hyper = {h.name: float(h.default) for h in rule.hypers}
@@ -250,4 +254,14 @@ def explicit_cases(rule, dtype=None, steps: int = EXPLICIT_STEPS, seed: int = 0)
             grads.append(np.where(rng.random(shape) < 0.1, 0.0, g).astype(kind))
         params = (rng.standard_normal(shape) * 10.0 ** rng.uniform(-1, 1, shape)).astype(kind)
         cases.append(Trajectory(kind, params, grads, dict(hyper)))
+    # and, for each ε, a short case whose gradients sit at its scale (ε and √ε): where ε is
+    # comparable to what it guards (Adam's √v̂, Adafactor's mean of g² and its square), the only
+    # place a misplaced or mis-scaled ε shows
+    shape = shape_classes(rule)[-1]
+    for h in rule.hypers:
+        if h.name.startswith("eps") and h.default > 0:
+            for scale in (h.default, math.sqrt(h.default)):
+                kind = np.dtype(dtype) if dtype is not None else np.dtype(np.float64)
+                grads = [(rng.standard_normal(shape) * scale).astype(kind) for _ in range(EPSILON_STEPS)]
+                cases.append(Trajectory(kind, rng.standard_normal(shape).astype(kind), grads, dict(hyper)))
     return cases
