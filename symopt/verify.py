@@ -938,7 +938,7 @@ def verify(rule: Rule, against: str = "reference", examples: int = 100, seed: in
         witness = reference_runner(rule)
         if witness is None:
             return Report(label(rule), against, failure=f"no hand-written reference for {rule.name}: "
-                          "every registered rule needs one in symopt/reference.py")
+                          "every registered rule needs one in the package symopt/reference")
     elif against == "optax":
         made = optax_runner(rule)
         if isinstance(made, str):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import symopt
 from symopt.derive import derive
 from symopt.derive import orthogonalization as ns
-from symopt.reference import _orthogonalize
+from symopt.reference.muon import _orthogonalize
 from symopt.strategies import matrix_shapes
 
 MUON = symopt.get("muon")

@@ -11,9 +11,7 @@ references must stay independent of it).
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-import pathlib
 import warnings
 
 import numpy as np
@@ -21,17 +19,7 @@ import pytest
 
 from conftest import require
 
-REF_PATH = pathlib.Path(__file__).resolve().parents[1] / "symopt" / "reference.py"
-
-
-def _load_reference():
-    spec = importlib.util.spec_from_file_location("_symopt_reference_sf_under_test", REF_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _load_reference()
+import symopt.reference as ref
 
 NAMES = {"schedule-free-sgd": "schedule_free_sgd", "schedule-free-adamw": "schedule_free_adamw"}
 FUNCTIONS = {"sgd": ref.schedule_free_sgd, "adamw": ref.schedule_free_adamw}
