@@ -46,6 +46,14 @@ class Hyper:
     sample: tuple[float, float] = (0.0, 1.0)
     log: bool = False
     integer: bool = False  # a count (Schedule-Free's warmup steps): drawn as whole numbers
+    # The library's keyword, where it is not ``name``: a keyword of its own (a string) or a position
+    # in a tuple keyword, ``("betas", 0)``. Runners read it from here; none special-cases a rule.
+    library: str | tuple[str, int] | None = None
+
+    @property
+    def keyword(self) -> str:
+        """The library's keyword that carries this hyperparameter (``betas`` for β₁ and β₂)."""
+        return self.library if isinstance(self.library, str) else self.library[0] if self.library else self.name
 
     def with_default(self, default: float) -> Hyper:
         """The same hyperparameter with another default (AdamW decays by default, Adam does not)."""

@@ -23,9 +23,9 @@ DAMPENING = Hyper(S.tau, "dampening", 0.0, 0.0, 1.0, high_open=False, doc="dampe
 # updates the first moment with ``lerp(g, 1 - β₁)``, which knows β₁ only to within one rounding of
 # 1 - β₁ (1e-16 absolute): a change of the hyperparameter itself, of up to 1e-16/β₁ relative, that
 # no rounding-error bound covers (Hypothesis found β₁ = 6e-8 giving a 2e-10 difference).
-BETA1 = Hyper(S.beta1, "beta1", 0.9, 0.0, 1.0, doc="decay of the first moment",
+BETA1 = Hyper(S.beta1, "beta1", 0.9, 0.0, 1.0, doc="decay of the first moment", library=("betas", 0),
               special=(0.0, 0.9, 0.999), sample=(0.01, 0.9999))
-BETA2 = Hyper(S.beta2, "beta2", 0.999, 0.0, 1.0, doc="decay of the second moment",
+BETA2 = Hyper(S.beta2, "beta2", 0.999, 0.0, 1.0, doc="decay of the second moment", library=("betas", 1),
               special=(0.0, 0.9, 0.999), sample=(0.01, 0.9999))
 ALPHA = Hyper(S.alpha, "alpha", 0.99, 0.0, 1.0, doc="decay of the squared-gradient average",
               special=(0.0, 0.99), sample=(0.01, 0.9999))

@@ -206,23 +206,33 @@ def torch_arguments(rule: Rule, hyper: dict) -> dict | str:
             arguments[key] = value
         elif value != defaults(rule.name)[key]:
             return f"torch.optim.{rule.torch} has no option {key}={value!r}"
-    return {**arguments, **library_keywords(hyper)}
+    return {**arguments, **library_keywords(rule, hyper)}
 
 
-def library_keywords(hyper: dict) -> dict:
-    """symopt's hyperparameters as a library's keywords: ``beta1`` and ``beta2`` as ``betas`` (Schedule-
-    Free's β₁ alone keeps the default β₂), counts such as ``warmup_steps`` as integers."""
-    values = {k: v for k, v in hyper.items() if k not in ("beta1", "beta2")}
-    if "beta1" in hyper:
-        values["betas"] = (hyper["beta1"], hyper.get("beta2", 0.999))
-    for key in ("warmup_steps", "ns_steps"):
-        if key in values:
-            values[key] = int(values[key])
-    # Muon's Newton–Schulz coefficients and Adafactor's two epsilons are tuples in torch.
-    if "ns_a" in values:
-        values["ns_coefficients"] = tuple(values.pop(k) for k in ("ns_a", "ns_b", "ns_c"))
-    if "eps1" in values:
-        values["eps"] = (values.pop("eps1"), values.pop("eps2"))
+def library_keywords(rule: Rule, hyper: dict) -> dict:
+    """symopt's hyperparameter values as the library's keywords, read from each hyperparameter's
+    declaration (:attr:`Hyper.library`): ``beta1`` and ``beta2`` as ``betas``, Muon's Newton–Schulz
+    coefficients as ``ns_coefficients``; counts (``integer``) as Python integers. A position of a
+    tuple that ``hyper`` lacks takes its hyperparameter's default. Keys that are not hyperparameters
+    of ``rule`` pass unchanged."""
+    declared = {h.name: h for h in rule.hypers}
+    values: dict = {}
+    tuples: dict[str, dict[int, object]] = {}
+    for key, value in hyper.items():
+        h = declared.get(key)
+        if h is None:
+            values[key] = value
+            continue
+        value = int(value) if h.integer else value
+        if isinstance(h.library, tuple):
+            tuples.setdefault(h.library[0], {})[h.library[1]] = value
+        else:
+            values[h.keyword] = value
+    for h in rule.hypers:  # a tuple is passed whole
+        if isinstance(h.library, tuple) and h.library[0] in tuples:
+            tuples[h.library[0]].setdefault(h.library[1], int(h.default) if h.integer else h.default)
+    for keyword, positions in tuples.items():
+        values[keyword] = tuple(positions[i] for i in sorted(positions))
     return values
 
 
@@ -304,7 +314,7 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
         return optimizer
 
     def run(case) -> list[np.ndarray]:
-        return _torch_trajectory(case, build, lambda group, hyper: group.update(library_keywords(hyper)))
+        return _torch_trajectory(case, build, lambda group, hyper: group.update(library_keywords(rule, hyper)))
 
     return run
 

@@ -13,10 +13,11 @@ from symopt.transforms import (add_decayed_weights_by_lr, clip_by_block_rms, sca
 BETA2_DECAY = Hyper(S.decay_rate, "beta2_decay", -0.8, -math.inf, 0.0, low_open=True, high_open=False,
                     doc="the second moments' new value weighs t^beta2_decay", special=(-0.8, 0.0, -1.0),
                     sample=(-1.5, 0.0))
-EPS1 = Hyper(S.eps1, "eps1", 2.220446049250313e-16, 0.0, math.inf, low_open=True,
+EPS1 = Hyper(S.eps1, "eps1", 2.220446049250313e-16, 0.0, math.inf, low_open=True, library=("eps", 0),
              doc="floor of the second moment's estimate (torch: the dtype's eps)", special=(2.220446049250313e-16,),
              sample=(1e-30, 1e-3), log=True)
-EPS2 = Hyper(S.eps2, "eps2", 1e-3, 0.0, math.inf, doc="floor of the parameters' RMS in the relative step",
+EPS2 = Hyper(S.eps2, "eps2", 1e-3, 0.0, math.inf, library=("eps", 1),
+             doc="floor of the parameters' RMS in the relative step",
              special=(1e-3, 0.0), sample=(1e-6, 1e-1), log=True)
 CLIP = Hyper(S.clip, "d", 1.0, 1.0, math.inf, doc="threshold of the update's RMS", special=(1.0,),
              sample=(1.0, 10.0))

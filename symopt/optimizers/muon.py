@@ -11,11 +11,14 @@ from symopt.transforms import (ADJUST_LR, BUFFER, add_decayed_weights, moving_av
 
 # torch.optim.Muon's defaults: the quintic's coefficients (Jordan et al. 2024), 5 steps, ε = 1e-7.
 # Generated cases keep the coefficients at their defaults: other ones may make the iteration diverge.
-NS_A = Hyper(S.ns_a, "ns_a", 3.4445, -math.inf, math.inf, low_open=True, doc="Newton-Schulz coefficient of X",
+NS_A = Hyper(S.ns_a, "ns_a", 3.4445, -math.inf, math.inf, low_open=True, library=("ns_coefficients", 0),
+             doc="Newton-Schulz coefficient of X",
              special=(3.4445,), sample=(3.4445, 3.4445))
-NS_B = Hyper(S.ns_b, "ns_b", -4.7750, -math.inf, math.inf, low_open=True, doc="Newton-Schulz coefficient of X X^T X",
+NS_B = Hyper(S.ns_b, "ns_b", -4.7750, -math.inf, math.inf, low_open=True, library=("ns_coefficients", 1),
+             doc="Newton-Schulz coefficient of X X^T X",
              special=(-4.7750,), sample=(-4.7750, -4.7750))
-NS_C = Hyper(S.ns_c, "ns_c", 2.0315, -math.inf, math.inf, low_open=True, doc="Newton-Schulz coefficient of (X X^T)^2 X",
+NS_C = Hyper(S.ns_c, "ns_c", 2.0315, -math.inf, math.inf, low_open=True, library=("ns_coefficients", 2),
+             doc="Newton-Schulz coefficient of (X X^T)^2 X",
              special=(2.0315,), sample=(2.0315, 2.0315))
 NS_STEPS = Hyper(S.ns_steps, "ns_steps", 5.0, 1.0, 100.0, doc="Newton-Schulz steps (torch: fewer than 100)",
                  special=(5.0, 1.0), sample=(1.0, 8.0), integer=True)

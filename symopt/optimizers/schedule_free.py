@@ -53,7 +53,8 @@ def schedule_free_adamw() -> Rule:
     Reference: Defazio et al. (2024), "The Road Less Scheduled"; schedulefree 1.4.1,
     ``AdamWScheduleFree`` (not the ``Paper`` variant, whose learning rate carries √(1 - β₂ᵗ)).
     """
-    interpolation = INTERPOLATION.restricted(name="beta1", doc="interpolation of y between z (0) and x (1)")
+    interpolation = INTERPOLATION.restricted(name="beta1", library=("betas", 0),
+                                             doc="interpolation of y between z (0) and x (1)")
     return rule(
         "schedule-free-adamw",
         "Schedule-Free AdamW: Adam-normalised steps on z, averaged, the gradient at their interpolation",
