@@ -40,6 +40,7 @@ RULES: dict[str, str] = {
     "schedule-free-adamw": "schedule_free:schedule_free_adamw",
     "muon": "muon",
     "adafactor": "adafactor",
+    "adadelta": "adadelta",
 }
 
 
