@@ -161,7 +161,9 @@ def kernel_runner(rule: Rule, backend: str = "numpy", rounding: str | None = Non
     kernel = rule.kernel(backend, rounding=rounding)
 
     def run(case) -> list[np.ndarray]:
-        params, state, out = case.params.copy(), kernel.init(case.params, **case.hyper), []
+        # the state starts from step 1's hyperparameters, as torch.optim creates it in the first
+        # step (Rprop's step sizes and ASGD's η̂ start at the learning rate of that step)
+        params, state, out = case.params.copy(), kernel.init(case.params, **case.hyper_at(1)), []
         for t, grads in enumerate(case.grads, start=1):
             params, state = kernel.step(params, grads, state, t, **case.hyper_at(t))
             out.append(params)
@@ -575,7 +577,8 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
         shape_values = S.shape_values(shape)
         sizes = [shape_values[x] for x in shape_args]
         function = evaluate(tuple(shape_values[x] for x in branching))
-        initial = dict(zip((s.name for s in rule.states), start(*(case.hyper[h] for h in hypers))))
+        first = case.hyper_at(1)  # the state starts from step 1's hyperparameters (see kernel_runner)
+        initial = dict(zip((s.name for s in rule.states), start(*(first[h] for h in hypers))))
         theta0 = case.params.astype(np.float64)
         value = [theta0, *(theta0.copy() if s.init == S.theta0 else np.full(s.shape_of(shape), float(initial[s.name]))
                            for s in arrays)]

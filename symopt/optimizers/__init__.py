@@ -41,6 +41,7 @@ RULES: dict[str, str] = {
     "muon": "muon",
     "adafactor": "adafactor",
     "adadelta": "adadelta",
+    "rprop": "rprop",
 }
 
 
