@@ -62,16 +62,21 @@ def scale_by_schedule(multiplier: Hyper) -> Transform:
     return Transform("scale_by_schedule", lambda u: ((), multiplier.symbol * u), hypers=(multiplier,))
 
 
-def moving_average(state: State, decay: Hyper, *, nesterov: bool = False) -> Transform:
+def moving_average(state: State, decay: Hyper, *, nesterov: bool = False, increment: bool = False) -> Transform:
     """``x_t = β x_{t-1} + (1 - β) u``: an exponential moving average, started from 0.
 
     With ``nesterov`` the direction is the look-ahead ``β x_t + (1 - β) u``: the same update applied
-    once more, to the new average (as :func:`trace` and :func:`accumulate` look ahead).
+    once more, to the new average (as :func:`trace` and :func:`accumulate` look ahead). With
+    ``increment`` it is written ``x_t = x_{t-1} + (1 - β)(u - x_{t-1})``, the same average computed
+    as torch.optim.SparseAdam computes it (whose rounding, where u is small against x_{t-1} and β near
+    0, is that of the difference: the kernel and its error bound follow the form written).
     """
     beta = decay.symbol
 
     def apply(u):
         out = beta * state.new + (1 - beta) * u if nesterov else state.new
+        if increment:
+            return (Assign(state.new, state.prev + (1 - beta) * (u - state.prev)),), out
         return (Assign(state.new, beta * state.prev + (1 - beta) * u),), out
 
     return Transform("moving_average", apply, hypers=(decay,), states=(state,))
@@ -150,7 +155,7 @@ def precondition(first: sp.Expr, second: sp.Expr, eps: Hyper, epsilon: EpsilonPl
 
 def scale_by_adam(
     beta1: Hyper, beta2: Hyper, eps: Hyper, *, bias_correction_on: bool = True, epsilon: EpsilonPlacement = "outside",
-    amsgrad: bool | Literal["corrected"] = False, eps_root: Hyper | None = None,
+    amsgrad: bool | Literal["corrected"] = False, eps_root: Hyper | None = None, increment: bool = False,
 ) -> Transform:
     """Adam's direction ``m̂_t / (√v̂_t + ε)``: two moving averages, their bias corrections, and the
     RMS preconditioner (Kingma & Ba 2015, Algorithm 1; optax ``scale_by_adam``).
@@ -158,10 +163,11 @@ def scale_by_adam(
     With ``amsgrad`` the second moment is replaced by its running maximum, taken over the raw
     ``v_t`` before the bias correction, as torch does (Reddi et al. 2018), or with
     ``amsgrad="corrected"`` over the bias-corrected ``v̂_t``, as optax's ``scale_by_amsgrad``.
-    ``eps_root`` is the hyperparameter of ``epsilon="both"`` (optax's ``eps_root``).
+    ``eps_root`` is the hyperparameter of ``epsilon="both"`` (optax's ``eps_root``); ``increment``
+    writes both averages as increments (:func:`moving_average`), as torch.optim.SparseAdam does.
     """
-    first = moving_average(FIRST_MOMENT, beta1)
-    second = moving_average(SECOND_MOMENT, beta2)
+    first = moving_average(FIRST_MOMENT, beta1, increment=increment)
+    second = moving_average(SECOND_MOMENT, beta2, increment=increment)
     correct_first = bias_correction(S.mhat, beta1)
     correct_second = bias_correction(S.vhat, beta2)
     states = (FIRST_MOMENT, SECOND_MOMENT, *((MAX_SECOND_MOMENT,) if amsgrad else ()))

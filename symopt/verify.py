@@ -255,7 +255,7 @@ def torch_runner(rule: Rule) -> Runner | str:
         try:
             return _torch_trajectory(case, lambda param: cls([param], **torch_arguments(rule, case.hyper_at(1)),
                                                              **single),
-                                     lambda group, hyper: group.update(lr=hyper["lr"]))
+                                     lambda group, hyper: group.update(lr=hyper["lr"]), sparse=rule.sparse)
         except ZeroDivisionError:
             if case.params.size:
                 raise
@@ -267,10 +267,19 @@ def torch_runner(rule: Rule) -> Runner | str:
     return run
 
 
-def _torch_trajectory(case, build: Callable, configure: Callable) -> list[np.ndarray]:
+def touching_every_element(grad):
+    """``grad`` (a dense torch tensor) as a sparse COO tensor that touches every element, zeros
+    included: what a rule of sparse gradients (:attr:`Rule.sparse`) is the update of."""
+    import torch
+
+    indices = torch.ones(grad.shape, dtype=torch.bool).nonzero().T
+    return torch.sparse_coo_tensor(indices, grad.reshape(-1), grad.shape, check_invariants=True)
+
+
+def _torch_trajectory(case, build: Callable, configure: Callable, sparse: bool = False) -> list[np.ndarray]:
     """θ after each step of a torch optimizer made by ``build(param)``, each step's hyperparameters
     set by ``configure(param_group, hyper)`` (torch keeps its step counter in the default dtype,
-    float64 here)."""
+    float64 here); with ``sparse``, each gradient as a sparse tensor touching every element."""
     import torch
 
     previous, threads = torch.get_default_dtype(), torch.get_num_threads()
@@ -284,7 +293,8 @@ def _torch_trajectory(case, build: Callable, configure: Callable) -> list[np.nda
         out = []
         for t, grads in enumerate(case.grads, start=1):
             configure(optimizer.param_groups[0], case.hyper_at(t))
-            param.grad = torch.tensor(grads.copy())
+            grad = torch.tensor(grads.copy())
+            param.grad = touching_every_element(grad) if sparse else grad
             optimizer.step()
             out.append(param.detach().numpy().copy())
         return out

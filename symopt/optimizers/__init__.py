@@ -42,6 +42,8 @@ RULES: dict[str, str] = {
     "adafactor": "adafactor",
     "adadelta": "adadelta",
     "rprop": "rprop",
+    "asgd": "asgd",
+    "sparse-adam": "sparse_adam:sparse_adam",
 }
 
 
