@@ -222,9 +222,31 @@ def _orders(rule: Rule):
 _IN_EQUATION = (_coefficients, _drops, _thresholds, _choices, _epsilons)
 
 
+def _read_by_theta(rule: Rule) -> set:
+    """The quantities θ_t reads, at this step or through the state at later ones."""
+    from symopt import symbols as S
+
+    later = {s.prev: s.new for s in rule.states}
+    needed, grown = {S.theta}, True
+    while grown:
+        grown = False
+        for eq in rule.equations:
+            if eq.lhs in needed:
+                reads = {later.get(x, x) for x in eq.rhs.free_symbols} - needed
+                needed |= reads
+                grown = grown or bool(reads)
+    return needed
+
+
 def _candidates(rule: Rule):
-    """(kind, equations, description, changed lhs) for every mutation, in a fixed order."""
+    """(kind, equations, description, changed lhs) for every mutation, in a fixed order.
+
+    Only of the equations θ_t reads: verify compares θ, so a quantity it never reads (ASGD's average
+    ā, which ``eval_params`` returns) has no mutant verify could kill; its own tests compare it."""
+    read = _read_by_theta(rule)
     for k, eq in enumerate(rule.equations):
+        if eq.lhs not in read:
+            continue
         for operator in _IN_EQUATION:
             for kind, rhs, description in operator(rule, eq):
                 equations = list(rule.equations)

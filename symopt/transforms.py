@@ -508,7 +508,8 @@ def scale_by_rprop(lr: Hyper, eta_minus: Hyper, eta_plus: Hyper, step_min: Hyper
     step size Γ grows by η₊ while its gradient keeps its sign, shrinks by η₋ when it changes (and that
     gradient is then kept as 0, so that the next step's sign is 0), clamped to [Γ_min, Γ_max],
     starting at η. With σ_t = sign(g_t g̃_{t-1}) in {-1, 0, 1}, max(σ_t, 0) and max(-σ_t, 0) are
-    exactly 0 or 1: the factor is η₊, η₋ or 1, as torch selects it."""
+    exactly 0 or 1: the factor is η₊, η₋ or 1, as torch selects it, and 1 + max(0, σ_t) - |σ_t| is 0
+    after a change of sign and 1 otherwise."""
     size = State("step_size", S.step_size, S.step_size_prev, init=lr.symbol, doc="the step size of each element")
     kept = State("prev", S.gkept, S.gkept_prev, doc="the gradient, 0 where its sign changed")
     up, down = eta_plus.symbol, eta_minus.symbol
@@ -519,7 +520,7 @@ def scale_by_rprop(lr: Hyper, eta_minus: Hyper, eta_plus: Hyper, step_min: Hyper
         return (
             Assign(S.sign_change, sp.sign(u * S.gkept_prev)),
             Assign(S.step_size, sp.Min(sp.Max(grown, step_min.symbol), step_max.symbol)),
-            Assign(S.gkept, u * (1 - changed)),
+            Assign(S.gkept, u * (1 + same - sp.Abs(S.sign_change))),
         ), S.step_size * sp.sign(S.gkept)
 
     return Transform("scale_by_rprop", apply, hypers=(lr, eta_minus, eta_plus, step_min, step_max),
