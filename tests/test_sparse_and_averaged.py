@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import symopt
 from symopt.strategies import TOLERANCE, Trajectory, trajectories
-from symopt.verify import compare_trajectories, kernel_runner, magnitude_runner
+from symopt.verify import compare_trajectories, magnitude_runner
 
 AVERAGED = [n for n in symopt.rules() if symopt.get(n).evaluate and symopt.get(n).torch]
 SPARSE = [n for n in symopt.rules() if symopt.get(n).sparse]
