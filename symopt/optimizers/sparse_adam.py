@@ -32,7 +32,7 @@ def sparse_adam() -> Rule:
     """
     return rule(
         "sparse-adam",
-        "SparseAdam, Adam (ε added before the bias correction) on the elements a sparse gradient touches",
+        "SparseAdam, Adam (epsilon added before the bias correction) on the elements a sparse gradient touches",
         "Kingma & Ba (2015); torch.optim.SparseAdam",
         chain(
             "sparse-adam",
