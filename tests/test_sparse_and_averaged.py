@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import symopt
+from symopt.errors import SymoptError
 from symopt.strategies import TOLERANCE, Trajectory, trajectories
 from symopt.verify import compare_trajectories, magnitude_runner
 
@@ -65,6 +66,43 @@ def test_the_evaluation_point_follows_the_reference_and_torch(torch, name):
         check()
     finally:
         torch.set_default_dtype(previous)
+
+
+@pytest.mark.parametrize("name", AVERAGED)
+def test_the_evaluation_point_comparison_kills_the_mutants_verify_cannot(name):
+    """Each mutant of what θ does not read (the average's equation, or the order it reads the
+    scalar states in) fails the comparison of its eval_params with the reference's average."""
+    from hypothesis import Phase
+
+    from symopt.mutate import mutants
+    from symopt.reference import REFERENCES
+
+    rule = symopt.get(name)
+    found = mutants(rule, beside_theta=True)
+    assert found  # the average has equations of its own
+    reference = REFERENCES[name]
+    for mutant in found:
+        kernel = mutant.rule.kernel()
+        bound = magnitude_runner(rule, rule.evaluate)
+
+        # t₀ must be drawn small and the case long enough for the average to start: 60 cases, no
+        # shrinking (a mutant fails on its first counterexample; 2-3 s for the 15 mutants of ASGD)
+        @settings(max_examples=60, deadline=None, database=None, derandomize=True, phases=[Phase.generate],
+                  suppress_health_check=list(HealthCheck))
+        @given(trajectories(rule, dtype=np.float64))
+        def check(case):
+            params, state, ref_params, ref_state, ours, refs = case.params.copy(), kernel.init(
+                case.params, **case.hyper_at(1)), case.params.copy(), {}, [], []
+            for t, grads in enumerate(case.grads, start=1):
+                params, state = kernel.step(params, grads, state, t, **case.hyper_at(t))
+                ours.append(kernel.eval_params(params, state).copy())
+                ref_params, ref_state = reference(ref_params, grads, ref_state, t, **case.hyper_at(t))
+                refs.append(np.array(ref_state[rule.evaluate], copy=True))
+            errors = compare_trajectories(np.zeros_like(case.params), refs, ours, TOLERANCE[case.dtype], bound(case))
+            assert errors.first is None
+
+        with pytest.raises((AssertionError, SymoptError)):  # a different average, or no step at all
+            check()
 
 
 @pytest.mark.parametrize("name", SPARSE)

@@ -13,8 +13,9 @@ DECAY = Hyper(S.asgd_decay, "lambd", 1e-4, 0.0, math.inf, doc="decay term, and t
               special=(1e-4, 0.0), sample=(1e-6, 1.0), log=True)
 POWER = Hyper(S.asgd_power, "alpha", 0.75, 0.0, math.inf, doc="power of the learning rate's decay",
               special=(0.75, 0.0, 1.0), sample=(0.0, 2.0))
+# Drawn below a generated case's length (up to 50 steps, one in ten up to 250), so that the average starts.
 T0 = Hyper(S.asgd_t0, "t0", 1e6, 0.0, math.inf, doc="the step after which averaging starts",
-           special=(1e6, 0.0, 3.0), sample=(0.0, 300.0))
+           special=(1e6, 0.0, 3.0), sample=(0.0, 40.0))
 
 
 def asgd() -> Rule:
