@@ -4,8 +4,8 @@ Each rule is written once, symbolically, as a chain of small transforms; from th
 symopt derives what the rule does, prints it, and compiles it into NumPy kernels.
 
     >>> import symopt
-    >>> symopt.rules()
-    ['sgd', 'momentum', 'adam', 'adamw', 'rmsprop', 'adagrad', 'adamax', 'nadam', 'radam', 'lion', 'schedule-free-sgd', 'schedule-free-adamw', 'muon', 'adafactor']
+    >>> symopt.rules()[:4]
+    ['sgd', 'momentum', 'adam', 'adamw']
     >>> symopt.effective_weight_decay("adam")
     lamda/(epsilon + sqrt(vhat_t))
 

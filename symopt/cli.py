@@ -781,7 +781,8 @@ def train(names, steps, output, force):
         progress.close()
     shown = sorted({1, min(10, steps), steps})
     click.echo(f"MLP 64-32-10 on scikit-learn's digits, full batch, float32, {steps} steps")
-    click.echo(f"  {'rule':9} " + " ".join(f"{'step ' + str(t):>10}" for t in shown) + "  torch.optim, same start")
+    width = max(9, *map(len, curves))  # sparse-adam, schedule-free-sgd
+    click.echo(f"  {'rule':{width}} " + " ".join(f"{'step ' + str(t):>10}" for t in shown) + "  torch.optim, same start")
     for name, losses in curves.items():
         theirs = torch_curves.get(name)
         if isinstance(theirs, str):
@@ -790,7 +791,7 @@ def train(names, steps, output, force):
             worst, first = training.disagreement(losses, theirs)
             verdict = (f"same losses (max rel. difference {worst:.1e})" if first is None
                        else f"DIFFERENT from step {first} (rel. difference {worst:.1e})")
-        click.echo(f"  {name:9} " + " ".join(f"{losses[t - 1]:10.4f}" for t in shown) + f"  {verdict}")
+        click.echo(f"  {name:{width}} " + " ".join(f"{losses[t - 1]:10.4f}" for t in shown) + f"  {verdict}")
     if output is not None:
         from symopt.export import write
 

@@ -53,6 +53,7 @@ FAMILIES = (
         ("optax.adam: eps outside, eps_root inside", "adam(epsilon='both')"),
         ("Keras / TensorFlow: ε̂, before the bias correction", "adam(epsilon='hat')"),
         ("inside the root only", "adam(epsilon='inside')"),
+        ("torch.optim.SparseAdam: ε̂, no weight decay (on the elements a sparse gradient touches)", "sparse-adam"),
     )),
     Family("RMSprop's ε", "Inside or outside the root?", (
         ("torch.optim.RMSprop: outside", "rmsprop"),

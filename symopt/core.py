@@ -189,6 +189,9 @@ class Rule:
     evaluate: str = ""  # the state that holds what to evaluate the model at, if not the parameters
     library: tuple[str, str] = ("", "")  # another library with these semantics: (package, class)
     ranks: tuple[int, ...] = ()  # the numbers of dimensions its parameters may have; () for any
+    # Its torch class takes sparse gradients only (SparseAdam): the rule is the update of each element
+    # a sparse gradient touches (its value materialised, 0 included); the others keep θ and state.
+    sparse: bool = False
 
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """Fail, naming the shape, if the rule does not take parameters of ``shape``.
@@ -290,7 +293,8 @@ class Rule:
 
 
 def rule(name: str, summary: str, reference: str, transform: Transform, *, torch: str = "", evaluate: str = "",
-         library: tuple[str, str] = ("", ""), ranks: tuple[int, ...] = (), **options: object) -> Rule:
+         library: tuple[str, str] = ("", ""), ranks: tuple[int, ...] = (), sparse: bool = False,
+         **options: object) -> Rule:
     """Make a rule from a transform chain: its equations end with ``θ_t = θ_{t-1} - u``.
 
     The minus sign is distributed over the descent direction, so that AdamW's decay reads as the
@@ -306,6 +310,8 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
             another (Schedule-Free's x; its parameters hold y, where the gradient is taken).
         library: another library implementing the rule, ``(package, class)``, for ``verify --against``.
         ranks: the numbers of dimensions its parameters may have (Muon: ``(2,)``); any if empty.
+        sparse: its torch class takes sparse gradients (SparseAdam); the rule is the update of each
+            element a gradient touches, and runners pass torch gradients that touch every element.
         **options: the structural options the rule was built with.
 
     Raises:
@@ -335,6 +341,7 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         evaluate=evaluate,
         library=library,
         ranks=tuple(ranks),
+        sparse=sparse,
     )
     _validate(made)
     return made

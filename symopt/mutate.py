@@ -195,8 +195,8 @@ def _epsilons(rule: Rule, eq: Assign):
 
 
 def _orders(rule: Rule):
-    """Yield (kind, equations, description): a state read after its update where it was read before
-    it, and before it where it was read after."""
+    """Yield (kind, equations, description, the lhs of the equation whose reading changed): a state
+    read after its update where it was read before it, and before it where it was read after."""
     eqs = list(rule.equations)
     index = {eq.lhs: k for k, eq in enumerate(eqs)}
     for s in rule.states:
@@ -212,25 +212,50 @@ def _orders(rule: Rule):
                 moved[j] = changed
                 if j < i:  # the update moves up, just before the equation that now reads it
                     moved.insert(j, moved.pop(i))
-                yield "order", moved, f"update {text(s.new)} before {text(eq.lhs)} reads it (for {text(s.prev)})"
+                yield "order", moved, f"update {text(s.new)} before {text(eq.lhs)} reads it (for {text(s.prev)})", eq.lhs
             if s.new in eq.rhs.free_symbols and j > i:
                 moved = list(eqs)
                 moved[j] = Assign(eq.lhs, eq.rhs.xreplace({s.new: s.prev}))
-                yield "order", moved, f"{text(eq.lhs)} reads {text(s.prev)}, before the update, for {text(s.new)}"
+                yield "order", moved, f"{text(eq.lhs)} reads {text(s.prev)}, before the update, for {text(s.new)}", eq.lhs
 
 
 _IN_EQUATION = (_coefficients, _drops, _thresholds, _choices, _epsilons)
 
 
-def _candidates(rule: Rule):
-    """(kind, equations, description, changed lhs) for every mutation, in a fixed order."""
+def _read_by_theta(rule: Rule) -> set:
+    """The quantities θ_t reads, at this step or through the state at later ones."""
+    from symopt import symbols as S
+
+    later = {s.prev: s.new for s in rule.states}
+    needed, grown = {S.theta}, True
+    while grown:
+        grown = False
+        for eq in rule.equations:
+            if eq.lhs in needed:
+                reads = {later.get(x, x) for x in eq.rhs.free_symbols} - needed
+                needed |= reads
+                grown = grown or bool(reads)
+    return needed
+
+
+def _candidates(rule: Rule, beside_theta: bool = False):
+    """(kind, equations, description, changed lhs) for every mutation, in a fixed order.
+
+    Only of the equations θ_t reads: verify compares θ, so a quantity it never reads (ASGD's average
+    ā, which ``eval_params`` returns) has no mutant verify could kill. With ``beside_theta``, only of
+    the others: the mutants the tests of the evaluation point must kill."""
+    read = _read_by_theta(rule)
     for k, eq in enumerate(rule.equations):
+        if (eq.lhs in read) == beside_theta:
+            continue
         for operator in _IN_EQUATION:
             for kind, rhs, description in operator(rule, eq):
                 equations = list(rule.equations)
                 equations[k] = Assign(eq.lhs, rhs)
                 yield kind, equations, description, eq.lhs
-    for kind, equations, description in _orders(rule):
+    for kind, equations, description, reader in _orders(rule):
+        if (reader in read) == beside_theta:
+            continue
         changed = next(a.lhs for a, b in zip(equations, rule.equations) if a != b)
         yield kind, equations, description, changed
 
@@ -240,9 +265,12 @@ def _key(rule: Rule) -> tuple:
     return tuple(step[k] for k in sorted(step, key=sp.default_sort_key))
 
 
-def mutants(rule: Rule, kinds: tuple[str, ...] = KINDS) -> list[Mutant]:
+def mutants(rule: Rule, kinds: tuple[str, ...] = KINDS, beside_theta: bool = False) -> list[Mutant]:
     """Every mutant of ``rule`` of the given kinds, in a fixed order, none of them identical to the
     rule or to an earlier mutant after SymPy's canonicalisation (the same step map).
+
+    Mutants change what θ reads; with ``beside_theta``, what it does not (ASGD's average ā, which
+    verify does not compare and tests/test_sparse_and_averaged.py does).
 
     A change that does not make a valid rule (an equation reading what is assigned only after it,
     an operation outside :mod:`symopt.ops`) is not a mutant.
@@ -250,7 +278,7 @@ def mutants(rule: Rule, kinds: tuple[str, ...] = KINDS) -> list[Mutant]:
     seen = {_key(rule)}
     counts: dict = {}
     out = []
-    for kind, equations, description, lhs in _candidates(rule):
+    for kind, equations, description, lhs in _candidates(rule, beside_theta):
         if kind not in kinds:
             continue
         try:

@@ -290,15 +290,16 @@ def _exact_factor(f: sp.Basic) -> bool:
 
 def exact(expr: sp.Basic, depth: int = 4) -> bool:
     """Whether ``expr`` is computed exactly by any implementation: signs, representable constants
-    and their magnitudes, sums, products and positive integer powers of a few of them (the values
-    are small dyadic fractions, ``1 + sign(c)/2 - |sign(c)|/2``)."""
+    and their magnitudes, sums, products, maxima, minima and positive integer powers of a few of
+    them (the values are small dyadic fractions, ``1 + sign(c)/2 - |sign(c)|/2``, ``1 - max(0, -σ)``)."""
     if expr.is_Number:
         return representable(expr)
     if isinstance(expr, sp.sign):
         return True
     if depth == 0:
         return False
-    if isinstance(expr, sp.Abs) or expr.is_Add or expr.is_Mul:
+    # the max or min of exact values is one of them (Rprop's max(0, σ_t) of a sign): exact
+    if isinstance(expr, (sp.Abs, sp.Max, sp.Min)) or expr.is_Add or expr.is_Mul:
         return all(exact(a, depth - 1) for a in expr.args)
     if expr.is_Pow:
         return expr.exp.is_Integer and expr.exp > 0 and exact(expr.base, depth - 1)

@@ -33,6 +33,10 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     S.lr_max_prev: (r"\eta^{\max}_{t-1}", "ηᵐᵃˣₜ₋₁"),
     S.average_coefficient: (r"c_{t}", "cₜ"),
     S.warmup: (r"T_{\text{w}}", "T_w"),
+    S.eta_minus: (r"\eta_{-}", "η₋"),
+    S.eta_plus: (r"\eta_{+}", "η₊"),
+    S.step_min: (r"\Gamma_{\min}", "Γₘᵢₙ"),
+    S.step_max: (r"\Gamma_{\max}", "Γₘₐₓ"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m

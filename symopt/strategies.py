@@ -208,11 +208,12 @@ def trajectories(draw, rule, max_steps: int = MAX_STEPS, scheduled: bool | None 
                  else gradient_sequences(shape, dtype, max_steps, scale=scale))
     schedule: list[float] = []
     if "lr" in hyper and (draw(st.booleans()) if scheduled is None else scheduled):
+        rates = learning_rates().filter(rule.hyper("lr").contains)  # within the rule's range (SparseAdam: η > 0)
         if long:
-            pattern = draw(st.lists(learning_rates(), min_size=1, max_size=8))
+            pattern = draw(st.lists(rates, min_size=1, max_size=8))
             schedule = [pattern[t % len(pattern)] for t in range(len(grads))]
         else:
-            schedule = draw(st.lists(learning_rates(), min_size=len(grads), max_size=len(grads)))
+            schedule = draw(st.lists(rates, min_size=len(grads), max_size=len(grads)))
     return Trajectory(dtype, draw(weights(shape, dtype)), grads, hyper, schedule)
 
 

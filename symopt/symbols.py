@@ -76,6 +76,20 @@ weight_sum = Symbol("W_t", nonnegative=True)  # ... and the sum of the weights s
 weight_sum_prev = Symbol("W_tm1", nonnegative=True)
 average_coefficient = Symbol("chi_t", nonnegative=True)  # Schedule-Free's c_t = w_t/W_t (printed c_t)
 
+# Adadelta (Zeiler 2012; torch.optim.Adadelta): the moving average of the squared updates, and the update.
+d, d_prev = pair("d", nonnegative=True)  # torch's acc_delta, Zeiler's E[Δx²]
+delta = array("Delta_t")  # the update Δ_t = √(d_{t-1} + ε)/√(v_t + ε)·g_t
+
+# Rprop (torch.optim.Rprop): per-element step sizes, and the gradient kept for the next step's sign.
+step_size, step_size_prev = pair("Gamma", nonnegative=True)  # torch's step_size
+gkept, gkept_prev = pair("gtilde")  # torch's prev: the gradient, 0 where its sign changed
+sign_change = array("sigma_t")  # sign(g_t·g̃_{t-1}): 1 same sign, -1 a change, 0 a zero
+
+# ASGD (torch.optim.ASGD): the scalar states η̂ and μ, and the average of the iterates.
+asgd_eta, asgd_eta_prev = Symbol("etahat_t", nonnegative=True), Symbol("etahat_tm1", nonnegative=True)
+asgd_mu, asgd_mu_prev = Symbol("muhat_t", nonnegative=True), Symbol("muhat_tm1", nonnegative=True)
+ax, ax_prev = pair("abar")  # torch's ax: the average of θ, what eval_params returns
+
 # Hyperparameters, in the note's letters.
 eta = Symbol("eta", nonnegative=True)  # learning rate
 rho = Symbol("rho", nonnegative=True)  # momentum factor
@@ -93,6 +107,14 @@ beta = Symbol("beta", nonnegative=True)  # Schedule-Free's interpolation between
 warmup = Symbol("T_w", nonnegative=True)  # Schedule-Free's warmup steps
 r_power = Symbol("r", nonnegative=True)  # Schedule-Free's power of t in the weights
 lr_power = Symbol("p", nonnegative=True)  # Schedule-Free's power of the largest learning rate in the weights
+
+eta_minus = Symbol("eta_minus", positive=True)  # Rprop's factor after a change of sign (etas[0])
+eta_plus = Symbol("eta_plus", positive=True)  # ... and after the same sign (etas[1])
+step_min = Symbol("Gamma_min", nonnegative=True)  # Rprop's smallest step size (step_sizes[0])
+step_max = Symbol("Gamma_max", nonnegative=True)  # ... and its largest (step_sizes[1])
+asgd_decay = Symbol("lamda_d", nonnegative=True)  # ASGD's lambd: the decay term and the learning rate's decay
+asgd_power = Symbol("alpha_d", nonnegative=True)  # ASGD's alpha: the power of the learning rate's decay
+asgd_t0 = Symbol("t_0", nonnegative=True)  # ASGD's t0: the step averaging starts after
 
 # Quantities that only derivations talk about.
 lam_eff = Symbol("lamda_eff", real=True)  # effective weight decay

@@ -10,6 +10,7 @@ torch and scikit-learn are optional extras (``pip install "symopt-toolkit[train]
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sys
 import time
 from collections.abc import Callable
@@ -89,7 +90,20 @@ def torch_optimizer(model, rule, **hyper):
     arguments = torch_arguments(rule, hyper)
     if isinstance(arguments, str):
         raise SymoptError(arguments)
-    return getattr(torch.optim, rule.torch)(model.parameters(), **arguments, foreach=False)
+    cls = getattr(torch.optim, rule.torch)
+    single = {"foreach": False} if "foreach" in inspect.signature(cls).parameters else {}  # SparseAdam has none
+    optimizer = cls(model.parameters(), **arguments, **single)
+    if rule.sparse:  # its class takes sparse gradients only: each dense one, as touching every element
+        from symopt.verify import touching_every_element
+
+        def sparse(opt, args, kwargs):
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None and not p.grad.is_sparse:
+                        p.grad = touching_every_element(p.grad)
+
+        optimizer.register_step_pre_hook(sparse)
+    return optimizer
 
 
 @contextlib.contextmanager

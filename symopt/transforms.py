@@ -62,16 +62,21 @@ def scale_by_schedule(multiplier: Hyper) -> Transform:
     return Transform("scale_by_schedule", lambda u: ((), multiplier.symbol * u), hypers=(multiplier,))
 
 
-def moving_average(state: State, decay: Hyper, *, nesterov: bool = False) -> Transform:
+def moving_average(state: State, decay: Hyper, *, nesterov: bool = False, increment: bool = False) -> Transform:
     """``x_t = β x_{t-1} + (1 - β) u``: an exponential moving average, started from 0.
 
     With ``nesterov`` the direction is the look-ahead ``β x_t + (1 - β) u``: the same update applied
-    once more, to the new average (as :func:`trace` and :func:`accumulate` look ahead).
+    once more, to the new average (as :func:`trace` and :func:`accumulate` look ahead). With
+    ``increment`` it is written ``x_t = x_{t-1} + (1 - β)(u - x_{t-1})``, the same average computed
+    as torch.optim.SparseAdam computes it (whose rounding, where u is small against x_{t-1} and β near
+    0, is that of the difference: the kernel and its error bound follow the form written).
     """
     beta = decay.symbol
 
     def apply(u):
         out = beta * state.new + (1 - beta) * u if nesterov else state.new
+        if increment:
+            return (Assign(state.new, state.prev + (1 - beta) * (u - state.prev)),), out
         return (Assign(state.new, beta * state.prev + (1 - beta) * u),), out
 
     return Transform("moving_average", apply, hypers=(decay,), states=(state,))
@@ -150,7 +155,7 @@ def precondition(first: sp.Expr, second: sp.Expr, eps: Hyper, epsilon: EpsilonPl
 
 def scale_by_adam(
     beta1: Hyper, beta2: Hyper, eps: Hyper, *, bias_correction_on: bool = True, epsilon: EpsilonPlacement = "outside",
-    amsgrad: bool | Literal["corrected"] = False, eps_root: Hyper | None = None,
+    amsgrad: bool | Literal["corrected"] = False, eps_root: Hyper | None = None, increment: bool = False,
 ) -> Transform:
     """Adam's direction ``m̂_t / (√v̂_t + ε)``: two moving averages, their bias corrections, and the
     RMS preconditioner (Kingma & Ba 2015, Algorithm 1; optax ``scale_by_adam``).
@@ -158,10 +163,11 @@ def scale_by_adam(
     With ``amsgrad`` the second moment is replaced by its running maximum, taken over the raw
     ``v_t`` before the bias correction, as torch does (Reddi et al. 2018), or with
     ``amsgrad="corrected"`` over the bias-corrected ``v̂_t``, as optax's ``scale_by_amsgrad``.
-    ``eps_root`` is the hyperparameter of ``epsilon="both"`` (optax's ``eps_root``).
+    ``eps_root`` is the hyperparameter of ``epsilon="both"`` (optax's ``eps_root``); ``increment``
+    writes both averages as increments (:func:`moving_average`), as torch.optim.SparseAdam does.
     """
-    first = moving_average(FIRST_MOMENT, beta1)
-    second = moving_average(SECOND_MOMENT, beta2)
+    first = moving_average(FIRST_MOMENT, beta1, increment=increment)
+    second = moving_average(SECOND_MOMENT, beta2, increment=increment)
     correct_first = bias_correction(S.mhat, beta1)
     correct_second = bias_correction(S.vhat, beta2)
     states = (FIRST_MOMENT, SECOND_MOMENT, *((MAX_SECOND_MOMENT,) if amsgrad else ()))
@@ -475,3 +481,69 @@ def add_decayed_weights_by_lr(weight_decay: Hyper, lr: Hyper) -> Transform:
     itself is not (Adafactor's θ(1 - ηλ) beside its relative step)."""
     return Transform("add_decayed_weights_by_lr",
                      lambda u: ((), u + lr.symbol * weight_decay.symbol * S.theta_prev), hypers=(weight_decay, lr))
+
+
+# --- the rest of torch.optim (Adadelta, Rprop, ASGD) -----------------------------------------------
+SQUARED_UPDATES = State("d", S.d, S.d_prev, doc="moving average of the squared updates (torch's acc_delta)")
+
+
+def scale_by_adadelta(rho: Hyper, eps: Hyper) -> Transform:
+    """Adadelta's direction ``Δ_t = √(d_{t-1} + ε)/√(v_t + ε)·g_t``: the gradient scaled by the ratio
+    of the RMS of the past updates to the RMS of the gradients, both moving averages at the rate ρ,
+    d updated with the new Δ_t after (Zeiler 2012, Algorithm 1; torch.optim.Adadelta)."""
+    squares = moving_average(SECOND_MOMENT, rho)
+    updates = moving_average(SQUARED_UPDATES, rho)
+
+    def apply(u):
+        eq_v, v = squares.apply(u**2)
+        step = (Assign(S.delta, sp.sqrt(S.d_prev + eps.symbol) / sp.sqrt(v + eps.symbol) * u),)
+        eq_d, _ = updates.apply(S.delta**2)
+        return eq_v + step + eq_d, S.delta
+
+    return Transform("scale_by_adadelta", apply, hypers=(rho, eps), states=(SECOND_MOMENT, SQUARED_UPDATES))
+
+
+def scale_by_rprop(lr: Hyper, eta_minus: Hyper, eta_plus: Hyper, step_min: Hyper, step_max: Hyper) -> Transform:
+    """Rprop's direction ``Γ_t sign(g̃_t)`` (Riedmiller & Braun 1993; torch.optim.Rprop): each element's
+    step size Γ grows by η₊ while its gradient keeps its sign, shrinks by η₋ when it changes (and that
+    gradient is then kept as 0, so that the next step's sign is 0), clamped to [Γ_min, Γ_max],
+    starting at η. With σ_t = sign(g_t g̃_{t-1}) in {-1, 0, 1}, max(σ_t, 0) and max(-σ_t, 0) are
+    exactly 0 or 1: the factor is η₊, η₋ or 1, as torch selects it, and 1 + max(0, σ_t) - |σ_t| is 0
+    after a change of sign and 1 otherwise."""
+    size = State("step_size", S.step_size, S.step_size_prev, init=lr.symbol, doc="the step size of each element")
+    kept = State("prev", S.gkept, S.gkept_prev, doc="the gradient, 0 where its sign changed")
+    up, down = eta_plus.symbol, eta_minus.symbol
+
+    def apply(u):
+        same, changed = sp.Max(S.sign_change, 0), sp.Max(-S.sign_change, 0)
+        grown = S.step_size_prev * (1 + (up - 1) * same + (down - 1) * changed)
+        return (
+            Assign(S.sign_change, sp.sign(u * S.gkept_prev)),
+            Assign(S.step_size, sp.Min(sp.Max(grown, step_min.symbol), step_max.symbol)),
+            Assign(S.gkept, u * (1 + same - sp.Abs(S.sign_change))),
+        ), S.step_size * sp.sign(S.gkept)
+
+    return Transform("scale_by_rprop", apply, hypers=(lr, eta_minus, eta_plus, step_min, step_max),
+                     states=(kept, size))
+
+
+def averaged_sgd(lr: Hyper, decay: Hyper, power: Hyper, t0: Hyper) -> Transform:
+    """ASGD's step and average (Polyak & Juditsky 1992; torch.optim.ASGD): ``θ_t = (1 - λ_d η̂_{t-1})
+    θ_{t-1} - η̂_{t-1} g_t`` and ``ā_t = ā_{t-1} + μ̂_{t-1}(θ_t - ā_{t-1})``, with the scalar states
+    η̂_t = η/(1 + λ_d η t)^α_d (from η) and μ̂_t = 1/max(1, t - t₀) (from 1), set after the step as
+    torch sets them. The parameters hold θ; ``kernel.eval_params`` returns the average ā."""
+    eta_state = State("eta", S.asgd_eta, S.asgd_eta_prev, init=lr.symbol, scalar=True,
+                      doc="the decayed learning rate of the next step")
+    mu_state = State("mu", S.asgd_mu, S.asgd_mu_prev, init=sp.S.One, scalar=True,
+                     doc="the averaging weight of the next step")
+    average = State("ax", S.ax, S.ax_prev, doc="the average of the iterates: what eval_params returns")
+
+    def apply(u):
+        step = S.asgd_eta_prev * u + decay.symbol * S.asgd_eta_prev * S.theta_prev
+        return (
+            Assign(S.ax, S.ax_prev + S.asgd_mu_prev * (S.theta_prev - step - S.ax_prev)),
+            Assign(S.asgd_eta, lr.symbol / (1 + decay.symbol * lr.symbol * S.t) ** power.symbol),
+            Assign(S.asgd_mu, 1 / sp.Max(1, S.t - t0.symbol)),
+        ), step
+
+    return Transform("averaged_sgd", apply, hypers=(lr, decay, power, t0), states=(eta_state, mu_state, average))

@@ -161,7 +161,9 @@ def kernel_runner(rule: Rule, backend: str = "numpy", rounding: str | None = Non
     kernel = rule.kernel(backend, rounding=rounding)
 
     def run(case) -> list[np.ndarray]:
-        params, state, out = case.params.copy(), kernel.init(case.params, **case.hyper), []
+        # the state starts from step 1's hyperparameters, as torch.optim creates it in the first
+        # step (Rprop's step sizes and ASGD's η̂ start at the learning rate of that step)
+        params, state, out = case.params.copy(), kernel.init(case.params, **case.hyper_at(1)), []
         for t, grads in enumerate(case.grads, start=1):
             params, state = kernel.step(params, grads, state, t, **case.hyper_at(t))
             out.append(params)
@@ -253,7 +255,7 @@ def torch_runner(rule: Rule) -> Runner | str:
         try:
             return _torch_trajectory(case, lambda param: cls([param], **torch_arguments(rule, case.hyper_at(1)),
                                                              **single),
-                                     lambda group, hyper: group.update(lr=hyper["lr"]))
+                                     lambda group, hyper: group.update(lr=hyper["lr"]), sparse=rule.sparse)
         except ZeroDivisionError:
             if case.params.size:
                 raise
@@ -265,10 +267,19 @@ def torch_runner(rule: Rule) -> Runner | str:
     return run
 
 
-def _torch_trajectory(case, build: Callable, configure: Callable) -> list[np.ndarray]:
+def touching_every_element(grad):
+    """``grad`` (a dense torch tensor) as a sparse COO tensor that touches every element, zeros
+    included: what a rule of sparse gradients (:attr:`Rule.sparse`) is the update of."""
+    import torch
+
+    indices = torch.ones(grad.shape, dtype=torch.bool).nonzero().T
+    return torch.sparse_coo_tensor(indices, grad.reshape(-1), grad.shape, check_invariants=True)
+
+
+def _torch_trajectory(case, build: Callable, configure: Callable, sparse: bool = False) -> list[np.ndarray]:
     """θ after each step of a torch optimizer made by ``build(param)``, each step's hyperparameters
     set by ``configure(param_group, hyper)`` (torch keeps its step counter in the default dtype,
-    float64 here)."""
+    float64 here); with ``sparse``, each gradient as a sparse tensor touching every element."""
     import torch
 
     previous, threads = torch.get_default_dtype(), torch.get_num_threads()
@@ -282,7 +293,8 @@ def _torch_trajectory(case, build: Callable, configure: Callable) -> list[np.nda
         out = []
         for t, grads in enumerate(case.grads, start=1):
             configure(optimizer.param_groups[0], case.hyper_at(t))
-            param.grad = torch.tensor(grads.copy())
+            grad = torch.tensor(grads.copy())
+            param.grad = touching_every_element(grad) if sparse else grad
             optimizer.step()
             out.append(param.detach().numpy().copy())
         return out
@@ -575,7 +587,8 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
         shape_values = S.shape_values(shape)
         sizes = [shape_values[x] for x in shape_args]
         function = evaluate(tuple(shape_values[x] for x in branching))
-        initial = dict(zip((s.name for s in rule.states), start(*(case.hyper[h] for h in hypers))))
+        first = case.hyper_at(1)  # the state starts from step 1's hyperparameters (see kernel_runner)
+        initial = dict(zip((s.name for s in rule.states), start(*(first[h] for h in hypers))))
         theta0 = case.params.astype(np.float64)
         value = [theta0, *(theta0.copy() if s.init == S.theta0 else np.full(s.shape_of(shape), float(initial[s.name]))
                            for s in arrays)]

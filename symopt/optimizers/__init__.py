@@ -40,6 +40,10 @@ RULES: dict[str, str] = {
     "schedule-free-adamw": "schedule_free:schedule_free_adamw",
     "muon": "muon",
     "adafactor": "adafactor",
+    "adadelta": "adadelta",
+    "rprop": "rprop",
+    "asgd": "asgd",
+    "sparse-adam": "sparse_adam:sparse_adam",
 }
 
 
