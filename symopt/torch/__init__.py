@@ -101,8 +101,56 @@ def _torch_kernel():
 
 @functools.lru_cache(maxsize=64)
 def _kernel(rule):
-    """One compiled kernel per rule, shared by the optimizers that run it (its programs are made once)."""
-    return _torch_kernel()(rule)
+    """One compiled kernel per rule, shared by the optimizers that run it (its programs are made once):
+    torch operations for an elementwise rule; for a rule on whole tensors (Muon, Adafactor), the NumPy
+    kernel rounding where torch rounds (:func:`symopt.verify.rounding_of`), run in place on the CPU
+    tensors' memory."""
+    if rule.elementwise:
+        return _torch_kernel()(rule)
+    from symopt.verify import rounding_of
+
+    return rule.kernel("numpy", rounding=rounding_of(rule, "torch"))
+
+
+def run_group(kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
+    """The step of one param group, tensor by tensor: the generated torch code of ``kernel`` (or, for
+    a rule on whole tensors, its NumPy kernel on the CPU tensors' memory), written in place.
+
+    Args:
+        kernel: :func:`_kernel` of the rule.
+        values: the hyperparameters in the rule's order (:meth:`Kernel.hyperparameters`).
+        params, grads: real tensors (a complex parameter's real view; ``maximize`` already applied).
+        arrays: for each parameter, its array states in the order of ``rule.arrays``.
+        scalars: for each parameter, its scalar states (floats) in the order of ``rule.scalars``.
+        steps: for each parameter, the step being taken (1 for the first).
+
+    Returns:
+        For each parameter, its new scalar states by the rule's names.
+    """
+    rule = kernel.rule
+    advanced = []
+    if rule.elementwise:
+        for p, g, state, scalar, t in zip(params, grads, arrays, scalars, steps):
+            arguments = [t, *values, *scalar]
+            program, constants, new = kernel._scalars(arguments, inplace=True)
+            program.arrays(p, g, *state, *constants, *arguments)
+            advanced.append(new)
+        return advanced
+    hyper = {h.name: v for h, v in zip(rule.hypers, values)}
+    for p, g, state, scalar, t in zip(params, grads, arrays, scalars, steps):
+        if p.device.type != "cpu":
+            raise SymoptError(f"{rule.name} works on whole tensors, which symopt.torch runs on the CPU only "
+                              f"(through its NumPy kernel), not on {p.device}")
+        try:
+            named = {s.name: a.numpy() for s, a in zip(rule.arrays, state)}
+            arrays_p, grad = p.numpy(), g.numpy()
+        except TypeError:
+            raise SymoptError(f"{rule.name} works on whole tensors, which symopt.torch runs through NumPy: "
+                              f"{p.dtype} has no NumPy type") from None
+        named.update({s.name: v for s, v in zip(rule.scalars, scalar)})
+        kernel.step(arrays_p, grad, named, t, inplace=True, **hyper)
+        advanced.append({s.name: named[s.name] for s in rule.scalars})
+    return advanced
 
 
 @functools.cache
@@ -123,11 +171,19 @@ def _optimizer_class():
             rule = resolve(rule)
             if not rule.elementwise:
                 raise SymoptError(f"{rule.name} works on whole tensors (matrix products, row and column means): "
-                                  "symopt.torch.Optimizer runs elementwise rules only")
+                                  "symopt.torch.Optimizer runs elementwise rules only; symopt.torch.optim's "
+                                  "class of its torch.optim counterpart runs it")
             kernel = _kernel(rule)
             values = kernel.hyperparameters(**hyperparameters)
             super().__init__(params, {h.name: v for h, v in zip(rule.hypers, values)})
             self.rule, self._kernel = rule, kernel
+
+        def __getstate__(self):  # torch keeps defaults, state and groups: the rule goes with them
+            return {**super().__getstate__(), "rule": self.rule}
+
+        def __setstate__(self, state):
+            super().__setstate__(state)
+            self._kernel = _kernel(self.rule)
 
         @torch.no_grad()
         def step(self, closure=None):
@@ -139,6 +195,7 @@ def _optimizer_class():
             kernel, rule = self._kernel, self.rule
             for group in self.param_groups:
                 values = kernel.hyperparameters(**{h.name: _number(group[h.name]) for h in rule.hypers})
+                params, grads, states = [], [], []
                 for p in group["params"]:
                     if p.grad is None:
                         continue
@@ -147,38 +204,63 @@ def _optimizer_class():
                     state = self.state[p]
                     if not state:
                         state.update(self._init(p, values))
-                    t = state["step"] + 1
-                    arguments = [t, *values, *(state[s.name] for s in rule.scalars)]
-                    program, constants, advanced = kernel._scalars(arguments, inplace=True)
-                    program.arrays(p, p.grad, *(state[s.name] for s in rule.arrays), *constants, *arguments)
-                    state.update(advanced)
+                    params.append(p)
+                    grads.append(p.grad)
+                    states.append(state)
+                steps = [state["step"] + 1 for state in states]
+                advanced = self._step_group(group, kernel, values, params, grads,
+                                            [[state[s.name] for s in rule.arrays] for state in states],
+                                            [[state[s.name] for s in rule.scalars] for state in states], steps)
+                for state, new, t in zip(states, advanced, steps):
+                    state.update(new)
                     state["step"] = t
             return loss
 
+        def _step_group(self, group, kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
+            """The step of one param group (see :func:`run_group`, its default): the one place a
+            faster path for a whole group plugs in."""
+            return run_group(kernel, values, params, grads, arrays, scalars, steps)
+
         def _init(self, p, values) -> dict:
             """The state before the first step: each variable at its initial value, like ``p``."""
-            from symopt import symbols as S
-
-            state = {"step": 0}
-            for s, start in zip(self.rule.states, self._kernel._start(*values)):
-                if s.scalar:
-                    state[s.name] = float(start)
-                elif s.init == S.theta0:
-                    state[s.name] = p.detach().clone(memory_format=torch.preserve_format)
-                else:
-                    state[s.name] = torch.full_like(p, float(start), memory_format=torch.preserve_format)
-            return state
-
-    def _number(value):
-        """A group's value as the kernel checks it: a one-element tensor as its number, anything else as
-        it is (None or a string is refused there, in one line)."""
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            return value.item()
-        return value
+            return {"step": 0, **{s.name: value for s, value in zip(self.rule.states, initial_state(self._kernel, p, values))}}
 
     Optimizer.__module__ = __name__
     Optimizer.__qualname__ = "Optimizer"
     return Optimizer
+
+
+def initial_state(kernel, p, values) -> list:
+    """Each state variable of ``kernel``'s rule before the first step, for parameter ``p``: a float for
+    a scalar state, a copy of ``p`` for one that starts at θ₀, else a tensor of its shape (a complex
+    ``p`` keeps complex states, as torch.optim does) at its initial value; None for the kind of
+    factored moment ``p``'s shape does not use (torch.optim keeps none)."""
+    from symopt import symbols as S
+
+    torch = require_torch()
+    out = []
+    for s, start in zip(kernel.rule.states, kernel._start(*values)):
+        shape = s.shape_of(tuple(p.shape))
+        if s.scalar:
+            out.append(float(start))
+        elif s.shape != "param" and shape == () and p.dim() != 0:
+            out.append(None)
+        elif s.init == S.theta0:
+            out.append(p.detach().clone(memory_format=torch.preserve_format))
+        elif s.shape == "param":
+            out.append(torch.full_like(p, float(start), memory_format=torch.preserve_format))
+        else:
+            out.append(torch.full(shape, float(start), dtype=p.dtype, device=p.device))
+    return out
+
+
+def _number(value):
+    """A group's value as the kernel checks it: a one-element tensor as its number, anything else as
+    it is (None or a string is refused there, in one line)."""
+    torch = require_torch()
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    return value
 
 
 def __getattr__(name: str):
