@@ -112,6 +112,18 @@ def _kernel(rule):
     return rule.kernel("numpy", rounding=rounding_of(rule, "torch"))
 
 
+def eager(function):
+    """``function`` as torch.compile leaves it: run eagerly, whatever backend compiles its caller.
+
+    The step's scalars (bias corrections, NAdam's μ product, the step count) are Python numbers
+    computed at each step from the state; a traced graph would take them as constants of the step
+    it was traced at (issue 19: NAdam's μ product frozen under inductor). A compiled training step
+    that calls ``optimizer.step()`` so gets the eager trajectory, and compiles only around it.
+    """
+    torch = require_torch()
+    return torch._dynamo.disable(function, recursive=True)
+
+
 def run_group(kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
     """The step of one param group, tensor by tensor: the generated torch code of ``kernel`` (or, for
     a rule on whole tensors, its NumPy kernel on the CPU tensors' memory), written in place.
@@ -185,13 +197,18 @@ def _optimizer_class():
             super().__setstate__(state)
             self._kernel = _kernel(self.rule)
 
-        @torch.no_grad()
         def step(self, closure=None):
-            """One step of the rule for every parameter with a gradient; returns ``closure()`` if given."""
+            """One step of the rule for every parameter with a gradient; returns ``closure()`` if given.
+            Under ``torch.compile`` it runs eagerly (see :func:`eager`)."""
             loss = None
             if closure is not None:
                 with torch.enable_grad():
                     loss = closure()
+            eager(self._step)()
+            return loss
+
+        @torch.no_grad()
+        def _step(self):
             kernel, rule = self._kernel, self.rule
             for group in self.param_groups:
                 values = kernel.hyperparameters(**{h.name: _number(group[h.name]) for h in rule.hypers})
@@ -214,7 +231,6 @@ def _optimizer_class():
                 for state, new, t in zip(states, advanced, steps):
                     state.update(new)
                     state["step"] = t
-            return loss
 
         def _step_group(self, group, kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
             """The step of one param group (see :func:`run_group`, its default): the one place a

@@ -48,7 +48,7 @@ import inspect
 import math
 
 from symopt.errors import SymoptError, UnknownNameError
-from symopt.torch import _kernel, _number, initial_state, require_torch, run_group
+from symopt.torch import _kernel, _number, eager, initial_state, require_torch, run_group
 
 # Keywords that choose how torch computes a step, not what it computes.
 IMPLEMENTATION = ("foreach", "fused", "capturable")
@@ -206,7 +206,7 @@ def _base_class():
             for h in rule.hypers:
                 value = hyper.get(h.name)
                 if isinstance(value, float | int) and not isinstance(value, bool) and not h.contains(float(value)):
-                    return f"{h.keyword}={group.get(h.keyword)!r}"
+                    return f"{h.keyword}={group.get(h.keyword)!r} ({h.name} must be in {h.range_text()})"
             return None
 
         def _raw(self, rule, group) -> dict:
@@ -230,13 +230,18 @@ def _base_class():
             return out
 
         # --- the step -------------------------------------------------------------------------
-        @torch.no_grad()
         def step(self, closure=None):
-            """One step for every parameter with a gradient; returns ``closure()`` if given."""
+            """One step for every parameter with a gradient; returns ``closure()`` if given. Under
+            ``torch.compile`` it runs eagerly (see :func:`symopt.torch.eager`)."""
             loss = None
             if closure is not None:
                 with torch.enable_grad():
                     loss = closure()
+            eager(self._step)()
+            return loss
+
+        @torch.no_grad()
+        def _step(self):
             for group in self.param_groups:
                 rule = self._rule(group)
                 kernel = _kernel(rule)
@@ -250,18 +255,19 @@ def _base_class():
                     if p.dtype not in by_dtype:
                         by_dtype[p.dtype] = kernel.hyperparameters(**self._hyper(rule, group, p.dtype))
                     values = by_dtype[p.dtype]
+                    dead = _dead(rule, _zeros(rule, values))
                     state = self.state[p]
                     if not state:
-                        state.update(self._initial(rule, kernel, p, values))
+                        state.update(self._initial(rule, kernel, p, values, dead))
                     else:
-                        self._check_state(rule, state, p)
+                        self._check_state(rule, state, p, dead)
                     grad = -p.grad if group.get("maximize") else p.grad
                     real = torch.view_as_real if p.is_complex() else (lambda x: x)
                     items = work.setdefault(p.dtype, ([], [], [], [], [], []))
                     items[0].append(real(p))
                     items[1].append(real(grad))
                     items[2].append([real(state[s.keyword]) if state.get(s.keyword) is not None
-                                     else torch.zeros((), dtype=p.dtype) for s in rule.arrays])
+                                     else self._scratch(real(p), s) for s in rule.arrays])
                     items[3].append([float(_number(state[s.keyword])) for s in rule.scalars])
                     items[4].append(int(_number(state["step"])) + 1)
                     items[5].append(state)
@@ -271,7 +277,6 @@ def _base_class():
                         for s in rule.scalars:
                             state[s.keyword] = new[s.name]
                         state["step"].fill_(t)
-            return loss
 
         def _step_group(self, group, kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
             """The step of one param group's parameters of one dtype (see
@@ -279,17 +284,27 @@ def _base_class():
             group plugs in."""
             return run_group(kernel, values, params, grads, arrays, scalars, steps)
 
-        def _initial(self, rule, kernel, p, values) -> dict:
+        def _scratch(self, p, s):
+            """Where the step writes a state torch does not keep (a factored moment of the kind p's
+            shape does not use, a buffer the group's zero momentum leaves out): shared, never read."""
+            shape = () if s.shape != "param" and p.dim() else tuple(p.shape)
+            scratch = self.__dict__.setdefault("_scratches", {})
+            key = (s.name, shape, p.dtype, p.device)
+            if key not in scratch:
+                scratch[key] = torch.zeros(shape, dtype=p.dtype, device=p.device)
+            return scratch[key]
+
+        def _initial(self, rule, kernel, p, values, dead) -> dict:
             state = {"step": torch.tensor(0.0, dtype=_scalar_dtype())}
             for s, value in zip(rule.states, initial_state(kernel, p, values)):
-                if value is not None:
+                if value is not None and s.name not in dead:
                     state[s.keyword] = value
             return state
 
-        def _check_state(self, rule, state, p) -> None:
+        def _check_state(self, rule, state, p, dead) -> None:
             """Each state the step reads is there (a group's variant may not change after its first step)."""
             for s in rule.states:
-                if s.keyword not in state and _kept(s, p):
+                if s.keyword not in state and _kept(s, p) and s.name not in dead:
                     raise SymoptError(f"torch.optim.{self._torch}: a parameter's state has no {s.keyword!r}, which "
                                       f"{_label(rule)} needs (was a structural keyword changed after the first step?)")
 
@@ -312,7 +327,9 @@ def _base_class():
                     len(a["params"]) != len(b["params"]) for a, b in zip(saved_groups, self.param_groups)):
                 raise SymoptError(f"torch.optim.{self._torch}: the state dict's param groups do not have this "
                                   "optimizer's sizes")
-            keywords = set(list(self._signature.parameters)[1:])
+            # torch's own class's groups may hold its base classes' keywords (AdamW's decoupled_weight_decay)
+            keywords = set().union(*(inspect.signature(base).parameters for base in getattr(torch.optim, self._torch).__mro__
+                                     if _is_optimizer(base)))
             others = set().union(*(inspect.signature(getattr(torch.optim, n)).parameters
                                    for n in dir(torch.optim) if _is_optimizer(getattr(torch.optim, n)))) - keywords
             needed = {h.keyword for r in self._rules for h in r.hypers} & keywords
@@ -324,13 +341,15 @@ def _base_class():
                     raise SymoptError(f"torch.optim.{self._torch}: the state dict's param group {what}: "
                                       "a state dict of another optimizer?")
             for saved, group in zip(saved_groups, self.param_groups):
-                rule = self._rule({**group, **{k: v for k, v in saved.items() if k != "params"}})
+                merged = {**group, **{k: v for k, v in saved.items() if k != "params"}}
+                rule = self._rule(merged)
                 for index, p in zip(saved["params"], group["params"]):
                     state = state_dict["state"].get(index)
                     if state:
-                        self._validate_state(rule, state, p, index)
+                        values = _kernel(rule).hyperparameters(**self._hyper(rule, merged, p.dtype))
+                        self._validate_state(rule, state, p, index, _dead(rule, _zeros(rule, values)))
 
-        def _validate_state(self, rule, state, p, index) -> None:
+        def _validate_state(self, rule, state, p, index, dead) -> None:
             where = f"torch.optim.{self._torch}: the state of parameter {index}"
             known = {s.keyword: s for r in self._rules for s in r.states}
             for key, value in list(state.items()):
@@ -347,7 +366,7 @@ def _base_class():
                 value = state.get(s.keyword)
                 if value is None:
                     if _kept(s, p):
-                        if _live(rule, s):
+                        if s.name not in dead:
                             raise SymoptError(f"{where} has no {s.keyword!r}, which {_label(rule)} needs")
                         state.pop(s.keyword, None)
                     continue
@@ -414,12 +433,20 @@ def _label(rule) -> str:
     return label(rule)
 
 
+def _zeros(rule, values) -> frozenset:
+    """The hyperparameters at 0 whose terms the kernels leave out (``skip_when_zero``)."""
+    return frozenset(h.name for h, v in zip(rule.hypers, values) if h.skip_when_zero and v == 0)
+
+
 @functools.cache
-def _live(rule, state) -> bool:
-    """Whether ``state`` can change θ: it appears in θ's step, or in a live state's (by fixed point)."""
-    step = rule.step_map()
+def _dead(rule, zeros: frozenset) -> frozenset:
+    """The states whose previous value no step reads with the hyperparameters ``zeros`` at 0 (RMSprop's
+    buffer at momentum 0): torch keeps none of them. A state is read when θ's step, or the step of a
+    state that is read, uses it (by fixed point)."""
     from symopt import symbols as S
 
+    at_zero = {h.symbol: 0 for h in rule.hypers if h.name in zeros}
+    step = {k: v.xreplace(at_zero) for k, v in rule.step_map().items()}
     live = {S.theta}
     changed = True
     while changed:
@@ -428,7 +455,7 @@ def _live(rule, state) -> bool:
             if s.new not in live and any(s.prev in step[x].free_symbols for x in live):
                 live.add(s.new)
                 changed = True
-    return state.new in live
+    return frozenset(s.name for s in rule.states if s.new not in live)
 
 
 @functools.cache
