@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from symopt.errors import SymoptError  # noqa: E402
-from symopt.torch import optim  # noqa: E402
+from symopt.errors import SymoptError
+from symopt.torch import optim
 
 # float64 to float64 rounding over 20 steps; float32 to a few float32 roundings (torch's own
 # test_correctness compares foreach and for-loop paths at these).

@@ -129,10 +129,10 @@ def test_every_class_is_generated_with_torchs_signature(torch, optim):
 
 def test_a_class_without_a_rule_is_refused_in_one_line(torch, optim):
     with pytest.raises(SymoptError, match="needs a closure") as exc:
-        optim.LBFGS
+        getattr(optim, "LBFGS")
     assert one_line(exc) and not hasattr(optim, "LBFGS")
     with pytest.raises(AttributeError):
-        optim.NotAnOptimizer
+        getattr(optim, "NotAnOptimizer")
 
 
 # --- keywords and param groups --------------------------------------------------------------------
