@@ -129,12 +129,41 @@ def _compare(info, optim_input, dtype, steps, seed, scheduler):
     return "pass"
 
 
+def compiled_against_eager(name, backend, steps=8):
+    """The largest difference between a run of class ``name`` whose last half of steps is compiled
+    (``torch.compile(optimizer.step, backend=backend)``) and an eager run, scalar states included."""
+    cls = getattr(optim, name)
+    init = [torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)]
+
+    def run(compiled):
+        params = [torch.nn.Parameter(x.clone()) for x in init]
+        optimizer = cls(params, lr=0.01)
+        step = torch.compile(optimizer.step, backend=backend) if compiled else optimizer.step
+        generator = torch.Generator().manual_seed(1)
+        for t in range(steps):
+            params[0].grad = torch.randn(params[0].shape, generator=generator, dtype=torch.float64)
+            (step if t >= steps // 2 else optimizer.step)()
+        return params[0].detach(), optimizer.state[params[0]]
+
+    (a, state), (b, other) = run(False), run(True)
+    scalars = max((abs(float(state[k]) - float(other[k])) for k in state if not isinstance(state[k], torch.Tensor)
+                   or state[k].dim() == 0), default=0.0)
+    return max((a - b).abs().max().item(), scalars)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--verbose", action="store_true", help="print every refused and failed config")
+    parser.add_argument("--compile", action="store_true", help="also compile each class's step against eager")
+    parser.add_argument("--backend", default="inductor", help="torch.compile's backend for --compile")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.compile:
+        for name in optim.names():
+            started = time.perf_counter()
+            print(f"compiled ({args.backend}) against eager, {name}: largest difference "
+                  f"{compiled_against_eager(name, args.backend):.3g} ({time.perf_counter() - started:.1f} s)")
     counts: dict[str, dict[str, int]] = {}
     started = time.perf_counter()
     for info, optim_input in configs():
