@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 
-from symopt.errors import SymoptError
+from symopt.errors import SymoptError, UnknownNameError
 
 INSTALL = 'pip install "symopt-toolkit[torch]"'
 # torch's names where they differ from NumPy's ufuncs (the ops table names NumPy's)
@@ -187,8 +187,24 @@ def _optimizer_class():
                                   "class of its torch.optim counterpart runs it")
             kernel = _kernel(rule)
             values = kernel.hyperparameters(**hyperparameters)
-            super().__init__(params, {h.name: v for h, v in zip(rule.hypers, values)})
             self.rule, self._kernel = rule, kernel
+            super().__init__(params, {h.name: v for h, v in zip(rule.hypers, values)})
+
+        def add_param_group(self, param_group):
+            """torch's, after checking the group's keys: each a hyperparameter of the rule (an unknown
+            one, such as torch's ``betas`` or ``maximize``, is an error, not ignored)."""
+            if isinstance(param_group, dict):
+                valid = [h.name for h in self.rule.hypers]
+                for key in param_group:
+                    if key not in valid and key not in ("params", "param_names"):
+                        raise UnknownNameError(f"{self.rule.name} param group key", key, valid)
+            super().add_param_group(param_group)
+
+        def load_state_dict(self, state_dict):
+            """torch's, after checking that ``state_dict`` is one of this rule's: the groups' keys, each
+            parameter's state variables and their shapes, and the step counts (one line if not)."""
+            check_state_dict(self.rule, state_dict, self.param_groups)
+            super().load_state_dict(state_dict)
 
         def __getstate__(self):  # torch keeps defaults, state and groups: the rule goes with them
             return {**super().__getstate__(), "rule": self.rule}
@@ -221,12 +237,13 @@ def _optimizer_class():
                     state = self.state[p]
                     if not state:
                         state.update(self._init(p, values))
-                    params.append(p)
-                    grads.append(p.grad)
+                    real = torch.view_as_real if p.is_complex() else (lambda x: x)  # as torch.optim does
+                    params.append(real(p))
+                    grads.append(real(p.grad))
                     states.append(state)
-                steps = [state["step"] + 1 for state in states]
+                steps = [int(_number(state["step"])) + 1 for state in states]
                 advanced = self._step_group(group, kernel, values, params, grads,
-                                            [[state[s.name] for s in rule.arrays] for state in states],
+                                            [[real_view(state[s.name]) for s in rule.arrays] for state in states],
                                             [[state[s.name] for s in rule.scalars] for state in states], steps)
                 for state, new, t in zip(states, advanced, steps):
                     state.update(new)
@@ -244,6 +261,53 @@ def _optimizer_class():
     Optimizer.__module__ = __name__
     Optimizer.__qualname__ = "Optimizer"
     return Optimizer
+
+
+def real_view(tensor):
+    """A complex tensor's real view (``torch.view_as_real``), any other as it is."""
+    torch = require_torch()
+    return torch.view_as_real(tensor) if tensor.is_complex() else tensor
+
+
+def check_state_dict(rule, state_dict, param_groups) -> None:
+    """Refuse, in one line, a state dict that is not one of ``rule``'s for ``param_groups``: groups of
+    other sizes or without the rule's hyperparameters (another optimizer's), a state variable the rule
+    does not have or of the wrong shape, a step that is not a whole number from 0 to 2**53."""
+    import math
+
+    torch = require_torch()
+    if not isinstance(state_dict, dict) or not isinstance(state_dict.get("state"), dict) \
+            or not isinstance(state_dict.get("param_groups"), list):
+        raise SymoptError(f"{rule.name}: a state dict has 'state' and 'param_groups'")
+    saved_groups = state_dict["param_groups"]
+    if len(saved_groups) != len(param_groups) or any(
+            not isinstance(a, dict) or len(a.get("params", ())) != len(b["params"]) for a, b in zip(saved_groups, param_groups)):
+        raise SymoptError(f"{rule.name}: the state dict's param groups do not have this optimizer's sizes")
+    names = {s.name: s for s in rule.states}
+    for saved, group in zip(saved_groups, param_groups):
+        missing = [h.name for h in rule.hypers if h.name not in saved]
+        if missing:
+            raise SymoptError(f"{rule.name}: the state dict's param group lacks {', '.join(missing)}: a state dict of "
+                              "another optimizer?")
+        for index, p in zip(saved["params"], group["params"]):
+            state = state_dict["state"].get(index) or {}
+            where = f"{rule.name}: the state of parameter {index}"
+            for key, value in state.items():
+                if key == "step":
+                    number = _number(value)
+                    if (isinstance(number, bool) or not isinstance(number, float | int) or not math.isfinite(number)
+                            or number != int(number) or not 0 <= number <= 2**53):
+                        raise SymoptError(f"{where}: step must be a whole number from 0 to 2**53, not {number!r}")
+                elif key not in names:
+                    raise SymoptError(f"{where} holds {key!r}, which {rule.name} has no state variable of: a state "
+                                      "dict of another optimizer?")
+                elif not names[key].scalar:
+                    shape = names[key].shape_of(tuple(p.shape))
+                    if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
+                        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                        raise SymoptError(f"{where}: {key} has shape {got}, the parameter's needs {shape}")
+            if state and set(names) - set(state):
+                raise SymoptError(f"{where} lacks {', '.join(sorted(set(names) - set(state)))}")
 
 
 def initial_state(kernel, p, values) -> list:
