@@ -151,12 +151,13 @@ def test_bad_input_is_one_clear_error(torch):
 def test_import_symopt_without_torch():
     """`import symopt` and `import symopt.torch` need no torch; using the optimizer says what to install."""
     code = ("import sys; sys.modules['torch'] = None\n"
-            "import symopt, symopt.torch\n"
+            "import symopt, symopt.torch, symopt.torch.optim\n"
             "from symopt.errors import SymoptError\n"
-            "try:\n    symopt.torch.Optimizer\nexcept SymoptError as e:\n    print(e)\n")
+            "try:\n    symopt.torch.Optimizer\nexcept SymoptError as e:\n    print(e)\n"
+            "try:\n    symopt.torch.optim.Adam\nexcept SymoptError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
                          capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip() == 'symopt.torch needs torch: pip install "symopt-toolkit[torch]"', out.stderr
+    assert out.stdout.splitlines() == ['symopt.torch needs torch: pip install "symopt-toolkit[torch]"'] * 2, out.stderr
 
 
 def test_generated_code_is_torch_operations(torch):
