@@ -182,7 +182,7 @@ def test_unknown_keys_and_groups_no_rule_computes_are_one_line_errors(torch, opt
     sgd = optim.SGD(w, lr=0.1, momentum=0.9)
     sgd.param_groups[0]["momentum"] = 1.5
     w[0].grad = torch.ones(2, 2)
-    with pytest.raises(SymoptError, match="momentum=1.5") as exc:
+    with pytest.raises(SymoptError, match="momentum must be in") as exc:
         sgd.step()
     assert one_line(exc)
 

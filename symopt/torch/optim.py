@@ -172,7 +172,11 @@ def _base_class():
             if group.get("differentiable"):
                 raise SymoptError(f"torch.optim.{self._torch}: differentiable=True is not supported (symopt's step "
                                   "writes in place under no_grad)")
-            key = tuple((k, _key(group.get(k))) for k in self._signature.parameters if k not in ("params", "lr"))
+            # the choice depends on the structural values and on which hyperparameters are at torch's
+            # default (a scheduler moving a value does not add an entry: ranges are checked at the step)
+            hypers = {h.keyword for r in self._rules for h in r.hypers}
+            key = tuple((k, _same(group.get(k, p.default), p.default) if k in hypers else _key(group.get(k)))
+                        for k, p in self._signature.parameters.items() if k != "params")
             cache = self.__dict__.setdefault("_chosen", {})
             if key not in cache:
                 cache[key] = self._choose(group)
