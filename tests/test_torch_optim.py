@@ -178,6 +178,16 @@ def test_unknown_keys_and_groups_no_rule_computes_are_one_line_errors(torch, opt
             with pytest.raises(SymoptError, match="differentiable") as exc:
                 cls(w, differentiable=True)
             assert one_line(exc)
+    # a key set by hand after construction: another optimizer's keyword is refused at the step
+    for name in optim.names():
+        optimizer = getattr(optim, name)(w)
+        other = next(k for n in optim.names() for k in inspect.signature(getattr(torch.optim, n)).parameters
+                     if k not in inspect.signature(getattr(torch.optim, name)).parameters and k != "params")
+        optimizer.param_groups[0][other] = True
+        w[0].grad = torch.ones(2, 2)
+        with pytest.raises(SymoptError, match=f"takes no {other}") as exc:
+            optimizer.step()
+        assert one_line(exc)
     # a hyperparameter changed after construction is checked at the step
     sgd = optim.SGD(w, lr=0.1, momentum=0.9)
     sgd.param_groups[0]["momentum"] = 1.5
@@ -225,7 +235,11 @@ def test_checkpoints_go_both_ways(torch, optim):
         torch.save((ours, ours_p), buffer)
         buffer.seek(0)
         loaded, loaded_p = torch.load(buffer, weights_only=False)
+        resumed_p = [torch.nn.Parameter(p.detach().clone()) for p in ours_p]
+        resumed = cls(resumed_p, lr=0.5)  # the saved groups' values replace these
+        resumed.load_state_dict(copy.deepcopy(ours.state_dict()))
         expected = train(torch, ours, ours_p, 3, seed=3)
+        assert all(torch.equal(a, b) for a, b in zip(train(torch, resumed, resumed_p, 3, seed=3), expected))
         close(torch, train(torch, reference, again_p, 3, seed=3), expected, cls)
         for other, other_p in ((copied, copied_p), (loaded, loaded_p)):
             assert type(other) is cls

@@ -169,6 +169,10 @@ def _base_class():
             """The variant that computes ``group``: the first whose options are the group's structural
             keywords and whose hyperparameters take the group's values, every keyword it lacks being
             at torch's default."""
+            foreign = sorted(k for k in group if k in _foreign(self._torch))
+            if foreign:  # set by hand after construction: another optimizer's keyword, never ignored
+                raise SymoptError(f"torch.optim.{self._torch} takes no {', '.join(foreign)} (a param group key of "
+                                  "another optimizer)")
             if group.get("differentiable"):
                 raise SymoptError(f"torch.optim.{self._torch}: differentiable=True is not supported (symopt's step "
                                   "writes in place under no_grad)")
@@ -331,11 +335,8 @@ def _base_class():
                     len(a["params"]) != len(b["params"]) for a, b in zip(saved_groups, self.param_groups)):
                 raise SymoptError(f"torch.optim.{self._torch}: the state dict's param groups do not have this "
                                   "optimizer's sizes")
-            # torch's own class's groups may hold its base classes' keywords (AdamW's decoupled_weight_decay)
-            keywords = set().union(*(inspect.signature(base).parameters for base in getattr(torch.optim, self._torch).__mro__
-                                     if _is_optimizer(base)))
-            others = set().union(*(inspect.signature(getattr(torch.optim, n)).parameters
-                                   for n in dir(torch.optim) if _is_optimizer(getattr(torch.optim, n)))) - keywords
+            keywords = set(list(self._signature.parameters)[1:])
+            others = _foreign(self._torch)
             needed = {h.keyword for r in self._rules for h in r.hypers} & keywords
             for saved in saved_groups:
                 foreign = sorted(k for k in saved if k in others and k not in GROUP_KEYS)
@@ -394,14 +395,27 @@ def _base_class():
                     raise SymoptError(f"{where} has no 'step', which {_label(rule)} reads")
             state["step"] = torch.tensor(float(number), dtype=_scalar_dtype())
 
-    def _is_optimizer(obj) -> bool:
-        return isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer) and obj is not torch.optim.Optimizer
-
     def _scalar_dtype():
         return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
     TorchOptimizer.__module__ = __name__
     return TorchOptimizer
+
+
+@functools.cache
+def _foreign(name: str) -> frozenset:
+    """The keywords of torch.optim's other classes that torch.optim.``name`` does not know (its base
+    classes' count as its own: AdamW's groups hold Adam's decoupled_weight_decay)."""
+    torch = require_torch()
+
+    def optimizer(obj) -> bool:
+        return isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer) and obj is not torch.optim.Optimizer
+
+    own = set().union(*(inspect.signature(base).parameters for base in getattr(torch.optim, name).__mro__
+                        if optimizer(base)))
+    every = set().union(*(inspect.signature(getattr(torch.optim, n)).parameters for n in dir(torch.optim)
+                          if optimizer(getattr(torch.optim, n))))
+    return frozenset(every - own - set(GROUP_KEYS))
 
 
 def _kept(state, p) -> bool:
