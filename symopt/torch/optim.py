@@ -193,6 +193,9 @@ def _base_class():
                 if reason is None:
                     return rule
                 reasons.append(reason)
+            ranges = [r for r in reasons if " must be in " in r]
+            if ranges:  # a variant whose options fit, with a value out of its range
+                raise SymoptError(f"torch.optim.{self._torch}: {ranges[0]}")
             raise SymoptError(f"torch.optim.{self._torch} with {reasons[0]}: symopt has no rule for it")
 
         def _mismatch(self, rule, group) -> str | None:
@@ -214,7 +217,7 @@ def _base_class():
             for h in rule.hypers:
                 value = hyper.get(h.name)
                 if isinstance(value, float | int) and not isinstance(value, bool) and not h.contains(float(value)):
-                    return f"{h.keyword}={group.get(h.keyword)!r} ({h.name} must be in {h.range_text()})"
+                    return f"{h.name} must be in {h.range_text()}, got {value!r}"
             return None
 
         def _raw(self, rule, group) -> dict:
@@ -233,7 +236,8 @@ def _base_class():
                 if value is None and h.default == FLOAT64_EPS and dtype is not None:
                     value = torch.finfo(dtype).eps
                 elif value is None and check and dtype is not None:
-                    raise SymoptError(f"torch.optim.{self._torch}: {h.keyword} takes no None for {h.name}")
+                    where = f" (position {h.library[1]} of {h.keyword})" if isinstance(h.library, tuple) else ""
+                    raise SymoptError(f"torch.optim.{self._torch}: {h.name}{where} must be a number, not None")
                 out[name] = value
             return out
 
