@@ -9,6 +9,11 @@ that drives torch's own optimizers drives it: ``clip_grad_norm_``, DistributedDa
 
 Hyperparameters go by the rule's keywords (``beta1``, ``beta2``: not torch's ``betas`` pair). The
 state of a parameter holds the rule's state variables by name (``m``, ``v``...) and ``step``.
+:mod:`symopt.torch.optim` has torch.optim's own classes, signatures, group keys and state names, for
+the rules torch has.
+
+Both step a param group through one method, ``_step_group`` (default :func:`run_group`: the generated
+code, tensor by tensor), where a path for a whole group at once plugs in.
 
 Importing this module does not import torch; the class is made on first use.
 
