@@ -21,6 +21,9 @@ import pytest
 from symopt.errors import SymoptError
 
 ROOT = Path(__file__).resolve().parents[1]
+# One process builds each class's variants and kernels once (most of this module's ~16 s), not one per
+# xdist worker.
+pytestmark = pytest.mark.xdist_group("torch-optim")
 
 
 def _sweep():
