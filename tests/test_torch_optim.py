@@ -354,3 +354,26 @@ def test_compile_gives_the_eager_trajectory(torch, optim):
     assert all(torch.equal(a, b) for a, b in zip(eager, compiled))
     assert all(state[k] == compiled_state[k] if not isinstance(state[k], torch.Tensor) else
                torch.equal(state[k], compiled_state[k]) for k in state)
+
+
+def test_a_checkpoint_of_symopt_torch_optimizer_loads(torch, optim):
+    """symopt.torch.Optimizer's state dict (the rule's names: m, v, beta1, beta2) loads into the class
+    of the rule's torch counterpart, which continues with the same bits (the same generated step)."""
+    from symopt.optimizers import RULES, get
+    from symopt.torch import Optimizer
+
+    for name in RULES:
+        for rule in getattr(optim, get(name).torch, None)._rules if get(name).torch in optim.names() else ():
+            if rule.name != name or not rule.elementwise:
+                continue
+            init = params_for(torch, getattr(optim, rule.torch))
+            generic_p = [torch.nn.Parameter(x.clone()) for x in init]
+            generic = Optimizer(generic_p, rule, lr=0.01)
+            train(torch, generic, generic_p, 3)
+            ours_p = [torch.nn.Parameter(p.detach().clone()) for p in generic_p]
+            # the structural keywords of the variant (symopt's state dict keeps them in its rule)
+            options = {k: v for k, v in rule.options if k in inspect.signature(getattr(optim, rule.torch)).parameters}
+            ours = getattr(optim, rule.torch)(ours_p, **options, **({"momentum": 0.9} if rule.hyper("momentum") else {}))
+            ours.load_state_dict(copy.deepcopy(generic.state_dict()))
+            expected = train(torch, generic, generic_p, 3, seed=2)
+            assert all(torch.equal(a, b) for a, b in zip(train(torch, ours, ours_p, 3, seed=2), expected)), rule

@@ -122,7 +122,7 @@ def optimizer_class(name: str):
 @functools.cache
 def _base_class():
     torch = require_torch()
-    from symopt.verify import from_library_keywords
+    from symopt.verify import from_library_keywords, library_keywords
 
     class TorchOptimizer(torch.optim.Optimizer):
         """What every class of :mod:`symopt.torch.optim` shares (see the module's docstring)."""
@@ -328,8 +328,22 @@ def _base_class():
             if isinstance(state_dict, dict) and isinstance(state_dict.get("state"), dict):  # checked on a copy
                 state_dict = {**state_dict, "state": {k: dict(v) if isinstance(v, dict) else v
                                                       for k, v in state_dict["state"].items()}}
+                if isinstance(state_dict.get("param_groups"), list):
+                    state_dict["param_groups"] = [self._torch_group(saved, group) if isinstance(saved, dict) else saved
+                                                  for saved, group in zip(state_dict["param_groups"], self.param_groups)]
             self._validate(state_dict)
             super().load_state_dict(state_dict)
+
+        def _torch_group(self, saved, group) -> dict:
+            """A saved group by torch's keys: a symopt.torch.Optimizer's (by the rule's names, ``beta1``
+            and ``beta2``) through the declared library keywords; a keyword it lacks (an older
+            torch's; a structural one, which symopt's keeps in its rule) as this optimizer's group has it."""
+            rule = self._rule(group)
+            names = [h.name for h in rule.hypers]
+            if any(h.keyword not in saved for h in rule.hypers) and all(n in saved for n in names):
+                saved = {**{k: v for k, v in saved.items() if k not in names},
+                         **library_keywords(rule, {n: saved[n] for n in names})}
+            return {**{k: v for k, v in group.items() if k not in GROUP_KEYS}, **saved}
 
         def _validate(self, state_dict) -> None:
             if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
