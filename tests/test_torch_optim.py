@@ -132,10 +132,10 @@ def test_every_class_is_generated_with_torchs_signature(torch, optim):
 
 def test_a_class_without_a_rule_is_refused_in_one_line(torch, optim):
     with pytest.raises(SymoptError, match="needs a closure") as exc:
-        getattr(optim, "LBFGS")
+        optim.LBFGS  # noqa: B018
     assert one_line(exc) and not hasattr(optim, "LBFGS")
     with pytest.raises(AttributeError):
-        getattr(optim, "NotAnOptimizer")
+        optim.NotAnOptimizer  # noqa: B018
 
 
 # --- keywords and param groups --------------------------------------------------------------------
