@@ -516,4 +516,7 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted([*globals(), *names()])
+    try:
+        return sorted([*globals(), *names()])
+    except SymoptError:  # no torch: no classes
+        return sorted(globals())
