@@ -93,6 +93,14 @@ class State:
     doc: str = ""
     scalar: bool = False
     shape: str = "param"  # a key of STATE_SHAPES: Adafactor's factored moments are not shaped like θ
+    # The key torch.optim keeps it under in a parameter's state (``exp_avg``), where it is not ``name``;
+    # symopt.torch.optim reads it, as runners read Hyper.library.
+    library: str | None = None
+
+    @property
+    def keyword(self) -> str:
+        """The key of this state in torch.optim's state of a parameter (``exp_avg`` for m)."""
+        return self.library or self.name
 
     def shape_of(self, params_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The array's shape for parameters of ``params_shape`` (``()`` where the state is unused)."""

@@ -7,6 +7,7 @@ and state it needs (optax's ``scale_by_adam`` keeps ``ScaleByAdamState`` beside 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 import sympy as sp
@@ -14,12 +15,17 @@ import sympy as sp
 from symopt import symbols as S
 from symopt.core import Assign, Hyper, State, Transform
 
-FIRST_MOMENT = State("m", S.m, S.m_prev, doc="first moment: moving average of the gradient")
-SECOND_MOMENT = State("v", S.v, S.v_prev, doc="second moment: moving average of the squared gradient")
-BUFFER = State("b", S.b, S.b_prev, doc="momentum buffer (the note's velocity)")
-MAX_SECOND_MOMENT = State("vmax", S.vmax, S.vmax_prev, doc="largest second moment so far")
-MEAN_GRADIENT = State("gbar", S.gbar, S.gbar_prev, doc="moving average of the gradient, for centring")
-INFINITY_NORM = State("u", S.u, S.u_prev, doc="exponentially weighted infinity norm of the gradient")
+# ``library``: the key torch.optim keeps each under (symopt.torch.optim maps checkpoints with it).
+FIRST_MOMENT = State("m", S.m, S.m_prev, doc="first moment: moving average of the gradient", library="exp_avg")
+SECOND_MOMENT = State("v", S.v, S.v_prev, doc="second moment: moving average of the squared gradient",
+                      library="exp_avg_sq")
+SQUARE_AVERAGE = replace(SECOND_MOMENT, library="square_avg")  # RMSprop's v, under torch's name
+BUFFER = State("b", S.b, S.b_prev, doc="momentum buffer (the note's velocity)", library="momentum_buffer")
+MAX_SECOND_MOMENT = State("vmax", S.vmax, S.vmax_prev, doc="largest second moment so far", library="max_exp_avg_sq")
+MEAN_GRADIENT = State("gbar", S.gbar, S.gbar_prev, doc="moving average of the gradient, for centring",
+                      library="grad_avg")
+INFINITY_NORM = State("u", S.u, S.u_prev, doc="exponentially weighted infinity norm of the gradient",
+                      library="exp_inf")
 SGD_SEQUENCE = State("z", S.z, S.z_prev, init=S.theta0, doc="the sequence the gradient steps move (SGD's iterates)")
 AVERAGE = State("x", S.x, S.x_prev, init=S.theta0, doc="the weighted average of z: what eval() evaluates at")
 LARGEST_LR = State("lr_max", S.lr_max, S.lr_max_prev, init=-sp.S.One, doc="largest learning rate so far",
@@ -202,7 +208,7 @@ def scale_by_rms(alpha: Hyper, eps: Hyper, *, centered: bool = False, eps_inside
     bias-corrected; ``centered`` subtracts the square of a moving average of g_t first, ``ṽ_t = v_t - ḡ_t²``
     (Tieleman & Hinton 2012; Graves 2013, eq. 38-45; torch.optim.RMSprop). ``eps_inside`` puts ε
     under the root, ``g_t/√(v_t + ε)``, as TensorFlow and optax (``eps_in_sqrt=True``) do."""
-    second = moving_average(SECOND_MOMENT, alpha)
+    second = moving_average(SQUARE_AVERAGE, alpha)
     mean = moving_average(MEAN_GRADIENT, alpha)
 
     def apply(u):
@@ -213,14 +219,14 @@ def scale_by_rms(alpha: Hyper, eps: Hyper, *, centered: bool = False, eps_inside
             v = S.vtilde
         return equations, u / (sp.sqrt(v + eps.symbol) if eps_inside else sp.sqrt(v) + eps.symbol)
 
-    states = (SECOND_MOMENT, *((MEAN_GRADIENT,) if centered else ()))
+    states = (SQUARE_AVERAGE, *((MEAN_GRADIENT,) if centered else ()))
     return Transform("scale_by_rms", apply, hypers=(alpha, eps), states=states)
 
 
 def scale_by_adagrad(eps: Hyper, initial: Hyper) -> Transform:
     """Adagrad's direction ``g_t / (√s_t + ε)`` with ``s_t = s_{t-1} + g_t²`` the sum of the squared
     gradients, started at ``s_0`` (Duchi et al. 2011; torch.optim.Adagrad)."""
-    total = State("s", S.s, S.s_prev, init=initial.symbol, doc="sum of the squared gradients")
+    total = State("s", S.s, S.s_prev, init=initial.symbol, doc="sum of the squared gradients", library="sum")
     summed = accumulate(total)
 
     def apply(u):

@@ -238,6 +238,31 @@ def library_keywords(rule: Rule, hyper: dict) -> dict:
     return values
 
 
+def from_library_keywords(rule: Rule, values: dict) -> dict:
+    """The inverse of :func:`library_keywords`: the library's keyword values (``betas=(0.9, 0.99)``,
+    ``ns_coefficients``, Adafactor's ``eps``) as ``rule``'s hyperparameters by name (``beta1``,
+    ``beta2``...), read from each hyperparameter's declaration (:attr:`Hyper.library`). Keys that
+    carry no hyperparameter of ``rule`` pass unchanged.
+
+    Raises:
+        SymoptError: for a tuple keyword that is not a tuple (or list) with a value at each position
+            the rule declares.
+    """
+    carried = {h.keyword for h in rule.hypers}
+    out = {key: value for key, value in values.items() if key not in carried}
+    for h in rule.hypers:
+        if h.keyword not in values:
+            continue
+        value = values[h.keyword]
+        if isinstance(h.library, tuple):
+            size = 1 + max(x.library[1] for x in rule.hypers if isinstance(x.library, tuple) and x.keyword == h.keyword)
+            if not isinstance(value, tuple | list) or len(value) != size:
+                raise SymoptError(f"{h.keyword} must be a tuple of {size} values, not {value!r}")
+            value = value[h.library[1]]
+        out[h.name] = value
+    return out
+
+
 def torch_runner(rule: Rule) -> Runner | str:
     """Run torch.optim's implementation of ``rule`` (float64 default dtype), or say why torch has none."""
     try:

@@ -151,12 +151,13 @@ def test_bad_input_is_one_clear_error(torch):
 def test_import_symopt_without_torch():
     """`import symopt` and `import symopt.torch` need no torch; using the optimizer says what to install."""
     code = ("import sys; sys.modules['torch'] = None\n"
-            "import symopt, symopt.torch\n"
+            "import symopt, symopt.torch, symopt.torch.optim\n"
             "from symopt.errors import SymoptError\n"
-            "try:\n    symopt.torch.Optimizer\nexcept SymoptError as e:\n    print(e)\n")
+            "try:\n    symopt.torch.Optimizer\nexcept SymoptError as e:\n    print(e)\n"
+            "try:\n    symopt.torch.optim.Adam\nexcept SymoptError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
                          capture_output=True, text=True, timeout=120)
-    assert out.stdout.strip() == 'symopt.torch needs torch: pip install "symopt-toolkit[torch]"', out.stderr
+    assert out.stdout.splitlines() == ['symopt.torch needs torch: pip install "symopt-toolkit[torch]"'] * 2, out.stderr
 
 
 def test_generated_code_is_torch_operations(torch):
@@ -168,3 +169,43 @@ def test_generated_code_is_torch_operations(torch):
     text = kernel.source(lr=1e-4)
     assert "numpy" not in text and "torch.sign(" in text and "a_theta_tm1.copy_(" in text
     assert np.__name__ not in text
+
+
+def test_what_issue_19_found_accepted_silently_is_refused_or_applied(torch):
+    """A torch key in a group is an error (not ignored); a complex parameter steps as its real view,
+    as in torch; another optimizer's checkpoint, a wrong shape and a bad step are refused in one
+    line; deepcopy keeps the rule."""
+    from symopt.torch import Optimizer
+
+    w = [torch.nn.Parameter(torch.ones(2, 3))]
+    for key, value in (("maximize", True), ("betas", (0.9, 0.99)), ("amsgrad", True)):
+        with pytest.raises(SymoptError, match=f"unknown adam param group key '{key}'"):
+            Optimizer([{"params": w, key: value}], "adam")
+
+    start = torch.tensor([[1.0 + 2.0j, -0.5j], [0.3, 2.0 - 1.0j]], dtype=torch.complex128)
+    complex_, real = torch.nn.Parameter(start.clone()), torch.nn.Parameter(torch.view_as_real(start).clone())
+    ours, theirs = Optimizer([complex_], "adam", lr=0.1), Optimizer([real], "adam", lr=0.1)
+    for seed in range(3):
+        grad = torch.randn(2, 2, 2, generator=torch.Generator().manual_seed(seed))
+        complex_.grad, real.grad = torch.view_as_complex(grad.clone()), grad.clone()
+        ours.step(), theirs.step()
+    assert torch.equal(torch.view_as_real(complex_.detach()), real.detach())
+    assert ours.state[complex_]["v"].is_complex() and (ours.state[complex_]["v"].imag >= 0).all()
+
+    optimizer = Optimizer(w, "adam")
+    w[0].grad = torch.ones(2, 3)
+    optimizer.step()
+    good = optimizer.state_dict()
+    sgd = Optimizer([torch.nn.Parameter(torch.ones(2, 3))], "momentum")
+    sgd.param_groups[0]["params"][0].grad = torch.ones(2, 3)
+    sgd.step()
+    bad = [sgd.state_dict(), torch.optim.SGD([torch.nn.Parameter(torch.ones(2, 3))], lr=0.1).state_dict(),
+           {**good, "state": {0: {**good["state"][0], "m": torch.ones(7)}}}]
+    bad += [{**good, "state": {0: {**good["state"][0], "step": step}}} for step in (-5, 0.5, 2**60)]
+    for state_dict in bad:
+        with pytest.raises(SymoptError) as exc:
+            Optimizer(w, "adam").load_state_dict(state_dict)
+        assert "\n" not in str(exc.value)
+    copied = copy.deepcopy(optimizer)
+    copied.step()
+    assert copied.rule == optimizer.rule

@@ -1,0 +1,522 @@
+"""torch.optim's classes, each running symopt's rule: ``symopt.torch.optim.AdamW(model.parameters())``.
+
+One class per torch.optim optimizer that a registered rule names as its torch counterpart
+(:attr:`Rule.torch`), made from the registry when first asked for: nothing here names a rule. Each
+takes torch's constructor signature verbatim (``inspect.signature(torch.optim.X)``), keeps torch's
+keys in its param groups (``betas``, ``momentum``: OneCycleLR's ``cycle_momentum`` and every other
+scheduler drive it), and torch's keys in a parameter's state (``exp_avg``, ``step``: each
+:class:`~symopt.core.State` declares its torch name), so a state dict goes both ways between the
+class and torch.optim's.
+
+How torch's keywords reach the rule:
+
+- hyperparameters through their declared library keywords (:func:`symopt.verify.from_library_keywords`:
+  ``betas`` to β₁ and β₂); a one-element tensor (a Tensor ``lr``) as its number;
+- structural keywords (``amsgrad``, ``nesterov``, ``centered``, ``decoupled_weight_decay``...) choose
+  the rule's variant, for each param group at each step, as torch reads them; so does a hyperparameter
+  a rule lacks at torch's default (``SGD`` with ``momentum=0`` runs ``sgd``, with momentum
+  ``momentum``). A group no variant of a registered rule computes is a one-line error;
+- ``maximize`` steps along the gradient (torch negates it first);
+- ``foreach``, ``fused``, ``capturable``: accepted, and on the CPU they change nothing: every group
+  takes the same generated step (:meth:`_step_group`, where a fused path for a whole group plugs
+  in), which keeps the step count as a Python number (``capturable`` is for CUDA graphs, untested
+  here: no GPU). ``differentiable=True`` is refused: the step writes in place under ``no_grad``;
+- a complex parameter is its real view (``torch.view_as_real``), as in torch, for elementwise rules;
+  a rule on whole tensors refuses it (the real view of a matrix is not the matrix).
+
+An unknown keyword, in the constructor or a param group, is a one-line error, never ignored. A
+torch.optim class symopt has no rule for (LBFGS, driven by a closure) is refused in one line.
+
+Importing this module does not import torch; a class is made on first use.
+
+Example (torch installed):
+    >>> import torch, symopt.torch.optim
+    >>> w = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    >>> opt = symopt.torch.optim.AdamW([w], lr=1e-2, betas=(0.9, 0.999))
+    >>> w.grad = torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64)
+    >>> opt.step()
+    >>> w.detach().numpy().round(4)
+    array([0.9899, 1.0099, 0.9899])
+    >>> sorted(opt.state[w])
+    ['exp_avg', 'exp_avg_sq', 'step']
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+
+from symopt.errors import SymoptError, UnknownNameError
+from symopt.torch import _kernel, _number, eager, initial_state, require_torch, run_group
+
+# Keywords that choose how torch computes a step, not what it computes.
+IMPLEMENTATION = ("foreach", "fused", "capturable")
+# Keys of a param group besides the constructor's keywords: its parameters and their names.
+GROUP_KEYS = ("params", "param_names")
+# The machine epsilon of float64: a hyperparameter with this default that torch leaves at None takes
+# the parameters' dtype's (Adafactor's ε₁, declared "torch: the dtype's eps").
+FLOAT64_EPS = 2.220446049250313e-16
+MAX_STEP = 2**53
+
+
+class Refused(SymoptError, AttributeError):
+    """A torch.optim class symopt has no rule for (an AttributeError too, so ``hasattr`` is False)."""
+
+
+@functools.cache
+def torch_rules() -> dict[str, tuple]:
+    """torch.optim's class names with the rules that compute them: each registered rule naming a
+    torch class, in each variant whose structural options torch has (by keyword and type) or that
+    leaves them at their defaults, in the registry's order."""
+    torch = require_torch()
+    from symopt.optimizers import RULES, get, options, variants
+
+    out: dict[str, list] = {}
+    for name in RULES:
+        rule = get(name)
+        cls = getattr(torch.optim, rule.torch, None) if rule.torch else None
+        if cls is None:
+            continue
+        accepted = inspect.signature(cls).parameters
+        defaults = options(name)
+        for variant in variants(name):
+            if all(type(v) is type(defaults[k]) and (k in accepted or v == defaults[k]) for k, v in variant.items()):
+                out.setdefault(rule.torch, []).append(get(name, **variant))
+    return {key: tuple(value) for key, value in out.items()}
+
+
+def names() -> list[str]:
+    """The classes this module makes: torch.optim's that a registered rule computes."""
+    return list(torch_rules())
+
+
+@functools.cache
+def optimizer_class(name: str):
+    """The class named ``name`` (torch.optim's name), made from the registry.
+
+    Raises:
+        Refused: for a torch.optim class no registered rule computes, naming the reason.
+    """
+    torch = require_torch()
+    reference = getattr(torch.optim, name, None)
+    if name not in torch_rules():
+        if isinstance(reference, type) and issubclass(reference, torch.optim.Optimizer):
+            closure = inspect.signature(reference.step).parameters.get("closure")
+            why = (" (its step needs a closure that re-evaluates the loss: it is not an update rule)"
+                   if closure is not None and closure.default is inspect.Parameter.empty else "")
+            raise Refused(f"symopt has no rule for torch.optim.{name}{why}: use torch.optim.{name}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    base = _base_class()
+    signature = inspect.signature(reference)
+    rules = torch_rules()[name]
+    doc = (f"torch.optim.{name}'s constructor and semantics, computed by symopt's "
+           f"{', '.join(dict.fromkeys(r.name for r in rules))} (the variant each param group's keys choose).\n\n"
+           f"Signature: ``{name}{signature}``.")
+    cls = type(name, (base,), {"__doc__": doc, "__module__": __name__, "__qualname__": name,
+                               "_torch": name, "_rules": rules, "_signature": signature})
+    cls.__signature__ = signature
+    return cls
+
+
+@functools.cache
+def _base_class():
+    torch = require_torch()
+    from symopt.verify import from_library_keywords, library_keywords
+
+    class TorchOptimizer(torch.optim.Optimizer):
+        """What every class of :mod:`symopt.torch.optim` shares (see the module's docstring)."""
+
+        _torch: str = ""
+        _rules: tuple = ()
+        _signature: inspect.Signature
+
+        def __init__(self, params, *args, **kwargs):
+            keywords = list(self._signature.parameters)[1:]
+            for key in kwargs:
+                if key not in keywords:
+                    raise UnknownNameError(f"torch.optim.{self._torch} keyword", key, keywords)
+            try:
+                bound = self._signature.bind(params, *args, **kwargs)
+            except TypeError as exc:
+                raise SymoptError(f"torch.optim.{self._torch}: {exc}") from None
+            bound.apply_defaults()
+            defaults = dict(bound.arguments)
+            del defaults[next(iter(self._signature.parameters))]
+            super().__init__(params, defaults)
+
+        # --- param groups ---------------------------------------------------------------------
+        def add_param_group(self, param_group):
+            """torch's, after checking the group's keys: each a keyword of the constructor (an
+            unknown one is an error, not ignored), and a variant of the rule computes the group."""
+            if isinstance(param_group, dict):
+                keywords = list(self._signature.parameters)[1:]
+                for key in param_group:
+                    if key not in keywords and key not in GROUP_KEYS:
+                        raise UnknownNameError(f"torch.optim.{self._torch} param group key", key, keywords)
+            super().add_param_group(param_group)
+            group = self.param_groups[-1]
+            rule = self._rule(group)
+            for p in group["params"]:
+                if p.is_complex() and not rule.elementwise:
+                    raise SymoptError(f"torch.optim.{self._torch}: {rule.name} works on whole tensors and takes no "
+                                      "complex parameters (the real view of a matrix is not the matrix)")
+                rule.check_shape(tuple(p.shape))
+            if not any(v is None for v in self._raw(rule, group).values()):
+                _kernel(rule).hyperparameters(**self._hyper(rule, group, None))
+
+        def _rule(self, group):
+            """The variant that computes ``group``: the first whose options are the group's structural
+            keywords and whose hyperparameters take the group's values, every keyword it lacks being
+            at torch's default."""
+            foreign = sorted(k for k in group if k in _foreign(self._torch))
+            if foreign:  # set by hand after construction: another optimizer's keyword, never ignored
+                raise SymoptError(f"torch.optim.{self._torch} takes no {', '.join(foreign)} (a param group key of "
+                                  "another optimizer)")
+            if group.get("differentiable"):
+                raise SymoptError(f"torch.optim.{self._torch}: differentiable=True is not supported (symopt's step "
+                                  "writes in place under no_grad)")
+            # the choice depends on the structural values and on which hyperparameters are at torch's
+            # default (a scheduler moving a value does not add an entry: ranges are checked at the step)
+            hypers = {h.keyword for r in self._rules for h in r.hypers}
+            key = tuple((k, _same(group.get(k, p.default), p.default) if k in hypers else _key(group.get(k)))
+                        for k, p in self._signature.parameters.items() if k != "params")
+            cache = self.__dict__.setdefault("_chosen", {})
+            if key not in cache:
+                cache[key] = self._choose(group)
+            return cache[key]
+
+        def _choose(self, group):
+            reasons = []
+            for rule in self._rules:
+                reason = self._mismatch(rule, group)
+                if reason is None:
+                    return rule
+                reasons.append(reason)
+            ranges = [r for r in reasons if " must be in " in r]
+            if ranges:  # a variant whose options fit, with a value out of its range
+                raise SymoptError(f"torch.optim.{self._torch}: {ranges[0]}")
+            raise SymoptError(f"torch.optim.{self._torch} with {reasons[0]}: symopt has no rule for it")
+
+        def _mismatch(self, rule, group) -> str | None:
+            """Why ``rule`` does not compute ``group``, or None."""
+            options = dict(rule.options)
+            carried = {h.keyword for h in rule.hypers}
+            for name, parameter in self._signature.parameters.items():
+                if name in ("params", "maximize", *IMPLEMENTATION, "differentiable") or name in carried:
+                    continue
+                value = group.get(name, parameter.default)
+                if name in options:
+                    if value is None and parameter.default is None:  # torch's None: the rule's default
+                        continue
+                    if not (value == options[name] and type(value) is type(options[name])):
+                        return f"{name}={value!r}"
+                elif not _same(value, parameter.default):
+                    return f"{name}={value!r}"
+            hyper = self._hyper(rule, group, None, check=False)
+            for h in rule.hypers:
+                value = hyper.get(h.name)
+                if isinstance(value, float | int) and not isinstance(value, bool) and not h.contains(float(value)):
+                    return f"{h.name} must be in {h.range_text()}, got {value!r}"
+            return None
+
+        def _raw(self, rule, group) -> dict:
+            return from_library_keywords(rule, {h.keyword: group[h.keyword] for h in rule.hypers
+                                                if h.keyword in group})
+
+        def _hyper(self, rule, group, dtype, check=True) -> dict:
+            """The group's hyperparameters by the rule's names, as numbers; a None that torch reads as
+            the dtype's machine epsilon as that of ``dtype``."""
+            out = {}
+            for name, value in self._raw(rule, group).items():
+                h = rule.hyper(name)
+                if h is None:
+                    continue
+                value = _number(value)
+                if value is None and h.default == FLOAT64_EPS and dtype is not None:
+                    value = torch.finfo(dtype).eps
+                elif value is None and check and dtype is not None:
+                    where = f" (position {h.library[1]} of {h.keyword})" if isinstance(h.library, tuple) else ""
+                    raise SymoptError(f"torch.optim.{self._torch}: {h.name}{where} must be a number, not None")
+                out[name] = value
+            return out
+
+        # --- the step -------------------------------------------------------------------------
+        def step(self, closure=None):
+            """One step for every parameter with a gradient; returns ``closure()`` if given. Under
+            ``torch.compile`` it runs eagerly (see :func:`symopt.torch.eager`)."""
+            loss = None
+            if closure is not None:
+                with torch.enable_grad():
+                    loss = closure()
+            eager(self._step)()
+            return loss
+
+        @torch.no_grad()
+        def _step(self):
+            for group in self.param_groups:
+                rule = self._rule(group)
+                kernel = _kernel(rule)
+                by_dtype: dict = {}
+                work: dict = {}
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    if p.grad.is_sparse:
+                        raise SymoptError(f"torch.optim.{self._torch}: sparse gradients are not supported")
+                    if p.dtype not in by_dtype:
+                        by_dtype[p.dtype] = kernel.hyperparameters(**self._hyper(rule, group, p.dtype))
+                    values = by_dtype[p.dtype]
+                    dead = _dead(rule, _zeros(rule, values))
+                    state = self.state[p]
+                    if not state:
+                        state.update(self._initial(rule, kernel, p, values, dead))
+                    else:
+                        self._check_state(rule, state, p, dead)
+                    grad = -p.grad if group.get("maximize") else p.grad
+                    real = torch.view_as_real if p.is_complex() else (lambda x: x)
+                    items = work.setdefault(p.dtype, ([], [], [], [], [], []))
+                    items[0].append(real(p))
+                    items[1].append(real(grad))
+                    items[2].append([real(state[s.keyword]) if state.get(s.keyword) is not None
+                                     else self._scratch(real(p), s) for s in rule.arrays])
+                    items[3].append([float(_number(state[s.keyword])) for s in rule.scalars])
+                    items[4].append(int(_number(state["step"])) + 1)
+                    items[5].append(state)
+                for dtype, (params, grads, arrays, scalars, steps, states) in work.items():
+                    advanced = self._step_group(group, kernel, by_dtype[dtype], params, grads, arrays, scalars, steps)
+                    for state, new, t in zip(states, advanced, steps):
+                        for s in rule.scalars:
+                            state[s.keyword] = new[s.name]
+                        state["step"].fill_(t)
+
+        def _step_group(self, group, kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
+            """The step of one param group's parameters of one dtype (see
+            :func:`symopt.torch.run_group`, its default): the one place a faster path for a whole
+            group plugs in."""
+            return run_group(kernel, values, params, grads, arrays, scalars, steps)
+
+        def _scratch(self, p, s):
+            """Where the step writes a state torch does not keep (a factored moment of the kind p's
+            shape does not use, a buffer the group's zero momentum leaves out): shared, never read."""
+            shape = () if s.shape != "param" and p.dim() else tuple(p.shape)
+            scratch = self.__dict__.setdefault("_scratches", {})
+            key = (s.name, shape, p.dtype, p.device)
+            if key not in scratch:
+                scratch[key] = torch.zeros(shape, dtype=p.dtype, device=p.device)
+            return scratch[key]
+
+        def _initial(self, rule, kernel, p, values, dead) -> dict:
+            state = {"step": torch.tensor(0.0, dtype=_scalar_dtype())}
+            for s, value in zip(rule.states, initial_state(kernel, p, values)):
+                if value is not None and s.name not in dead:
+                    state[s.keyword] = value
+            return state
+
+        def _check_state(self, rule, state, p, dead) -> None:
+            """Each state the step reads is there (a group's variant may not change after its first step)."""
+            for s in rule.states:
+                if s.keyword not in state and _kept(s, p) and s.name not in dead:
+                    raise SymoptError(f"torch.optim.{self._torch}: a parameter's state has no {s.keyword!r}, which "
+                                      f"{_label(rule)} needs (was a structural keyword changed after the first step?)")
+
+        # --- checkpoints ----------------------------------------------------------------------
+        def load_state_dict(self, state_dict):
+            """torch's, after checking that ``state_dict`` is one of this class's (or torch.optim's own
+            class's): the groups' keys, each parameter's state keys and shapes, and the step counts.
+            A symopt state (m, v by the rule's names) loads under torch's names."""
+            if isinstance(state_dict, dict) and isinstance(state_dict.get("state"), dict):  # checked on a copy
+                state_dict = {**state_dict, "state": {k: dict(v) if isinstance(v, dict) else v
+                                                      for k, v in state_dict["state"].items()}}
+                if isinstance(state_dict.get("param_groups"), list):
+                    state_dict["param_groups"] = [self._torch_group(saved, group) if isinstance(saved, dict) else saved
+                                                  for saved, group in zip(state_dict["param_groups"], self.param_groups)]
+            self._validate(state_dict)
+            super().load_state_dict(state_dict)
+
+        def _torch_group(self, saved, group) -> dict:
+            """A saved group by torch's keys: a symopt.torch.Optimizer's (by the rule's names, ``beta1``
+            and ``beta2``) through the declared library keywords; a keyword it lacks (an older
+            torch's; a structural one, which symopt's keeps in its rule) as this optimizer's group has it."""
+            rule = self._rule(group)
+            names = [h.name for h in rule.hypers]
+            if any(h.keyword not in saved for h in rule.hypers) and all(n in saved for n in names):
+                saved = {**{k: v for k, v in saved.items() if k not in names},
+                         **library_keywords(rule, {n: saved[n] for n in names})}
+            return {**{k: v for k, v in group.items() if k not in GROUP_KEYS}, **saved}
+
+        def _validate(self, state_dict) -> None:
+            if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+                raise SymoptError(f"torch.optim.{self._torch}: a state dict has 'state' and 'param_groups'")
+            saved_groups = state_dict["param_groups"]
+            if len(saved_groups) != len(self.param_groups) or any(
+                    len(a["params"]) != len(b["params"]) for a, b in zip(saved_groups, self.param_groups)):
+                raise SymoptError(f"torch.optim.{self._torch}: the state dict's param groups do not have this "
+                                  "optimizer's sizes")
+            keywords = set(list(self._signature.parameters)[1:])
+            others = _foreign(self._torch)
+            needed = {h.keyword for r in self._rules for h in r.hypers} & keywords
+            for saved in saved_groups:
+                foreign = sorted(k for k in saved if k in others and k not in GROUP_KEYS)
+                missing = sorted(needed - set(saved))
+                if foreign or missing:
+                    what = ", ".join([*(f"has {k!r}" for k in foreign), *(f"lacks {k!r}" for k in missing)])
+                    raise SymoptError(f"torch.optim.{self._torch}: the state dict's param group {what}: "
+                                      "a state dict of another optimizer?")
+            for saved, group in zip(saved_groups, self.param_groups):
+                merged = {**group, **{k: v for k, v in saved.items() if k != "params"}}
+                rule = self._rule(merged)
+                for index, p in zip(saved["params"], group["params"]):
+                    state = state_dict["state"].get(index)
+                    if state:
+                        values = _kernel(rule).hyperparameters(**self._hyper(rule, merged, p.dtype))
+                        self._validate_state(rule, state, p, index, _dead(rule, _zeros(rule, values)))
+
+        def _validate_state(self, rule, state, p, index, dead) -> None:
+            where = f"torch.optim.{self._torch}: the state of parameter {index}"
+            known = {s.keyword: s for r in self._rules for s in r.states}
+            for key, value in list(state.items()):
+                if key == "step":
+                    continue
+                if key not in known:
+                    by_name = {s.name: s for s in rule.states}
+                    if key in by_name and by_name[key].keyword not in state:  # symopt's name: torch's key
+                        state[by_name[key].keyword] = state.pop(key)
+                        continue
+                    raise SymoptError(f"{where} holds {key!r}, which {_label(rule)} keeps no state under: "
+                                      "a state dict of another optimizer?")
+            for s in rule.states:
+                value = state.get(s.keyword)
+                if value is None:
+                    if _kept(s, p):
+                        if s.name not in dead:
+                            raise SymoptError(f"{where} has no {s.keyword!r}, which {_label(rule)} needs")
+                        state.pop(s.keyword, None)
+                    continue
+                if s.scalar:
+                    number = _number(value)
+                    if isinstance(number, bool) or not isinstance(number, float | int) or not math.isfinite(number):
+                        raise SymoptError(f"{where}: {s.keyword} must be a finite number, not {value!r}")
+                    state[s.keyword] = float(number)
+                    continue
+                shape = tuple(p.shape) if s.shape == "param" else s.shape_of(tuple(p.shape))
+                if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
+                    got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                    raise SymoptError(f"{where}: {s.keyword} has shape {got}, the parameter's needs {shape}")
+            step = state.get("step", 1 if any(v is not None for k, v in state.items()) else 0)
+            number = _number(step)
+            if (isinstance(number, bool) or not isinstance(number, float | int) or not math.isfinite(number)
+                    or number != int(number) or not 0 <= number <= MAX_STEP):
+                raise SymoptError(f"{where}: step must be a whole number from 0 to 2**53, not {number!r}")
+            if "step" not in state:  # torch keeps no count (SGD's): its step does not read one past the first
+                if _reads_step(rule):
+                    raise SymoptError(f"{where} has no 'step', which {_label(rule)} reads")
+            state["step"] = torch.tensor(float(number), dtype=_scalar_dtype())
+
+    def _scalar_dtype():
+        return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+    TorchOptimizer.__module__ = __name__
+    return TorchOptimizer
+
+
+@functools.cache
+def _foreign(name: str) -> frozenset:
+    """The keywords of torch.optim's other classes that torch.optim.``name`` does not know (its base
+    classes' count as its own: AdamW's groups hold Adam's decoupled_weight_decay)."""
+    torch = require_torch()
+
+    def optimizer(obj) -> bool:
+        return isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer) and obj is not torch.optim.Optimizer
+
+    own = set().union(*(inspect.signature(base).parameters for base in getattr(torch.optim, name).__mro__
+                        if optimizer(base)))
+    every = set().union(*(inspect.signature(getattr(torch.optim, n)).parameters for n in dir(torch.optim)
+                          if optimizer(getattr(torch.optim, n))))
+    return frozenset(every - own - set(GROUP_KEYS))
+
+
+def _kept(state, p) -> bool:
+    """Whether torch.optim keeps ``state`` for ``p``: not a factored moment of the kind ``p``'s shape
+    does not use (Adafactor's row and column moments of a vector)."""
+    return state.scalar or state.shape == "param" or p.dim() == 0 or state.shape_of(tuple(p.shape)) != ()
+
+
+def _key(value):
+    """A group's value as part of a cache key (tensors and lists by their numbers)."""
+    torch = require_torch()
+    if isinstance(value, torch.Tensor):
+        return ("tensor", value.item()) if value.numel() == 1 else ("tensor", id(value))
+    if isinstance(value, list | tuple):
+        return tuple(_key(v) for v in value)
+    return value
+
+
+def _same(value, default) -> bool:
+    """Whether a group's value is torch's default (a number by value, anything else by identity)."""
+    value = _number(value)
+    if isinstance(default, bool) or isinstance(value, bool) or default is None or value is None:
+        return value is default or (isinstance(value, bool) and isinstance(default, bool) and value == default)
+    try:
+        return value == default
+    except (TypeError, RuntimeError):
+        return False
+
+
+def _label(rule) -> str:
+    from symopt.optimizers import label
+
+    return label(rule)
+
+
+def _zeros(rule, values) -> frozenset:
+    """The hyperparameters at 0 whose terms the kernels leave out (``skip_when_zero``)."""
+    return frozenset(h.name for h, v in zip(rule.hypers, values) if h.skip_when_zero and v == 0)
+
+
+@functools.cache
+def _dead(rule, zeros: frozenset) -> frozenset:
+    """The states whose previous value no step reads with the hyperparameters ``zeros`` at 0 (RMSprop's
+    buffer at momentum 0): torch keeps none of them. A state is read when θ's step, or the step of a
+    state that is read, uses it (by fixed point)."""
+    from symopt import symbols as S
+
+    at_zero = {h.symbol: 0 for h in rule.hypers if h.name in zeros}
+    step = {k: v.xreplace(at_zero) for k, v in rule.step_map().items()}
+    live = {S.theta}
+    changed = True
+    while changed:
+        changed = False
+        for s in rule.states:
+            if s.new not in live and any(s.prev in step[x].free_symbols for x in live):
+                live.add(s.new)
+                changed = True
+    return frozenset(s.name for s in rule.states if s.new not in live)
+
+
+@functools.cache
+def _reads_step(rule) -> bool:
+    """Whether the rule's step reads t other than to single out the first step (SGD's buffer starts
+    as the gradient): without a count, a run resumes as after step 1 only if it does not."""
+    import sympy as sp
+
+    from symopt import symbols as S
+
+    for expr in rule.step_map().values():
+        first = expr.replace(lambda e: isinstance(e, sp.Eq) and S.t in e.free_symbols, lambda e: sp.false)
+        if S.t in first.free_symbols:
+            return True
+    return False
+
+
+def __getattr__(name: str):
+    if not name[:1].isupper():  # torch.optim's classes are capitalised
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return optimizer_class(name)
+
+
+def __dir__():
+    try:
+        return sorted([*globals(), *names()])
+    except SymoptError:  # no torch: no classes
+        return sorted(globals())
