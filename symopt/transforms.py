@@ -490,14 +490,14 @@ def add_decayed_weights_by_lr(weight_decay: Hyper, lr: Hyper) -> Transform:
 
 
 # --- the rest of torch.optim (Adadelta, Rprop, ASGD) -----------------------------------------------
-SQUARED_UPDATES = State("d", S.d, S.d_prev, doc="moving average of the squared updates (torch's acc_delta)")
+SQUARED_UPDATES = State("d", S.d, S.d_prev, doc="moving average of the squared updates", library="acc_delta")
 
 
 def scale_by_adadelta(rho: Hyper, eps: Hyper) -> Transform:
     """Adadelta's direction ``Δ_t = √(d_{t-1} + ε)/√(v_t + ε)·g_t``: the gradient scaled by the ratio
     of the RMS of the past updates to the RMS of the gradients, both moving averages at the rate ρ,
     d updated with the new Δ_t after (Zeiler 2012, Algorithm 1; torch.optim.Adadelta)."""
-    squares = moving_average(SECOND_MOMENT, rho)
+    squares = moving_average(SQUARE_AVERAGE, rho)
     updates = moving_average(SQUARED_UPDATES, rho)
 
     def apply(u):
@@ -506,7 +506,7 @@ def scale_by_adadelta(rho: Hyper, eps: Hyper) -> Transform:
         eq_d, _ = updates.apply(S.delta**2)
         return eq_v + step + eq_d, S.delta
 
-    return Transform("scale_by_adadelta", apply, hypers=(rho, eps), states=(SECOND_MOMENT, SQUARED_UPDATES))
+    return Transform("scale_by_adadelta", apply, hypers=(rho, eps), states=(SQUARE_AVERAGE, SQUARED_UPDATES))
 
 
 def scale_by_rprop(lr: Hyper, eta_minus: Hyper, eta_plus: Hyper, step_min: Hyper, step_max: Hyper) -> Transform:
