@@ -38,7 +38,7 @@ def adabelief(decoupled: bool = True) -> symopt.Rule:
     decay = add_decayed_weights(WEIGHT_DECAY)
     belief = scale_by_belief(BETA1, BETA2, EPS)
     return rule(
-        "adabelief",
+        "my-adabelief",  # a name of its own: one of symopt's rule names is refused
         "AdaBelief: Adam with the second moment of g - m",
         "Zhuang et al. (2020), Algorithm 2",
         chain("adabelief", *((belief, decay) if decoupled else (decay, belief)), scale_by_learning_rate(LR)),

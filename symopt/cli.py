@@ -208,6 +208,7 @@ def main():
       symopt verify --all                each kernel against the hand-written references
       symopt check mine:step --rule adamw  your own implementation, with common mistakes named
       symopt latex adamw --format standalone -o adamw.tex   LaTeX for a paper
+      symopt derive my_rules.py:lamb     your own rule (a function returning symopt.rule(...))
     """
 
 

@@ -48,9 +48,9 @@ def test_a_reference_parses_with_its_options_and_is_never_evaluated():
 def test_a_user_rule_is_a_rule_everywhere_in_the_python_api():
     made = symopt.get(RULE)
     assert made is optimizers.resolve(RULE) and made == symopt.get(RULE, decoupled=True)
-    assert optimizers.label(optimizers.resolve(f"{RULE}(decoupled=False)")) == "adabelief(decoupled=False)"
-    assert optimizers.variants("adabelief") == [{"decoupled": True}, {"decoupled": False}]  # known by its name
-    assert symopt.get("adabelief") == made
+    assert optimizers.label(optimizers.resolve(f"{RULE}(decoupled=False)")) == "my-adabelief(decoupled=False)"
+    assert optimizers.variants("my-adabelief") == [{"decoupled": True}, {"decoupled": False}]  # known by its name
+    assert symopt.get("my-adabelief") == made
     params, grads = np.linspace(-1, 1, 5), np.array([0.3, -0.2, 0.0, 1e-3, 2.0])
     kernel = made.kernel()
     ours, _ = kernel.step(params.copy(), grads, kernel.init(params), 1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8,
@@ -106,7 +106,7 @@ def test_every_command_takes_a_user_rule_and_says_it_imports_it(runner):
     derived = runner.invoke(cli.main, ["derive", f"{RULE}(decoupled=False)", "--only", "moving-averages"])
     assert derived.exit_code == 0 and "sₜ = β₂·sₜ₋₁ + (1 - β₂)·(gₜ - mₜ)² + ε" in derived.output
     listed = runner.invoke(cli.main, ["list", RULE])
-    assert listed.exit_code == 0 and "adabelief(decoupled=True|False)" in listed.output
+    assert listed.exit_code == 0 and "my-adabelief(decoupled=True|False)" in listed.output
     latex = runner.invoke(cli.main, ["latex", f"{RULE}:moving-averages"])
     assert latex.exit_code == 0 and r"\mathbb{E}\left[m_{t}\right]" in latex.output
     standalone = runner.invoke(cli.main, ["latex", RULE, "--format", "standalone"])
@@ -120,7 +120,7 @@ def test_every_command_takes_a_user_rule_and_says_it_imports_it(runner):
 def test_verify_a_user_rule_against_the_users_numpy_step_and_torch_class(runner, torch):
     passed = runner.invoke(cli.main, ["verify", RULE, "--against", STEP, "--examples", "8"])
     assert passed.exit_code == 0, passed.output
-    assert "adabelief(decoupled=False)" in passed.output and passed.output.count("PASS") == 2
+    assert "my-adabelief(decoupled=False)" in passed.output and passed.output.count("PASS") == 2
     witness = "tests/user_rules/adabelief_torch.py:AdaBelief"
     passed = runner.invoke(cli.main, ["verify", f"{RULE}(decoupled=False)", "--against", witness, "--examples", "8"])
     assert passed.exit_code == 0 and "PASS" in passed.output, passed.output
@@ -143,24 +143,30 @@ def _plugin(tmp_path, monkeypatch, line: str):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: symopt-plugin\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(f"[symopt.rules]\n{line}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    optimizers.plugins.cache_clear()
     monkeypatch.setattr(optimizers, "_USER", {})
+    _forget()
+
+
+def _forget():
+    """Clear what the resolver keeps of the names it has seen (the plugin's name is a user rule's too)."""
+    for cached in (optimizers.plugins, optimizers._build, optimizers.option_values):
+        cached.cache_clear()
 
 
 def test_a_rule_an_installed_package_registers_is_a_name_like_symopts(runner, tmp_path, monkeypatch):
     package = tmp_path / "belief_plugin"
     package.mkdir()
     (package / "__init__.py").write_text((ROOT / "examples" / "adabelief.py").read_text())
-    _plugin(tmp_path, monkeypatch, "adabelief = belief_plugin:adabelief\nadam = belief_plugin:adabelief")
+    _plugin(tmp_path, monkeypatch, "my-adabelief = belief_plugin:adabelief\nadam = belief_plugin:adabelief")
     try:
-        assert "adabelief" in symopt.rules() and symopt.rules().count("adam") == 1  # no plugin replaces a rule
+        assert "my-adabelief" in symopt.rules() and symopt.rules().count("adam") == 1  # no plugin replaces a rule
         listed = runner.invoke(cli.main, ["list"])
         assert listed.exit_code == 0 and "AdaBelief: Adam with the second moment of g - m" in listed.output
-        latex = runner.invoke(cli.main, ["latex", "adabelief(decoupled=False):moving-averages"])
+        latex = runner.invoke(cli.main, ["latex", "my-adabelief(decoupled=False):moving-averages"])
         assert latex.exit_code == 0, latex.output
-        assert symopt.get("adabelief", decoupled=False).options == (("decoupled", False),)
+        assert symopt.get("my-adabelief", decoupled=False).options == (("decoupled", False),)
     finally:
-        optimizers.plugins.cache_clear()
+        _forget()
         sys.modules.pop("belief_plugin", None)
 
 
@@ -169,7 +175,7 @@ def test_a_broken_plugin_is_a_one_line_error_naming_it(runner, tmp_path, monkeyp
     try:
         _one_line_error(runner.invoke(cli.main, ["derive", "broken"]), "rule broken", "symopt_no_such_plugin_xyz")
     finally:
-        optimizers.plugins.cache_clear()
+        _forget()
 
 
 def test_the_readme_tutorial_shows_the_example_files():
@@ -229,3 +235,18 @@ def test_a_state_name_with_an_underscore_prints_in_latex():
 
 def test_a_rules_own_symbol_that_is_symopts_is_allowed():
     assert _direction(direction=lambda u: u * BETA1.symbol, hypers=(LR, BETA1)).hypers == (LR, BETA1)
+
+
+# --- the CI profile: a sample of the registry whose size does not grow with the variants --------------
+def test_the_ci_sample_holds_every_rules_default_and_a_fixed_number_of_variants(monkeypatch):
+    import conftest
+
+    monkeypatch.setattr(conftest, "FULL", False)
+    sample = conftest.registry_sample()
+    for name in optimizers.RULES:
+        mine = [r for r in sample if r.name == name]
+        assert mine[0] == symopt.get(name) and len(mine) == min(conftest.PER_RULE, len(optimizers.variants(name)))
+    assert conftest.registry_sample() == sample  # a fixed seed: the same sample every run
+    assert len(conftest.registry_sample(per_rule=2, total=5)) == 5
+    monkeypatch.setattr(conftest, "FULL", True)
+    assert len(conftest.registry_sample()) == sum(len(optimizers.variants(n)) for n in optimizers.RULES)

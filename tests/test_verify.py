@@ -60,6 +60,7 @@ def _torch_has(rule) -> bool:
 
 
 # Every registered variant torch.optim implements, from the rules' own torch mapping (sampled in CI).
+TORCH_ALL = [r for r in ALL if _torch_has(r)]
 TORCH_RULES = registry_sample(_torch_has)
 
 
@@ -152,9 +153,10 @@ def test_verify_against_torch_without_torch_says_how_to_install(runner, monkeypa
 
 
 def test_verify_all_against_torch(runner, torch):
-    result = runner.invoke(cli.main, ["verify", "--all", "--against", "torch", "--examples", "10"])
+    # the command over the whole registry (each variant's kernel is checked in the tests above: few cases)
+    result = runner.invoke(cli.main, ["verify", "--all", "--against", "torch", "--examples", "3"])
     assert result.exit_code == 0
-    assert result.output.count("PASS") == len(TORCH_RULES) == 20
+    assert result.output.count("PASS") == len(TORCH_ALL)
     assert "skipped: torch.optim.Adam has no option epsilon='hat'" in result.output
     assert "skipped: torch.optim has no lion" in result.output
 
