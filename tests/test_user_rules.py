@@ -13,7 +13,7 @@ from symopt import cli, optimizers
 from symopt.core import Hyper, Transform, chain, rule
 from symopt.errors import SymoptError
 from symopt.hyperparameters import BETA1, LR
-from symopt.spec import SpecError, parse
+from symopt.spec import SpecError, load, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 RULE = "examples/adabelief.py:adabelief"
@@ -55,7 +55,7 @@ def test_a_user_rule_is_a_rule_everywhere_in_the_python_api():
     kernel = made.kernel()
     ours, _ = kernel.step(params.copy(), grads, kernel.init(params), 1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8,
                           weight_decay=0.0)
-    from examples.adabelief_step import step  # the independent NumPy witness
+    step = load(STEP)  # the independent NumPy witness
 
     theirs, _ = step(params.copy(), grads, {}, 1, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0)
     np.testing.assert_allclose(ours, theirs, rtol=1e-12)
@@ -63,7 +63,8 @@ def test_a_user_rule_is_a_rule_everywhere_in_the_python_api():
 
 def test_symopt_torch_takes_a_user_rule(torch):
     import symopt.torch
-    from examples.adabelief_step import step
+
+    step = load(STEP)
 
     start, grads = np.linspace(-1, 1, 4), [np.array([0.5, -1.0, 2.0, 0.0]), np.array([0.1, 0.2, -0.3, 0.4])]
     param = torch.nn.Parameter(torch.tensor(start))
