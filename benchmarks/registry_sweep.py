@@ -17,7 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-FILES = ("test_verify.py", "test_reference.py", "test_optax.py", "test_kernel.py", "test_numba.py", "test_latex.py")
+FILES = ("test_verify.py", "test_reference.py", "test_core.py", "test_optax.py", "test_kernel.py", "test_numba.py",
+         "test_latex.py")
 
 
 def main(arguments: list[str]) -> int:
