@@ -182,8 +182,13 @@ def fixed_point(rule: Rule, new: dict[sp.Symbol, sp.Expr], unknowns: dict[sp.Sym
     symbols = list(unknowns.values())
     equations = [new[s] - unknowns[s] for s in unknowns]
     names = ", ".join(str(x).lstrip("_") for x in symbols)
-    if all(sp.diff(e, x, 2) == 0 for e in equations for x in symbols):  # linear: a matrix solve
-        A, b = sp.linear_eq_to_matrix(equations, symbols)
+    linear = all(sp.diff(e, x, 2) == 0 for e in equations for x in symbols)
+    if linear:  # a matrix solve, unless an unknown sits inside a case split (Adafactor's rank branch)
+        try:
+            A, b = sp.linear_eq_to_matrix(equations, symbols)
+        except ValueError:
+            linear = False
+    if linear:
         if A.det() == 0:
             raise NotDerivable(f"the state ({names}) has no unique fixed point: {_unfixed(A, symbols)}")
         solution = dict(zip(symbols, A.LUsolve(b)))
@@ -193,7 +198,7 @@ def fixed_point(rule: Rule, new: dict[sp.Symbol, sp.Expr], unknowns: dict[sp.Sym
         except (NotImplementedError, ValueError, TypeError):  # SymPy cannot (a max of unknowns, say)
             found = []
         if len(found) != 1 or set(found[0]) != set(symbols):
-            used = ", ".join(op.name for e in equations for op in ops.used(e)) or "its equations"
+            used = ", ".join(op.name for op in ops.used(sp.Tuple(*equations))) or "its equations"
             raise NotDerivable(f"SymPy finds no unique fixed point of the state ({names}) through {used}")
         solution = found[0]
     return {unknown: tidy(sp.factor(value)) for unknown, value in solution.items()}
@@ -273,7 +278,9 @@ def moment_names(rule: Rule) -> dict[sp.Expr, sp.Symbol]:
 
     A bias-corrected moving average of g_t settles at E[g_t]: for Adam this gives
     ``{E[g_t]: m̂_t, E[g_t²]: v̂_t}``. Later definitions win, so a bias-corrected m̂_t is preferred
-    to the m_t it is made from. Computed without weight decay.
+    to the m_t it is made from. Computed without weight decay. Only :func:`averages_of_gradient`
+    are named: a quantity that settles at g_t² under a constant gradient but averages something else
+    under noise (Adadelta's average of squared updates) is not E[g_t²].
     """
     decay = rule.hyper("weight_decay")
     try:
@@ -281,12 +288,49 @@ def moment_names(rule: Rule) -> dict[sp.Expr, sp.Symbol]:
     except NotDerivable:
         return {}
     names: dict[sp.Expr, sp.Symbol] = {}
+    averages = averages_of_gradient(rule)
     for symbol, value in values.items():
-        if symbol in (S.g, S.theta):
+        if symbol in (S.g, S.theta) or symbol not in averages:
             continue
         if value == S.g or (value.is_Pow and value.base == S.g and value.exp.is_Integer and value.exp > 0):
             names[S.Mean(value)] = symbol
     return names
+
+
+@functools.lru_cache(maxsize=64)
+def averages_of_gradient(rule: Rule) -> frozenset:
+    """The quantities the rule computes from moving averages of the gradient alone: each state whose
+    update (without weight decay, as t → ∞) is ``a·x_{t-1} + b`` with ``a`` free of arrays and ``b``
+    a polynomial in g_t (an EMA of a power of g_t: Adam's m and v), and each intermediate computed
+    only from such states (m̂_t, v̂_t). Only these may be read as moments of g_t in a steady state
+    over noise: the average of anything else (Adadelta's squared updates, AMSGrad's maximum) is not
+    a moment of g_t, even where it settles at g_t² under a constant gradient.
+    """
+    decay = rule.hyper("weight_decay")
+    no_decay = {decay.symbol: sp.S.Zero} if decay else {}
+    states = {s.new: s for s in rule.arrays}
+    found: set = set()
+    for eq in rule.equations:
+        rhs = long_run(eq.rhs.xreplace(no_decay), rule)
+        arrays = rhs.free_symbols & S.ARRAYS
+        if eq.lhs in states:
+            prev = states[eq.lhs].prev
+            a = sp.diff(rhs, prev)
+            b = sp.expand(rhs - a * prev)
+            if (a != 0 and not a.free_symbols & S.ARRAYS and not b.has(prev) and b.free_symbols & S.ARRAYS <= {S.g}
+                    and _polynomial_in_g(b)):
+                found.add(eq.lhs)
+        elif eq.lhs in S.ARRAYS and eq.lhs not in (S.g, S.theta) and arrays and arrays <= found:
+            found.add(eq.lhs)
+    return frozenset(found)
+
+
+def _polynomial_in_g(expr: sp.Expr) -> bool:
+    try:
+        poly = sp.Poly(expr, S.g)
+    except sp.PolynomialError:
+        return False
+    return not any(c.has(S.g) for c in poly.coeffs())
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:

@@ -20,8 +20,8 @@ import sympy as sp
 from symopt import symbols as S
 from symopt.core import Rule
 from symopt.derive import analysis, weight_decay
+from symopt.derive.base import Derivation, Equation, Private, Step, Table, holds, prose
 from symopt.errors import NotDerivable
-from symopt.derive.base import Derivation, Equation, Step, Table, prose
 
 RMS_GRID = tuple(10.0**k for k in range(-6, 3))
 SCALES = (1e-3, 1.0)  # gradient RMS of the two simulated groups: 1000× apart
@@ -32,18 +32,22 @@ GENERAL_TOLERANCE = 0.05
 
 TITLE = "The coupling problem, in numbers"
 REQUIRES = "a weight decay whose steady-state effective decay depends on the gradient's RMS alone"
-RMS = sp.Symbol("r", positive=True)  # the gradient's root mean square
+RMS = Private("r", positive=True)  # the gradient's root mean square
+
+
+def check(rule: Rule) -> None:
+    """A weight decay whose steady-state λ_eff depends on the gradient's RMS alone.
+
+    Raises:
+        NotDerivable: saying which of these fails, and how.
+    """
+    weight_decay.check(rule)
+    ratio_expression(rule)
 
 
 def applies(rule: Rule) -> bool:
     """Any rule with a weight decay whose steady-state λ_eff depends on the gradient's RMS alone."""
-    if not weight_decay.applies(rule):
-        return False
-    try:
-        ratio_expression(rule)
-    except NotDerivable:
-        return False
-    return True
+    return holds(check, rule)
 
 
 def ratio_expression(rule: Rule) -> sp.Expr:
@@ -352,7 +356,7 @@ def derivation(rule: Rule) -> Derivation:
             prose("hyperparameters at the rule's defaults"),
         ),
         steps=(Step(prose("The derived effective weight decay:"), (Equation(S.lam_eff, lam_eff),)),),
-        results=(Equation(S.lam_eff, lam_eff),),
+        results=(Equation(S.lam_eff, lam_eff, when=weight_decay.derivation(rule).results[0].when),),
         tables=(table([rule]), simulation_table([sim, *outside]), *swept),
         values={"simulation": sim, "outside": outside, **({"sweep": {v: swept_range(swept[0], v) for v in
                                                                     ("window", "theta0")}} if swept else {})},
@@ -417,7 +421,7 @@ def claim_spike(rules: list[Rule]) -> dict:
         columns=(prose("spike (x gradient RMS)"), prose("seed"), prose("step at the spike / typical"),
                  prose(f"steps after it / typical, windows of {SPIKE_WINDOW}")),
         rows=tuple(rows),
-        note=prose(f"200 parameters, gradients N(0, 1) independent of ", S.theta, f", default hyperparameters; the "
+        note=prose("200 parameters, gradients N(0, 1) independent of ", S.theta, f", default hyperparameters; the "
                    f"spike at step {SPIKE_AT} on every parameter; typical: the mean |step| over the {SPIKE_BEFORE} "
                    f"steps before it; after: the mean |step| in each window of {SPIKE_WINDOW} steps over the "
                    f"{horizon} after it, the first left out (the first moment still carries the spike), the "

@@ -13,7 +13,9 @@ import sympy as sp
 from symopt import symbols as S
 from symopt.core import Rule
 from symopt.derive.analysis import factor, steady_state
-from symopt.derive.base import LONG_RUN as _LONG_RUN, Derivation, Equation, Step, prose
+from symopt.derive.base import LONG_RUN as _LONG_RUN
+from symopt.derive.base import Derivation, Equation, Step, holds, prose
+from symopt.errors import NotDerivable
 
 LONG_RUN = S.Tends(S.t, sp.oo)
 # Δθ_t, the step (printed as θ_t - θ_{t-1}).
@@ -23,13 +25,23 @@ TITLE = "The settled step under a constant gradient"
 REQUIRES = "a state that settles to a unique fixed point under a constant gradient"
 
 
-def applies(rule: Rule) -> bool:
-    """Any rule whose state has a unique fixed point under a constant gradient."""
+def check(rule: Rule) -> None:
+    """A state with a unique fixed point under a constant gradient.
+
+    Raises:
+        NotDerivable: with what SymPy found (the state that keeps adding, the operation it cannot solve through).
+    """
     try:
         steady_state(rule, _no_decay(rule))
-    except (ValueError, NotImplementedError):
-        return False
-    return True
+    except NotDerivable:
+        raise
+    except (ValueError, NotImplementedError) as exc:
+        raise NotDerivable(f"SymPy cannot solve for the state's fixed point ({exc})") from None
+
+
+def applies(rule: Rule) -> bool:
+    """Any rule whose state has a unique fixed point under a constant gradient."""
+    return holds(check, rule)
 
 
 def _no_decay(rule: Rule) -> dict:
