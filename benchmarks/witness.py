@@ -1,6 +1,7 @@
 """The numerical witnesses of tests/test_witness.py over every registered variant, with 40 drawn
-examples per variant instead of 8 (the test samples two variants per rule for the expensive
-derivations: the settled step and the stability threshold).
+examples per variant instead of 8 (the test samples two variants per rule for the settled step and the
+stability threshold, and each rule's default variant for the moving averages' means, the steady λ_eff,
+the norm equilibrium and Schedule-Free's averaging weights).
 
 Usage: python benchmarks/witness.py   (from the repository root; takes minutes)
 """

@@ -11,10 +11,17 @@ rule's compiled kernel, with the branches it took counted and asserted.
   defaults, at the ends of the ranges and, for a rule with step-dependent scalars (NAdam's μ_t), at
   finite t (from its finite-t form) and at ψ = 0 (the other case of its limit).
 
-The steady λ_eff is witnessed by the coupling simulation (tests/test_derivations.py) and the norm
-equilibria by the random walks (tests/test_dynamics.py). The expensive derivations run here on a
-fixed-seed sample of variants (the default and one more per rule); ``benchmarks/witness.py`` runs
-every variant. Nothing here names a rule.
+- E[x_t] of the moving averages: the mean of the kernel's state over 20000 parameters fed stationary
+  noise, at t = 1, 2, 5, 30, at the defaults and every closed end of a range;
+- the steady λ_eff: the kernel's extra shrink rate due to λ under zero-mean noise (the coupling
+  simulation), at the defaults and at the ends the result's case split is on;
+- the weight-norm equilibrium: the kernel's random walk of a scale-invariant weight;
+- Schedule-Free's averaging weights: Σ w_t z_t / Σ w_t from the kernel's own z_t against its x_T, with
+  and without warmup, at r = 0 and p = 0.
+
+The expensive derivations run here on a fixed-seed sample of variants (the settled step and the
+threshold: the default and one more per rule; the means, steady λ_eff, norms and averaging weights:
+the default of each rule); ``benchmarks/witness.py`` runs every variant. Nothing here names a rule.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import sympy as sp
 import symopt
 from symopt import ops
 from symopt import symbols as S
-from symopt.derive import stability, steady, weight_decay
+from symopt.derive import averaging, coupling, moments, norms, stability, steady, weight_decay
 from symopt.optimizers import get, label, rules, variants
 from symopt.render import prose_text
 
@@ -442,7 +449,8 @@ def test_threshold_is_where_the_kernels_linearised_step_turns_unstable(rule_):
 
 
 # --- every result says when it holds ---------------------------------------------------------------------
-STATED = ("effective-weight-decay", "moving-averages", "constant-gradient")
+STATED = ("effective-weight-decay", "moving-averages", "constant-gradient", "iterate-averaging", "newton-schulz",
+          "factored-moments")  # the ones that run simulations state theirs as well (derivations/ prints them)
 
 
 @pytest.mark.parametrize("name", rules())
@@ -460,3 +468,117 @@ def test_every_result_says_when_it_holds_in_text_and_json(name):
             assert result.when and out["holds_when"] == [prose_text(c) for c in result.when]
         assert set(data["limits"]) == {c for out in data["results"] for c in out["holds_when"]}
         assert derivation_text(d).count("holds when: ") == len(d.results)
+
+
+# --- E[x_t] of the moving averages, from a zero start --------------------------------------------------
+# The witnesses below run on each rule's default variant in CI (benchmarks/witness.py: every variant).
+DEFAULTS = all_variants() if os.environ.get("SYMOPT_WITNESS_ALL") else sampled_variants(per_rule=1)
+AVERAGING = [r for r in DEFAULTS if moments.applies(r)]
+MOMENT_STEPS = (1, 2, 5, 30)
+MEAN, NOISE, WIDTH = 0.5, 1.0, 20_000  # the gradients N(MEAN, NOISE²), over WIDTH parameters
+
+
+@pytest.mark.parametrize("rule_", AVERAGING, ids=label)
+def test_state_means_are_the_kernels_averages_over_the_noise(rule_):
+    """E[x_t] of each state the derivation solves (rsolve from the rule's first step) against the mean, over
+    20000 parameters, of the kernel's state fed independent gradients N(0.5, 1) (stationary, λ = 0): at
+    t = 1, 2, 5 and 30, at the defaults and at every closed end of a range, within five standard errors
+    of the measured mean; every branch of the results' case splits taken."""
+    d = moments.derivation(rule_)
+    means = {s: d.values[s.name] for s in rule_.states if s.name in d.values}
+    assert means
+    coverage = Coverage(selections(means.values()))
+    kernel = rule_.kernel()
+    keywords = {"weight_decay": 0.0} if rule_.hyper("weight_decay") else {}
+    rng = rng_for(rule_, "moments")
+    for hyper in [{}] + ends(rule_, skip=("weight_decay",)):
+        shape = (WIDTH // 10, 10) if rule_.ranks else (WIDTH,)  # a matrix for a rule that takes matrices
+        params = np.zeros(shape)
+        state = kernel.init(params, **hyper)
+        for t in range(1, MOMENT_STEPS[-1] + 1):
+            kernel.step(params, MEAN + NOISE * rng.standard_normal(shape), state, t, inplace=True, **keywords, **hyper)
+            if t not in MOMENT_STEPS:
+                continue
+            env = {**hyper_env(rule_, hyper), S.t: t}
+            moments_of_g = {S.Mean(S.g): MEAN, S.Mean(S.g**2): MEAN**2 + NOISE**2}
+            for s, mean in means.items():
+                expected = value(mean.xreplace({k: sp.Float(v) for k, v in moments_of_g.items()}), env)
+                measured = np.asarray(state[s.name], dtype=float)
+                error = 5 * measured.std() / math.sqrt(WIDTH) + 1e-12 * abs(expected)
+                assert measured.mean() == pytest.approx(expected, abs=error), (s.name, hyper, t)
+            coverage.record(env)
+    assert not coverage.missing(), coverage.missing()
+
+
+# --- the steady λ_eff under zero-mean noise -----------------------------------------------------------
+COUPLED = [r for r in DEFAULTS if coupling.applies(r)]
+
+
+@pytest.mark.parametrize("rule_", COUPLED, ids=label)
+def test_steady_lambda_eff_is_the_kernels_shrink_rate_under_zero_mean_noise(rule_):
+    """The steady λ_eff/λ (zero-mean noise, the rule's averages read as moments of g: only those that are
+    moving averages of g) against the kernel: two runs on the same zero-mean noise, with and without λ, of
+    gradient RMS 1e-3 and 1, the extra shrink rate measured (the coupling simulation, 200 parameters per
+    scale), within 5%: at the defaults and at the ends of the hyperparameters the result splits on (each
+    case of its case split taken), at step counts from the rule's settling time on (t → ∞)."""
+    expr = coupling.ratio_expression(rule_)
+    coverage = Coverage(selections([expr]))
+    split = {x for p in expr.atoms(sp.Piecewise) for _, c in p.args for x in c.free_symbols}
+    cases = [{}] + [e for e in ends(rule_, skip=("weight_decay", "lr")) if any(
+        rule_.hyper(k).symbol in split for k in e)]
+    for hyper in cases:
+        # t → ∞: the moving averages settled (5 horizons of the longest, an average without bias correction
+        # is still biased after the coupling table's 500 steps), and the step-dependent factors too
+        values = hyper_env(rule_, hyper)
+        horizon = max((1 / (1 - values[b]) for b in stability.analysis.contracting(rule_) if values[b] < 1), default=1)
+        settles = coupling.settling_time(rule_)
+        warmup = max(500, min(10_000, int(5 * horizon)), coupling.MAX_WARMUP if settles is None else settles)
+        sim = coupling.simulate(rule_, parameters=200, hyper=hyper, warmup=warmup)
+        for measured, derived in zip(sim.measured, sim.derived):
+            assert measured == pytest.approx(derived, rel=0.05), (hyper, sim)
+        coverage.record(hyper_env(rule_, hyper))
+    assert not coverage.missing(), coverage.missing()
+
+
+# --- the equilibrium of a scale-invariant weight --------------------------------------------------------
+NORMED = [r for r in DEFAULTS if norms.applies(r)]
+
+
+@pytest.mark.parametrize("rule_", NORMED, ids=label)
+def test_norm_equilibrium_is_where_the_kernels_random_walk_settles(rule_):
+    """The equilibrium norm, the angular update and the time to shrink 30x to 10x the equilibrium, against
+    a random walk of a 256-coordinate scale-invariant weight with the kernel (gradient noise orthogonal to
+    θ, of mean square c/W²), within 5%, for every sampled variant the derivation applies to."""
+    walk = norms.simulate(rule_)
+    assert max(walk.errors()) <= norms.TOLERANCE, walk
+
+
+# --- Schedule-Free's averaging weights --------------------------------------------------------------
+AVERAGED = [r for r in DEFAULTS if averaging.applies(r)]
+
+
+@pytest.mark.parametrize("rule_", AVERAGED, ids=label)
+def test_averaging_weights_are_the_kernels(rule_):
+    """x_T = Σ w_t z_t / Σ w_t with the derived weights (the closed forms during and after a linear warmup)
+    against the kernel's x_T, over 40 steps of random gradients, z_t read from the kernel's state after each
+    step: with a warmup (T_w = 10, r = 1.5), without one, at r = 0 and at p = 0 (the ends of their ranges)."""
+    d = averaging.derivation(rule_)
+    during, after = d.values["weight during warmup"], d.values["weight after warmup"]
+    kernel = rule_.kernel()
+    rng = rng_for(rule_, "averaging")
+    cases = [{"warmup_steps": 10.0, "r": 1.5}, {"warmup_steps": 0.0, "r": 1.5}, {"warmup_steps": 10.0, "r": 0.0},
+             {"warmup_steps": 10.0, "r": 1.5, "weight_lr_power": 0.0}]
+    keywords = {"weight_decay": 0.0} if rule_.hyper("weight_decay") else {}
+    for case in cases:
+        hyper = {"lr": 0.1, **case}
+        env = hyper_env(rule_, hyper)
+        warm = env[rule_.hyper("warmup_steps").symbol]
+        params = rng.standard_normal(3)
+        state = kernel.init(params, **hyper)
+        weights, iterates = [], []
+        for t in range(1, 41):
+            kernel.step(params, rng.standard_normal(3), state, t, inplace=True, **keywords, **hyper)
+            weights.append(value(during if t <= warm else after, {**env, S.t: t}))
+            iterates.append(np.array(state["z"], dtype=float))
+        expected = sum(w * z for w, z in zip(weights, iterates)) / sum(weights)
+        assert np.asarray(state["x"], dtype=float) == pytest.approx(expected, rel=1e-9, abs=1e-12), case

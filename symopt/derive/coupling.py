@@ -74,9 +74,11 @@ def ratio_expression(rule: Rule) -> sp.Expr:
     return expr
 
 
-def ratio(rule: Rule, rms: float) -> float:
-    """The derived steady-state λ_eff/λ at gradient RMS ``rms``, other values at their defaults."""
-    values = {h.symbol: h.default for h in rule.hypers if h.name != "weight_decay"}
+def ratio(rule: Rule, rms: float, hyper: dict | None = None) -> float:
+    """The derived steady-state λ_eff/λ at gradient RMS ``rms``, other values at ``hyper`` (by keyword)
+    or their defaults."""
+    hyper = hyper or {}
+    values = {h.symbol: hyper.get(h.name, h.default) for h in rule.hypers if h.name != "weight_decay"}
     values[RMS] = rms
     return float(ratio_expression(rule).xreplace(values).evalf())
 
@@ -194,6 +196,7 @@ def simulate(
     snr: float | tuple[float, ...] = 0.0,
     theta0: float = 1.0,
     seed: int = 0,
+    hyper: dict | None = None,
 ) -> Simulation:
     """Measure each group's shrink rate due to λ with the rule's kernel, and compare with λ_eff.
 
@@ -220,15 +223,16 @@ def simulate(
     sigma = rms / np.sqrt(1 + signal**2)
     decayed, plain = np.full_like(rms, theta0), np.full_like(rms, theta0)
     state_decayed, state_plain = kernel.init(decayed), kernel.init(plain)
-    lr = rule.hyper("lr").default
+    hyper = dict(hyper or {})
+    lr = hyper.get("lr", rule.hyper("lr").default)
     total = np.zeros_like(rms)
     offset = np.zeros_like(rms)
     for t in range(1, steps + 1):
         grads = sigma * (signal + rng.standard_normal(rms.shape))
         if t > warmup:
             total += decayed
-        kernel.step(decayed, grads, state_decayed, t, weight_decay=lam, inplace=True)
-        kernel.step(plain, grads, state_plain, t, weight_decay=0.0, inplace=True)
+        kernel.step(decayed, grads, state_decayed, t, weight_decay=lam, inplace=True, **hyper)
+        kernel.step(plain, grads, state_plain, t, weight_decay=0.0, inplace=True, **hyper)
         if t == warmup:
             offset = decayed - plain
     delta = (decayed - plain) - offset
@@ -243,7 +247,7 @@ def simulate(
         rule=rule.name,
         scales=tuple(scales),
         measured=tuple(measured),
-        derived=tuple(ratio(rule, s) for s in scales),
+        derived=tuple(ratio(rule, s, hyper) for s in scales),
         weight_decay=lam,
         steps=steps,
         warmup=warmup,
