@@ -17,7 +17,11 @@ rule's compiled kernel, with the branches it took counted and asserted.
   simulation), at the defaults and at the ends the result's case split is on;
 - the weight-norm equilibrium: the kernel's random walk of a scale-invariant weight;
 - Schedule-Free's averaging weights: Σ w_t z_t / Σ w_t from the kernel's own z_t against its x_T, with
-  and without warmup, at r = 0 and p = 0.
+  and without warmup, at r = 0 and p = 0;
+- the settled step through Newton–Schulz (Muon): the kernel on a constant matrix gradient against the
+  derived step, its Newton–Schulz written here from its definition, on tall, wide and square matrices;
+- factored second moments (Adafactor): the kernel's first step along g/√V̂ with the derived estimate
+  (one step size where g² has rank one), its state's size, its decay without gradient.
 
 The expensive derivations run here on a fixed-seed sample of variants (the settled step and the
 threshold: the default and one more per rule; the means, steady λ_eff, norms and averaging weights:
@@ -38,7 +42,7 @@ import sympy as sp
 import symopt
 from symopt import ops
 from symopt import symbols as S
-from symopt.derive import averaging, coupling, moments, norms, stability, steady, weight_decay
+from symopt.derive import averaging, coupling, factored, moments, norms, stability, steady, weight_decay
 from symopt.optimizers import get, label, rules, variants
 from symopt.render import prose_text
 
@@ -582,3 +586,100 @@ def test_averaging_weights_are_the_kernels(rule_):
             iterates.append(np.array(state["z"], dtype=float))
         expected = sum(w * z for w, z in zip(weights, iterates)) / sum(weights)
         assert np.asarray(state["x"], dtype=float) == pytest.approx(expected, rel=1e-9, abs=1e-12), case
+
+
+# --- the settled step of a rule on whole matrices (Newton–Schulz) ------------------------------------------
+MATRIX_SETTLING = [r for r in SAMPLED if not r.elementwise and steady.applies(r)]
+SHAPES = ((6, 4), (4, 6), (5, 5))  # tall, wide, square: each side of a max or min on the shape
+
+
+def newton_schulz(x: np.ndarray, a: float, b: float, c: float, steps: int, eps: float) -> np.ndarray:
+    """The Newton–Schulz iteration from its definition (Bernstein & Newhouse 2024; Jordan et al. 2024): X
+    divided by max(‖X‖_F, ε), then k times X ← aX + (bA + cA²)X with A = XXᵀ, on the wide orientation."""
+    tall = x.shape[0] > x.shape[1]
+    x = x.T if tall else x
+    x = x / max(np.linalg.norm(x), eps)
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x.T if tall else x
+
+
+@pytest.mark.parametrize("rule_", MATRIX_SETTLING, ids=label)
+def test_settled_step_through_newton_schulz_is_where_the_kernel_settles(rule_):
+    """θ_t − θ_{t−1} after 600 steps of a constant matrix gradient (the momentum settled: t → ∞), against
+    the derived settled step with its Newton–Schulz evaluated by the iteration written from its definition
+    here, on tall, wide and square matrices, at the defaults and at every closed end of a range (one
+    Newton–Schulz step, no momentum, η = 0); every branch of the result's selections taken."""
+    derived = steady.steady_step(rule_)
+    nodes = [n for n in sp.preorder_traversal(derived) if isinstance(n, ops.NewtonSchulz)]
+    assert nodes
+    placeholder = {n: sp.Symbol(f"NS{i}") for i, n in enumerate(nodes)}
+    coverage = Coverage(selections([derived.xreplace(placeholder)]))
+    kernel = rule_.kernel()
+    rng = rng_for(rule_, "newton-schulz")
+    keywords = {"weight_decay": 0.0} if rule_.hyper("weight_decay") else {}
+    for hyper in [{}] + ends(rule_, skip=("weight_decay",)):
+        for shape in SHAPES:
+            g = rng.standard_normal(shape)
+            params = np.zeros(shape)
+            state = kernel.init(params, **hyper)
+            for t in range(1, 601):
+                before = params.copy()
+                kernel.step(params, g, state, t, inplace=True, **keywords, **hyper)
+            env = {**hyper_env(rule_, hyper), **S.shape_values(shape)}
+            coverage.record(env)
+            expected = np.zeros(shape)
+            for term in sp.Add.make_args(sp.expand(derived)):
+                (node,) = [n for n in nodes if term.has(n)]
+                x, a, b, c, k, eps = (node.args[0], *(value(arg, env) for arg in node.args[1:]))
+                assert x == S.g
+                expected += value(term.xreplace({node: 1}), env) * newton_schulz(g, a, b, c, int(k), eps)
+            assert params - before == pytest.approx(expected, rel=1e-9, abs=1e-12 * max(1.0, np.abs(expected).max())), (
+                hyper, shape)
+    assert not coverage.missing(), coverage.missing()
+
+
+# --- factored second moments -------------------------------------------------------------------------------
+FACTORED = [r for r in SAMPLED if factored.applies(r)]
+
+
+@pytest.mark.parametrize("rule_", FACTORED, ids=label)
+def test_factored_estimate_memory_and_decay_are_the_kernels(rule_):
+    """The derivation evaluates the rule's equations on symbolic matrices; the kernel computes with numbers.
+    Its first step on a 3 x 4 gradient is along g/√V̂ with V̂ the derived estimate (a step of one size on
+    every element where g² has rank one, where the estimate is exact; not for a general g²); its state
+    holds the derived number of elements for tall, wide and square parameters; with no gradient it takes
+    the derived decay."""
+    d = factored.derivation(rule_)
+    kernel = rule_.kernel()
+    rng = rng_for(rule_, "factored")
+    rows, cols = factored.SIDES
+    for rank_one in (True, False):
+        if rank_one:
+            squares = np.outer(rng.uniform(0.5, 2, rows), rng.uniform(0.5, 2, cols))
+        else:
+            squares = rng.uniform(0.5, 2, (rows, cols))
+        g = np.sqrt(squares) * rng.choice((-1, 1), size=(rows, cols))
+        estimate = factored.estimate(rule_, sp.Matrix(squares.tolist()))
+        expected = g / np.sqrt(np.array(estimate.evalf(), dtype=float))
+        params = rng.standard_normal((rows, cols))
+        start = params.copy()
+        kernel.step(params, g, kernel.init(params), 1, inplace=True, weight_decay=0.0)
+        step = params - start
+        cosine = -(step * expected).sum() / (np.linalg.norm(step) * np.linalg.norm(expected))
+        assert cosine == pytest.approx(1.0, abs=1e-12), rank_one
+        if rank_one:  # exact: g/√V̂ = sign(g), one step size everywhere
+            assert np.abs(step) == pytest.approx(np.abs(step).mean(), rel=1e-9)
+        else:
+            assert np.ptp(np.abs(step)) > 1e-3 * np.abs(step).mean()
+    for shape in ((rows, cols), (cols, rows), (4, 4)):
+        state = kernel.init(np.zeros(shape))
+        arrays = sum(np.size(state[s.name]) for s in rule_.arrays)
+        assert arrays == int(d.values["elements"].xreplace(S.shape_values(shape))), shape
+    params = rng.standard_normal((rows, cols))
+    start = params.copy()
+    hyper = {"lr": 0.01, "weight_decay": 0.1}
+    kernel.step(params, np.zeros_like(params), kernel.init(params), 5, inplace=True, **hyper)
+    expected = np.vectorize(lambda x: value(d.values["decayed"], {**hyper_env(rule_, hyper), S.theta_prev: x}))(start)
+    assert params == pytest.approx(expected, rel=1e-12)

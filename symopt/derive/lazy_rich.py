@@ -193,7 +193,7 @@ def simulate(rule: Rule, scales: tuple = SCALES, steps: int = STEPS, seed: int =
     kernel = rule.kernel()
     theta0 = np.repeat(np.asarray(scales, dtype=float)[:, None], 2 * FEATURES, axis=1)
     theta = theta0.copy()
-    state = kernel.init(theta)
+    state = kernel.init(theta, **hyper)
     order = np.random.default_rng((seed, 1))
     rows = np.arange(SAMPLES)
     with np.errstate(all="ignore"):

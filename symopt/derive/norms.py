@@ -246,7 +246,7 @@ def _walk(rule: Rule, rng: np.random.Generator, norm: float, steps: int, c: floa
     theta = rng.standard_normal(DIMENSION)
     theta *= norm * math.sqrt(DIMENSION) / np.linalg.norm(theta)
     kernel = rule.kernel()
-    state = kernel.init(theta)
+    state = kernel.init(theta, **hyper)
     for t in range(1, steps + 1):
         w = np.linalg.norm(theta) / math.sqrt(DIMENSION)
         xi = rng.standard_normal(DIMENSION)

@@ -185,7 +185,7 @@ def kernel_singular_values(rule: Rule, x: np.ndarray, rounding: str | None = Non
 
     kernel = rule.kernel(rounding=rounding)
     hyper = {k: v for k, v in {"lr": 1.0, "weight_decay": 0.0, "momentum": 0.0}.items() if rule.hyper(k)}
-    theta, _ = kernel.step(np.zeros_like(x), x, kernel.init(x), 1, **hyper)
+    theta, _ = kernel.step(np.zeros_like(x), x, kernel.init(x, **hyper), 1, **hyper)
     values = S.shape_values(x.shape)
     scale = float(ADJUST_LR[dict(rule.options)["adjust_lr_fn"]].xreplace(values))
     return np.linalg.svd(-np.asarray(theta, dtype=np.float64) / scale, compute_uv=False)

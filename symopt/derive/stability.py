@@ -154,6 +154,10 @@ def linearise(rule: Rule, decay: bool = False) -> Linearisation:
             raise NotDerivable(f"its scalar state ({names}) has no long-run value, so the linearised step keeps "
                                "changing with t and has no fixed characteristic polynomial") from None
         scalars = {s.prev: settled[s.new] for s in rule.scalars}
+        moving = [s.name for s in rule.scalars if settled[s.new].has(S.t)]
+        if moving:
+            raise NotDerivable(f"its scalar state ({', '.join(moving)}) still changes with t as t → ∞ (a step size "
+                               "that keeps decaying), so the linearised step has no fixed characteristic polynomial")
     env: dict = {S.g: CURVATURE * S.theta_prev, **scalars, **_pinned(rule)}
     if lam is not None and not decay:
         env[lam] = sp.S.Zero
@@ -169,6 +173,9 @@ def linearise(rule: Rule, decay: bool = False) -> Linearisation:
         if eq.lhs not in S.ARRAYS and not given.free_symbols & S.ARRAYS and (given.has(S.t) or given.has(*kept)):
             # a step-dependent scalar: kept at its step-t value, its limit recorded
             kept[eq.lhs] = analysis.long_run(given.xreplace(kept), rule)
+            if kept[eq.lhs].has(S.t):
+                raise NotDerivable(f"its step-dependent {eq.lhs} still changes with t as t → ∞, so the linearised "
+                                   "step has no fixed characteristic polynomial")
             env[eq.lhs] = eq.lhs
             continue
         rhs = analysis.long_run(given, rule)
@@ -472,10 +479,10 @@ def simulate(rule: Rule, decay: bool = False, factors: tuple[float, ...] = FACTO
     theta = 1e-30 / curvature * rng.uniform(0.5, 1.5, size=curvature.shape)
     start = theta.copy()
     kernel = rule.kernel()
-    state = kernel.init(theta)
-    state.update({s.name: float(lin.scalars[s.prev].xreplace(values)) for s in rule.scalars})
     keywords = {"weight_decay": lam} if _decay(rule) is not None else {}
     keywords.update({h.name: float(values[h.symbol]) for h in rule.hypers if h.symbol in dict(hyper)})
+    state = kernel.init(theta, **keywords)  # a state that starts at a hyperparameter starts at the simulated one
+    state.update({s.name: float(lin.scalars[s.prev].xreplace(values)) for s in rule.scalars})
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(steps):
             for name in lin.frozen:

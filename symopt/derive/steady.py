@@ -32,11 +32,18 @@ def check(rule: Rule) -> None:
         NotDerivable: with what SymPy found (the state that keeps adding, the operation it cannot solve through).
     """
     try:
-        steady_state(rule, _no_decay(rule))
+        values = steady_state(rule, _no_decay(rule))
     except NotDerivable:
         raise
     except (ValueError, NotImplementedError) as exc:
         raise NotDerivable(f"SymPy cannot solve for the state's fixed point ({exc})") from None
+    moving = [s.name for s in rule.states if values[s.new].has(S.t)]
+    if moving or values[S.theta].has(S.t):
+        from symopt.printing import text
+
+        first = next((s for s in (*rule.scalars, *rule.states) if s.name in moving), None)
+        shown = f"{text(first.new)} = {text(values[first.new])}" if first else "its step"
+        raise NotDerivable(f"its step still changes with t as t → ∞ ({shown}), so it settles to no fixed step")
 
 
 def applies(rule: Rule) -> bool:
