@@ -333,6 +333,37 @@ def _polynomial_in_g(expr: sp.Expr) -> bool:
     return not any(c.has(S.g) for c in poly.coeffs())
 
 
+def settling_time(rule: Rule, values: dict | None = None, within: float = 0.01, up_to: int = 10**7) -> int | None:
+    """The first step (on a log grid) at which every step-dependent scalar of the rule (a bias
+    correction, NAdam's μ_t, RAdam's r_t) is within ``within`` of its long-run value, at the
+    hyperparameters ``values`` (by keyword; the rest at their defaults); 0 for a rule without such
+    scalars, None if not by ``up_to``."""
+    decay = rule.hyper("weight_decay")
+    settled = steady_state(rule, {decay.symbol: sp.S.Zero} if decay else None)
+    numbers = {h.symbol: sp.Float((values or {}).get(h.name, h.default)) for h in rule.hypers}
+    env: dict = {}
+    checks = []
+    for eq in rule.equations:
+        env[eq.lhs] = eq.rhs.xreplace(env)
+        if eq.lhs not in S.ARRAYS and not env[eq.lhs].free_symbols & S.ARRAYS:
+            limit = sp.sympify(settled[eq.lhs]).xreplace(numbers)
+            if limit.is_number and limit != 0:
+                value = sp.lambdify(S.t, env[eq.lhs].xreplace(numbers).xreplace(
+                    {s.prev: s.init for s in rule.scalars}), modules="math")
+                checks.append((value, float(limit)))
+    if not checks:
+        return 0
+    for t in sorted({int(round(10 ** (k / 20))) for k in range(0, 20 * 8)} | {up_to}):
+        if t > up_to:
+            break
+        try:
+            if all(abs(f(t) / limit - 1) <= within for f, limit in checks):
+                return t
+        except (ValueError, ZeroDivisionError, OverflowError):
+            continue
+    return None
+
+
 def tidy(expr: sp.Expr) -> sp.Expr:
     """Write factors like ``(τ - 1)/(ρ - 1)`` as ``(1 - τ)/(1 - ρ)``, the way the note writes them.
 

@@ -159,30 +159,7 @@ def settling_time(rule: Rule, within: float = 0.01) -> int | None:
     """The first step at which every scalar factor of the rule (NAdam's μ_t, RAdam's r_t...) is
     within ``within`` of its long-run value at the default hyperparameters; None if not by
     :data:`MAX_WARMUP` (the t → ∞ of the derivation is then out of a simulation's reach)."""
-    decay = rule.hyper("weight_decay").symbol
-    settled = analysis.steady_state(rule, {decay: sp.S.Zero})
-    defaults = {h.symbol: sp.Float(h.default) for h in rule.hypers}
-    env: dict = {}
-    checks = []
-    for eq in rule.equations:
-        env[eq.lhs] = eq.rhs.xreplace(env)
-        if eq.lhs not in S.ARRAYS and not env[eq.lhs].free_symbols & S.ARRAYS:
-            limit = sp.sympify(settled[eq.lhs]).xreplace(defaults)
-            if limit.is_number and limit != 0:
-                value = sp.lambdify(S.t, env[eq.lhs].xreplace(defaults).xreplace(
-                    {s.prev: s.init for s in rule.scalars}), modules="math")
-                checks.append((value, float(limit)))
-    if not checks:
-        return 0
-    for t in sorted({int(round(10 ** (k / 20))) for k in range(0, 20 * 5)} | {MAX_WARMUP}):
-        if t > MAX_WARMUP:
-            break
-        try:
-            if all(abs(f(t) / limit - 1) <= within for f, limit in checks):
-                return t
-        except (ValueError, ZeroDivisionError, OverflowError):
-            continue
-    return None
+    return analysis.settling_time(rule, within=within, up_to=MAX_WARMUP)
 
 
 def simulate(
