@@ -252,13 +252,138 @@ def _steady_state(rule: Rule, substitutions: tuple) -> dict[sp.Symbol, sp.Expr]:
     env: dict[sp.Symbol, sp.Expr] = {s.prev: unknowns[s.new] for s in rule.states}
     env.update(substitutions)
     values = _run(rule, env)
-    point = fixed_point(rule, {s: values[s] for s in unknowns}, unknowns)
+    try:
+        point = fixed_point(rule, {s: values[s] for s in unknowns}, unknowns)
+    except NotDerivable as exc:
+        if not any(isinstance(n, _SELECTIONS) for v in values.values() for n in sp.preorder_traversal(v)):
+            raise
+        point = _fixed_point_by_branches(rule, {s: values[s] for s in unknowns}, unknowns, dict(substitutions), exc)
     # Run once more from the fixed point, taking each state's new value from the solution (it
     # equals the previous one there), so that later quantities are written in the solved form.
     solved = {s: point[unknowns[s]] for s in unknowns}
     env = {s.prev: solved[s.new] for s in rule.states}
     env.update(substitutions)
     return _run(rule, env, solved)
+
+
+_SELECTIONS = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Piecewise, ops.FMax)
+_NUMERIC = {"Max": max, "Min": min, "FMax": max, "Abs": abs, "sign": lambda x: float((x > 0) - (x < 0))}
+GRADIENTS = (0.73, -1.31)  # the constant gradients the branches are found at (one of each sign)
+
+
+def _fixed_point_by_branches(rule: Rule, new: dict, unknowns: dict, substitutions: dict, why: NotDerivable) -> dict:
+    """The fixed point of a state updated through selections (a max, min, sign, abs or branch) that
+    SymPy cannot solve through: the rule's own long-run update iterated with numbers (the defaults, a
+    constant gradient of each sign) from its initial state until it stops changing picks, at that
+    point, the branch of every selection that reads the state; with those branches the update is
+    smooth, SymPy solves it, and the solution must reproduce the iterated point for both signs.
+
+    Raises:
+        NotDerivable: ``why``, with what this found (the iteration does not settle, or the branches or
+            the solution differ with the gradient's sign).
+    """
+    if not rule.elementwise:
+        raise why
+    try:
+        return _branches_solved(rule, new, unknowns, substitutions, why)
+    except (ValueError, TypeError, ZeroDivisionError, OverflowError) as exc:
+        if isinstance(exc, NotDerivable):
+            raise
+        raise why from None
+
+
+def _branches_solved(rule: Rule, new: dict, unknowns: dict, substitutions: dict, why: NotDerivable) -> dict:
+    states = [s for s in rule.states if s.new in unknowns]
+    symbols = [unknowns[s.new] for s in states]
+    defaults = {h.symbol: sp.Float(h.default) for h in rule.hypers}
+    resolved_by_sign = []
+    for g in GRADIENTS:
+        numbers = {**defaults, **substitutions, S.g: sp.Float(g), S.theta_prev: sp.Float(0.5), S.theta0: sp.Float(0.5),
+                   S.t: sp.Integer(10**6)}
+        exprs = [new[s.new].xreplace(numbers) for s in states]
+        if any(e.free_symbols - set(symbols) for e in exprs):
+            raise why
+        step = sp.lambdify(symbols, exprs, modules=[_NUMERIC, "math"])
+        x = [float(sp.sympify(s.init).xreplace(numbers)) for s in states]
+        for _ in range(20_000):
+            try:
+                nxt = [float(v) for v in step(*x)]
+            except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+                raise why from None
+            if all(abs(a - b) <= 1e-13 * max(1.0, abs(a)) for a, b in zip(nxt, x)):
+                break
+            x = nxt
+        else:
+            raise NotDerivable(f"{why}; iterated at the defaults, the state does not settle either") from None
+        at = dict(zip(symbols, x))
+        taken: list = []
+        resolved = {k: _resolve(v, {**numbers, **at}, set(symbols), taken) for k, v in new.items()}
+        resolved_by_sign.append((resolved, at, numbers, taken))
+    if any(sp.simplify(resolved_by_sign[0][0][k] - resolved_by_sign[1][0][k]) != 0 for k in new):
+        raise NotDerivable(f"{why}; the branches its state settles in differ with the gradient's sign") from None
+    point = fixed_point(rule, resolved_by_sign[0][0], unknowns)
+    for _, at, numbers, _ in resolved_by_sign:
+        for symbol, number in at.items():
+            value = complex(point[symbol].xreplace(numbers).evalf())
+            if abs(value - number) > 1e-9 * max(1.0, abs(number)):
+                raise NotDerivable(f"{why}; solved in the branches it settles in, the state does not reproduce "
+                                   "the iterated one") from None
+    conditions = []
+    for relation in resolved_by_sign[0][3]:
+        relation = relation.xreplace(point)
+        try:
+            decided = sp.simplify(relation)
+        except (TypeError, ValueError):
+            decided = relation
+        if decided is not sp.true and relation not in conditions:
+            conditions.append(relation)
+    _BRANCHES[(rule, tuple(sorted(substitutions.items(), key=sp.default_sort_key)))] = tuple(conditions)
+    return point
+
+
+# (rule, substitutions) -> the branches a fixed point found through selections takes (see steady_branches)
+_BRANCHES: dict = {}
+
+
+def steady_branches(rule: Rule, substitutions: dict | None = None) -> tuple:
+    """The conditions of the branches the state's fixed point settles in, where it was found through
+    selections (Rprop's step size at its maximum: η₊Γ_max ≥ Γ_max); empty where SymPy solved it directly."""
+    key = tuple(sorted((substitutions or {}).items(), key=sp.default_sort_key))
+    steady_state(rule, substitutions)
+    return _BRANCHES.get((rule, key), ())
+
+
+def _resolve(expr: sp.Expr, numbers: dict, unknowns: set, taken: list) -> sp.Expr:
+    """``expr`` with each selection whose arguments read an unknown replaced by the branch it takes at
+    ``numbers`` (innermost first), the condition of each branch appended to ``taken``; selections of
+    the gradient and hyperparameters alone are kept."""
+    if expr.is_Atom or not expr.free_symbols & unknowns:
+        return expr
+    if isinstance(expr, sp.Piecewise):
+        for value, condition in expr.args:
+            if condition is sp.true or bool(condition.xreplace(numbers)):
+                if condition is not sp.true:
+                    taken.append(condition)
+                return _resolve(value, numbers, unknowns, taken)
+        raise NotDerivable("no branch of a case split holds at the iterated state")
+    args = [_resolve(a, numbers, unknowns, taken) for a in expr.args]
+    if isinstance(expr, (sp.Max, sp.Min, ops.FMax)):
+        values = [float(a.xreplace(numbers)) for a in args]
+        largest = isinstance(expr, (sp.Max, ops.FMax))
+        i = values.index((max if largest else min)(values))
+        relation = sp.GreaterThan if largest else sp.LessThan
+        taken += [relation(args[i], a, evaluate=False) for j, a in enumerate(args) if j != i]
+        return args[i]
+    if isinstance(expr, (sp.Abs, sp.sign)):
+        x = float(args[0].xreplace(numbers))
+        if x == 0 and isinstance(expr, sp.sign):
+            taken.append(sp.Eq(args[0], 0, evaluate=False))
+            return sp.S.Zero
+        taken.append((sp.StrictGreaterThan if x > 0 else sp.StrictLessThan)(args[0], 0, evaluate=False))
+        if isinstance(expr, sp.Abs):
+            return args[0] if x > 0 else -args[0]
+        return sp.Integer(1 if x > 0 else -1)
+    return expr.func(*args)
 
 
 def _run(rule: Rule, env: dict, fixed: dict | None = None) -> dict[sp.Symbol, sp.Expr]:

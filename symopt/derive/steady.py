@@ -12,7 +12,7 @@ import sympy as sp
 
 from symopt import symbols as S
 from symopt.core import Rule
-from symopt.derive.analysis import factor, steady_state
+from symopt.derive.analysis import factor, steady_branches, steady_state
 from symopt.derive.base import LONG_RUN as _LONG_RUN
 from symopt.derive.base import Derivation, Equation, Step, holds, prose
 from symopt.errors import NotDerivable
@@ -75,7 +75,10 @@ def derivation(rule: Rule) -> Derivation:
         ),
         Step(prose("The step then stops changing:"), (Equation(STEP, step),)),
     ]
-    when = (prose("a constant gradient ", S.g), prose(sp.Eq(S.lam, 0)), _LONG_RUN())
+    branches = steady_branches(rule, _no_decay(rule))
+    settled_in = (prose("the branches the rule's own iteration settles in at the defaults (for either sign of ", S.g,
+                        "): ", *[p for i, c in enumerate(branches) for p in ((", " if i else ""), c)]),) if branches else ()
+    when = (prose("a constant gradient ", S.g), prose(sp.Eq(S.lam, 0)), _LONG_RUN(), *settled_in)
     results = [Equation(STEP, step, when=when)]
     if zero_defaults and step.has(*zero_defaults):
         plain = factor(step.xreplace(zero_defaults))
@@ -93,6 +96,9 @@ def derivation(rule: Rule) -> Derivation:
             "takes: how many times the gradient, scaled by ", S.eta, ", the rule moves the parameter."
         ),
         assumptions=(
+            *((prose("the state is solved in the branches of its max, min, sign or case split that the rule's update, "
+                     "iterated with numbers from its initial state at the default hyperparameters, settles in (for a "
+                     "gradient of either sign); the solution reproduces the iterated state"),) if branches else ()),
             prose("the gradient ", S.g, " is the same at every step"),
             prose("no weight decay, ", sp.Eq(S.lam, 0)),
             prose(LONG_RUN, ": the state has reached its fixed point"),
