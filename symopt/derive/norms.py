@@ -329,7 +329,6 @@ def _table(rule: Rule, walk: Walk) -> Table:
 def derivation(rule: Rule) -> Derivation:
     """The linear step, the stationary second moments, the equilibrium, the timescales, a random walk."""
     lin = linear_step(rule)
-    lam = rule.hyper("weight_decay").symbol
     eq = equilibrium(rule)
     frozen = preconditioners(rule)
     x = lin.variables
