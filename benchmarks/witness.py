@@ -1,7 +1,6 @@
 """The numerical witnesses of tests/test_witness.py over every registered variant, with 40 drawn
-examples per variant instead of 8 (the test samples two variants per rule for the settled step and the
-stability threshold, and each rule's default variant for the moving averages' means, the steady λ_eff,
-the norm equilibrium and Schedule-Free's averaging weights).
+examples per variant instead of 8 (the test samples two variants per rule, the default and one drawn with
+a fixed seed, for every witness but the one-step λ_eff, which runs on every variant in CI too).
 
 Usage: python benchmarks/witness.py   (from the repository root; takes minutes)
 """

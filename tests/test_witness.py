@@ -23,9 +23,8 @@ rule's compiled kernel, with the branches it took counted and asserted.
 - factored second moments (Adafactor): the kernel's first step along g/√V̂ with the derived estimate
   (one step size where g² has rank one), its state's size, its decay without gradient.
 
-The expensive derivations run here on a fixed-seed sample of variants (the settled step and the
-threshold: the default and one more per rule; the means, steady λ_eff, norms and averaging weights:
-the default of each rule); ``benchmarks/witness.py`` runs every variant. Nothing here names a rule.
+The expensive witnesses run here on a fixed-seed sample of variants (``sampled_variants``: the default
+and one more per rule); ``benchmarks/witness.py`` runs every variant. Nothing here names a rule.
 """
 
 from __future__ import annotations
@@ -496,9 +495,7 @@ def test_every_result_says_when_it_holds_in_text_and_json(name):
 
 
 # --- E[x_t] of the moving averages, from a zero start --------------------------------------------------
-# The witnesses below run on each rule's default variant in CI (benchmarks/witness.py: every variant).
-DEFAULTS = all_variants() if os.environ.get("SYMOPT_WITNESS_ALL") else sampled_variants(per_rule=1)
-AVERAGING = [r for r in DEFAULTS if moments.applies(r)]
+AVERAGING = [r for r in SAMPLED if moments.applies(r)]
 MOMENT_STEPS = (1, 2, 5, 30)
 MEAN, NOISE, WIDTH = 0.5, 1.0, 20_000  # the gradients N(MEAN, NOISE²), over WIDTH parameters
 
@@ -536,7 +533,7 @@ def test_state_means_are_the_kernels_averages_over_the_noise(rule_):
 
 
 # --- the steady λ_eff under zero-mean noise -----------------------------------------------------------
-COUPLED = [r for r in DEFAULTS if coupling.applies(r)]
+COUPLED = [r for r in SAMPLED if coupling.applies(r)]
 
 
 @pytest.mark.parametrize("rule_", COUPLED, ids=label)
@@ -566,7 +563,7 @@ def test_steady_lambda_eff_is_the_kernels_shrink_rate_under_zero_mean_noise(rule
 
 
 # --- the equilibrium of a scale-invariant weight --------------------------------------------------------
-NORMED = [r for r in DEFAULTS if norms.applies(r)]
+NORMED = [r for r in SAMPLED if norms.applies(r)]
 
 
 @pytest.mark.parametrize("rule_", NORMED, ids=label)
@@ -579,7 +576,7 @@ def test_norm_equilibrium_is_where_the_kernels_random_walk_settles(rule_):
 
 
 # --- Schedule-Free's averaging weights --------------------------------------------------------------
-AVERAGED = [r for r in DEFAULTS if averaging.applies(r)]
+AVERAGED = [r for r in SAMPLED if averaging.applies(r)]
 
 
 @pytest.mark.parametrize("rule_", AVERAGED, ids=label)
