@@ -361,20 +361,6 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
     return made
 
 
-# Names a rule's symbols may not take: the derivations' own quantities (a collision would make a
-# rule's symbol the very object a derivation solves for), beside every name symopt.symbols declares,
-# which a rule may use only as that symbol.
-RESERVED = {
-    "a": "the curvature of the stability derivation's quadratic",
-    "z": "the variable of the stability derivation's characteristic polynomial",
-    "k": "the power of the moment-averaging derivation",
-    "sigma": "a singular value in Muon's derivation",
-    "W_T": "the Schedule-Free derivation's sum of weights",
-    "W_0": "the norms derivation's initial norm",
-    "W_c": "the norms derivation's critical norm",
-    "T_lamda": "the norms derivation's decay timescale",
-    "t_c": "the norms derivation's time to a critical norm",
-}
 _NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
@@ -389,9 +375,10 @@ def check_contract(made: Rule) -> None:
     - each hyperparameter's library keyword (:attr:`Hyper.library`) is declared consistently: an
       identifier, or ``(keyword, position)`` with the positions of one tuple keyword distinct and
       contiguous from 0, and no keyword both a tuple's and a plain one's;
-    - no symbol of it takes a name reserved for the derivations (:data:`RESERVED`) or a name
-      :mod:`symopt.symbols` declares without being that symbol (two symbols of one name and
-      different assumptions print alike and never cancel).
+    - no symbol of it takes a name :mod:`symopt.symbols` declares without being that symbol (two
+      symbols of one name and different assumptions print alike and never cancel), nor the effective
+      weight decay's (``lamda_eff``...). The derivations' own quantities (a curvature ``a``, the
+      variable ``z``...) are private symbols (:mod:`symopt.derive.base`): a rule may name its own so.
 
     Raises:
         SymoptError: naming the rule and the problem.
@@ -476,9 +463,6 @@ def _check_symbols(made: Rule) -> None:
         used |= {eq.lhs, *eq.rhs.free_symbols}
     declared = _declared_names()
     for symbol in sorted(used, key=str):
-        if symbol.name in RESERVED and declared.get(symbol.name) is not symbol:
-            raise SymoptError(f"{made.name}: the symbol {symbol.name} is reserved for {RESERVED[symbol.name]}: "
-                              "give yours another name")
         if symbol.name.startswith("lamda_eff"):
             raise SymoptError(f"{made.name}: the symbol {symbol.name} is reserved for the effective weight decay "
                               "derivation: give yours another name")

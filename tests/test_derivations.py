@@ -257,8 +257,10 @@ def _custom_rules():
                     chain("adadelta", add_decayed_weights(WEIGHT_DECAY), core, scale_by_learning_rate(lr_one)))
     no_decay = rule("adam-no-decay", "Adam without weight decay", "-",
                     chain("adam", scale_by_adam(BETA1, BETA2, EPS), scale_by_learning_rate(LR)))
-    a = Hyper(sp.Symbol("a", nonnegative=True), "lr", 1e-3, 0.0, math.inf, sample=(1e-6, 1.0), log=True)
-    r = Hyper(sp.Symbol("r", nonnegative=True), "weight_decay", 0.0, 0.0, math.inf, sample=(1e-6, 1.0), log=True)
+    # symopt's own symbol printed ``a`` (Muon's Newton-Schulz coefficient): a rule may name one so,
+    # and the stability derivation's curvature, printed ``a`` too, stays another symbol
+    a = Hyper(S.ns_a, "lr", 1e-3, 0.0, math.inf, sample=(1e-6, 1.0), log=True)
+    r = Hyper(S.r_power, "weight_decay", 0.0, 0.0, math.inf, sample=(1e-6, 1.0), log=True)
     named = rule("sgd-named-a", "SGD", "-", chain("sgd", add_decayed_weights(r), scale_by_learning_rate(a)))
     return adadelta, no_decay, named
 
