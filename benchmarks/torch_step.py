@@ -38,7 +38,6 @@ import math
 import statistics
 import time
 
-import numpy as np
 import torch
 
 import symopt
@@ -49,9 +48,9 @@ from symopt.verify import torch_arguments
 RULES = ("adamw", "adam", "momentum")
 # torch's defaults for AdamW, its Adam with L2 decay, SGD with heavy-ball momentum and L2 decay.
 HYPER = {
-    "adamw": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2),
-    "adam": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2),
-    "momentum": dict(lr=1e-3, momentum=0.9, weight_decay=1e-2),
+    "adamw": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 1e-2},
+    "adam": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 1e-2},
+    "momentum": {"lr": 1e-3, "momentum": 0.9, "weight_decay": 1e-2},
 }
 
 
@@ -111,8 +110,8 @@ def contenders(name: str, shapes, seed: int, current: bool) -> dict:
         steps["symopt torch"] = symopt.torch.Optimizer(leaves(), rule, **hyper).step
     arguments = torch_arguments(rule, hyper)
     cls = getattr(torch.optim, rule.torch)
-    for label, mode in [("torch fused", dict(fused=True)), ("torch foreach", dict(foreach=True)),
-                        ("torch for-loop", dict(foreach=False))]:
+    for label, mode in [("torch fused", {"fused": True}), ("torch foreach", {"foreach": True}),
+                        ("torch for-loop", {"foreach": False})]:
         steps[label] = cls(leaves(), **arguments, **mode).step
     return steps
 

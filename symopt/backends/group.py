@@ -190,6 +190,15 @@ def _dense(shape: tuple, strides: tuple) -> bool:
     return True
 
 
+def _separate(indices: list[int], addresses: list[list[int]], sizes: list[int], dtype: np.dtype) -> None:
+    """Refuse a tensor whose θ, g and state arrays overlap (what one writes, another would read)."""
+    table = np.sort(np.array(addresses, dtype=np.int64), axis=1)
+    overlapping = (np.diff(table, axis=1).min(axis=1) < np.asarray(sizes) * dtype.itemsize) & (np.asarray(sizes) > 0)
+    if overlapping.any():
+        k = indices[int(np.argmax(overlapping))]
+        raise SymoptError(f"params[{k}], grads[{k}] and its state arrays must not overlap")
+
+
 _POOL: list = [None, 0]  # the worker threads, and the process that made them
 
 
@@ -286,9 +295,9 @@ class GroupKernel:
             raise SymoptError(f"params, grads and states must be as long as each other, not {n}, {len(grads)} and {len(states)}")
         steps = self._steps(t, n)
         values = self._passes.hyperparameters(**hyper)
-        passes: dict = {}  # (dtype, program) -> (program, addresses, rows of numbers, sizes)
-        specialised: dict = {}  # scalar arguments -> (program, hoisted scalars, new scalar states, rows by dtype)
-        alone, advancing = [], []  # tensors stepped alone; (state, new scalar states) to write at the end
+        scalar_names = self._scalar_names
+        found: dict = {}  # (dtype, t and scalar states) -> tensor indices, addresses, sizes
+        keys, alone = [], []  # each tensor's (t and scalar states); the tensors stepped alone
         for k in range(n):
             state = states[k]
             if not isinstance(state, dict):
@@ -296,39 +305,63 @@ class GroupKernel:
             if not state:
                 state.update(self._start(params[k], values))
             addresses, size, dtype, dense = self._arrays(k, params[k], grads[k], state)
-            arguments = [steps[k], *values, *(self._scalar(k, state, name) for name in self._scalar_names)]
-            key = tuple(arguments)
-            if key not in specialised:
-                specialised[key] = (*self._passes._scalars(arguments, inplace=True), {})
-            program, hoisted, advanced, rows = specialised[key]
+            key = (steps[k], *(self._scalar(k, state, name) for name in scalar_names))
+            keys.append(key)
+            entry = found.get((dtype, key, dense))
+            if entry is None:
+                entry = found[(dtype, key, dense)] = ([], [], [])
+            entry[0].append(k)
+            entry[1].append(addresses)
+            entry[2].append(size)
+        specialised = {key: self._passes._scalars([key[0], *values, *key[1:]], inplace=True) for key in dict.fromkeys(keys)}
+        passes: dict = {}  # (dtype, program) -> tensor indices, addresses, rows of numbers, sizes
+        for (dtype, key, dense), (indices, addresses, sizes) in found.items():
+            _separate(indices, addresses, sizes, dtype)
             if not dense:
-                alone.append(k)  # the per-tensor kernel advances its scalar states
+                alone += indices
                 continue
-            advancing.append((state, advanced))
-            if size == 0:
-                continue
-            if dtype not in rows:
-                rows[dtype] = program.arrays.numbers(hoisted, arguments, dtype)
-            made = passes.setdefault((dtype, id(program)), (program, [], [], []))
-            made[1].append(addresses)
-            made[2].append(rows[dtype])
-            made[3].append(size)
-        for state, advanced in advancing:
-            state.update(advanced)
+            program, hoisted, _ = specialised[key]
+            made = passes.setdefault((dtype, id(program)), (program, [], [], [], []))
+            made[1].extend(indices)
+            made[2].extend(addresses)
+            made[3].append(np.repeat(program.arrays.numbers(hoisted, [key[0], *values, *key[1:]], dtype)[None], len(indices), 0))
+            made[4].extend(sizes)
+        # every tensor checked: now written (the per-tensor kernel advances the scalar states of those alone)
+        if scalar_names:
+            stepped_alone = set(alone)
+            for k in range(n):
+                if k not in stepped_alone:
+                    states[k].update(specialised[keys[k]][2])
         workers = max(1, int(threads)) if threads is not None else require_numba().get_num_threads()
-        for (dtype, _), (program, addresses, rows, sizes) in passes.items():
+        for (dtype, _), (program, _, addresses, rows, sizes) in passes.items():
+            kept = [j for j, size in enumerate(sizes) if size]
+            if not kept:
+                continue
+            if len(kept) < len(sizes):
+                addresses, rows, sizes = [addresses[j] for j in kept], np.concatenate(rows)[kept], [sizes[j] for j in kept]
+            else:
+                rows = np.concatenate(rows) if len(rows) > 1 else rows[0]
             table, bounds = self._chunk_table(sizes, workers)
             step = program.arrays.step
-            _run(step, (np.array(addresses, dtype=np.int64), table, np.array(rows, dtype=dtype)), bounds,
-                 (step, dtype) in self._compiled)
+            _run(step, (np.array(addresses, dtype=np.int64), table, rows), bounds, (step, dtype) in self._compiled)
             self._compiled.add((step, dtype))
-        for k in alone:
+        for k in sorted(alone):
             self._step_alone(params[k], grads[k], states[k], steps[k], hyper)
 
     def _arrays(self, k: int, p, g, state: dict) -> tuple[list[int], int, np.dtype, bool]:
         """The addresses of tensor k's θ, g and array states, its size and dtype, and whether the pass
         can read them (dense, with one layout); checked against each other."""
-        arrays = [p, g, *(state.get(name) for name in self._names)]
+        arrays = [p, g]
+        arrays += map(state.get, self._names)
+        if type(p) in _TENSORS:  # contiguous CPU tensors, the common case, checked in few calls
+            kind, shape = p.dtype, p.shape
+            for a in arrays:
+                if type(a) not in _TENSORS or not a.is_cpu or a.dtype is not kind or a.shape != shape or not a.is_contiguous():
+                    break
+            else:
+                dtype = _TORCH_DTYPES.get(kind)
+                if dtype is not None and isinstance(dtype, np.dtype):
+                    return [a.data_ptr() for a in arrays], p.numel(), dtype, True
         described = []
         try:
             for a in arrays:
@@ -347,12 +380,8 @@ class GroupKernel:
                 what = f"grads[{k}]" if j == 1 else f"states[{k}][{self._names[j - 2]!r}]"
                 raise SymoptError(f"{what} is {kind} of shape {tuple(other)}, but params[{k}] is {dtype} of shape {tuple(shape)}")
             layouts.add(layout)
-        addresses = [d[0] for d in described]
-        ends = sorted(addresses)
-        if any(b - a < size * dtype.itemsize for a, b in itertools.pairwise(ends)):
-            raise SymoptError(f"params[{k}], grads[{k}] and its state arrays must not overlap")
         dense = layouts == {None} or (len(layouts) == 1 and _dense(shape, layout))
-        return addresses, size, dtype, dense
+        return [d[0] for d in described], size, dtype, dense
 
     @staticmethod
     def _scalar(k: int, state: dict, name: str) -> float:
@@ -366,6 +395,8 @@ class GroupKernel:
         steps = [t] * n if isinstance(t, numbers.Integral) and not isinstance(t, bool) else list(t)
         if len(steps) != n:
             raise SymoptError(f"t must be one step number, or one per parameter ({n}), not {len(steps)}")
+        if n and set(map(type, steps)) == {int} and 1 <= min(steps) and max(steps) <= MAX_STEP:
+            return steps  # Python integers in range: the optimizer's case, checked without a loop
         for value in steps:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= MAX_STEP:
                 raise SymoptError(f"t must be an integer from 1 to 2**53 (the step being taken), not {value!r}")
