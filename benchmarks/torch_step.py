@@ -12,6 +12,10 @@ gradients and hyperparameters:
                  runs per group, state in the optimizer's dicts, one step counter per parameter)
   symopt torch   symopt.torch.Optimizer's step as it is (generated torch code, one tensor at a time);
                  only with --current (it is 4-18x slower and would double the run)
+  numba tensors  rule.kernel("numba") stepping one tensor after the other on their .numpy() views
+                 (numba's parallel loop, on its OpenMP threads); only with --per-tensor: those threads
+                 spin after each loop and slow torch's steps in the same process (compare torch fused's
+                 milliseconds with and without it)
   torch fused    torch.optim.<Rule>(fused=True)
   torch foreach  torch.optim.<Rule>(foreach=True)
   torch for-loop torch.optim.<Rule>(foreach=False)
@@ -28,7 +32,7 @@ the largest difference relative to the parameters' size is printed (float32 roun
 
 Usage: python benchmarks/torch_step.py [--rounds N] [--threads 1 2] [--rules adamw adam momentum]
                                        [--layers 6] [--width 384] [--vocab 8192] [--positions 512]
-                                       [--current]
+                                       [--current] [--per-tensor]
 """
 
 from __future__ import annotations
@@ -90,7 +94,22 @@ def parameters(shapes, seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor
     return params, grads
 
 
-def contenders(name: str, shapes, seed: int, current: bool) -> dict:
+def per_tensor(rule, leaves: list, hyper: dict):
+    """The step of ``rule.kernel("numba")`` over the tensors one by one, in place."""
+    kernel = rule.kernel("numba")
+    arrays = [(p.detach().numpy(), p.grad.numpy()) for p in leaves]
+    states = [kernel.init(a, **hyper) for a, _ in arrays]
+    t = [0]
+
+    def step():
+        t[0] += 1
+        for (a, g), state in zip(arrays, states):
+            kernel.step(a, g, state, t[0], inplace=True, **hyper)
+
+    return step
+
+
+def contenders(name: str, shapes, seed: int, current: bool, tensors: bool) -> dict:
     """Each implementation's step, on its own copy of the same parameters and gradients."""
     rule = symopt.get(name)
     hyper = HYPER[name]
@@ -108,6 +127,8 @@ def contenders(name: str, shapes, seed: int, current: bool) -> dict:
     steps["symopt group"] = lambda: group_step(optimizer, kernel)
     if current:
         steps["symopt torch"] = symopt.torch.Optimizer(leaves(), rule, **hyper).step
+    if tensors:
+        steps["numba tensors"] = per_tensor(rule, leaves(), hyper)
     arguments = torch_arguments(rule, hyper)
     cls = getattr(torch.optim, rule.torch)
     for label, mode in [("torch fused", {"fused": True}), ("torch foreach", {"foreach": True}),
@@ -131,7 +152,7 @@ def agreement(name: str, shapes, seed: int, steps: int = 3) -> float:
     for _ in range(steps):
         group_step(optimizer, kernel)
         reference.step()
-    return max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(ours, theirs))
+    return max(float((a.detach() - b.detach()).abs().max() / b.detach().abs().max()) for a, b in zip(ours, theirs))
 
 
 def timed(steps: dict, rounds: int) -> dict[str, list[float]]:
@@ -176,6 +197,7 @@ def main(argv=None) -> None:
     parser.add_argument("--vocab", type=int, default=8192)
     parser.add_argument("--positions", type=int, default=512)
     parser.add_argument("--current", action="store_true", help="also time symopt.torch.Optimizer's own step")
+    parser.add_argument("--per-tensor", action="store_true", help="also time rule.kernel('numba') tensor by tensor")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -194,7 +216,7 @@ def main(argv=None) -> None:
     for n_threads in threads:
         torch.set_num_threads(n_threads)
         for name in args.rules:
-            times = timed(contenders(name, shapes, args.seed, args.current), args.rounds)
+            times = timed(contenders(name, shapes, args.seed, args.current, args.per_tensor), args.rounds)
             fused = times["torch fused"]
             for label, kept in times.items():
                 median, low, high = median_interval([a / b for a, b in zip(kept, fused)])

@@ -194,6 +194,9 @@ def test_torch_tensors_are_stepped_through_their_memory(group, torch):
     params = [torch.nn.Parameter(t) for t in tensors]
     for p in params:  # laid out like the parameter where it is dense, as autograd makes gradients
         p.grad = torch.empty_like(p).copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype))
+    assert kernel.takes(params)
+    assert not kernel.takes([*params, torch.ones(2, dtype=torch.float16)])
+    assert not kernel.takes([torch.ones(2, dtype=torch.complex64)])
     arrays = [p.detach().numpy().copy() for p in params]
     grads = [p.grad.numpy().copy() for p in params]
     states, mine = [{} for _ in params], [{} for _ in params]

@@ -1,32 +1,34 @@
-"""The step of a whole param group in one pass: every tensor of the group, in place, in one parallel loop.
+"""The step of a whole param group in one pass: every tensor of the group, in place, in one compiled loop.
 
-A training step updates many tensors (GPT-2-shaped models: 76, from a layer norm's 384 numbers to an
-embedding's 3 million). Stepping them one by one costs a call, a check and a parallel launch per
+A training step updates many tensors (a GPT-2-shaped model: 76, from a layer norm's 384 numbers to an
+embedding's 3 million). Stepping them one by one costs a call, checks and a parallel launch per
 tensor, and the small ones leave threads idle. :class:`GroupKernel` compiles each specialisation of
 an elementwise rule (the lowering of :mod:`symopt.kernel`, printed by the numba backend's
 :func:`~symopt.backends.numba.loop_body`: the same hoisted scalars, the same operations in the same
-order, so the same bits as ``rule.kernel("numba")`` and the NumPy kernel) into one ``prange`` loop
-over *chunks* of the group: a table of (tensor, start, stop) rows of at most :data:`CHUNK` elements,
-so that the threads share the work evenly whatever the tensors' sizes. Each chunk reads its arrays
-through a table of addresses (θ, g, then each array state, for each tensor), so nothing is copied or
-gathered: the loop works on the tensors' own memory, each element read once and written once, with no
-temporary arrays.
+order on the same types, so the same bits as ``rule.kernel("numba")`` and the NumPy kernel) into one
+loop over *chunks* of the group: a table of (tensor, start, stop) rows of at most ``chunk`` elements
+(:data:`CHUNK`), so that threads share the work evenly whatever the tensors' sizes. Each chunk reaches
+its arrays through a table of addresses (θ, g, then each array state, for each tensor): nothing is
+copied or gathered, each element is read once and written once, and no temporary array is made.
+The scalars (``η/(1 - β₁ᵗ)``...) are a table of one row per tensor, in the arrays' dtype.
 
 What it takes: NumPy arrays, or CPU torch tensors (read through ``data_ptr()``, without importing torch
-here: a tensor's memory is a NumPy array's, ``.numpy()`` shares it); float32 and float64, one dtype
-per tensor and its gradient and state, several dtypes and any shapes in one group (one pass per dtype
-and per specialisation; the step counter may differ between tensors). A tensor whose arrays are dense
-with the same strides (contiguous, or a permuted layout such as torch's channels-last, the same for θ,
-g and the state) is stepped in the pass; any other (a strided view, a state laid out unlike its
-parameter) is stepped alone by the rule's per-tensor numba kernel, which copies it in and out.
+here: a CPU tensor's memory is what ``.numpy()`` shares); float32 and float64, one dtype for a tensor,
+its gradient and its state, and several dtypes and any shapes in one group (one pass per dtype and
+per specialisation: the step counter, and a scalar state such as NAdam's μ product, may differ
+between tensors). A tensor whose arrays are dense with one layout (contiguous, or permuted like
+torch's channels-last or a transposed matrix, the same for θ, g and the state) is stepped in the
+pass; any other (a strided view, or a state laid out unlike its parameter, as NumPy's ``init`` makes
+it for a transposed array) is stepped alone by the rule's per-tensor numba kernel, which copies it
+in and out: the same numbers, at per-tensor speed.
 
 Threads: as many as asked (``threads=``: the torch optimizer passes ``torch.get_num_threads()``, what
-torch's fused step uses): the calling thread and worker threads of this module each run one stretch
-of the chunks (a compiled loop that releases the GIL), cut so that each has the same number of
-elements. Not numba's ``parallel=True``: its OpenMP threads spin after each loop, waiting for the next,
-and torch's own OpenMP threads (another copy of the runtime) do the same, so that each slows the
-other down on a machine without spare cores: torch's fused AdamW step measured 5-50x slower in a
-process that also ran numba's parallel loops (``benchmarks/torch_step.py``).
+torch's fused step uses). The calling thread and threads of this module each run one stretch of the
+chunks (the compiled loop releases the GIL), cut so that each has the same number of elements; a
+group too small to share (under :data:`SHARE` chunks a thread) runs on fewer. Not numba's
+``parallel=True``: its OpenMP threads wait for the next loop by spinning, and so do torch's (another
+copy of the OpenMP runtime), so that in one process each takes the cores from the other on a machine
+without spare ones (see ``benchmarks/torch_step.py --per-tensor``).
 
 Example (numba installed; the first call compiles, about two seconds):
     >>> import numpy as np, symopt
@@ -267,9 +269,22 @@ class GroupKernel:
         self._names = tuple(s.name for s in self.rule.arrays)
         self._scalar_names = tuple(s.name for s in self.rule.scalars)
 
-    def init(self, params, **hyper) -> dict:
-        """The state of one NumPy parameter before its first step (:meth:`symopt.kernel.Kernel.init`)."""
-        return self._passes.init(params, **hyper)
+    @staticmethod
+    def takes(params) -> bool:
+        """Whether the group step runs every one of ``params``: NumPy arrays, or CPU torch tensors,
+        of float32 or float64 (laid out in any way). A torch optimizer steps the others (GPU tensors,
+        half precision, complex numbers) with its own code."""
+        for p in params:
+            if isinstance(p, np.ndarray):
+                if p.dtype not in DTYPES:
+                    return False
+                continue
+            try:
+                if not p.is_cpu or _describe(p)[2] not in DTYPES:
+                    return False
+            except (AttributeError, ValueError):
+                return False
+        return True
 
     def step(self, params: list, grads: list, states: list[dict], t, *, threads: int | None = None, **hyper) -> None:
         """Take one step of every tensor in ``params``, writing into them and their states.
