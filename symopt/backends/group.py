@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import operator
 import os
 import sys
 import threading
@@ -149,6 +150,8 @@ class _Passes(Kernel):
 # A buffer's description: (address of its first byte, elements, dtype, strides or None when C-contiguous).
 _TORCH_DTYPES: dict = {}
 _TENSORS: set = set()  # the types read as torch tensors (torch.Tensor, torch.nn.Parameter...)
+_IS_CPU, _DTYPE, _SHAPE = operator.attrgetter("is_cpu"), operator.attrgetter("dtype"), operator.attrgetter("shape")
+_CONTIGUOUS, _DATA_PTR, _NUMEL = (operator.methodcaller(name) for name in ("is_contiguous", "data_ptr", "numel"))
 
 
 def _describe(a) -> tuple[int, int, np.dtype, tuple | None, tuple]:
@@ -311,14 +314,20 @@ class GroupKernel:
         steps = self._steps(t, n)
         values = self._passes.hyperparameters(**hyper)
         scalar_names = self._scalar_names
-        found: dict = {}  # (dtype, t and scalar states) -> tensor indices, addresses, sizes
-        keys, alone = [], []  # each tensor's (t and scalar states); the tensors stepped alone
-        for k in range(n):
-            state = states[k]
+        for k, state in enumerate(states):
             if not isinstance(state, dict):
                 raise SymoptError(f"states[{k}] must be a dict (empty before the first step), not {type(state).__name__}")
             if not state:
                 state.update(self._start(params[k], values))
+        found: dict = {}  # (dtype, t and scalar states, dense) -> tensor indices, addresses, sizes
+        keys, alone = [], []  # each tensor's (t and scalar states); the tensors stepped alone
+        regular = None if scalar_names else self._regular(params, grads, states, steps)
+        if regular is not None:
+            dtype, addresses, sizes = regular
+            keys = [(steps[0],)] * n
+            found[(dtype, keys[0], True)] = (list(range(n)), addresses, sizes)
+        for k in range(n if regular is None else 0):
+            state = states[k]
             addresses, size, dtype, dense = self._arrays(k, params[k], grads[k], state)
             key = (steps[k], *(self._scalar(k, state, name) for name in scalar_names))
             keys.append(key)
@@ -362,6 +371,27 @@ class GroupKernel:
             self._compiled.add((step, dtype))
         for k in sorted(alone):
             self._step_alone(params[k], grads[k], states[k], steps[k], hyper)
+
+    def _regular(self, params: list, grads: list, states: list[dict], steps: list[int]):
+        """A torch optimizer's usual group, read column by column (a few calls per tensor, not a few
+        dozen): contiguous CPU tensors of one dtype, each gradient and state shaped like its parameter,
+        at one step number. ``(dtype, addresses, sizes)``, or None to look at each tensor in turn."""
+        if not params or len(set(steps)) != 1:
+            return None
+        columns = [params, grads, *([state.get(name) for state in states] for name in self._names)]
+        arrays = [a for column in columns for a in column]
+        if not set(map(type, arrays)) <= _TENSORS or not all(map(_IS_CPU, arrays)) or not all(map(_CONTIGUOUS, arrays)):
+            return None
+        kinds = set(map(_DTYPE, arrays))
+        dtype = _TORCH_DTYPES.get(kinds.pop()) if len(kinds) == 1 else None
+        if not isinstance(dtype, np.dtype):
+            return None
+        shapes = list(map(_SHAPE, params))
+        if any(list(map(_SHAPE, column)) != shapes for column in columns[1:]):
+            return None
+        n = len(params)
+        pointers = list(map(_DATA_PTR, arrays))
+        return dtype, list(zip(*(pointers[j:j + n] for j in range(0, len(pointers), n)))), list(map(_NUMEL, params))
 
     def _arrays(self, k: int, p, g, state: dict) -> tuple[list[int], int, np.dtype, bool]:
         """The addresses of tensor k's θ, g and array states, its size and dtype, and whether the pass
