@@ -179,18 +179,23 @@ def test_in_place_with_the_state_made_on_the_first_step(group):
         np.testing.assert_array_equal(g, b)  # gradients are read only
 
 
-def test_torch_tensors_are_stepped_through_their_memory(group, torch):
-    """Parameters with gradients, as torch.optim holds them: contiguous, channels-last and transposed
-    (dense: in the pass) and a strided slice (stepped alone), float32 and float64; the state is made
-    as tensors laid out like their parameters. The same bits as the same group of NumPy arrays."""
+@pytest.mark.parametrize("layouts", ["contiguous", "mixed"])
+def test_torch_tensors_are_stepped_through_their_memory(group, torch, layouts):
+    """Parameters with gradients, as torch.optim holds them: contiguous (an optimizer's usual group),
+    or mixed: channels-last and transposed (dense: in the pass), a strided slice (stepped alone),
+    float32 and float64. The state is made as tensors laid out like their parameters. The same bits
+    as the same group of NumPy arrays."""
     rule = SAMPLED[0]
     kernel = group(rule)
     generator = torch.Generator().manual_seed(SEED)
-    base = torch.randn(6, 5, generator=generator, dtype=torch.float32)
-    tensors = [torch.randn(4, 3, generator=generator, dtype=torch.float32),
-               torch.randn(2, 3, 4, 5, generator=generator).contiguous(memory_format=torch.channels_last),
-               torch.randn(5, 3, generator=generator).t(),
-               base[::2, 1:]]
+    if layouts == "contiguous":
+        tensors = [torch.randn(shape, generator=generator, dtype=torch.float32) for shape in [(4, 3), (7,), (2, 1, 5), (0,)]]
+    else:
+        base = torch.randn(6, 5, generator=generator, dtype=torch.float32)
+        tensors = [torch.randn(4, 3, generator=generator, dtype=torch.float32),
+                   torch.randn(2, 3, 4, 5, generator=generator).contiguous(memory_format=torch.channels_last),
+                   torch.randn(5, 3, generator=generator).t(),
+                   base[::2, 1:]]
     params = [torch.nn.Parameter(t) for t in tensors]
     for p in params:  # laid out like the parameter where it is dense, as autograd makes gradients
         p.grad = torch.empty_like(p).copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype))
@@ -200,7 +205,7 @@ def test_torch_tensors_are_stepped_through_their_memory(group, torch):
     arrays = [p.detach().numpy().copy() for p in params]
     grads = [p.grad.numpy().copy() for p in params]
     states, mine = [{} for _ in params], [{} for _ in params]
-    for t in (1, 2):
+    for t in (1, 2, 3):
         kernel.step(params, [p.grad for p in params], states, t, lr=0.1)
         kernel.step(arrays, grads, mine, t, lr=0.1)
     for p, a, state, own in zip(params, arrays, states, mine):
@@ -210,6 +215,12 @@ def test_torch_tensors_are_stepped_through_their_memory(group, torch):
             if p.is_contiguous() or p.is_contiguous(memory_format=torch.channels_last):
                 assert state[x.name].stride() == p.stride()
             np.testing.assert_array_equal(state[x.name].numpy(), own[x.name])
+    name = rule.arrays[0].name
+    states[0][name] = torch.zeros(3, dtype=torch.float32)  # a state that does not fit its parameter: refused, nothing written
+    before = [p.detach().clone() for p in params]
+    with pytest.raises(SymoptError, match=rf"states\[0\]\[{name!r}\] is float32 of shape \(3,\), but params\[0\]"):
+        kernel.step(params, [p.grad for p in params], states, 4, lr=0.1)
+    assert all(torch.equal(p, b) for p, b in zip(params, before))
 
 
 def test_bad_input_is_one_line(group):
