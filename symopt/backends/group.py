@@ -48,7 +48,6 @@ import itertools
 import numbers
 import operator
 import os
-import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -471,21 +470,18 @@ class GroupKernel:
 
     def _start(self, p, values: list[float]) -> dict:
         """The initial state of parameter ``p``: NumPy arrays for an array (cache-line aligned, as
-        :meth:`Kernel.init` makes them), tensors laid out like a tensor."""
+        :meth:`Kernel.init` makes them), tensors laid out like a tensor (``clone`` keeps a dense
+        layout)."""
         if isinstance(p, np.ndarray):
             return self._passes.init(p, **{h.name: v for h, v in zip(self.rule.hypers, values)})
         from symopt import symbols as S
 
-        torch = sys.modules["torch"]  # p is a torch tensor: torch is imported
-        state = {}
-        for s, start in zip(self.rule.states, self._passes._start(*values)):
-            if s.scalar:
-                state[s.name] = float(start)
-            elif s.init == S.theta0:
-                state[s.name] = p.detach().clone(memory_format=torch.preserve_format)
-            else:
-                state[s.name] = torch.full_like(p, float(start), memory_format=torch.preserve_format)
-        return state
+        def like(fill):
+            copy = p.detach().clone()
+            return copy if fill is None else copy.fill_(fill)
+
+        return {s.name: float(v) if s.scalar else like(None if s.init == S.theta0 else float(v))
+                for s, v in zip(self.rule.states, self._passes._start(*values))}
 
     def _step_alone(self, p, g, state: dict, t: int, hyper: dict) -> None:
         """One tensor whose layout the pass cannot read, by the per-tensor numba kernel on NumPy views
