@@ -30,12 +30,12 @@ group too small to share (under :data:`SHARE` chunks a thread) runs on fewer. No
 copy of the OpenMP runtime), so that in one process each takes the cores from the other on a machine
 without spare ones (see ``benchmarks/torch_step.py --per-tensor``).
 
-Example (numba installed; the first call compiles, about two seconds):
+Example (numba installed; the first call compiles, about a second):
     >>> import numpy as np, symopt
     >>> from symopt.backends.group import GroupKernel
     >>> kernel = GroupKernel(symopt.get("adamw"))
-    >>> params = [np.ones(3), np.ones((2, 2), np.float32)]
-    >>> grads = [np.array([0.1, -0.2, 0.3]), np.full((2, 2), 0.5, np.float32)]
+    >>> params = [np.ones(3), np.ones((2, 2))]
+    >>> grads = [np.array([0.1, -0.2, 0.3]), np.full((2, 2), 0.5)]
     >>> states = [{}, {}]  # filled on the first step
     >>> kernel.step(params, grads, states, 1, lr=1e-2)
     >>> params[0].round(4), sorted(states[0])
@@ -68,8 +68,9 @@ from symopt.kernel import (
 # Elements of one tensor a thread takes at a time: 128 KiB of each float32 array, large enough that a
 # chunk's setup is nothing against its loop, small enough that two threads share a 14 M group evenly.
 CHUNK = 1 << 15
-# Chunks a thread must have to be worth waking (4 × 32 Ki elements, about a tenth of a millisecond of
-# AdamW): a smaller group runs on fewer threads, a group of small tensors on the calling thread alone.
+# Chunks a thread must have to be worth waking (4 × 32 Ki elements, about a fifth of a millisecond of
+# AdamW on one core): a smaller group runs on fewer threads, a group of small tensors on the calling
+# thread alone.
 SHARE = 4
 _LOCK = threading.Lock()
 
