@@ -177,6 +177,15 @@ def test_in_place_with_the_state_made_on_the_first_step(group):
         assert all(state[name] is a for name, a in arrays.items())
     for g, b in zip(grads, before):
         np.testing.assert_array_equal(g, b)  # gradients are read only
+    # so a read-only gradient is taken, and a broadcast one (stride 0: not dense) is stepped alone
+    shared = [np.broadcast_to(g.reshape(-1)[:1].reshape((1,) * g.ndim), g.shape) for g in grads]
+    alone = [p.copy() for p in params]
+    expected = [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()} for s in states]
+    kernel.step(params, shared, states, 3)
+    single = rule.kernel()
+    for p, g, state, a in zip(params, shared, expected, alone):
+        want, _ = single.step(a, np.ascontiguousarray(g), state, 3)
+        np.testing.assert_array_equal(p, want)
 
 
 @pytest.mark.parametrize("layouts", ["contiguous", "mixed"])

@@ -154,9 +154,10 @@ _IS_CPU, _DTYPE, _SHAPE = operator.attrgetter("is_cpu"), operator.attrgetter("dt
 _CONTIGUOUS, _DATA_PTR, _NUMEL = (operator.methodcaller(name) for name in ("is_contiguous", "data_ptr", "numel"))
 
 
-def _describe(a) -> tuple[int, int, np.dtype, tuple | None, tuple]:
-    """``(address, size, dtype, layout, shape)`` of a NumPy array or a CPU torch tensor; layout is None
-    for C-contiguous memory, else the strides in elements (dense or not: see :func:`_dense`).
+def _describe(a, written: bool = True) -> tuple[int, int, np.dtype, tuple | None, tuple]:
+    """``(address, size, dtype, layout, shape)`` of a NumPy array or a CPU torch tensor (one the step
+    writes into if ``written``); layout is None for C-contiguous memory, else the strides in elements
+    (dense or not: see :func:`_dense`).
 
     Raises:
         ValueError: what is wrong with it (the caller names it).
@@ -170,7 +171,7 @@ def _describe(a) -> tuple[int, int, np.dtype, tuple | None, tuple]:
             dtype = _TORCH_DTYPES[a.dtype] = np.dtype(name) if name in ("float32", "float64") else name
         return a.data_ptr(), a.numel(), dtype, None if a.is_contiguous() else tuple(a.stride()), a.shape
     if isinstance(a, np.ndarray):
-        if not a.flags.writeable:
+        if written and not a.flags.writeable:
             raise ValueError("is read-only: the group step writes into it")
         dtype = a.dtype
         layout = None if a.flags.c_contiguous else tuple(s // dtype.itemsize if s % dtype.itemsize == 0 else -1
@@ -179,7 +180,7 @@ def _describe(a) -> tuple[int, int, np.dtype, tuple | None, tuple]:
     if not all(hasattr(a, name) for name in ("data_ptr", "is_cpu", "is_contiguous", "stride", "numel", "shape")):
         raise ValueError(f"must be a NumPy array or a CPU torch tensor, not {type(a).__name__}")
     _TENSORS.add(type(a))
-    return _describe(a)
+    return _describe(a, written)
 
 
 def _dense(shape: tuple, strides: tuple) -> bool:
@@ -409,10 +410,10 @@ class GroupKernel:
                     return [a.data_ptr() for a in arrays], p.numel(), dtype, True
         described = []
         try:
-            for a in arrays:
+            for j, a in enumerate(arrays):
                 if a is None:
                     raise ValueError("is missing")
-                described.append(_describe(a))
+                described.append(_describe(a, written=j != 1))  # the gradient is only read
         except ValueError as error:
             what = ["params", "grads", *self._names][len(described)]
             raise SymoptError(f"{what}[{k}] {error}" if len(described) < 2 else f"states[{k}][{what!r}] {error}") from None
