@@ -5,7 +5,7 @@ memory; in place, state made on the first step, bad input refused in one line.
 
 Each compiled rule costs a second or two of numba compilation, so the rules are a fixed-seed sample
 of the registry's elementwise rules plus one with a scalar state and one whose step branches on t
-(about 15 s of CPU with numba's cache empty, 5 s with it filled); ``benchmarks/group_sweep.py`` runs
+(about 12 s of CPU with numba's cache empty, 6 s with it filled); ``benchmarks/group_sweep.py`` runs
 every elementwise rule and variant the same way.
 """
 
