@@ -37,6 +37,10 @@ class RuleName(click.ParamType):
 
         if value in RULES:
             return value
+        from symopt.equations import is_equations_path
+
+        if is_equations_path(value):  # a file of equations, read when the command runs
+            return value
         try:  # a name or a spec, adam(epsilon='hat'), stripped as spec.parse strips: never evaluated
             name, _ = parse(value)
         except SymoptError as exc:
@@ -122,9 +126,16 @@ def _chosen(text: str, pairs: tuple[str, ...]) -> tuple[str, dict[str, object]]:
 
 
 def _rule(text: str, pairs: tuple[str, ...] = ()):
-    """The rule a rule argument and its ``-O`` options name (see :func:`_chosen`)."""
+    """The rule a rule argument and its ``-O`` options name (see :func:`_chosen`), or the rule a file
+    of equations writes (``adam.txt``, ``paper.tex``: :func:`symopt.equations.rule_from_file`)."""
     import symopt
+    from symopt.equations import is_equations_path, rule_from_file
+    from symopt.errors import SymoptError
 
+    if is_equations_path(text):
+        if pairs:
+            raise SymoptError(f"{text} is a rule read from its equations: it takes no -O options")
+        return rule_from_file(text)
     name, options = _chosen(text, pairs)
     return symopt.get(name, **options)
 
@@ -236,6 +247,7 @@ def derive(name, options, only, fmt):
       symopt derive adam -O bias_correction=false --only moving-averages
       symopt derive "adam(epsilon='hat')"   (the same as -O epsilon=hat)
       symopt derive momentum -O nesterov=true --format latex
+      symopt derive adam.txt                (a rule read from its equations, text or .tex)
     """
     import symopt
     from symopt import render
