@@ -84,6 +84,7 @@ _IGNORED = {"left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl
 _WRAPPERS = {"text", "mathrm", "textrm", "mathit", "textit", "operatorname", "mathbf", "textbf", "boldsymbol",
              "mathsf", "texttt", "mbox"}
 _MAX = "max"
+_KEYWORDS = {"if", "else", "otherwise", "for", "to", "do", "input", "initialize", "return", "end", "while"}
 _LAYOUT = re.compile(r"\s*\{(?:aligned|align\*?|equation\*?|gathered|split|algorithmic)\}")
 
 
@@ -160,9 +161,10 @@ class _Lexer:
                 continue
             if c.isascii() and c.isalpha():
                 j = i
-                while j < len(text) and text[j].isascii() and (text[j].isalnum()):
-                    j += 1
-                out.append(_Token("word", text[i:j], line, col, space))
+                while j < len(text) and text[j].isascii() and (text[j].isalnum() or (
+                        self.latex and text[j:j + 2] == "\\_" and text[j + 2:j + 3].isalpha())):
+                    j += 2 if text[j] == "\\" else 1  # state\_sum in LaTeX is one name
+                out.append(_Token("word", text[i:j].replace("\\_", "_"), line, col, space))
                 i, space = j, False
                 continue
             if c in _GREEK:
@@ -494,6 +496,14 @@ class _Parser:
             # LaTeX's x^23 is x²3: one character
             self.next()
             return ("mul_digits", tok)
+        if self.latex and tok.kind in ("word", "greek") or tok.kind == "cmd" and tok.value in _GREEK_COMMANDS:
+            # LaTeX's \beta^t_1 is β₁ᵗ: the exponent is one letter, the subscript is the base's
+            self.next()
+            if tok.kind == "word" and len(tok.value) > 1:
+                self.i -= 1
+                self.tokens[self.i] = _Token("word", tok.value[1:], tok.line, tok.col + 1)
+            name = _GREEK_COMMANDS.get(tok.value, tok.value) if tok.kind == "cmd" else tok.value[0]
+            return ("id", Ident(name, "", _spelled(tok), tok.line, tok.col))
         return self.postfix(self.primary())
 
     def postfix(self, node):
@@ -660,7 +670,7 @@ class _Parser:
                 return self.call(word, calls.get(word), tok)
             if word in hidden:
                 self.fail(_hidden_message(word, hidden[word]), tok)
-            if tok.value in ("text", "mbox", "textbf"):
+            if tok.value in ("text", "mbox") or word in _KEYWORDS:
                 return None
             self.next()
             inner = self._skip_group()
@@ -672,6 +682,11 @@ class _Parser:
         if tok.kind == "word" and (tok.value in calls or tok.value in _ALIASES) and self.is_op("(", 1):
             self.next()
             return self.call(tok.value, calls.get(tok.value), tok)
+        if tok.kind == "word" and tok.value in hidden and self.is_op("(", 1):
+            # an operation whose notation hides arguments, called with all of them in SymPy's order:
+            # NS(X, a, b, c, k, ε)
+            self.next()
+            return self.call(tok.value, hidden[tok.value], tok)
         base = self._base()
         if base is None:
             return None
@@ -742,14 +757,14 @@ class _Parser:
                 sub = self._subscript_text()
                 text += "_" + sub
             elif tok.kind == "op" and tok.value == "^":
-                if self._group_text(1).replace(" ", "").lstrip("\\") in (_MAX, "mathrm{max}", "text{max}", "\\max") \
-                        or self._is_max_word(1):
+                word = _unwrap(self._group_text(1).replace(" ", "")).lstrip("\\") or self._word_at(1)
+                if re.fullmatch(r"[A-Za-z]{2,}", word or ""):  # v^{max}_t, g^{ave}_t: part of the name
                     self.i += 1
                     if self.tokens[self.i].kind == "op" and self.tokens[self.i].value == "{":
                         self._skip_group()
                     else:
                         self.i += 1
-                    stem += "^max"
+                    stem += f"^{word}"
                 elif power is None and self.latex and not sub:
                     # g^2_t (torch's docstrings): the power of the name with its subscript
                     self.i += 1
@@ -761,9 +776,9 @@ class _Parser:
         node = ("id", Ident(stem, sub, text, ident.line, ident.col))
         return ("pow", node, power) if power is not None else node
 
-    def _is_max_word(self, k: int) -> bool:
+    def _word_at(self, k: int) -> str:
         j = self.i + k
-        return j < len(self.tokens) and self.tokens[j].kind in ("word", "cmd") and self.tokens[j].value == _MAX
+        return self.tokens[j].value if j < len(self.tokens) and self.tokens[j].kind in ("word", "cmd") else ""
 
 
 def _unwrap(raw: str) -> str:
@@ -859,6 +874,12 @@ def _known() -> dict[tuple[str, str], tuple[sp.Symbol, ...]]:
             if symbol not in table.setdefault(key, []):
                 table[key].append(symbol)
     return {key: tuple(found) for key, found in table.items()}
+
+
+@functools.cache
+def standard_hypers() -> tuple[Hyper, ...]:
+    """The hyperparameters :mod:`symopt.hyperparameters` declares, in its order."""
+    return _standard_hypers()
 
 
 @functools.cache
@@ -982,8 +1003,9 @@ def rule_from_equations(text: str, hypers=None, name: str = "equations", summary
             block); ``=``, ``←``, ``:=``, ``\\gets`` and ``\\leftarrow`` assign. ``x_0 = ...`` sets a
             state's value before the first step.
         hypers: the hyperparameters: :class:`~symopt.core.Hyper` objects (yours, with their ranges),
-            or keywords of :mod:`symopt.hyperparameters`' (``"lr"``, ``"beta1"``). None: those of
-            :mod:`symopt.hyperparameters` whose notation or keyword the equations use.
+            or keywords of :mod:`symopt.hyperparameters`' (``"lr"``, ``"beta1"``); the rule keeps those
+            its equations use. None: those of :mod:`symopt.hyperparameters` whose notation or
+            keyword the equations use.
         name, summary, reference: the rule's.
         states: :class:`~symopt.core.State` objects for states you declare (their names, initial
             values, shapes); the others are found from their ``x_t``/``x_{t-1}`` pairs.
@@ -1034,8 +1056,8 @@ def rule_from_equations(text: str, hypers=None, name: str = "equations", summary
             declared_states[key[0]] = state
     state_stems = [lhs.stem for lhs, _, _ in updates if lhs.sub == "t" and lhs.stem in read_prev
                    and lhs.key not in (_THETA, _GRAD)]
-    state_stems += [lhs.stem for lhs, _, _ in updates if lhs.sub == "t" and lhs.stem in declared_states
-                    and lhs.stem not in state_stems]
+    state_stems += [lhs.stem for lhs, _, _ in updates if lhs.sub == "t" and lhs.stem in declared_states]
+    state_stems = list(dict.fromkeys(state_stems))  # a state assigned twice is one state
     for lhs, _ in init_lines:
         if lhs.stem not in state_stems and lhs.stem != "theta":
             raise EquationError(f"{_where(lhs)}: {lhs.text} sets the start of {lhs.stem}, which is not a state "
@@ -1173,7 +1195,9 @@ def rule_from_equations(text: str, hypers=None, name: str = "equations", summary
                                    scalar=stem not in arrays))
     order = [s.name for s in states]  # declared states first, in their order; then as assigned
     state_objects.sort(key=lambda s: order.index(s.name) if s.name in order else len(order))
-    used = [*declared] + [h for h in names.used_hypers if h not in declared]
+    in_inits = set().union(*(getattr(s.init, "free_symbols", set()) for s in state_objects))  # Adagrad's s₀
+    used = [h for h in declared if h in names.used_hypers or h.symbol in in_inits] + \
+        [h for h in names.used_hypers if h not in declared]
     if len({h.name for h in used}) != len(used):
         clash = next(h.name for h in used if sum(x.name == h.name for x in used) > 1)
         raise SymoptError(f"{name}: two hyperparameters share the keyword {clash!r}")

@@ -236,8 +236,9 @@ def library_keywords(rule: Rule, hyper: dict) -> dict:
     return values
 
 
-def torch_runner(rule: Rule) -> Runner | str:
-    """Run torch.optim's implementation of ``rule`` (float64 default dtype), or say why torch has none."""
+def torch_runner(rule: Rule, **extra) -> Runner | str:
+    """Run torch.optim's implementation of ``rule`` (float64 default dtype), or say why torch has none;
+    ``extra`` are more constructor arguments (``maximize=True``: :mod:`symopt.audit`)."""
     try:
         import torch
     except ImportError:
@@ -252,7 +253,7 @@ def torch_runner(rule: Rule) -> Runner | str:
     def run(case) -> list[np.ndarray]:
         try:
             return _torch_trajectory(case, lambda param: cls([param], **torch_arguments(rule, case.hyper_at(1)),
-                                                             **single),
+                                                             **single, **extra),
                                      lambda group, hyper: group.update(lr=hyper["lr"]))
         except ZeroDivisionError:
             if case.params.size:
