@@ -711,13 +711,9 @@ def audit_rule(made: Rule, target: Rule, subject: str, label: str, examples: int
         finding.symopt = "-"
         finding.notes.append(f"{', '.join(unmapped)}: symopt has no such option; judged against torch's code")
     else:
-        # the identity first (fast: every shared keyword kept), then a search for another map
-        verdict = equiv.equivalent(made, target, examples=examples, release=0, conditions=False)
-        if not verdict.equivalent and search:
-            mapped = equiv.equivalent(made, target, examples=examples, release=2, budget=MAP_BUDGET,
-                                      conditions=False)
-            if mapped.equivalent or verdict.kind == equiv.NOT_DECIDED:
-                verdict = mapped
+        # the identity (fast: every shared keyword kept), or, searching, any map (the identity first)
+        verdict = equiv.equivalent(made, target, examples=examples, release=2 if search else 0,
+                                   budget=MAP_BUDGET if search else equiv.BUDGET, conditions=False)
         identity = all(str(e) == k for k, e in verdict.hypers.items()) and all(e == 1 for e in verdict.states.values())
         if verdict.equivalent:
             finding.symopt = SAME if identity else SAME_UNDER_MAP
@@ -765,7 +761,7 @@ def _per_case(made: Rule, target: Rule) -> str:
         return ""
     for values in itertools.product((True, False), repeat=len(shared)):
         forced = [_forced(rule, dict(zip(shared, values))) for rule in (made, target)]
-        decided = equiv._decide(*forced, time.process_time() + MAP_BUDGET, release=0, conditions=False)
+        decided = equiv._decide(*forced, time.process_time() + equiv.BUDGET, release=0, conditions=False)
         hypers, states, _, same, _ = decided
         if not same or not all(str(e) == k for k, e in (hypers or {}).items()) or \
                 not all(e == 1 for e in states.values()):
