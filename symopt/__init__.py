@@ -43,6 +43,7 @@ _LAZY = {
     "stability_threshold": "symopt.derive",
     "derivations": "symopt.derive",
     "equivalent": "symopt.equiv",
+    "rule_from_equations": "symopt.equations",
     "SymoptError": "symopt.errors",
     "UnknownNameError": "symopt.errors",
 }

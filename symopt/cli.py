@@ -41,6 +41,10 @@ class RuleName(click.ParamType):
 
         if value in RULES:
             return value
+        from symopt.equations import is_equations_path
+
+        if is_equations_path(value):  # a file of equations, read when the command runs
+            return value
         try:  # a name or a spec, adam(epsilon='hat'), stripped as spec.parse strips: never evaluated
             name, _ = parse(value)
         except SymoptError as exc:
@@ -148,9 +152,16 @@ def _chosen(text: str, pairs: tuple[str, ...]) -> tuple[str, dict[str, object]]:
 
 def _rule(text: str, pairs: tuple[str, ...] = ()):
     """The rule a rule argument and its ``-O`` options name (:func:`symopt.optimizers.resolve`: user
-    code is imported here)."""
+    code is imported here), or the rule a file of equations writes (``adam.txt``, ``paper.tex``:
+    :func:`symopt.equations.rule_from_file`)."""
+    from symopt.equations import is_equations_path, rule_from_file
+    from symopt.errors import SymoptError
     from symopt.optimizers import resolve
 
+    if is_equations_path(text):
+        if pairs:
+            raise SymoptError(f"{text} is a rule read from its equations: it takes no -O options")
+        return rule_from_file(text)
     return resolve(text, **_options(pairs))
 
 
@@ -207,6 +218,7 @@ def main():
       symopt derive adam --format json   the same, for a script
       symopt verify --all                each kernel against the hand-written references
       symopt check mine:step --rule adamw  your own implementation, with common mistakes named
+      symopt audit --all                 torch.optim's documented algorithms against its code
       symopt latex adamw --format standalone -o adamw.tex   LaTeX for a paper
       symopt derive my_rules.py:lamb     your own rule (a function returning symopt.rule(...))
     """
@@ -284,6 +296,7 @@ def derive(name, options, only, fmt):
       symopt derive adam -O bias_correction=false --only moving-averages
       symopt derive "adam(epsilon='hat')"   (the same as -O epsilon=hat)
       symopt derive momentum -O nesterov=true --format latex
+      symopt derive adam.txt                (a rule read from its equations, text or .tex)
     """
     import symopt
     from symopt import render
@@ -838,6 +851,55 @@ def plot(name, output, force):
 
 
 @_takes_rules
+@main.command()
+@click.argument("subject", required=False, metavar="[torch.optim.CLASS | FILE.tex]")
+@click.option("--all", "all_classes", is_flag=True, help="Every torch.optim class symopt has a rule for.")
+@click.option("--against", "against", type=RULE, metavar="RULE",
+              help="The rule a LaTeX file's algorithm is decided against (a name or spec).")
+@click.option("--examples", type=click.IntRange(1, 100_000), default=10, show_default=True,
+              help="Generated cases for each comparison.")
+def audit(subject, all_classes, against, examples):
+    """Read a documented algorithm box and decide whether the code does what it says.
+
+    For torch.optim.CLASS, the algorithm box of its docstring (torch's LaTeX: \\textbf{input},
+    \\textbf{initialize}, \\textbf{for}, \\textbf{if}) is read into one rule per branch (each flag
+    on or off: amsgrad, maximize, nesterov...), parsed, never evaluated, and decided against
+    symopt's rule in torch's semantics (equiv: a proof on the step maps and generated cases) and
+    against the torch class itself (generated cases). For a LaTeX FILE, its first aligned block (or
+    its \\leftarrow lines) is decided against --against. Verdicts: SAME, SAME UNDER MAP (printed),
+    DIFFERENT (a counterexample and the line that differs), NOT PARSED (the line), NOT DECIDED.
+    Needs torch for torch.optim classes, and Hypothesis.
+
+    \b
+    Exit status: 0 all SAME (or under a map), 1 a DIFFERENT, 2 NOT PARSED or NOT DECIDED only.
+
+    \b
+    Examples:
+      symopt audit torch.optim.Adam
+      symopt audit --all
+      symopt audit paper.tex --against adamw
+    """
+    from symopt import audit as audits
+    from symopt.errors import SymoptError
+    from symopt.verify import require_hypothesis
+
+    require_hypothesis()
+    if all_classes == (subject is not None):
+        raise SymoptError("give one of torch.optim.CLASS, a LaTeX file, or --all")
+    if all_classes or not subject.endswith((".tex", ".txt")):
+        if against:
+            raise SymoptError("--against is for a LaTeX file; a torch.optim class is audited against its code")
+        findings = audits.audit_all(examples) if all_classes else \
+            audits.audit_class(subject.removeprefix("torch.optim."), examples)
+    else:
+        if not against:
+            raise SymoptError(f"say which rule {subject}'s algorithm should be: --against RULE")
+        findings = audits.audit_file(subject, against, examples)
+    click.echo("\n".join(audits.text(findings)))
+    verdicts = {f.verdict for f in findings}
+    raise SystemExit(1 if audits.DIFFERENT in verdicts else 0 if verdicts <= {audits.SAME, audits.SAME_UNDER_MAP} else 2)
+
+
 @main.command()
 @click.argument("names", nargs=-1, type=RULE, metavar="[NAME]...")
 @click.option("--steps", type=click.IntRange(1, 100_000), default=200, show_default=True, help="Full-batch steps.")

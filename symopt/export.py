@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib.util
 import os
 import re
 import shutil
@@ -427,6 +428,10 @@ def _texts() -> dict[str, str]:
         files[f"{key}.md"] = "\n".join(parts) + "\n"
     files["optimization.md"] = note()
     files["conventions.md"] = conventions.markdown(GENERATED)
+    if importlib.util.find_spec("torch") is not None:  # torch.optim's docstrings against its code
+        from symopt import audit
+
+        files["audit-torch.md"] = f"{GENERATED}\n\n{audit.document()}"
     files["README.md"] = _index(rules)
     return files
 
@@ -443,6 +448,9 @@ def _index(rules: list[Rule]) -> str:
              "generated from the rules and its bias-correction TODO answered.",
              "- [conventions.md](conventions.md): each library's form of momentum, AdamW's decay, ε and "
              "AMSGrad, and whether it is the same optimizer (`symopt equiv`), with the hyperparameter map.",
+             *([("- [audit-torch.md](audit-torch.md): torch.optim's documented algorithm boxes read into rules "
+                 "and decided against symopt's rules and torch's code (`symopt audit --all`).")]
+               if importlib.util.find_spec("torch") is not None else []),
              "", "Rules:", ""]
     lines += [f"- [{r.name}]({r.name}.md): {r.summary}" for r in rules]
     lines += ["", "Derivations (each for every rule it applies to):", ""]

@@ -254,6 +254,9 @@ def rule_from_spec(text: str):
         SpecError: for a malformed spec; UnknownNameError for an unknown rule or option;
         SymoptError for a value that is not one of the option's values.
     """
+    from symopt.equations import is_equations_path, rule_from_file
     from symopt.optimizers import resolve
 
+    if is_equations_path(text):  # a file of equations: adam.txt, paper.tex
+        return rule_from_file(text)
     return resolve(text)

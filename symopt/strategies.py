@@ -266,3 +266,26 @@ def explicit_cases(rule, dtype=None, steps: int = EXPLICIT_STEPS, seed: int = 0)
                 grads = [(rng.standard_normal(shape) * scale).astype(kind) for _ in range(EPSILON_STEPS)]
                 cases.append(Trajectory(kind, rng.standard_normal(shape).astype(kind), grads, dict(hyper)))
     return cases
+
+
+# The characters and words of written equations: symopt's text and LaTeX notation, and ASCII.
+EQUATION_PIECES = ("m_t", "m_{t-1}", "θₜ", "θₜ₋₁", "gₜ", "g_t^2", "β₁", "\\beta_1", "\\hat{m}_{t}", "m̂ₜ", "vᵐᵃˣₜ",
+                   "=", "\\gets", "←", "+", "-", "·", "*", "/", "^", "(", ")", "{", "}", "|", "‖", "√", "\\sqrt",
+                   "\\frac", "max(", "sign(", ",", " if ", " else ", "\\begin{cases}", "\\end{cases}", "&", "\\\\",
+                   "\n", "1", "0.5", "1e-8", "t", "lr", "eps", "\\left(", "\\right)", "ᵗ", "²", "_", "\\nabla",
+                   "NS_k(", "floor(", "__import__", "'", ";", "\\text{if }", "\\operatorname{sign}")
+
+
+@st.composite
+def equation_texts(draw, sources: tuple[str, ...] = ()) -> str:
+    """Text that looks like written equations: a rule's printed equations (one of ``sources``) with a
+    few pieces inserted, deleted or replaced, or pieces of the notation strung together."""
+    pieces = st.sampled_from(EQUATION_PIECES) | st.text(max_size=3)
+    if sources and draw(st.booleans()):
+        text = draw(st.sampled_from(sources))
+        for _ in range(draw(st.integers(1, 3))):
+            at = draw(st.integers(0, len(text)))
+            cut = draw(st.integers(0, 4))
+            text = text[:at] + draw(st.sampled_from(("",)) | pieces) + text[at + cut:]
+        return text
+    return "".join(draw(st.lists(pieces, max_size=30)))

@@ -259,8 +259,9 @@ def from_library_keywords(rule: Rule, values: dict) -> dict:
     return out
 
 
-def torch_runner(rule: Rule) -> Runner | str:
-    """Run torch.optim's implementation of ``rule`` (float64 default dtype), or say why torch has none."""
+def torch_runner(rule: Rule, **extra) -> Runner | str:
+    """Run torch.optim's implementation of ``rule`` (float64 default dtype), or say why torch has none;
+    ``extra`` are more constructor arguments (``maximize=True``: :mod:`symopt.audit`)."""
     try:
         import torch
     except ImportError:
@@ -275,7 +276,7 @@ def torch_runner(rule: Rule) -> Runner | str:
     def run(case) -> list[np.ndarray]:
         try:
             return _torch_trajectory(case, lambda param: cls([param], **torch_arguments(rule, case.hyper_at(1)),
-                                                             **single),
+                                                             **single, **extra),
                                      lambda group, hyper: group.update(lr=hyper["lr"]), sparse=rule.sparse)
         except ZeroDivisionError:
             if case.params.size:

@@ -201,6 +201,7 @@ def test_markdown_display_blocks_render_on_github():
 def test_derivations_folder_is_current():
     """derivations/ is what `symopt export` writes: regenerate with `symopt export derivations/`."""
     require("matplotlib", install='pip install "symopt-toolkit[plot]"')
+    require("torch", install="pip install torch==2.13.0")  # audit-torch.md reads torch's docstrings and runs it
     files = export.documents()
     on_disk = {p.name for p in DERIVATIONS.iterdir() if p.is_file()}
     assert on_disk == set(files)
@@ -212,6 +213,7 @@ def test_derivations_folder_is_current():
 @pytest.mark.xdist_group("documents")  # one process computes derivations/ once
 def test_export_into_an_empty_folder_reproduces_derivations(runner, tmp_path):
     require("matplotlib", install='pip install "symopt-toolkit[plot]"')
+    require("torch", install="pip install torch==2.13.0")
     target = tmp_path / "out"
     result = runner.invoke(cli.main, ["export", str(target)])
     assert result.exit_code == 0
