@@ -477,13 +477,14 @@ def _zeros(rule, values) -> frozenset:
 @functools.cache
 def _dead(rule, zeros: frozenset) -> frozenset:
     """The states whose previous value no step reads with the hyperparameters ``zeros`` at 0 (RMSprop's
-    buffer at momentum 0): torch keeps none of them. A state is read when θ's step, or the step of a
-    state that is read, uses it (by fixed point)."""
+    buffer at momentum 0): torch keeps none of them. A state is read when θ's step, the state the model
+    is evaluated at (:attr:`Rule.evaluate`, ASGD's average), or the step of a state that is read, uses
+    it (by fixed point); the evaluated state itself is kept."""
     from symopt import symbols as S
 
     at_zero = {h.symbol: 0 for h in rule.hypers if h.name in zeros}
     step = {k: v.xreplace(at_zero) for k, v in rule.step_map().items()}
-    live = {S.theta}
+    live = {S.theta, *(s.new for s in rule.states if s.name == rule.evaluate)}
     changed = True
     while changed:
         changed = False
