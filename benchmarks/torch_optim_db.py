@@ -47,9 +47,22 @@ def parameters(info, dtype, seed):
     return [torch.randn(shape, generator=generator, dtype=dtype) for shape in shapes]
 
 
-def gradients(params, steps, seed):
+def gradients(params, steps, seed, sparse=False):
+    """Seeded gradients; ``sparse`` (an OptimizerInfo with ``only_supports_sparse_grads``: torch's own
+    tests give it ``p.grad.to_sparse()``) makes them sparse COO tensors touching random rows (some
+    steps none): by rows (``to_sparse(1)``) at odd steps, by elements (``to_sparse()``) at even ones."""
     generator = torch.Generator().manual_seed(seed + 1)
-    return [[torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in params] for _ in range(steps)]
+    out = []
+    for t in range(steps):
+        step = []
+        for p in params:
+            g = torch.randn(p.shape, generator=generator, dtype=p.dtype)
+            if sparse:
+                rows = torch.rand(p.shape[0], generator=generator) < 0.5
+                g = (g * rows.reshape(-1, *[1] * (p.dim() - 1)).to(p.dtype)).to_sparse(1 if t % 2 else p.dim())
+            step.append(g)
+        out.append(step)
+    return out
 
 
 def kwargs_of(info, optim_input, dtype):
@@ -104,7 +117,7 @@ def compare(info, optim_input, dtype, steps, seed=0, scheduler=None):
 def _compare(info, optim_input, dtype, steps, seed, scheduler):
     name = info.optim_cls.__name__
     init = parameters(info, dtype, seed)
-    grads = gradients(init, steps, seed)
+    grads = gradients(init, steps, seed, sparse=info.only_supports_sparse_grads)
     kwargs = kwargs_of(info, optim_input, dtype)
     try:
         ours_cls = getattr(optim, name)

@@ -181,7 +181,8 @@ def _optimizer_class():
 
         Raises:
             SymoptError: for an unknown rule, hyperparameter or option, a value out of range (at
-                construction, and at each step for a group's values), or a sparse gradient.
+                construction, and at each step for a group's values), or a sparse gradient to a rule
+                not of sparse gradients (:func:`gradient`).
         """
 
         def __init__(self, params, rule, **hyperparameters):
@@ -233,23 +234,27 @@ def _optimizer_class():
             kernel, rule = self._kernel, self.rule
             for group in self.param_groups:
                 values = kernel.hyperparameters(**{h.name: _number(group[h.name]) for h in rule.hypers})
-                params, grads, states = [], [], []
+                params, grads, arrays, states = [], [], [], []
+                touched = Touched()
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    if p.grad.is_sparse:
-                        raise SymoptError(f"{rule.name}: sparse gradients are not supported")
+                    grad = gradient(rule, p, p.grad, rule.name)
                     state = self.state[p]
                     if not state:
                         state.update(self._init(p, values))
-                    real = torch.view_as_real if p.is_complex() else (lambda x: x)  # as torch.optim does
-                    params.append(real(p))
-                    grads.append(real(p.grad))
+                    tensors = [state[s.name] for s in rule.arrays]
+                    if isinstance(grad, tuple):  # a sparse gradient: the touched elements alone
+                        index, grad = grad
+                        p, tensors = touched.gather(index, p, tensors)
+                    params.append(real_view(p))  # a complex tensor as its real view, as torch.optim does
+                    grads.append(real_view(grad))
+                    arrays.append([real_view(a) for a in tensors])
                     states.append(state)
                 steps = [int(_number(state["step"])) + 1 for state in states]
-                advanced = self._step_group(group, kernel, values, params, grads,
-                                            [[real_view(state[s.name]) for s in rule.arrays] for state in states],
+                advanced = self._step_group(group, kernel, values, params, grads, arrays,
                                             [[state[s.name] for s in rule.scalars] for state in states], steps)
+                touched.scatter()
                 for state, new, t in zip(states, advanced, steps):
                     state.update(new)
                     state["step"] = t
@@ -272,6 +277,46 @@ def real_view(tensor):
     """A complex tensor's real view (``torch.view_as_real``), any other as it is."""
     torch = require_torch()
     return torch.view_as_real(tensor) if tensor.is_complex() else tensor
+
+
+def gradient(rule, p, grad, owner: str):
+    """``grad`` as the step takes it: a strided gradient as it is; a sparse (COO) one, for a rule of
+    sparse gradients (:attr:`Rule.sparse`), coalesced, as the pair (its indices, as a tuple that
+    indexes ``p``'s touched elements, rows when its dense dimensions are whole rows; its values).
+    Anything else is refused in one line, naming ``owner`` (the optimizer)."""
+    torch = require_torch()
+    if grad.layout == torch.strided:
+        return grad
+    if grad.layout != torch.sparse_coo or not rule.sparse:
+        raise SymoptError(f"{owner}: {str(grad.layout)[6:]} gradients are not supported (a rule of sparse gradients, "
+                          "such as sparse-adam, takes sparse COO ones)")
+    if any(s.shape != "param" for s in rule.arrays):
+        raise SymoptError(f"{owner}: {rule.name} keeps states not shaped like the parameter: no sparse gradients")
+    grad = grad.coalesce()
+    return tuple(grad.indices()), grad.values()
+
+
+class Touched:
+    """The elements of parameters a sparse gradient touches, gathered (copies) for the step of the rule
+    on them alone, and written back after it: the other elements keep θ and their states, as in
+    torch's SparseAdam (the rule's update of one element does not read the others)."""
+
+    def __init__(self):
+        self.writes = []
+
+    def gather(self, index, p, arrays):
+        """``p``'s and ``arrays``' elements at ``index`` (new tensors; None stays None), to be written
+        back by :meth:`scatter`."""
+        gathered = [p[index], *(None if a is None else a[index] for a in arrays)]
+        self.writes.append((index, [p, *arrays], gathered))
+        return gathered[0], gathered[1:]
+
+    def scatter(self):
+        for index, homes, gathered in self.writes:
+            for home, values in zip(homes, gathered):
+                if home is not None:
+                    home[index] = values
+        self.writes.clear()
 
 
 def check_state_dict(rule, state_dict, param_groups) -> None:

@@ -24,6 +24,10 @@ How torch's keywords reach the rule:
 - a complex parameter is its real view (``torch.view_as_real``), as in torch, for elementwise rules;
   a rule on whole tensors refuses it (the real view of a matrix is not the matrix).
 
+A rule of sparse gradients (:attr:`Rule.sparse`: SparseAdam) takes sparse COO gradients only, as
+torch's class does, and steps the elements they touch alone (gathered, stepped, written back: the others
+keep θ and their states), with the parameter's step count advancing at each step it has a gradient.
+
 An unknown keyword, in the constructor or a param group, is a one-line error, never ignored. A
 torch.optim class symopt has no rule for (LBFGS, driven by a closure) is refused in one line.
 
@@ -48,7 +52,7 @@ import inspect
 import math
 
 from symopt.errors import SymoptError, UnknownNameError
-from symopt.torch import _kernel, _number, eager, initial_state, require_torch, run_group
+from symopt.torch import Touched, _kernel, _number, eager, gradient, initial_state, real_view, require_torch, run_group
 
 # Keywords that choose how torch computes a step, not what it computes.
 IMPLEMENTATION = ("foreach", "fused", "capturable")
@@ -259,11 +263,15 @@ def _base_class():
                 kernel = _kernel(rule)
                 by_dtype: dict = {}
                 work: dict = {}
+                touched = Touched()
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    if p.grad.is_sparse:
-                        raise SymoptError(f"torch.optim.{self._torch}: sparse gradients are not supported")
+                    owner = f"torch.optim.{self._torch}"
+                    if rule.sparse and p.grad.layout == torch.strided:  # as torch's class
+                        raise SymoptError(f"{owner} takes sparse gradients only, as torch's does (a dense "
+                                          "gradient: use Adam)")
+                    grad = gradient(rule, p, -p.grad if group.get("maximize") else p.grad, owner)
                     if p.dtype not in by_dtype:
                         by_dtype[p.dtype] = kernel.hyperparameters(**self._hyper(rule, group, p.dtype))
                     values = by_dtype[p.dtype]
@@ -273,18 +281,22 @@ def _base_class():
                         state.update(self._initial(rule, kernel, p, values, dead))
                     else:
                         self._check_state(rule, state, p, dead)
-                    grad = -p.grad if group.get("maximize") else p.grad
-                    real = torch.view_as_real if p.is_complex() else (lambda x: x)
+                    tensors = [state[s.keyword] if state.get(s.keyword) is not None else None for s in rule.arrays]
+                    target = p
+                    if isinstance(grad, tuple):  # a sparse gradient: the touched elements alone
+                        index, grad = grad
+                        target, tensors = touched.gather(index, p, tensors)
                     items = work.setdefault(p.dtype, ([], [], [], [], [], []))
-                    items[0].append(real(p))
-                    items[1].append(real(grad))
-                    items[2].append([real(state[s.keyword]) if state.get(s.keyword) is not None
-                                     else self._scratch(real(p), s) for s in rule.arrays])
+                    items[0].append(real_view(target))
+                    items[1].append(real_view(grad))
+                    items[2].append([real_view(a) if a is not None else self._scratch(real_view(target), s)
+                                     for s, a in zip(rule.arrays, tensors)])
                     items[3].append([float(_number(state[s.keyword])) for s in rule.scalars])
                     items[4].append(int(_number(state["step"])) + 1)
                     items[5].append(state)
                 for dtype, (params, grads, arrays, scalars, steps, states) in work.items():
                     advanced = self._step_group(group, kernel, by_dtype[dtype], params, grads, arrays, scalars, steps)
+                    touched.scatter()
                     for state, new, t in zip(states, advanced, steps):
                         for s in rule.scalars:
                             state[s.keyword] = new[s.name]
