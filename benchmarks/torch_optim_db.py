@@ -94,12 +94,9 @@ def single(cls, kwargs):
 
 
 def tolerance(cls, dtype):
-    """float32's where torch rounds inside the rule to bfloat16 (Muon's iteration: the two sides then
-    differ by float32 roundings between the same bfloat16 ones, symopt.verify.rounding_of)."""
-    from symopt.verify import rounding_of
-
-    rounds = any(rounding_of(rule, "torch") for rule in getattr(cls, "_rules", ()))
-    return TOLERANCE[torch.float32 if rounds else dtype]
+    """The dtype's: a rule torch rounds inside (Muon's bfloat16 iteration) is computed by symopt.torch
+    with torch's bfloat16 operations (symopt.torch.TORCH_ROUNDED), the same roundings, ties included."""
+    return TOLERANCE[dtype]
 
 
 def compare(info, optim_input, dtype, steps, seed=0, scheduler=None):

@@ -104,17 +104,72 @@ def _torch_kernel():
     return TorchKernel
 
 
+def newton_schulz_bfloat16(x, a, b, c, k, eps):
+    """NS_k(x) (:func:`symopt.ops.newton_schulz`'s grouping: the Gram matrix G = XXᵀ of the wide
+    orientation, B = bG + cG², X ← aX + BX) computed by torch in bfloat16 as torch.optim.Muon computes
+    it: ``addmm`` in bfloat16 (float32 accumulation inside), so that the roundings, ties included, are
+    torch's. The result (bfloat16 values) in ``x``'s dtype, as torch adds it to the parameter: exact.
+    A stack of matrices (torch.optim.Muon takes none) goes to symopt's NumPy rounding."""
+    import numpy as np
+
+    from symopt import ops
+
+    x = np.asarray(x)
+    if x.ndim != 2:
+        return ops.newton_schulz(x, a, b, c, k, eps, rounding="bfloat16").astype(np.result_type(x.dtype, np.float32))
+    torch = require_torch()
+    ortho = torch.from_numpy(np.ascontiguousarray(x)).bfloat16()
+    tall = x.shape[0] > x.shape[1]
+    if tall:
+        ortho = ortho.T
+    ortho = ortho / ortho.norm().clamp(min=float(eps))
+    for _ in range(int(k)):
+        gram = ortho @ ortho.T
+        update = torch.addmm(gram, gram, gram, beta=float(b), alpha=float(c))
+        ortho = torch.addmm(ortho, update, ortho, beta=float(a))
+    if tall:
+        ortho = ortho.T
+    return ortho.to(torch.float64 if x.dtype == np.float64 else torch.float32).numpy()
+
+
+# The lowering, as torch computes it, of each operation symopt.ops rounds where torch rounds (by its
+# SymPy class's name, as in ops.namespace): a rule using one runs it in place of the NumPy rounding.
+TORCH_ROUNDED = {"NewtonSchulz": newton_schulz_bfloat16}
+
+
+@functools.cache
+def _rounded_kernel():
+    from symopt.kernel import Kernel, _emit
+
+    class TorchRoundedKernel(Kernel):
+        """The NumPy kernel of a rule on whole tensors, with each operation torch computes in bfloat16
+        computed by torch's bfloat16 operations (:data:`TORCH_ROUNDED`), ties rounded as torch rounds."""
+
+        def _emit(self, exprs, inplace: bool):
+            program = _emit(self.rule, exprs, inplace, self.rounding)
+            program.arrays.__globals__.update(TORCH_ROUNDED)  # the program's own namespace, made by this call
+            return program
+
+    return TorchRoundedKernel
+
+
 @functools.lru_cache(maxsize=64)
 def _kernel(rule):
     """One compiled kernel per rule, shared by the optimizers that run it (its programs are made once):
     torch operations for an elementwise rule; for a rule on whole tensors (Muon, Adafactor), the NumPy
-    kernel rounding where torch rounds (:func:`symopt.verify.rounding_of`), run in place on the CPU
+    kernel rounding where torch rounds (:func:`symopt.verify.rounding_of`), the rounded operations
+    computed by torch's own bfloat16 arithmetic (:data:`TORCH_ROUNDED`), run in place on the CPU
     tensors' memory."""
     if rule.elementwise:
         return _torch_kernel()(rule)
+    from symopt import ops
     from symopt.verify import rounding_of
 
-    return rule.kernel("numpy", rounding=rounding_of(rule, "torch"))
+    rounding = rounding_of(rule, "torch")
+    used = {op.sympy.__name__ for eq in rule.equations for op in ops.used(eq.rhs) if op.rounds}
+    if rounding is not None and used <= set(TORCH_ROUNDED):
+        return _rounded_kernel()(rule, rounding)
+    return rule.kernel("numpy", rounding=rounding)
 
 
 def eager(function):
