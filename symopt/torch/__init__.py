@@ -418,7 +418,8 @@ def check_state_dict(rule, state_dict, param_groups) -> None:
 def initial_state(kernel, p, values) -> list:
     """Each state variable of ``kernel``'s rule before the first step, for parameter ``p``: a float for
     a scalar state, a copy of ``p`` for one that starts at θ₀, else a tensor of its shape (a complex
-    ``p`` keeps complex states, as torch.optim does) at its initial value; None for the kind of
+    ``p`` keeps complex states, as torch.optim does, each number of their real view at the initial
+    value: Rprop's step size, Adagrad's initial accumulator); None for the kind of
     factored moment ``p``'s shape does not use (torch.optim keeps none)."""
     from symopt import symbols as S
 
@@ -432,6 +433,8 @@ def initial_state(kernel, p, values) -> list:
             out.append(None)
         elif s.init == S.theta0:
             out.append(p.detach().clone(memory_format=torch.preserve_format))
+        elif s.shape == "param" and p.is_complex():  # each of the real view's numbers at the value, as torch
+            out.append(torch.view_as_complex(torch.full_like(torch.view_as_real(p), float(start))))
         elif s.shape == "param":
             out.append(torch.full_like(p, float(start), memory_format=torch.preserve_format))
         else:

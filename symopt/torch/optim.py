@@ -22,7 +22,8 @@ How torch's keywords reach the rule:
   in), which keeps the step count as a Python number (``capturable`` is for CUDA graphs, untested
   here: no GPU). ``differentiable=True`` is refused: the step writes in place under ``no_grad``;
 - a complex parameter is its real view (``torch.view_as_real``), as in torch, for elementwise rules;
-  a rule on whole tensors refuses it (the real view of a matrix is not the matrix).
+  a rule on whole tensors refuses it (the real view of a matrix is not the matrix), and so does a
+  class whose torch.optim counterpart refuses one (SparseAdam).
 
 A rule of sparse gradients (:attr:`Rule.sparse`: SparseAdam) takes sparse COO gradients only, as
 torch's class does, and steps the elements they touch alone (gathered, stepped, written back: the others
@@ -165,6 +166,8 @@ def _base_class():
                 if p.is_complex() and not rule.elementwise:
                     raise SymoptError(f"torch.optim.{self._torch}: {rule.name} works on whole tensors and takes no "
                                       "complex parameters (the real view of a matrix is not the matrix)")
+                if p.is_complex() and not _takes_complex(self._torch):
+                    raise SymoptError(f"torch.optim.{self._torch} takes no complex parameters, as torch's refuses them")
                 rule.check_shape(tuple(p.shape))
             if not any(v is None for v in self._raw(rule, group).values()):
                 _kernel(rule).hyperparameters(**self._hyper(rule, group, None))
@@ -446,6 +449,17 @@ def _foreign(name: str) -> frozenset:
     every = set().union(*(inspect.signature(getattr(torch.optim, n)).parameters for n in dir(torch.optim)
                           if optimizer(getattr(torch.optim, n))))
     return frozenset(every - own - set(GROUP_KEYS))
+
+
+@functools.cache
+def _takes_complex(name: str) -> bool:
+    """Whether torch.optim.``name`` takes a complex parameter (SparseAdam refuses one when made)."""
+    torch = require_torch()
+    try:
+        getattr(torch.optim, name)([torch.zeros(2, 2, dtype=torch.complex64, requires_grad=True)])
+    except (ValueError, RuntimeError, TypeError):
+        return False
+    return True
 
 
 def _kept(state, p) -> bool:
