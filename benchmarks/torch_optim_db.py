@@ -145,13 +145,14 @@ def compiled_against_eager(name, backend, steps=8):
     cls = getattr(optim, name)
     init = [torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)]
 
+    grads = gradients(init, steps, 0, sparse=any(rule.sparse for rule in cls._rules))
+
     def run(compiled):
         params = [torch.nn.Parameter(x.clone()) for x in init]
         optimizer = cls(params, lr=0.01)
         step = torch.compile(optimizer.step, backend=backend) if compiled else optimizer.step
-        generator = torch.Generator().manual_seed(1)
         for t in range(steps):
-            params[0].grad = torch.randn(params[0].shape, generator=generator, dtype=torch.float64)
+            params[0].grad = grads[t][0].clone()
             (step if t >= steps // 2 else optimizer.step)()
         return params[0].detach(), optimizer.state[params[0]]
 
