@@ -53,7 +53,8 @@ import inspect
 import math
 
 from symopt.errors import SymoptError, UnknownNameError
-from symopt.torch import Touched, _kernel, _number, eager, gradient, initial_state, real_view, require_torch, run_group
+from symopt.torch import (Touched, _kernel, _number, eager, gradient, initial_state, real_view, require_torch,
+                          run_group)
 
 # Keywords that choose how torch computes a step, not what it computes.
 IMPLEMENTATION = ("foreach", "fused", "capturable")
