@@ -343,8 +343,8 @@ def gradient(rule, p, grad, owner: str):
     if grad.layout == torch.strided:
         return grad
     if grad.layout != torch.sparse_coo or not rule.sparse:
-        raise SymoptError(f"{owner}: {str(grad.layout)[6:]} gradients are not supported (a rule of sparse gradients, "
-                          "such as sparse-adam, takes sparse COO ones)")
+        raise SymoptError(f"{owner}: {str(grad.layout)[6:]} gradients are not supported (only a rule of sparse "
+                          "gradients, Rule.sparse, takes sparse COO ones)")
     if any(s.shape != "param" for s in rule.arrays):
         raise SymoptError(f"{owner}: {rule.name} keeps states not shaped like the parameter: no sparse gradients")
     grad = grad.coalesce()

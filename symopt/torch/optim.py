@@ -273,8 +273,7 @@ def _base_class():
                         continue
                     owner = f"torch.optim.{self._torch}"
                     if rule.sparse and p.grad.layout == torch.strided:  # as torch's class
-                        raise SymoptError(f"{owner} takes sparse gradients only, as torch's does (a dense "
-                                          "gradient: use Adam)")
+                        raise SymoptError(f"{owner} takes sparse gradients only, as torch's does, not a dense one")
                     grad = gradient(rule, p, -p.grad if group.get("maximize") else p.grad, owner)
                     if p.dtype not in by_dtype:
                         by_dtype[p.dtype] = kernel.hyperparameters(**self._hyper(rule, group, p.dtype))
