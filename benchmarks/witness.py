@@ -1,6 +1,6 @@
 """The numerical witnesses of tests/test_witness.py over every registered variant, with 40 drawn
-examples per variant instead of 8 (the test samples two variants per rule for the expensive
-derivations: the settled step and the stability threshold).
+examples per variant instead of 8 (the test samples two variants per rule, the default and one drawn with
+a fixed seed, for every witness but the one-step λ_eff, which runs on every variant in CI too).
 
 Usage: python benchmarks/witness.py   (from the repository root; takes minutes)
 """

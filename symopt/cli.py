@@ -27,12 +27,16 @@ DERIVATION_KEYS = tuple(DERIVATIONS)
 
 
 class RuleName(click.ParamType):
-    """A registered rule's name; anything else fails with the closest match and the valid names."""
+    """A rule: a registered name or spec (``adam(epsilon='hat')``), a name an installed package
+    registers, or a reference to user code (``my.py:lamb(trust_clip=True)``, ``my_rules:lamb``); anything
+    else fails with the closest match and the valid names. The text is checked here, never evaluated;
+    the command builds the rule (:func:`symopt.optimizers.resolve`), importing user code then."""
 
     name = "rule"
 
     def convert(self, value, param, ctx):
         from symopt.errors import SymoptError, UnknownNameError
+        from symopt.optimizers import is_reference, plugins, rules
         from symopt.spec import parse
 
         if value in RULES:
@@ -40,15 +44,36 @@ class RuleName(click.ParamType):
         try:  # a name or a spec, adam(epsilon='hat'), stripped as spec.parse strips: never evaluated
             name, _ = parse(value)
         except SymoptError as exc:
-            if "(" in value:
+            if "(" in value or ":" in value:
                 self.fail(str(exc), param, ctx)
             name = value.strip()
-        if name in RULES:
+        if name in RULES or is_reference(name) or name in plugins():
             return value
-        self.fail(str(UnknownNameError("rule", name, RULES)), param, ctx)
+        self.fail(str(UnknownNameError("rule", name, rules())), param, ctx)
 
 
 RULE = RuleName()
+
+
+class Witness(click.ParamType):
+    """verify's witness: one of :data:`choices`, or your own implementation, ``module:name`` or
+    ``path/to/file.py:name`` (a torch.optim.Optimizer subclass or a NumPy step function)."""
+
+    name = "witness"
+    choices = ("reference", "torch", "schedulefree", "optax")
+
+    def get_metavar(self, param, *args, **kwargs):
+        return "[" + "|".join(self.choices) + "|MODULE:NAME]"
+
+    def convert(self, value, param, ctx):
+        from symopt.errors import UnknownNameError
+
+        if value in self.choices:
+            return value
+        module, colon, name = value.rpartition(":")
+        if colon and module.strip() and name.isidentifier():
+            return value
+        self.fail(str(UnknownNameError("witness", value, [*self.choices, "MODULE:NAME"])), param, ctx)
 
 
 class Group(click.Group):
@@ -122,11 +147,28 @@ def _chosen(text: str, pairs: tuple[str, ...]) -> tuple[str, dict[str, object]]:
 
 
 def _rule(text: str, pairs: tuple[str, ...] = ()):
-    """The rule a rule argument and its ``-O`` options name (see :func:`_chosen`)."""
-    import symopt
+    """The rule a rule argument and its ``-O`` options name (:func:`symopt.optimizers.resolve`: user
+    code is imported here)."""
+    from symopt.optimizers import resolve
 
-    name, options = _chosen(text, pairs)
-    return symopt.get(name, **options)
+    return resolve(text, **_options(pairs))
+
+
+# Appended to the help of every command that takes a rule.
+USER_RULES = """
+    \b
+    A rule is a registered name, a name an installed package registers (entry points
+    "symopt.rules"), or your own: path/to/file.py:function or package.module:function, a
+    function returning a symopt.rule(...), with its options as keywords, e.g.
+    "my.py:lamb(trust_clip=True)". Your module is imported and run in this process: name only
+    code you trust.
+"""
+
+
+def _takes_rules(command):
+    """Say in ``command``'s help that it takes user rules (and imports them)."""
+    command.help = command.help.rstrip() + "\n" + USER_RULES
+    return command
 
 
 def _dump(data) -> None:
@@ -166,6 +208,7 @@ def main():
       symopt verify --all                each kernel against the hand-written references
       symopt check mine:step --rule adamw  your own implementation, with common mistakes named
       symopt latex adamw --format standalone -o adamw.tex   LaTeX for a paper
+      symopt derive my_rules.py:lamb     your own rule (a function returning symopt.rule(...))
     """
 
 
@@ -181,19 +224,23 @@ def _registry_help(text: str) -> str:
 main.help = _registry_help(main.help)
 
 
+@_takes_rules
 @main.command("list")
+@click.argument("names", nargs=-1, type=RULE, metavar="[NAME]...")
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text for a terminal, json for a script.")
-def list_(fmt):
-    """List the rules and the derivations symopt can compute.
+def list_(names, fmt):
+    """List the rules (or the rules NAME...) and the derivations symopt can compute.
 
     \b
-    Example:
+    Examples:
       symopt list
+      symopt list my_rules.py:adabelief
     """
-    from symopt.optimizers import get, option_values
+    from symopt.optimizers import label, option_values, resolve, rules as registered
 
-    rules = [get(name) for name in RULES]
+    rules = [resolve(name) for name in (names or registered())]
+    named = {id(r): (r.name if not names else label(r)) for r in rules}
     if fmt == "json":
         _dump({
             "rules": [{"name": r.name, "summary": r.summary, "reference": r.reference, "torch": r.torch or None,
@@ -203,10 +250,10 @@ def list_(fmt):
             "derivations": [{"key": key, "doc": line} for key, (_, line) in DERIVATIONS.items()],
         })
         return
-    width = max(len(r.name) for r in rules)
+    width = max(len(named[id(r)]) for r in rules)
     click.echo("rules (options: NAME(option=value, ...) or NAME -O option=value; the first value is the default):")
     for r in rules:
-        click.echo(f"  {r.name.ljust(width)}  {r.summary}")
+        click.echo(f"  {named[id(r)].ljust(width)}  {r.summary}")
         if r.ranks:  # Muon: matrices only
             click.echo(f"  {''.ljust(width)}    takes {r.ranks_text()} only")
         values = option_values(r.name)
@@ -219,6 +266,7 @@ def list_(fmt):
         click.echo(f"  {key.ljust(width)}  {line}")
 
 
+@_takes_rules
 @main.command()
 @click.argument("name", type=RULE)
 @OPTION
@@ -254,6 +302,7 @@ def derive(name, options, only, fmt):
             click.echo("\n" + render.derivation_text(d))
 
 
+@_takes_rules
 @main.command()
 @click.argument("first", type=RULE)
 @click.argument("second", type=RULE)
@@ -332,14 +381,19 @@ def _report_line(report, width: int) -> str:
     return f"  {report.label.ljust(width)}  {report.cases:6d}  {'  '.join(cells)}  {report.verdict}"
 
 
+@_takes_rules
 @main.command()
 @click.argument("names", nargs=-1, type=RULE, metavar="[NAME]...")
 @click.option("--all", "all_rules", is_flag=True, help="Every rule, with every structural variant.")
 @OPTION
-@click.option("--against", type=click.Choice(["reference", "torch", "schedulefree", "optax"]), default="reference",
-              show_default=True,
+@click.option("--against", type=Witness(), default="reference", show_default=True,
               help="The independent witness: the hand-written NumPy references, torch.optim, the schedulefree "
-                   "package, or optax (through the variant that is optax's convention).")
+                   "package, optax (through the variant that is optax's convention), or your own implementation, "
+                   "MODULE:NAME or path/to/file.py:NAME: a torch.optim.Optimizer subclass (built with the rule's "
+                   "hyperparameters by their library keywords) or a NumPy step(params, grads, state, t, **hyper), "
+                   "run in a child process, float64.")
+@click.option("--timeout", type=click.FloatRange(0, 86_400, min_open=True), default=10.0, show_default=True,
+              metavar="SECONDS", help="With --against MODULE:NAME: the longest one call of it may take.")
 @click.option("--examples", type=click.IntRange(1, 100_000), default=100, show_default=True,
               help="Generated trajectories per rule variant.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Hypothesis's seed, for a reproducible run.")
@@ -347,7 +401,7 @@ def _report_line(report, width: int) -> str:
               help="The kernel checked: NumPy's, or the fused loops of the numba backend (an optional extra).")
 @click.option("-f", "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text for a terminal, json for a script.")
-def verify(names, all_rules, options, against, examples, seed, backend, fmt):
+def verify(names, all_rules, options, against, examples, seed, timeout, backend, fmt):
     """Check each rule's compiled kernel against an independent implementation.
 
     Hypothesis generates whole trajectories (float64 and float32, every shape class the rule treats
@@ -372,6 +426,7 @@ def verify(names, all_rules, options, against, examples, seed, backend, fmt):
       symopt verify --all --against optax
       symopt verify momentum -O nesterov=true --seed 3
       symopt verify --all --backend numba
+      symopt verify my_rules.py:adabelief --against my_impl.py:adabelief_step
     """
     import symopt
     from symopt.errors import SymoptError
@@ -398,6 +453,13 @@ def verify(names, all_rules, options, against, examples, seed, backend, fmt):
         require_numba()
     from symopt.verify import COMPARED_FLOOR
 
+    done: dict[int, object] = {}
+    if ":" in against:  # your implementation, in a child process: one that cannot be run fails before any output
+        from symopt.isolation import against as against_user
+
+        if backend != "numpy":
+            raise SymoptError("--against MODULE:NAME checks the NumPy kernel: leave out --backend")
+        done = {id(r): against_user(against, r, examples=examples, seed=seed, timeout=timeout).report for r in rules}
     text = fmt == "text"
     if text:
         click.echo(f"{'numba ' if backend == 'numba' else ''}kernel against {against}, {examples} cases per rule "
@@ -406,7 +468,8 @@ def verify(names, all_rules, options, against, examples, seed, backend, fmt):
                    f"{'float32 max abs / rel / compared':>28}")
     failed, reports = 0, []
     for rule in rules:
-        report = cross_check(rule, against=against, examples=examples, seed=seed, backend=backend)
+        report = done[id(rule)] if done else cross_check(rule, against=against, examples=examples, seed=seed,
+                                                         backend=backend)
         reports.append(report)
         if not text:
             continue
@@ -440,6 +503,7 @@ def verify(names, all_rules, options, against, examples, seed, backend, fmt):
         raise SystemExit(1)
 
 
+@_takes_rules
 @main.command()
 @click.argument("first", metavar="A")
 @click.argument("second", metavar="B")
@@ -488,6 +552,7 @@ def equiv(first, second, fmt, examples, seed, budget):
     raise SystemExit(verdict.exit_code)
 
 
+@_takes_rules
 @main.command()
 @click.argument("name", type=RULE)
 @OPTION
@@ -531,6 +596,7 @@ def mutate(name, options, list_only, examples, seed):
     raise SystemExit(1 if score.survived else 0)
 
 
+@_takes_rules
 @main.command()
 @click.argument("function", metavar="MODULE:FUNCTION")
 @click.option("--rule", "rule_name", type=RULE, required=True, help="The rule the function should implement.")
@@ -649,10 +715,33 @@ class ExportName(click.ParamType):
 
 def _split_export_name(value: str) -> tuple[str, str, str]:
     """``"adam(amsgrad=True):coupling"`` -> ``("adam(amsgrad=True)", ":", "coupling")``: the rule's
-    spec (options in parentheses may hold anything but a ')'), and the derivation after the colon."""
+    spec (options in parentheses may hold anything but a ')'), and the derivation after the colon.
+    A colon after a reference to user code is a derivation's (``my.py:fn:coupling``); one after a
+    name that is no rule makes a reference (``my_rules:adabelief``)."""
+    from symopt.optimizers import plugins
+
     close = value.rfind(")")
-    spec, colon, key = value[close + 1:].partition(":")
-    return value[:close + 1] + spec, colon, key.strip()
+    if close >= 0:
+        spec, colon, key = value[close + 1:].partition(":")
+        return value[:close + 1] + spec, colon, key.strip()
+    head, colon, key = value.rpartition(":")
+    if colon and (":" in head or head.strip() in RULES or head.strip() in plugins()):
+        return head, colon, key.strip()
+    return value, "", ""
+
+
+def _subject(rule, key: str):
+    """What ``symopt latex`` prints: the rule, or one derivation of it that applies."""
+    from symopt.derive import derivations
+    from symopt.errors import SymoptError
+    from symopt.export import Subject
+
+    if not key:
+        return Subject(rule)
+    derivation = derivations(rule, only=key)[0]
+    if not derivation.applies:
+        raise SymoptError(f"{key}: {''.join(p for p in derivation.summary if isinstance(p, str))}")
+    return Subject(rule, derivation)
 
 
 OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="FILE",
@@ -660,6 +749,7 @@ OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False), metavar
 FORCE = click.option("--force", is_flag=True, help="Replace FILE if it exists (a regular file only).")
 
 
+@_takes_rules
 @main.command()
 @click.argument("name", type=ExportName(), metavar="NAME[:DERIVATION]")
 @OPTION
@@ -678,14 +768,15 @@ def latex(name, options, fmt, output, force):
       symopt latex adamw
       symopt latex adam:effective-weight-decay --format markdown
       symopt latex adamw --format standalone -o adamw.tex && pdflatex adamw.tex
+      symopt latex my_rules.py:adabelief:moving-averages
     """
     from symopt import export
 
     spec, _, key = _split_export_name(name)
-    rule_name, chosen = _chosen(spec, options)
+    _chosen(spec, options)  # a malformed spec or option fails first
     if output is not None:
         export.writable(output, force)  # a bad file name or folder fails before anything is computed
-    text = export.render(export.resolve(f"{rule_name}:{key}" if key else rule_name, **chosen), fmt)
+    text = export.render(_subject(_rule(spec, options), key), fmt)
     if output is not None:
         export.write(output, text, force=force)
         click.echo(f"wrote {output}", err=True)
@@ -746,6 +837,7 @@ def plot(name, output, force):
     click.echo(f"wrote {output}", err=True)
 
 
+@_takes_rules
 @main.command()
 @click.argument("names", nargs=-1, type=RULE, metavar="[NAME]...")
 @click.option("--steps", type=click.IntRange(1, 100_000), default=200, show_default=True, help="Full-batch steps.")
@@ -781,8 +873,8 @@ def train(names, steps, output, force):
         progress.close()
     shown = sorted({1, min(10, steps), steps})
     click.echo(f"MLP 64-32-10 on scikit-learn's digits, full batch, float32, {steps} steps")
-    width = max(9, *map(len, curves))  # sparse-adam, schedule-free-sgd
-    click.echo(f"  {'rule':{width}} " + " ".join(f"{'step ' + str(t):>10}" for t in shown) + "  torch.optim, same start")
+    width = max(9, *map(len, curves))
+    click.echo(f"  {'rule'.ljust(width)} " + " ".join(f"{'step ' + str(t):>10}" for t in shown) + "  torch.optim, same start")
     for name, losses in curves.items():
         theirs = torch_curves.get(name)
         if isinstance(theirs, str):
@@ -791,7 +883,7 @@ def train(names, steps, output, force):
             worst, first = training.disagreement(losses, theirs)
             verdict = (f"same losses (max rel. difference {worst:.1e})" if first is None
                        else f"DIFFERENT from step {first} (rel. difference {worst:.1e})")
-        click.echo(f"  {name:{width}} " + " ".join(f"{losses[t - 1]:10.4f}" for t in shown) + f"  {verdict}")
+        click.echo(f"  {name.ljust(width)} " + " ".join(f"{losses[t - 1]:10.4f}" for t in shown) + f"  {verdict}")
     if output is not None:
         from symopt.export import write
 

@@ -168,11 +168,13 @@ def chain(name: str, *transforms: Transform) -> Transform:
 
 def _distinct_states(name: str, states) -> None:
     """Two transforms that keep the same state variable would silently share it: refuse."""
+    from symopt.errors import SymoptError
+
     seen: dict = {}
     for state in states:
         for key in (state.name, state.new, state.prev):
             if key in seen:
-                raise ValueError(f"{name}: two transforms declare the state {key} "
+                raise SymoptError(f"{name}: two transforms declare the state {key} "
                                  f"({seen[key].doc or seen[key].name!r} and {state.doc or state.name!r}); "
                                  "give one of them its own symbol")
             seen[key] = state
@@ -323,8 +325,11 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         **options: the structural options the rule was built with.
 
     Raises:
-        SymoptError: if an equation uses an operation outside :mod:`symopt.ops`, a scalar state
-            depends on an array, or two hyperparameters share a keyword.
+        SymoptError: in one line naming the problem, for anything outside the contract every rule
+            keeps (:func:`check_contract`): an operation outside :mod:`symopt.ops`, a scalar state
+            that depends on an array, two hyperparameters sharing a keyword, library keywords
+            declared inconsistently, a name or text that does not print in LaTeX and ASCII, or a
+            symbol that collides with one of symopt's.
     """
     from symopt.errors import SymoptError
     from symopt.hyperparameters import ORDER
@@ -352,7 +357,125 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         sparse=sparse,
     )
     _validate(made)
+    check_contract(made)
     return made
+
+
+_NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def check_contract(made: Rule) -> None:
+    """The contract every rule keeps, checked when it is built so that a contributor learns of a
+    violation from a one-line error, not from a failing derivation or document:
+
+    - its name is a spec name (letters, digits, ``_`` and ``-``, starting with a letter) and its
+      summary, reference and the docs of its hyperparameters and states are one printable line
+      each, with no character the printers cannot write in ASCII (:func:`symopt.terminal.ascii_notation`)
+      and LaTeX; state names are identifiers (a kernel's state keys);
+    - each hyperparameter's library keyword (:attr:`Hyper.library`) is declared consistently: an
+      identifier, or ``(keyword, position)`` with the positions of one tuple keyword distinct and
+      contiguous from 0, and no keyword both a tuple's and a plain one's;
+    - no symbol of it takes a name :mod:`symopt.symbols` declares without being that symbol (two
+      symbols of one name and different assumptions print alike and never cancel), nor the effective
+      weight decay's (``lamda_eff``...). The derivations' own quantities (a curvature ``a``, the
+      variable ``z``...) are private symbols (:mod:`symopt.derive.base`): a rule may name its own so.
+
+    Raises:
+        SymoptError: naming the rule and the problem.
+    """
+    from symopt import terminal
+    from symopt.errors import SymoptError
+
+    name = made.name
+    if not isinstance(name, str) or not name or not name[0].isalpha() or not set(name) <= _NAME_CHARACTERS:
+        raise SymoptError(f"a rule's name is letters, digits, '_' and '-', starting with a letter: not {name!r}")
+
+    def printable(what: str, text: str) -> None:
+        if not isinstance(text, str):
+            raise SymoptError(f"{name}: its {what} must be a line of text, not {text!r}")
+        for char in text:
+            if not char.isprintable():
+                raise SymoptError(f"{name}: its {what} holds {char!r}: it must be one printable line")
+            if not char.isascii() and terminal.ascii_notation(char) == "?":
+                raise SymoptError(f"{name}: its {what} holds {char!r} (U+{ord(char):04X}), which symopt cannot "
+                                  "print in ASCII or LaTeX: write it in ASCII or as a Greek letter")
+
+    printable("summary", made.summary)
+    printable("reference", made.reference)
+    for h in made.hypers:
+        printable(f"hyperparameter {h.name}'s doc", h.doc)
+        if not h.name.isidentifier():
+            raise SymoptError(f"{name}: the hyperparameter name {h.name!r} is not an identifier (a kernel's keyword)")
+    for state in made.states:
+        printable(f"state {state.name}'s doc", state.doc)
+        if not state.name.isidentifier():
+            raise SymoptError(f"{name}: the state name {state.name!r} is not an identifier (a kernel's state key)")
+    _check_library_keywords(made)
+    _check_symbols(made)
+
+
+def _check_library_keywords(made: Rule) -> None:
+    from symopt.errors import SymoptError
+
+    plain: dict[str, str] = {}
+    tuples: dict[str, dict[int, str]] = {}
+    for h in made.hypers:
+        library = h.library
+        if library is None:
+            keyword = h.name
+        elif isinstance(library, str) and library.isidentifier():
+            keyword = library
+        elif (isinstance(library, tuple) and len(library) == 2 and isinstance(library[0], str)
+              and library[0].isidentifier() and isinstance(library[1], int) and not isinstance(library[1], bool)
+              and library[1] >= 0):
+            keyword, position = library
+            if position in tuples.setdefault(keyword, {}):
+                raise SymoptError(f"{made.name}: {h.name} and {tuples[keyword][position]} both declare position "
+                                  f"{position} of the library keyword {keyword}")
+            tuples[keyword][position] = h.name
+            continue
+        else:
+            raise SymoptError(f"{made.name}: {h.name} declares its library keyword as {library!r}: give a keyword "
+                              "(a string) or a tuple keyword and a position, e.g. ('betas', 0)")
+        if keyword in plain:
+            raise SymoptError(f"{made.name}: {h.name} and {plain[keyword]} both declare the library keyword {keyword}")
+        plain[keyword] = h.name
+    for keyword, positions in tuples.items():
+        if keyword in plain:
+            raise SymoptError(f"{made.name}: {keyword} is declared both as a tuple keyword and as {plain[keyword]}'s "
+                              "own keyword")
+        if sorted(positions) != list(range(len(positions))):
+            raise SymoptError(f"{made.name}: the positions of the library keyword {keyword} are "
+                              f"{sorted(positions)}: they must run from 0 without a gap")
+
+
+@functools.cache
+def _declared_names() -> dict[str, sp.Symbol]:
+    """Every symbol :mod:`symopt.symbols` declares, by name."""
+    return {value.name: value for value in vars(S).values() if isinstance(value, sp.Symbol)}
+
+
+def _check_symbols(made: Rule) -> None:
+    from symopt.errors import SymoptError
+
+    used = {h.symbol for h in made.hypers} | {s for state in made.states for s in (state.new, state.prev)}
+    for eq in made.equations:
+        used |= {eq.lhs, *eq.rhs.free_symbols}
+    declared = _declared_names()
+    for symbol in sorted(used, key=str):
+        if symbol.name.startswith("lamda_eff"):
+            raise SymoptError(f"{made.name}: the symbol {symbol.name} is reserved for the effective weight decay "
+                              "derivation: give yours another name")
+        known = declared.get(symbol.name)
+        if known is not None and known is not symbol:
+            raise SymoptError(f"{made.name}: its symbol {symbol.name} has other assumptions than symopt's "
+                              f"{symbol.name} ({_assumptions(symbol)} against {_assumptions(known)}): the two "
+                              "would print alike and never cancel; use symopt.symbols' one or another name")
+
+
+def _assumptions(symbol: sp.Symbol) -> str:
+    return ", ".join(sorted(k for k, v in symbol.assumptions0.items() if v and k in
+                            ("real", "positive", "nonnegative", "integer", "commutative"))) or "none"
 
 
 def _validate(made: Rule) -> None:
@@ -366,7 +489,12 @@ def _validate(made: Rule) -> None:
     defined = {eq.lhs for eq in made.equations} - inputs
     seen: set = set()
     for eq in made.equations:
-        ops.check(eq.rhs, f"{name}, {eq.lhs} = ...")
+        try:
+            ops.check(eq.rhs, f"{name}, {eq.lhs} = ...")
+        except SymoptError as exc:  # SymPy may have rewritten what was written: say so
+            raise SymoptError(f"{exc}; SymPy rewrites some functions as they are built (atan2(y, x) with x > 0 "
+                              "becomes atan(y/x)): build the operation the table has unevaluated "
+                              "(evaluate=False) or add one to the table") from None
         early = sorted(map(str, (eq.rhs.free_symbols & defined) - seen))
         if early:
             raise SymoptError(f"{name}: {eq.lhs} = ... reads {', '.join(early)} before it is assigned")

@@ -89,10 +89,27 @@ def aligned(subject: Subject) -> str:
 
 
 def _tex_text(text: str) -> str:
-    """Escape LaTeX's special characters in prose."""
+    """Escape LaTeX's special characters in prose; a Greek letter becomes its macro, any other
+    character outside ASCII its ASCII notation (pdflatex reads ASCII only; the rule's contract,
+    :func:`symopt.core.check_contract`, refuses what neither can write)."""
     special = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-    return "".join(special.get(c, c) for c in text)
+    return "".join(special.get(c, c) if c.isascii() else _tex_letter(c, special) for c in text)
+
+
+_TEX_CAPITALS = {"Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"}
+
+
+def _tex_letter(char: str, special: dict) -> str:
+    import unicodedata
+
+    from symopt.terminal import ascii_notation
+
+    name = unicodedata.name(char, "")
+    word = ascii_notation(char)
+    if name.startswith("GREEK ") and word.isalpha() and (word.islower() or word in _TEX_CAPITALS):
+        return rf"\ensuremath{{\{word}}}"
+    return "".join(special.get(c, c) for c in word)
 
 
 def _tex_prose(parts) -> str:

@@ -40,7 +40,7 @@ import numpy as np
 from symopt.core import Rule
 from symopt.errors import SymoptError
 from symopt.verify import (BadReturn, CheckResult, Report, StepFunctionError, StepRaised, check_runner,
-                           check_signature, load_function, run_steps)
+                           check_signature, load_function, run_steps, witness_runner)
 
 TIMEOUT = 10.0  # seconds a call of the user's function may take (symopt check --timeout)
 IMPORT_TIMEOUT = 60.0  # at least this long for importing the module (torch takes a while)
@@ -77,7 +77,7 @@ def _signal_name(number: int) -> str:
 class Child:
     """A forked process that loads ``spec`` and runs cases on request (see the module's docstring)."""
 
-    def __init__(self, spec: str, rule: Rule, timeout: float = TIMEOUT):
+    def __init__(self, spec: str, rule: Rule, timeout: float = TIMEOUT, witness: bool = False):
         if not hasattr(os, "fork"):
             raise SymoptError("symopt check runs the function in a child process, which needs os.fork (POSIX)")
         if not timeout > 0:
@@ -96,7 +96,7 @@ class Child:
         if self.pid == 0:  # the child: it never returns from here
             os.close(down_write)
             os.close(up_read)
-            _serve(spec, rule, down_read, up_write)
+            _serve(spec, rule, down_read, up_write, witness)
         os.close(down_read)
         os.close(up_write)
         self._down, self._up = down_write, up_read
@@ -238,8 +238,9 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _serve(spec: str, rule: Rule, down: int, up: int) -> None:
-    """The child: load the function, then answer each case; never returns."""
+def _serve(spec: str, rule: Rule, down: int, up: int, witness: bool = False) -> None:
+    """The child: load the function (with ``witness``, a function or a torch.optim.Optimizer class:
+    :func:`symopt.verify.witness_runner`), then answer each case; never returns."""
     code = 0
     try:
         with contextlib.suppress(Exception):
@@ -255,18 +256,26 @@ def _serve(spec: str, rule: Rule, down: int, up: int) -> None:
             os.write(up, _HEADER.pack(kind, len(payload)))
             _write_all(up, payload)
 
+        def beating(function):
+            def call(*args, **kwargs):
+                result = function(*args, **kwargs)
+                send(b"h")
+                return result
+
+            return call
+
         try:
             function = load_function(spec)
-            check_signature(function, rule)
+            if witness:
+                run = witness_runner(function, rule, wrap=beating)
+            else:
+                check_signature(function, rule)
+                step = beating(function)
+                run = lambda case: run_steps(step, case)  # noqa: E731
         except SymoptError as exc:
             send(b"e", str(exc).encode("utf-8", "replace"))
             return
         send(b"r")
-
-        def beating(*args, **kwargs):
-            result = function(*args, **kwargs)
-            send(b"h")
-            return result
 
         while True:
             header = _read_exact(down, _HEADER.size)
@@ -275,7 +284,7 @@ def _serve(spec: str, rule: Rule, down: int, up: int) -> None:
             _, length = _HEADER.unpack(header)
             case = pickle.loads(_read_exact(down, length))
             try:
-                out = run_steps(beating, case)
+                out = run(case)
             except StepRaised as exc:
                 send(b"x", json.dumps({"message": str(exc)}).encode())
                 continue
@@ -324,6 +333,21 @@ def check_in_child(child: Child, rule: Rule, examples: int = 100, seed: int = 0,
     failed = Report(result.report.label, result.report.against, cases=result.report.cases, failure=str(child.fatal),
                     failure_case=child.fatal_case, error=child.fatal)
     return CheckResult(failed)
+
+
+def against(spec: str, rule: Rule, examples: int = 100, seed: int = 0, timeout: float = TIMEOUT) -> CheckResult:
+    """``symopt verify RULE --against spec``: the rule's kernel against the user's own implementation
+    (a torch.optim.Optimizer subclass or a NumPy step, :func:`symopt.verify.witness_runner`), run in
+    a child process as :func:`check` runs a step function; float64, the trajectories compared as
+    ``check`` compares them.
+
+    Raises:
+        SymoptError: as :func:`check` does, and for a class that is not a torch.optim.Optimizer.
+    """
+    with Child(spec, rule, timeout, witness=True) as child:
+        result = check_in_child(child, rule, examples=examples, seed=seed)
+    result.report.against = spec
+    return result
 
 
 def check(spec: str, rule: Rule, examples: int = 100, seed: int = 0, timeout: float = TIMEOUT) -> CheckResult:

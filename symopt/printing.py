@@ -135,7 +135,8 @@ class SymoptLatexPrinter(LatexPrinter):
             base, (subscript, _) = shifted
             return f"{super()._print_Symbol(base, style=style)}_{{{subscript}}}"
         if expr.name.startswith(_PATH):
-            return rf"\lambda_{{\text{{eff}}}}^{{(\text{{{expr.name[len(_PATH):]}}})}}"
+            path = expr.name[len(_PATH):].replace("_", r"\_")  # a state's name in \text: acc_delta
+            return rf"\lambda_{{\text{{eff}}}}^{{(\text{{{path}}})}}"
         return super()._print_Symbol(expr, style=style)
 
     def _print_Derivative(self, expr):

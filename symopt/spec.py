@@ -1,12 +1,19 @@
 """Rule specifications: ``NAME`` or ``NAME(option=value, ...)``, the form :func:`symopt.optimizers.label`
-prints (``adam(epsilon='hat')``), parsed strictly and never evaluated.
+prints (``adam(epsilon='hat')``), and rules written outside symopt: ``path/to/file.py:function`` or
+``package.module:function``, with the same options (``"my.py:lamb(trust_clip=True)"``). Specs are
+parsed strictly and never evaluated; a reference is imported by :func:`load` (that runs the user's
+module, as importing it would).
 
 The grammar is small and read by a hand-written scanner, not by Python::
 
-    spec   := name [ "(" [ option ("," option)* [","] ] ")" ]
-    name   := a registered rule name (letters, digits, "_" and "-")
-    option := key "=" value
-    value  := 'text' | "text" | True | False | true | false | a bare word
+    spec      := target [ "(" [ option ("," option)* [","] ] ")" ]
+    target    := name | reference
+    name      := a registered rule name (letters, digits, "_" and "-")
+    reference := module ":" function
+    module    := a dotted module name (my_rules.adam) or a path to a .py file (no "(" in it)
+    function  := an identifier
+    option    := key "=" value
+    value     := 'text' | "text" | True | False | true | false | a bare word
 
 A malformed spec is a :class:`SpecError` naming the column of the problem; an unknown rule or
 option names the closest valid one, and a value that is not one of the option's values lists them
@@ -14,6 +21,13 @@ option names the closest valid one, and a value that is not one of the option's 
 """
 
 from __future__ import annotations
+
+import importlib
+import importlib.util
+import itertools
+import os
+import sys
+from pathlib import Path
 
 from symopt.errors import SymoptError
 
@@ -98,7 +112,15 @@ def parse(text: str) -> tuple[str, dict[str, object]]:
         if not char.isprintable():
             raise SpecError(text, i + 1, f"unprintable character {char!r}")
     scan = _Scanner(text)
-    name = scan.word(_NAME_CHARS, "a rule name")
+    paren = text.find("(")
+    if ":" in (text if paren < 0 else text[:paren]):  # a reference, module:function
+        scan.skip_space()
+        end = len(text) if paren < 0 else paren
+        name = text[scan.i:end].strip()
+        _check_reference(text, scan.i, name)
+        scan.i = end
+    else:
+        name = scan.word(_NAME_CHARS, "a rule name")
     options: dict[str, object] = {}
     scan.skip_space()
     if scan.peek() == "(":
@@ -127,8 +149,102 @@ def parse(text: str) -> tuple[str, dict[str, object]]:
     return name, options
 
 
+def is_reference(name: str) -> bool:
+    """Whether a parsed target is a reference to user code (``module:function``), not a name."""
+    return ":" in name
+
+
+def _check_reference(text: str, start: int, target: str) -> None:
+    module, _, function = target.rpartition(":")
+    at = start + len(module) + 1
+    if not module.strip():
+        raise SpecError(text, start + 1, "expected a module or a .py file before ':'")
+    if not function.isidentifier():
+        raise SpecError(text, at + 1, f"expected a function name after ':', found {function!r}" if function
+                        else "expected a function name after ':'")
+    if not _is_path(module) and not all(part.isidentifier() for part in module.split(".")):
+        raise SpecError(text, start + 1, f"{module!r} is neither a dotted module name nor a path to a .py file")
+
+
+def _is_path(module: str) -> bool:
+    return module.endswith(".py") or "/" in module or os.sep in module
+
+
+_LOADED = itertools.count(1)  # numbers the user modules loaded from files
+
+
+def _one_line(exc: BaseException) -> str:
+    try:
+        detail = " ".join(str(exc).split())
+    except Exception:  # an exception that cannot even say what it is
+        detail = "(its message cannot be printed)"
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def load(reference: str):
+    """Import the module of ``"module:name"`` or ``"path/to/file.py:name"`` and return ``name`` from it.
+
+    A file is imported under a name of its own (a user's ``numpy.py`` does not stand in for the real
+    one); a dotted module is imported from the working folder or ``sys.path``. This runs the user's
+    module: name only code you trust.
+
+    Raises:
+        SymoptError: in one line naming the file or module: it does not exist, does not import
+            (whatever it raises while importing, SystemExit included: the exception is named), or
+            has no such attribute.
+    """
+    module_name, sep, attribute = reference.rpartition(":")
+    if not sep or not module_name or not attribute:
+        raise SymoptError(f"{reference!r} is not MODULE:FUNCTION (e.g. my_adamw:step or path/to/file.py:step)")
+    if "\0" in reference:
+        raise SymoptError(f"{reference!r} is not MODULE:FUNCTION: it holds a NUL character")
+    registered = None
+    try:
+        if _is_path(module_name):
+            path = Path(module_name)
+            if not path.is_file():
+                raise SymoptError(f"no file {module_name!r}")
+            if path.suffix != ".py":
+                raise SymoptError(f"cannot import {module_name!r}: not a Python file (.py)")
+            # In sys.modules, as an import would put it (dataclasses look it up there), under a name
+            # of its own: a user's numpy.py or matplotlib.py must not stand in for the real one.
+            registered = f"_symopt_user_{next(_LOADED)}_{''.join(c if c.isalnum() else '_' for c in path.stem)}"
+            loader_spec = importlib.util.spec_from_file_location(registered, path)
+            if loader_spec is None or loader_spec.loader is None:
+                raise SymoptError(f"cannot import {module_name!r}: not a Python file")
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[registered] = module
+            loader_spec.loader.exec_module(module)
+        else:
+            if "" not in sys.path and str(Path.cwd()) not in sys.path:
+                sys.path.insert(0, str(Path.cwd()))
+            module = importlib.import_module(module_name)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the user's module failed while loading, even with sys.exit()
+        if registered is not None:
+            sys.modules.pop(registered, None)
+        if isinstance(exc, SymoptError):
+            raise
+        if isinstance(exc, ImportError) and getattr(exc, "name", None) == module_name:
+            raise SymoptError(f"cannot import {module_name!r}: {' '.join(str(exc).split())}") from None
+        raise SymoptError(f"importing {module_name!r} failed: {_one_line(exc)}") from None
+    missing = object()
+    try:
+        found = getattr(module, attribute, missing)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a module __getattr__ that raises
+        raise SymoptError(f"looking up {attribute!r} in {module_name!r} failed: {_one_line(exc)}") from None
+    if found is missing:
+        raise SymoptError(f"{module_name!r} has no {attribute!r}")
+    return found
+
+
 def rule_from_spec(text: str):
-    """The rule a spec names, built with its options (checked against the rule's annotations).
+    """The rule a spec names, built with its options (checked against the rule's annotations): a
+    registered name, a name an installed package registers, or a reference to user code (see
+    :func:`symopt.optimizers.resolve`).
 
     Example:
         >>> rule_from_spec("momentum(form='sutskever')").options
@@ -138,7 +254,6 @@ def rule_from_spec(text: str):
         SpecError: for a malformed spec; UnknownNameError for an unknown rule or option;
         SymoptError for a value that is not one of the option's values.
     """
-    from symopt.optimizers import get
+    from symopt.optimizers import resolve
 
-    name, options = parse(text)
-    return get(name, **options)
+    return resolve(text)

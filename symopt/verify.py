@@ -23,12 +23,8 @@ import copy
 import importlib
 import importlib.util
 import inspect
-import itertools
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -1016,61 +1012,16 @@ def _name(function) -> str:
     return getattr(function, "__qualname__", None) or getattr(function, "__name__", None) or type(function).__name__
 
 
-_LOADED = itertools.count(1)  # numbers the user modules loaded from files
-
-
 def load_function(spec: str) -> StepFunction:
-    """``"module:function"`` or ``"path/to/file.py:function"`` -> the function.
+    """``"module:function"`` or ``"path/to/file.py:function"`` -> the function (see :func:`symopt.spec.load`).
 
     Raises:
         SymoptError: if the module cannot be imported (whatever it raises while importing, SystemExit
             included), or has no such attribute, or it is not callable.
     """
-    module_name, sep, function_name = spec.rpartition(":")
-    if not sep or not module_name or not function_name:
-        raise SymoptError(f"{spec!r} is not MODULE:FUNCTION (e.g. my_adamw:step or path/to/file.py:step)")
-    if "\0" in spec:
-        raise SymoptError(f"{spec!r} is not MODULE:FUNCTION: it holds a NUL character")
-    registered = None
-    try:
-        if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
-            path = Path(module_name)
-            if not path.is_file():
-                raise SymoptError(f"no file {module_name!r}")
-            if path.suffix != ".py":
-                raise SymoptError(f"cannot import {module_name!r}: not a Python file (.py)")
-            # In sys.modules, as an import would put it (dataclasses look it up there), under a name
-            # of its own: a user's numpy.py or matplotlib.py must not stand in for the real one.
-            registered = f"_symopt_user_{next(_LOADED)}_{''.join(c if c.isalnum() else '_' for c in path.stem)}"
-            loader_spec = importlib.util.spec_from_file_location(registered, path)
-            if loader_spec is None or loader_spec.loader is None:
-                raise SymoptError(f"cannot import {module_name!r}: not a Python file")
-            module = importlib.util.module_from_spec(loader_spec)
-            sys.modules[registered] = module
-            loader_spec.loader.exec_module(module)
-        else:
-            if "" not in sys.path and str(Path.cwd()) not in sys.path:
-                sys.path.insert(0, str(Path.cwd()))
-            module = importlib.import_module(module_name)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # the user's module failed while loading, even with sys.exit()
-        if registered is not None:
-            sys.modules.pop(registered, None)
-        if isinstance(exc, SymoptError):
-            raise
-        if isinstance(exc, ImportError):
-            raise SymoptError(f"cannot import {module_name!r}: {' '.join(str(exc).split())}") from None
-        raise SymoptError(f"importing {module_name!r} failed: {StepRaised(exc)}") from None
-    missing = object()
-    try:
-        function = getattr(module, function_name, missing)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # a module __getattr__ that raises
-        raise SymoptError(f"looking up {function_name!r} in {module_name!r} failed: {StepRaised(exc)}") from None
-    if function is missing:
-        raise SymoptError(f"{module_name!r} has no {function_name!r}")
+    from symopt.spec import load
+
+    function = load(spec)
     if not callable(function):
         raise SymoptError(f"{spec} is not callable (it is {_kind_of(function)})")
     return function
@@ -1092,6 +1043,69 @@ def check_signature(function: StepFunction, rule: Rule) -> None:
         signature.bind(None, None, {}, 1, **{h.name: h.default for h in rule.hypers})
     except TypeError as exc:
         raise SymoptError(f"the function must accept (params, grads, state, t, {names}): {exc}") from None
+
+
+def _accepted(function, names) -> dict:
+    """The names of ``names`` that ``function``'s signature takes by keyword (all, with ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return dict(names)
+    return {k: v for k, v in names.items()
+            if k in parameters and parameters[k].kind is not inspect.Parameter.POSITIONAL_ONLY}
+
+
+def witness_runner(found, rule: Rule, wrap: Callable = lambda f: f) -> Runner:
+    """A runner of a user's own implementation of ``rule`` (``verify --against module:name``):
+
+    - a ``torch.optim.Optimizer`` subclass, built with the rule's hyperparameters by their declared
+      library keywords (:func:`library_keywords`: ``beta1`` and ``beta2`` as ``betas``) and the
+      structural options its constructor takes, each step's hyperparameters set in its parameter
+      group (so a learning-rate schedule reaches it);
+    - a NumPy step with the references' calling convention, ``step(params, grads, state, t,
+      **hyper, **options)`` (see :mod:`symopt.reference`), given the structural options its
+      signature takes.
+
+    ``wrap`` wraps a step function (the child process counts its calls).
+
+    Raises:
+        SymoptError: for a class that is not a torch.optim.Optimizer, or a constructor or function
+            that does not take the rule's keywords.
+    """
+    options = dict(rule.options)
+    if isinstance(found, type):
+        try:
+            import torch
+        except ImportError:
+            raise SymoptError('a torch.optim.Optimizer witness needs torch: pip install "symopt-toolkit[torch]"') \
+                from None
+        if not issubclass(found, torch.optim.Optimizer):
+            raise SymoptError(f"{found.__name__} is a class but not a torch.optim.Optimizer subclass: give a "
+                              "torch.optim.Optimizer or a NumPy step function")
+        fixed = _accepted(found, options)
+        keywords = library_keywords(rule, {h.name: h.default for h in rule.hypers})
+        try:
+            inspect.signature(found).bind([], **keywords, **fixed)
+        except (TypeError, ValueError) as exc:
+            raise SymoptError(f"{found.__name__} must take the rule's hyperparameters by their library keywords "
+                              f"({', '.join(keywords)}): {exc}") from None
+
+        def run(case) -> list[np.ndarray]:
+            try:
+                return _torch_trajectory(case, lambda param: found([param], **library_keywords(rule, case.hyper_at(1)),
+                                                                   **fixed),
+                                         lambda group, hyper: group.update(library_keywords(rule, hyper)))
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # the user's optimizer failed on a valid case
+                raise StepRaised(exc) from exc
+
+        return run
+    check_signature(found, rule)
+    step, fixed = wrap(found), _accepted(found, options)
+    return lambda case: run_steps(step, case, **fixed)
 
 
 @dataclass

@@ -8,7 +8,9 @@ set, as `.ci/run` does) a missing dependency fails the test, and any skip fails 
 from __future__ import annotations
 
 import importlib
+import math
 import os
+import random
 import shutil
 
 import pytest
@@ -16,6 +18,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, settings
 
 IN_CI = bool(os.environ.get("CI"))
+# The full sweep of registry-parametrised tests: every variant of every rule. Outside CI it is the
+# default; CI (whose time budget is fixed while rules are added) samples, unless SYMOPT_FULL is set
+# (benchmarks/registry_sweep.py sets it).
+FULL = not IN_CI or bool(os.environ.get("SYMOPT_FULL"))
+PER_RULE = 3  # (rule, variant) pairs per rule in CI: its default variant and two drawn with a fixed seed
 
 # Compiling a kernel takes tens of milliseconds the first time: no per-example deadline.
 settings.register_profile("default", deadline=None, max_examples=100)
@@ -42,6 +49,49 @@ def require(module: str | None = None, *, program: str | None = None, path=None,
     if IN_CI:
         pytest.fail(f"{message}: CI must run every test")
     pytest.skip(message)
+
+
+def busy_value(h) -> float:
+    """A value of hyperparameter ``h`` that switches on what it controls, read from its declaration:
+    the largest of its special values in range, or where that is 0 (a term torch leaves out at 0:
+    weight decay, Adagrad's learning-rate decay), the middle of the interval its cases are drawn from
+    (geometric where it is drawn on a log scale); its default if that is out of the variant's range
+    (Nesterov takes no dampening)."""
+    value = max((v for v in h.special if h.contains(v)), default=h.default)
+    if value == 0:
+        low, high = h.sample
+        value = math.sqrt(low * high) if h.log and low > 0 else (low + high) / 2
+        value = float(round(value)) if h.integer else value
+    return value if h.contains(value) else h.default
+
+
+def registry_sample(where=None, *, per_rule: int = PER_RULE, total: int | None = None, seed: int = 0) -> list:
+    """The registered rules, built, for a registry-parametrised test: every variant of every rule
+    (:data:`FULL`), or in CI each rule's default variant and ``per_rule - 1`` of its other variants
+    drawn with a fixed seed, so that the suite's cost grows with the number of rules and not with
+    the number of variants (AdamW's conventions make 48). ``where`` keeps the rules it is true of
+    (``lambda rule: rule.torch``); a rule none of whose variants it keeps is left out. With ``total``,
+    CI keeps that many of those pairs, drawn with the seed (a test whose cost must not grow with the
+    number of rules either).
+
+    The draw depends only on ``seed`` and the rule's name: adding a rule does not change the sample
+    of the others.
+    """
+    from symopt.optimizers import RULES, get, variants
+
+    chosen = []
+    for name in RULES:
+        built = [get(name, **variant) for variant in variants(name)]
+        kept = [rule for rule in built if where is None or where(rule)]
+        if FULL or len(kept) <= per_rule:
+            chosen += kept
+            continue
+        drawn = set(random.Random(f"{seed}:{name}").sample(range(1, len(kept)), per_rule - 1))
+        chosen += [rule for i, rule in enumerate(kept) if i == 0 or i in drawn]
+    if FULL or total is None or len(chosen) <= total:
+        return chosen
+    drawn = set(random.Random(seed).sample(range(len(chosen)), total))
+    return [rule for i, rule in enumerate(chosen) if i in drawn]
 
 
 @pytest.fixture(scope="session")

@@ -229,3 +229,94 @@ def test_momentum_settles_at_eta_over_one_minus_rho(g, rho, tau):
         before = params
         params, state = kernel.step(params, np.array([g]), state, t, lr=lr, momentum=rho, dampening=tau)
     assert (before - params)[0] == pytest.approx(lr * (1 - tau) * g / (1 - rho), rel=1e-9, abs=1e-15)
+
+
+# --- the contract: derivations read what they need from the rule ----------------------------------------
+def _custom_rules():
+    """Rules a contributor might write, built from symopt.core pieces: an Adadelta (it reads its average
+    of squared updates directly; its default lr is 1; at ε = 0 its first step is 0), an Adam without
+    weight decay, and an SGD whose learning rate and decay carry the derivations' own display names (a,
+    the stability curvature; r, the coupling's gradient RMS)."""
+    from symopt.core import Assign, Hyper, State, Transform
+
+    sq, sq_prev = S.array("sqavg_t", nonnegative=True), S.array("sqavg_tm1", nonnegative=True)
+    acc, acc_prev = S.array("accdelta_t", nonnegative=True), S.array("accdelta_tm1", nonnegative=True)
+    delta, rho = S.array("delta_t"), sp.Symbol("rho_d", nonnegative=True)
+    decay = Hyper(rho, "rho", 0.9, 0.0, 1.0, sample=(0.01, 0.99))
+    lr_one = Hyper(S.eta, "lr", 1.0, 0.0, math.inf, sample=(1e-3, 1.0), log=True)
+    eps = Hyper(S.epsilon, "eps", 1e-6, 0.0, math.inf, low_open=True, sample=(1e-8, 1e-3), log=True)
+
+    def apply(u):
+        return (Assign(sq, rho * sq_prev + (1 - rho) * u**2),
+                Assign(delta, sp.sqrt(acc_prev + S.epsilon) / sp.sqrt(sq + S.epsilon) * u),
+                Assign(acc, rho * acc_prev + (1 - rho) * delta**2)), delta
+
+    core = Transform("scale_by_adadelta", apply, hypers=(decay, eps),
+                     states=(State("square_avg", sq, sq_prev), State("acc_delta", acc, acc_prev)))
+    adadelta = rule("adadelta-test", "Adadelta", "Zeiler (2012)",
+                    chain("adadelta", add_decayed_weights(WEIGHT_DECAY), core, scale_by_learning_rate(lr_one)))
+    no_decay = rule("adam-no-decay", "Adam without weight decay", "-",
+                    chain("adam", scale_by_adam(BETA1, BETA2, EPS), scale_by_learning_rate(LR)))
+    # symopt's own symbol printed ``a`` (Muon's Newton-Schulz coefficient): a rule may name one so,
+    # and the stability derivation's curvature, printed ``a`` too, stays another symbol
+    a = Hyper(S.ns_a, "lr", 1e-3, 0.0, math.inf, sample=(1e-6, 1.0), log=True)
+    r = Hyper(S.r_power, "weight_decay", 0.0, 0.0, math.inf, sample=(1e-6, 1.0), log=True)
+    named = rule("sgd-named-a", "SGD", "-", chain("sgd", add_decayed_weights(r), scale_by_learning_rate(a)))
+    return adadelta, no_decay, named
+
+
+def test_every_derivation_runs_on_new_rules_and_says_specifically_why_not():
+    """Every derivation computes or says, in one line and specifically, why not: a rule without weight
+    decay is told it declares none (no derivation passes weight_decay to it), never the generic
+    requirement; none raises."""
+    from symopt.derive import MODULES, derive
+    from symopt.render import derivation_json, derivation_text, prose_text
+
+    for made in _custom_rules():
+        for key, module in MODULES.items():
+            d = derive(made, key)
+            derivation_text(d), derivation_json(d)
+            text = prose_text(d.summary)
+            if not d.applies:
+                assert "\n" not in text and module.REQUIRES not in text, (made.name, key, text)
+        if made.hyper("weight_decay") is None:
+            d = derive(made, "effective-weight-decay")
+            assert "declares no weight decay" in prose_text(d.summary)
+
+
+def test_a_rule_symbol_named_as_a_derivations_symbol_stays_apart():
+    """The stability derivation's curvature prints as a, and a rule whose learning rate is a symbol a
+    keeps it apart: SGD's threshold is 2 over the rule's a, not 1 (derivations use private symbols)."""
+    from symopt.derive import stability
+
+    named = _custom_rules()[2]
+    lr = named.hyper("lr").symbol
+    assert stability.threshold(named).scaled == 2 / lr
+    assert stability.CURVATURE != lr and str(stability.CURVATURE) == str(lr)
+    assert coupling.ratio_expression(named) == 1  # r here is the rule's decay; the RMS r is the coupling's own
+
+
+def test_adadelta_average_of_squared_updates_is_not_read_as_a_moment_of_g():
+    """Under a constant gradient Adadelta's average of squared updates settles at g_t², but under noise it
+    averages the updates, not g_t²: only states that are moving averages of g_t are read as its moments,
+    so its steady λ_eff keeps the average of updates as it is and the coupling table (which needs λ_eff in
+    the gradient RMS alone) says it does not apply."""
+    from symopt.derive import analysis, derive
+    from symopt.render import prose_text
+
+    adadelta = _custom_rules()[0]
+    names = analysis.moment_names(adadelta)
+    assert set(names.values()) == {next(s.new for s in adadelta.states if s.name == "square_avg")}
+    d = derive(adadelta, "coupling")
+    assert not d.applies and "accdelta" in prose_text(d.summary)
+
+
+def test_lazy_rich_reads_the_learning_rate_and_keeps_eps_where_it_changes_the_rule():
+    """Adadelta's step at ε = 0 is 0: the first step keeps ε (and the change of uv is not 0); its
+    experiment runs at its own default learning rate, 1."""
+    from symopt.derive import lazy_rich
+
+    adadelta = _custom_rules()[0]
+    step = lazy_rich.first_step(adadelta)
+    assert step["eps kept"] and step["first order"] != 0
+    assert lazy_rich.case(adadelta) == {"lr": 1.0}

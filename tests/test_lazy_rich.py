@@ -89,7 +89,7 @@ def test_the_gradient_is_the_same_bits_without_blas():
     np.testing.assert_allclose(y, X @ w, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("name, reason", [("lion", "sign of a sum"), ("schedule-free-sgd", "copy of the parameters")])
+@pytest.mark.parametrize("name, reason", [("lion", "through sign"), ("schedule-free-sgd", "scalar state")])
 def test_rules_it_does_not_apply_to_say_why(name, reason):
     d = derive(symopt.get(name), "lazy-rich")
     assert not d.applies and reason in str(d.summary)

@@ -22,8 +22,11 @@ from symopt.strategies import dtypes, gradients, shapes, weights
 from symopt.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]
-# The four rules of the speed target, with a max (AMSGrad) and a branch on t (momentum's first step).
-RULES = [("adamw", {}), ("adam", {"amsgrad": True}), ("momentum", {"nesterov": True}), ("lion", {})]
+from conftest import registry_sample  # noqa: E402
+
+# Elementwise rules, from the registry: in CI four variants drawn with a fixed seed (every variant outside CI).
+RULES = [(rule.name, dict(rule.options)) for rule in registry_sample(lambda rule: rule.elementwise, per_rule=2,
+                                                                     total=4, seed=3)]
 
 
 @pytest.fixture(scope="module")

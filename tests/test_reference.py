@@ -4,8 +4,10 @@ The references are the independent witness for the symbolic optimizers, so
 they are checked here against things that are not themselves: numbers worked
 out by hand from the definitions, mathematical laws, and torch.optim.
 
-The module is loaded by file path so that these tests never import the rest
-of ``symopt`` (the references must stay independent of it).
+The references import nothing of ``symopt`` (test_module_imports_only_numpy_and_stdlib_helpers);
+the tests read from the registry which references to check (a property, not a list), and from the
+rules' declarations the keywords and defaults a reference must take and the values that switch its
+branches on.
 """
 
 from __future__ import annotations
@@ -23,31 +25,48 @@ import symopt.reference as ref
 
 REF_DIR = pathlib.Path(ref.__file__).resolve().parent
 
-NAMES = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "radam", "lion")
+import symopt
+from symopt import ops
+from symopt.optimizers import RULES, label, options, variants
+from symopt.verify import torch_arguments
+
+from conftest import busy_value, registry_sample
+
+
+def _elementwise_at_its_parameters(rule) -> bool:
+    return rule.elementwise and not rule.evaluate
+
+
+# The references tested here, chosen by a property: every registered rule that acts element by
+# element and is evaluated at its parameters. The Schedule-Free references (evaluated at their
+# average) are tested in tests/test_reference_schedulefree.py, the matrix rules' through
+# tests/test_verify.py (every variant against its reference) and tests/test_muon.py.
+NAMES = tuple(name for name in RULES if _elementwise_at_its_parameters(symopt.get(name)))
 EPSILONS = ("outside", "inside", "hat")
 
-# Hyperparameters that switch on every branch of each optimizer.  Where two
-# branches exclude each other (L2 or decoupled decay), BUSY_CASES below adds
-# the other one.  RAdam's beta2 = 0.9 puts steps 1-5 in the un-adapted branch
-# and steps 6 on in the rectified one; the contract tests take WARM steps.
-BUSY_KWARGS = {
-    "sgd": dict(lr=0.1, weight_decay=0.05),
-    "momentum": dict(lr=0.1, momentum=0.9, dampening=0.25, weight_decay=0.05, nesterov=True),
-    "adam": dict(lr=0.1, beta1=0.8, beta2=0.9, eps=1e-3, weight_decay=0.05, amsgrad=True),
-    "adamw": dict(lr=0.1, beta1=0.8, beta2=0.9, eps=1e-3, weight_decay=0.05, amsgrad=True),
-    "rmsprop": dict(lr=0.1, alpha=0.9, eps=1e-3, weight_decay=0.05, momentum=0.5, centered=True),
-    "adagrad": dict(lr=0.1, lr_decay=0.1, weight_decay=0.05, initial_accumulator_value=0.1, eps=1e-3),
-    "adamax": dict(lr=0.1, beta1=0.8, beta2=0.9, eps=1e-3, weight_decay=0.05),
-    "nadam": dict(lr=0.1, beta1=0.8, beta2=0.9, eps=1e-3, weight_decay=0.05, momentum_decay=0.1,
-                  decoupled_weight_decay=True),
-    "radam": dict(lr=0.1, beta1=0.8, beta2=0.9, eps=1e-3, weight_decay=0.05, decoupled_weight_decay=True),
-    "lion": dict(lr=0.1, beta1=0.8, beta2=0.9, weight_decay=0.05),
-}
-BUSY_CASES = [(name, BUSY_KWARGS[name]) for name in NAMES] + [
-    (name, dict(BUSY_KWARGS[name], decoupled_weight_decay=False)) for name in ("nadam", "radam")
-]
-BUSY_IDS = [name + ("" if kwargs.get("decoupled_weight_decay", True) else "-l2")
-            for name, kwargs in BUSY_CASES]
+
+def busy_kwargs(rule) -> dict:
+    """The reference's keywords for ``rule``: every hyperparameter at its busy value, and the
+    variant's structural options."""
+    return {h.name: busy_value(h) for h in rule.hypers} | dict(rule.options)
+
+
+def declared_defaults(name) -> dict:
+    """A reference's keywords and defaults as the rule declares them: the hyperparameters of every
+    variant (Adam's ``eps_root`` belongs to epsilon='both') and the structural options."""
+    found: dict = {}
+    for variant in variants(name):
+        found.update({h.name: h.default for h in symopt.get(name, **variant).hypers})
+    return found | options(name)
+
+
+# Hyperparameters that switch on every branch, for each rule's variants (every variant outside CI; in
+# CI each rule's default and two drawn: tests/conftest.py's registry_sample). RAdam's beta2 = 0.999
+# puts steps 1-5 in the un-adapted branch and steps 6 on in the rectified one; the contract tests
+# take WARM steps.
+BUSY_RULES = registry_sample(lambda rule: rule.name in NAMES)
+BUSY_CASES = [(rule.name, busy_kwargs(rule)) for rule in BUSY_RULES]
+BUSY_IDS = [label(rule) for rule in BUSY_RULES]
 WARM = 7
 
 # State entries that are scalars (float64, 0-d) rather than arrays like params.
@@ -94,33 +113,11 @@ def test_module_imports_only_numpy_and_stdlib_helpers(path):
 
 
 def test_references_mapping():
-    # the Schedule-Free references are tested in tests/test_reference_schedulefree.py, the matrix
-    # rules' through tests/test_verify.py (every variant against its reference) and tests/test_muon.py
-    from symopt.optimizers import RULES
-
-    assert set(ref.REFERENCES) == set(RULES)  # one reference per registered rule, and nothing else
+    # every registered rule has its reference, and there is no other
+    assert set(ref.REFERENCES) == set(RULES)
     assert {name for name, _ in BUSY_CASES} == set(NAMES)
-    for name in NAMES:
-        assert ref.REFERENCES[name] is getattr(ref, name)
-        assert name in ref.__all__
-
-
-EXPECTED_HYPERPARAMETERS = {
-    "sgd": dict(lr=1e-3, weight_decay=0.0),
-    "momentum": dict(lr=1e-3, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False, form="torch"),
-    "adam": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, amsgrad=False,
-                 bias_correction=True, epsilon="outside", eps_root=0.0),
-    "adamw": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, amsgrad=False,
-                  bias_correction=True, epsilon="outside", eps_root=0.0, decay="lr", schedule_multiplier=1.0),
-    "rmsprop": dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
-                    epsilon="outside"),
-    "adagrad": dict(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10),
-    "adamax": dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0),
-    "nadam": dict(lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
-                  decoupled_weight_decay=False),
-    "radam": dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False),
-    "lion": dict(lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=1e-3),
-}
+    for name, function in ref.REFERENCES.items():
+        assert getattr(ref, function.__name__) is function and function.__name__ in ref.__all__, name
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -130,7 +127,10 @@ def test_signature(name):
     assert all(p.kind is p.POSITIONAL_OR_KEYWORD and p.default is p.empty for p in params[:4])
     keyword = {p.name: p.default for p in params[4:]}
     assert all(p.kind is p.KEYWORD_ONLY for p in params[4:])
-    assert keyword == dict(EXPECTED_HYPERPARAMETERS[name], inplace=False)
+    # beside the declared ones, a keyword may describe the gradient (SparseAdam's ``touched`` rows):
+    # off (None) by default, so the step without it is the rule's
+    inputs = {k for k, v in keyword.items() if v is None and k not in declared_defaults(name)}
+    assert {k: v for k, v in keyword.items() if k not in inputs} == dict(declared_defaults(name), inplace=False)
     assert ref.REFERENCES[name].__doc__
 
 
@@ -808,21 +808,6 @@ def test_inplace_true_mutates_and_returns_the_same_objects(name, kwargs):
     np.testing.assert_array_equal(g, g_before)  # gradients are never written
 
 
-# The state each optimizer creates under BUSY_KWARGS (every optional buffer on).
-BUSY_STATE_KEYS = {
-    "sgd": set(),
-    "momentum": {"momentum_buffer"},
-    "adam": {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
-    "adamw": {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
-    "rmsprop": {"square_avg", "grad_avg", "momentum_buffer"},
-    "adagrad": {"sum"},
-    "adamax": {"exp_avg", "exp_inf"},
-    "nadam": {"exp_avg", "exp_avg_sq", "mu_product"},
-    "radam": {"exp_avg", "exp_avg_sq"},
-    "lion": {"exp_avg"},
-}
-
-
 @pytest.mark.parametrize("name,kwargs", BUSY_CASES, ids=BUSY_IDS)
 def test_inplace_true_creates_state_in_the_given_dict(name, kwargs):
     p = np.ones(3)
@@ -830,7 +815,9 @@ def test_inplace_true_creates_state_in_the_given_dict(name, kwargs):
     out, new_state = ref.REFERENCES[name](p, np.full(3, 0.5), state, 1, inplace=True, **kwargs)
     assert out is p and new_state is state
     assert not np.array_equal(p, np.ones(3))
-    assert set(state) == BUSY_STATE_KEYS[name]
+    # every optional buffer is on: one entry per state variable of the rule (torch's names)
+    rule = symopt.get(name, **{k: v for k, v in kwargs.items() if k in options(name)})
+    assert len(state) == len(rule.states)
 
 
 def test_optional_state_exists_only_when_switched_on():
@@ -844,11 +831,12 @@ def test_optional_state_exists_only_when_switched_on():
 
 def test_nadam_accepts_mu_product_as_a_python_float():
     # e.g. a state read back from torch with .item(): the same step as from the array.
-    p, s = _state_after_steps("nadam", np.linspace(-1, 1, 6), BUSY_KWARGS["nadam"])
+    kwargs = dict(lr=0.1, beta1=0.8, beta2=0.9, eps=1e-3, weight_decay=0.05, momentum_decay=0.1)
+    p, s = _state_after_steps("nadam", np.linspace(-1, 1, 6), kwargs)
     g = np.linspace(2, -3, 6)
-    expected, expected_state = ref.nadam(p, g, s, WARM, **BUSY_KWARGS["nadam"])
+    expected, expected_state = ref.nadam(p, g, s, WARM, **kwargs)
     as_float = dict(s, mu_product=float(s["mu_product"]))
-    out, new_state = ref.nadam(p, g, as_float, WARM, **BUSY_KWARGS["nadam"])
+    out, new_state = ref.nadam(p, g, as_float, WARM, **kwargs)
     np.testing.assert_array_equal(out, expected)
     np.testing.assert_array_equal(new_state["mu_product"], expected_state["mu_product"])
 
@@ -957,9 +945,10 @@ def test_nan_and_inf_propagate_silently(name, kwargs):
         clean, _ = _run(name, np.ones(4), [g_clean] * WARM, **kwargs)
         bad, bad_state = _run(name, np.ones(4), [g_bad] * WARM, **kwargs)
     assert np.isnan(bad[0])
-    if name == "lion":
-        # sign(inf) = 1: the parameter takes an ordinary step (as in optax); the momentum holds the inf.
-        assert np.isposinf(bad_state["exp_avg"][2])
+    rule = symopt.get(name, **{k: v for k, v in kwargs.items() if k in options(name)})
+    if any(op.name == "sign" for eq in rule.equations for op in ops.used(eq.rhs)):
+        # sign(inf) = 1: the parameter may take an ordinary step (Lion, as in optax); a state holds the inf
+        assert any(np.ndim(v) and not np.isfinite(np.asarray(v)[2]) for v in bad_state.values())
     else:
         assert not np.isfinite(bad[2])
     # elementwise: the healthy entries are untouched by their neighbours
@@ -1109,18 +1098,20 @@ TORCH_CASES = [
       for decoupled in (False, True)],
     _case("radam", "RAdam"),
 ]
+# ... and for every rule of NAMES torch.optim has, from the registry: its variants torch has (sampled
+# in CI), every branch switched on, the torch keywords read from the rule's declarations.
+TORCH_CASES += [(rule.name, rule.torch, torch_arguments(rule, {h.name: busy_value(h) for h in rule.hypers}),
+                 busy_kwargs(rule))
+                for rule in registry_sample(lambda rule: rule.name in NAMES and rule.torch
+                                            and not isinstance(torch_arguments(rule, {}), str))]
 TORCH_IDS = ["%s-%s" % (case[0], "-".join("%s=%s" % kv for kv in case[3].items()) or "defaults")
              for case in TORCH_CASES]
-
-
-def test_torch_cases_cover_every_reference_torch_has():
-    assert {case[0] for case in TORCH_CASES} == set(NAMES) - {"lion"}  # torch has no Lion
 
 
 def test_radam_torch_cases_take_both_branches():
     for name, _, _, kwargs in TORCH_CASES:
         if name == "radam":
-            beta2 = kwargs.get("beta2", EXPECTED_HYPERPARAMETERS["radam"]["beta2"])
+            beta2 = kwargs.get("beta2", declared_defaults("radam")["beta2"])
             rectified = [_rho(beta2, t)[0] > 5 for t in range(1, STEPS + 1)]
             assert not any(rectified[:5]) and all(rectified[5:]), beta2
 
@@ -1168,27 +1159,26 @@ def test_ill_conditioned_cases_are_exactly_the_two_expected():
 
 
 def test_defaults_match_torch(torch):
-    def defaults(cls):
-        return {k: v.default for k, v in inspect.signature(cls).parameters.items()}
+    """Every rule of NAMES torch.optim has: torch's keywords that change the math carry the defaults
+    the rule declares (by their library keywords: ``betas`` for beta1 and beta2), where torch does not
+    switch the feature off by default (its SGD has no momentum unless asked, its Adam no decoupled decay)."""
+    from symopt.verify import library_keywords
 
-    sgd = defaults(torch.optim.SGD)
-    assert sgd["lr"] == EXPECTED_HYPERPARAMETERS["sgd"]["lr"]
-    assert sgd["weight_decay"] == EXPECTED_HYPERPARAMETERS["sgd"]["weight_decay"]
-    # torch.optim.SGD switches momentum off by default; the other momentum defaults agree.
-    for key in ("lr", "dampening", "weight_decay", "nesterov"):
-        assert sgd[key] == EXPECTED_HYPERPARAMETERS["momentum"][key], key
-    # Everything else: torch's keywords that change the math are ours, with the same defaults.
     not_math = {"params", "foreach", "maximize", "capturable", "differentiable", "fused"}
-    classes = {"adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad",
-               "adamax": "Adamax", "nadam": "NAdam", "radam": "RAdam"}
-    for name, cls_name in classes.items():
-        theirs = {k: v for k, v in defaults(getattr(torch.optim, cls_name)).items() if k not in not_math}
-        assert theirs.pop("maximize", False) is False
-        if "betas" in theirs:
-            theirs["beta1"], theirs["beta2"] = theirs.pop("betas")
-        if name == "adam":  # torch.optim.Adam(decoupled_weight_decay=True) is our adamw
-            assert theirs.pop("decoupled_weight_decay") is False
-        ours = {k: v for k, v in EXPECTED_HYPERPARAMETERS[name].items()
-                if k not in ("bias_correction", "epsilon", "eps_root", "decay", "schedule_multiplier", "form")}
-        # symopt's own variants and the other libraries' conventions
-        assert theirs == ours, name
+    checked = 0
+    for name in NAMES:
+        rule = symopt.get(name)
+        if not rule.torch or isinstance(torch_arguments(rule, {}), str):
+            continue
+        cls = getattr(torch.optim, rule.torch)
+        theirs = {k: v.default for k, v in inspect.signature(cls).parameters.items() if k not in not_math}
+        ours = library_keywords(rule, {h.name: h.default for h in rule.hypers}) | {
+            k: v for k, v in dict(rule.options).items() if k in theirs}
+        for key, value in theirs.items():
+            if key in ours:
+                assert value == ours[key] or value in (0, False), (name, key, value, ours[key])
+            else:  # a feature the rule does not have: torch's default leaves it out
+                assert value in (0, False, None), (name, key, value)
+        assert ours.keys() <= theirs.keys(), name
+        checked += 1
+    assert checked

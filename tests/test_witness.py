@@ -11,10 +11,20 @@ rule's compiled kernel, with the branches it took counted and asserted.
   defaults, at the ends of the ranges and, for a rule with step-dependent scalars (NAdam's μ_t), at
   finite t (from its finite-t form) and at ψ = 0 (the other case of its limit).
 
-The steady λ_eff is witnessed by the coupling simulation (tests/test_derivations.py) and the norm
-equilibria by the random walks (tests/test_dynamics.py). The expensive derivations run here on a
-fixed-seed sample of variants (the default and one more per rule); ``benchmarks/witness.py`` runs
-every variant. Nothing here names a rule.
+- E[x_t] of the moving averages: the mean of the kernel's state over 20000 parameters fed stationary
+  noise, at t = 1, 2, 5, 30, at the defaults and every closed end of a range;
+- the steady λ_eff: the kernel's extra shrink rate due to λ under zero-mean noise (the coupling
+  simulation), at the defaults and at the ends the result's case split is on;
+- the weight-norm equilibrium: the kernel's random walk of a scale-invariant weight;
+- Schedule-Free's averaging weights: Σ w_t z_t / Σ w_t from the kernel's own z_t against its x_T, with
+  and without warmup, at r = 0 and p = 0;
+- the settled step through Newton–Schulz (Muon): the kernel on a constant matrix gradient against the
+  derived step, its Newton–Schulz written here from its definition, on tall, wide and square matrices;
+- factored second moments (Adafactor): the kernel's first step along g/√V̂ with the derived estimate
+  (one step size where g² has rank one), its state's size, its decay without gradient.
+
+The expensive witnesses run here on a fixed-seed sample of variants (``sampled_variants``: the default
+and one more per rule); ``benchmarks/witness.py`` runs every variant. Nothing here names a rule.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ import sympy as sp
 import symopt
 from symopt import ops
 from symopt import symbols as S
-from symopt.derive import stability, steady, weight_decay
+from symopt.derive import averaging, coupling, factored, moments, norms, stability, steady, weight_decay
 from symopt.optimizers import get, label, rules, variants
 from symopt.render import prose_text
 
@@ -181,13 +191,15 @@ def hyper_env(rule, hyper: dict) -> dict:
     return {h.symbol: float(hyper.get(h.name, h.default)) for h in rule.hypers}
 
 
-def draw_state(rule, rng, t: int) -> dict:
+def draw_state(rule, rng, t: int, hyper: dict | None = None) -> dict:
     """A state before step t: array states log-uniform over six decades (signed unless the symbol
-    is nonnegative), scalar states at their start at t = 1 and in (0, 1/2] after."""
+    is nonnegative), scalar states at their start at t = 1 (which may be a hyperparameter, at
+    ``hyper``'s value) and in (0, 1/2] after."""
     state = {}
     for s in rule.states:
         if s.scalar:
-            state[s.name] = float(s.init) if t == 1 else float(rng.uniform(0.01, 0.5))
+            start = sp.sympify(s.init).xreplace({k: sp.Float(v) for k, v in hyper_env(rule, hyper or {}).items()})
+            state[s.name] = float(start) if t == 1 else float(rng.uniform(0.01, 0.5))
         else:
             x = 10 ** rng.uniform(-4, 2)
             state[s.name] = x if s.prev.is_nonnegative else x * rng.choice((-1, 1))
@@ -218,6 +230,9 @@ def test_one_step_lambda_eff_is_the_kernels_derivative_on_every_branch(rule_):
     derived = symopt.effective_weight_decay(rule_, "one-step") / lam
     coverage = Coverage(selections([eq.rhs for eq in rule_.equations] + [derived]))
     kernel = rule_.kernel()
+    # the selections λ can switch: those that read an array (a tie on the step counter, ASGD's max(1, t - t₀),
+    # is exact and does not move with λ)
+    at_risk = [n for n in coverage.nodes if n.free_symbols & (S.ARRAYS | {s.prev for s in rule_.arrays})]
     rng = rng_for(rule_)
     skip = ("weight_decay",)
     cases = [{}] + [draw_hyper(rule_, rng, skip) for _ in range(EXAMPLES)] + [e for e in ends(rule_, skip=skip)
@@ -226,13 +241,13 @@ def test_one_step_lambda_eff_is_the_kernels_derivative_on_every_branch(rule_):
     for i, hyper in enumerate(cases):
         t = (1, 100)[i % 2] if i > EXAMPLES else STEPS[i % len(STEPS)]  # each end at the first step and later
         for _ in range(50):  # redraw a state the rule cannot reach (√ of a negative) or within rounding of a switch
-            state = draw_state(rule_, rng, t)
+            state = draw_state(rule_, rng, t, hyper)
             g = float(10 ** rng.uniform(-3, 1) * rng.choice((-1, 1)))
             theta = float(abs(g) * 10 ** rng.uniform(-1, 1) * rng.choice((-1, 1)))
             env = run_equations(rule_, {**inputs(rule_, state, hyper, t, g, theta), lam: 0.0})
             defined = env[eta] == 0 or math.isfinite(value(derived, {**env, lam: 1.0}))
             if math.isfinite(env[S.theta]) and defined and min(
-                    (margin(n, env) for n in coverage.nodes), default=math.inf) > 1e-2:
+                    (margin(n, env) for n in at_risk), default=math.inf) > 1e-2:
                 break
         else:
             # no point where the result is defined: a square root at 0 for every state (centred RMSprop at
@@ -279,7 +294,10 @@ LATE = 10**6
 def test_settled_step_is_where_the_kernel_settles(rule_):
     """θ_t − θ_{t−1} after 3000 steps of a constant gradient from step 10⁶ (t → ∞; decays drawn ≤ 0.95
     so that the state settles, and every range's ends), for gradients of both signs over eight decades.
-    Elementwise rules: Muon's settled step passes through Newton–Schulz, which this does not evaluate."""
+    Where the kernel settles more slowly than that (Adadelta's average of squared updates grows from 0 at
+    a rate (1 − ρ)ε/(g² + ε) a step), the derived settled state must be the kernel's fixed point (one step
+    from it leaves it and takes the derived step) and the run must be approaching it. Elementwise rules:
+    Muon's settled step passes through Newton–Schulz, which the test below evaluates."""
     derived = steady.steady_step(rule_)
     coverage = Coverage(selections([derived]))
     kernel = rule_.kernel()
@@ -289,6 +307,7 @@ def test_settled_step_is_where_the_kernel_settles(rule_):
     cases = [draw_hyper(rule_, rng, skip, short=True) for _ in range(3)] + [
         {**draw_hyper(rule_, rng, skip, short=True), **end} for end in ends(rule_, skip=skip)]
     keywords = {"weight_decay": 0.0} if rule_.hyper("weight_decay") else {}
+    settled_state = stability.analysis.steady_state(rule_, {rule_.hyper("weight_decay").symbol: 0} if keywords else None)
     for hyper in cases:
         params = np.zeros_like(grads)
         state = kernel.init(params, **hyper)
@@ -296,6 +315,8 @@ def test_settled_step_is_where_the_kernel_settles(rule_):
             before = params.copy()
             last = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in state.items()}
             kernel.step(params, grads, state, t, inplace=True, **keywords, **hyper)
+            if t == LATE + SETTLE_STEPS // 2:
+                halfway = params - before
         measured = params - before
         for i, (g, step) in enumerate(zip(grads, measured)):
             env = {S.g: float(g), **hyper_env(rule_, hyper)}
@@ -305,6 +326,16 @@ def test_settled_step_is_where_the_kernel_settles(rule_):
             slack = cancellation(rule_, inputs(rule_, at, hyper, t, float(g), float(before[i])), expected)
             if math.isnan(step):  # the residue rounded below 0: its root is NaN, as the ops table declares
                 assert slack > 0, (hyper, g)
+                continue
+            tolerance = 1e-6 * abs(expected) + 1e-12 * max(1.0, abs(g)) + slack
+            if abs(step - expected) > tolerance:  # still settling: a fixed point, and approached
+                assert abs(step - expected) < abs(halfway[i] - expected), (hyper, g, step, expected)
+                fixed = {s.name: value(settled_state[s.new], env) for s in rule_.states}
+                from_fixed = {s.name: (np.array([fixed[s.name]]) if not s.scalar else fixed[s.name]) for s in rule_.states}
+                new_params, new_state = kernel.step(np.array([0.5]), np.array([g]), from_fixed, t, **keywords, **hyper)
+                assert float(new_params[0]) - 0.5 == pytest.approx(expected, rel=1e-9, abs=1e-12), (hyper, g)
+                for s in rule_.arrays:
+                    assert float(new_state[s.name][0]) == pytest.approx(fixed[s.name], rel=1e-9, abs=1e-12), s.name
                 continue
             assert step == pytest.approx(expected, rel=1e-6, abs=1e-12 * max(1.0, abs(g)) + slack), (hyper, g)
     assert not coverage.missing(), coverage.missing()
@@ -442,7 +473,8 @@ def test_threshold_is_where_the_kernels_linearised_step_turns_unstable(rule_):
 
 
 # --- every result says when it holds ---------------------------------------------------------------------
-STATED = ("effective-weight-decay", "moving-averages", "constant-gradient")
+STATED = ("effective-weight-decay", "moving-averages", "constant-gradient", "iterate-averaging", "newton-schulz",
+          "factored-moments")  # the ones that run simulations state theirs as well (derivations/ prints them)
 
 
 @pytest.mark.parametrize("name", rules())
@@ -460,3 +492,212 @@ def test_every_result_says_when_it_holds_in_text_and_json(name):
             assert result.when and out["holds_when"] == [prose_text(c) for c in result.when]
         assert set(data["limits"]) == {c for out in data["results"] for c in out["holds_when"]}
         assert derivation_text(d).count("holds when: ") == len(d.results)
+
+
+# --- E[x_t] of the moving averages, from a zero start --------------------------------------------------
+AVERAGING = [r for r in SAMPLED if moments.applies(r)]
+MOMENT_STEPS = (1, 2, 5, 30)
+MEAN, NOISE, WIDTH = 0.5, 1.0, 20_000  # the gradients N(MEAN, NOISE²), over WIDTH parameters
+
+
+@pytest.mark.parametrize("rule_", AVERAGING, ids=label)
+def test_state_means_are_the_kernels_averages_over_the_noise(rule_):
+    """E[x_t] of each state the derivation solves (rsolve from the rule's first step) against the mean, over
+    20000 parameters, of the kernel's state fed independent gradients N(0.5, 1) (stationary, λ = 0): at
+    t = 1, 2, 5 and 30, at the defaults and at every closed end of a range, within five standard errors
+    of the measured mean; every branch of the results' case splits taken."""
+    d = moments.derivation(rule_)
+    means = {s: d.values[s.name] for s in rule_.states if s.name in d.values}
+    assert means
+    coverage = Coverage(selections(means.values()))
+    kernel = rule_.kernel()
+    keywords = {"weight_decay": 0.0} if rule_.hyper("weight_decay") else {}
+    rng = rng_for(rule_, "moments")
+    for hyper in [{}] + ends(rule_, skip=("weight_decay",)):
+        shape = (WIDTH // 10, 10) if rule_.ranks else (WIDTH,)  # a matrix for a rule that takes matrices
+        params = np.zeros(shape)
+        state = kernel.init(params, **hyper)
+        for t in range(1, MOMENT_STEPS[-1] + 1):
+            kernel.step(params, MEAN + NOISE * rng.standard_normal(shape), state, t, inplace=True, **keywords, **hyper)
+            if t not in MOMENT_STEPS:
+                continue
+            env = {**hyper_env(rule_, hyper), S.t: t}
+            moments_of_g = {S.Mean(S.g): MEAN, S.Mean(S.g**2): MEAN**2 + NOISE**2}
+            for s, mean in means.items():
+                expected = value(mean.xreplace({k: sp.Float(v) for k, v in moments_of_g.items()}), env)
+                measured = np.asarray(state[s.name], dtype=float)
+                error = 5 * measured.std() / math.sqrt(WIDTH) + 1e-12 * abs(expected)
+                assert measured.mean() == pytest.approx(expected, abs=error), (s.name, hyper, t)
+            coverage.record(env)
+    assert not coverage.missing(), coverage.missing()
+
+
+# --- the steady λ_eff under zero-mean noise -----------------------------------------------------------
+COUPLED = [r for r in SAMPLED if coupling.applies(r)]
+
+
+@pytest.mark.parametrize("rule_", COUPLED, ids=label)
+def test_steady_lambda_eff_is_the_kernels_shrink_rate_under_zero_mean_noise(rule_):
+    """The steady λ_eff/λ (zero-mean noise, the rule's averages read as moments of g: only those that are
+    moving averages of g) against the kernel: two runs on the same zero-mean noise, with and without λ, of
+    gradient RMS 1e-3 and 1, the extra shrink rate measured (the coupling simulation, 200 parameters per
+    scale), within 5%: at the defaults and at the ends of the hyperparameters the result splits on (each
+    case of its case split taken), at step counts from the rule's settling time on (t → ∞)."""
+    expr = coupling.ratio_expression(rule_)
+    coverage = Coverage(selections([expr]))
+    split = {x for p in expr.atoms(sp.Piecewise) for _, c in p.args for x in c.free_symbols}
+    cases = [{}] + [e for e in ends(rule_, skip=("weight_decay", "lr")) if any(
+        rule_.hyper(k).symbol in split for k in e)]
+    for hyper in cases:
+        # t → ∞: the moving averages settled (5 horizons of the longest, an average without bias correction
+        # is still biased after the coupling table's 500 steps), and the step-dependent factors too
+        values = hyper_env(rule_, hyper)
+        horizon = max((1 / (1 - values[b]) for b in stability.analysis.contracting(rule_) if values[b] < 1), default=1)
+        settles = coupling.settling_time(rule_)
+        warmup = max(500, min(10_000, int(5 * horizon)), coupling.MAX_WARMUP if settles is None else settles)
+        sim = coupling.simulate(rule_, parameters=200, hyper=hyper, warmup=warmup)
+        for measured, derived in zip(sim.measured, sim.derived):
+            assert measured == pytest.approx(derived, rel=0.05), (hyper, sim)
+        coverage.record(hyper_env(rule_, hyper))
+    assert not coverage.missing(), coverage.missing()
+
+
+# --- the equilibrium of a scale-invariant weight --------------------------------------------------------
+NORMED = [r for r in SAMPLED if norms.applies(r)]
+
+
+@pytest.mark.parametrize("rule_", NORMED, ids=label)
+def test_norm_equilibrium_is_where_the_kernels_random_walk_settles(rule_):
+    """The equilibrium norm, the angular update and the time to shrink 30x to 10x the equilibrium, against
+    a random walk of a 256-coordinate scale-invariant weight with the kernel (gradient noise orthogonal to
+    θ, of mean square c/W²), within 5%, for every sampled variant the derivation applies to."""
+    walk = norms.simulate(rule_)
+    assert max(walk.errors()) <= norms.TOLERANCE, walk
+
+
+# --- Schedule-Free's averaging weights --------------------------------------------------------------
+AVERAGED = [r for r in SAMPLED if averaging.applies(r)]
+
+
+@pytest.mark.parametrize("rule_", AVERAGED, ids=label)
+def test_averaging_weights_are_the_kernels(rule_):
+    """x_T = Σ w_t z_t / Σ w_t with the derived weights (the closed forms during and after a linear warmup)
+    against the kernel's x_T, over 40 steps of random gradients, z_t read from the kernel's state after each
+    step: with a warmup (T_w = 10, r = 1.5), without one, at r = 0 and at p = 0 (the ends of their ranges)."""
+    d = averaging.derivation(rule_)
+    during, after = d.values["weight during warmup"], d.values["weight after warmup"]
+    kernel = rule_.kernel()
+    rng = rng_for(rule_, "averaging")
+    cases = [{"warmup_steps": 10.0, "r": 1.5}, {"warmup_steps": 0.0, "r": 1.5}, {"warmup_steps": 10.0, "r": 0.0},
+             {"warmup_steps": 10.0, "r": 1.5, "weight_lr_power": 0.0}]
+    keywords = {"weight_decay": 0.0} if rule_.hyper("weight_decay") else {}
+    for case in cases:
+        hyper = {"lr": 0.1, **case}
+        env = hyper_env(rule_, hyper)
+        warm = env[rule_.hyper("warmup_steps").symbol]
+        params = rng.standard_normal(3)
+        state = kernel.init(params, **hyper)
+        weights, iterates = [], []
+        for t in range(1, 41):
+            kernel.step(params, rng.standard_normal(3), state, t, inplace=True, **keywords, **hyper)
+            weights.append(value(during if t <= warm else after, {**env, S.t: t}))
+            iterates.append(np.array(state["z"], dtype=float))
+        expected = sum(w * z for w, z in zip(weights, iterates)) / sum(weights)
+        assert np.asarray(state["x"], dtype=float) == pytest.approx(expected, rel=1e-9, abs=1e-12), case
+
+
+# --- the settled step of a rule on whole matrices (Newton–Schulz) ------------------------------------------
+MATRIX_SETTLING = [r for r in SAMPLED if not r.elementwise and steady.applies(r)]
+SHAPES = ((6, 4), (4, 6), (5, 5))  # tall, wide, square: each side of a max or min on the shape
+
+
+def newton_schulz(x: np.ndarray, a: float, b: float, c: float, steps: int, eps: float) -> np.ndarray:
+    """The Newton–Schulz iteration from its definition (Bernstein & Newhouse 2024; Jordan et al. 2024): X
+    divided by max(‖X‖_F, ε), then k times X ← aX + (bA + cA²)X with A = XXᵀ, on the wide orientation."""
+    tall = x.shape[0] > x.shape[1]
+    x = x.T if tall else x
+    x = x / max(np.linalg.norm(x), eps)
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x.T if tall else x
+
+
+@pytest.mark.parametrize("rule_", MATRIX_SETTLING, ids=label)
+def test_settled_step_through_newton_schulz_is_where_the_kernel_settles(rule_):
+    """θ_t − θ_{t−1} after 600 steps of a constant matrix gradient (the momentum settled: t → ∞), against
+    the derived settled step with its Newton–Schulz evaluated by the iteration written from its definition
+    here, on tall, wide and square matrices, at the defaults and at every closed end of a range (one
+    Newton–Schulz step, no momentum, η = 0); every branch of the result's selections taken."""
+    derived = steady.steady_step(rule_)
+    nodes = [n for n in sp.preorder_traversal(derived) if isinstance(n, ops.NewtonSchulz)]
+    assert nodes
+    placeholder = {n: sp.Symbol(f"NS{i}") for i, n in enumerate(nodes)}
+    coverage = Coverage(selections([derived.xreplace(placeholder)]))
+    kernel = rule_.kernel()
+    rng = rng_for(rule_, "newton-schulz")
+    keywords = {"weight_decay": 0.0} if rule_.hyper("weight_decay") else {}
+    for hyper in [{}] + ends(rule_, skip=("weight_decay",)):
+        for shape in SHAPES:
+            g = rng.standard_normal(shape)
+            params = np.zeros(shape)
+            state = kernel.init(params, **hyper)
+            for t in range(1, 601):
+                before = params.copy()
+                kernel.step(params, g, state, t, inplace=True, **keywords, **hyper)
+            env = {**hyper_env(rule_, hyper), **S.shape_values(shape)}
+            coverage.record(env)
+            expected = np.zeros(shape)
+            for term in sp.Add.make_args(sp.expand(derived)):
+                (node,) = [n for n in nodes if term.has(n)]
+                x, a, b, c, k, eps = (node.args[0], *(value(arg, env) for arg in node.args[1:]))
+                assert x == S.g
+                expected += value(term.xreplace({node: 1}), env) * newton_schulz(g, a, b, c, int(k), eps)
+            assert params - before == pytest.approx(expected, rel=1e-9, abs=1e-12 * max(1.0, np.abs(expected).max())), (
+                hyper, shape)
+    assert not coverage.missing(), coverage.missing()
+
+
+# --- factored second moments -------------------------------------------------------------------------------
+FACTORED = [r for r in SAMPLED if factored.applies(r)]
+
+
+@pytest.mark.parametrize("rule_", FACTORED, ids=label)
+def test_factored_estimate_memory_and_decay_are_the_kernels(rule_):
+    """The derivation evaluates the rule's equations on symbolic matrices; the kernel computes with numbers.
+    Its first step on a 3 x 4 gradient is along g/√V̂ with V̂ the derived estimate (a step of one size on
+    every element where g² has rank one, where the estimate is exact; not for a general g²); its state
+    holds the derived number of elements for tall, wide and square parameters; with no gradient it takes
+    the derived decay."""
+    d = factored.derivation(rule_)
+    kernel = rule_.kernel()
+    rng = rng_for(rule_, "factored")
+    rows, cols = factored.SIDES
+    for rank_one in (True, False):
+        if rank_one:
+            squares = np.outer(rng.uniform(0.5, 2, rows), rng.uniform(0.5, 2, cols))
+        else:
+            squares = rng.uniform(0.5, 2, (rows, cols))
+        g = np.sqrt(squares) * rng.choice((-1, 1), size=(rows, cols))
+        estimate = factored.estimate(rule_, sp.Matrix(squares.tolist()))
+        expected = g / np.sqrt(np.array(estimate.evalf(), dtype=float))
+        params = rng.standard_normal((rows, cols))
+        start = params.copy()
+        kernel.step(params, g, kernel.init(params), 1, inplace=True, weight_decay=0.0)
+        step = params - start
+        cosine = -(step * expected).sum() / (np.linalg.norm(step) * np.linalg.norm(expected))
+        assert cosine == pytest.approx(1.0, abs=1e-12), rank_one
+        if rank_one:  # exact: g/√V̂ = sign(g), one step size everywhere
+            assert np.abs(step) == pytest.approx(np.abs(step).mean(), rel=1e-9)
+        else:
+            assert np.ptp(np.abs(step)) > 1e-3 * np.abs(step).mean()
+    for shape in ((rows, cols), (cols, rows), (4, 4)):
+        state = kernel.init(np.zeros(shape))
+        arrays = sum(np.size(state[s.name]) for s in rule_.arrays)
+        assert arrays == int(d.values["elements"].xreplace(S.shape_values(shape))), shape
+    params = rng.standard_normal((rows, cols))
+    start = params.copy()
+    hyper = {"lr": 0.01, "weight_decay": 0.1}
+    kernel.step(params, np.zeros_like(params), kernel.init(params), 5, inplace=True, **hyper)
+    expected = np.vectorize(lambda x: value(d.values["decayed"], {**hyper_env(rule_, hyper), S.theta_prev: x}))(start)
+    assert params == pytest.approx(expected, rel=1e-12)

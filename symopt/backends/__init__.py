@@ -1,9 +1,11 @@
 """Backends beyond NumPy, each emitting the same lowered step (:func:`symopt.kernel.lower`).
 
 - :mod:`symopt.backends.numba`: one fused, parallel loop per rule specialisation (``rule.kernel("numba")``);
+- :mod:`symopt.backends.group`: the numba backend's loop body over every tensor of a param group at once
+  (``GroupKernel(rule).step(params, grads, states, t)``), on CPU tensors' own memory;
 - :mod:`symopt.torch`: a ``torch.optim.Optimizer`` running any rule on torch tensors.
 
-Both read the one lowering of :mod:`symopt.kernel` (the hoisted scalars, then elementwise operations
+All read the one lowering of :mod:`symopt.kernel` (the hoisted scalars, then elementwise operations
 named by the ufuncs of :mod:`symopt.ops`) and print it in their own language; :func:`elementwise`
 writes the part they share, one line per operation.
 """

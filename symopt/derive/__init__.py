@@ -1,6 +1,8 @@
 """Derivations computed by SymPy from a rule's equations: nothing here is typed in.
 
-Each derivation is a module with ``TITLE``, ``REQUIRES``, ``applies(rule)`` and ``derivation(rule)``;
+Each derivation is a module with ``TITLE``, ``REQUIRES`` (what it needs, in general), ``check(rule)``
+(raises :class:`~symopt.errors.NotDerivable` with the specific reason it found, if it does not apply),
+``applies(rule)`` and ``derivation(rule)``;
 :func:`derivations` runs every one, in the order ``symopt derive`` prints them, and one that does not
 apply to a rule says why in one line. To add one, write such a module and list it in ``KEYS``: the
 one list of derivations, kept as names so that ``symopt --help`` lists them without importing SymPy.
@@ -110,9 +112,8 @@ def on_request(rule: Rule, key: str) -> Derivation:
 def derive(rule: Rule, key: str) -> Derivation:
     """The derivation ``key`` of ``rule``, or a one-line statement of why it does not apply."""
     module = MODULES[key]
-    if not module.applies(rule):
-        return not_applicable(rule, key, f"it needs {module.REQUIRES}")
     try:
+        module.check(rule)  # the specific reason it does not apply, if it does not
         return module.derivation(rule)
     except NotDerivable as exc:
         return not_applicable(rule, key, str(exc))

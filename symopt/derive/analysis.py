@@ -182,8 +182,13 @@ def fixed_point(rule: Rule, new: dict[sp.Symbol, sp.Expr], unknowns: dict[sp.Sym
     symbols = list(unknowns.values())
     equations = [new[s] - unknowns[s] for s in unknowns]
     names = ", ".join(str(x).lstrip("_") for x in symbols)
-    if all(sp.diff(e, x, 2) == 0 for e in equations for x in symbols):  # linear: a matrix solve
-        A, b = sp.linear_eq_to_matrix(equations, symbols)
+    linear = all(sp.diff(e, x, 2) == 0 for e in equations for x in symbols)
+    if linear:  # a matrix solve, unless an unknown sits inside a case split (Adafactor's rank branch)
+        try:
+            A, b = sp.linear_eq_to_matrix(equations, symbols)
+        except ValueError:
+            linear = False
+    if linear:
         if A.det() == 0:
             raise NotDerivable(f"the state ({names}) has no unique fixed point: {_unfixed(A, symbols)}")
         solution = dict(zip(symbols, A.LUsolve(b)))
@@ -193,7 +198,7 @@ def fixed_point(rule: Rule, new: dict[sp.Symbol, sp.Expr], unknowns: dict[sp.Sym
         except (NotImplementedError, ValueError, TypeError):  # SymPy cannot (a max of unknowns, say)
             found = []
         if len(found) != 1 or set(found[0]) != set(symbols):
-            used = ", ".join(op.name for e in equations for op in ops.used(e)) or "its equations"
+            used = ", ".join(op.name for op in ops.used(sp.Tuple(*equations))) or "its equations"
             raise NotDerivable(f"SymPy finds no unique fixed point of the state ({names}) through {used}")
         solution = found[0]
     return {unknown: tidy(sp.factor(value)) for unknown, value in solution.items()}
@@ -247,13 +252,138 @@ def _steady_state(rule: Rule, substitutions: tuple) -> dict[sp.Symbol, sp.Expr]:
     env: dict[sp.Symbol, sp.Expr] = {s.prev: unknowns[s.new] for s in rule.states}
     env.update(substitutions)
     values = _run(rule, env)
-    point = fixed_point(rule, {s: values[s] for s in unknowns}, unknowns)
+    try:
+        point = fixed_point(rule, {s: values[s] for s in unknowns}, unknowns)
+    except NotDerivable as exc:
+        if not any(isinstance(n, _SELECTIONS) for v in values.values() for n in sp.preorder_traversal(v)):
+            raise
+        point = _fixed_point_by_branches(rule, {s: values[s] for s in unknowns}, unknowns, dict(substitutions), exc)
     # Run once more from the fixed point, taking each state's new value from the solution (it
     # equals the previous one there), so that later quantities are written in the solved form.
     solved = {s: point[unknowns[s]] for s in unknowns}
     env = {s.prev: solved[s.new] for s in rule.states}
     env.update(substitutions)
     return _run(rule, env, solved)
+
+
+_SELECTIONS = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Piecewise, ops.FMax)
+_NUMERIC = {"Max": max, "Min": min, "FMax": max, "Abs": abs, "sign": lambda x: float((x > 0) - (x < 0))}
+GRADIENTS = (0.73, -1.31)  # the constant gradients the branches are found at (one of each sign)
+
+
+def _fixed_point_by_branches(rule: Rule, new: dict, unknowns: dict, substitutions: dict, why: NotDerivable) -> dict:
+    """The fixed point of a state updated through selections (a max, min, sign, abs or branch) that
+    SymPy cannot solve through: the rule's own long-run update iterated with numbers (the defaults, a
+    constant gradient of each sign) from its initial state until it stops changing picks, at that
+    point, the branch of every selection that reads the state; with those branches the update is
+    smooth, SymPy solves it, and the solution must reproduce the iterated point for both signs.
+
+    Raises:
+        NotDerivable: ``why``, with what this found (the iteration does not settle, or the branches or
+            the solution differ with the gradient's sign).
+    """
+    if not rule.elementwise:
+        raise why
+    try:
+        return _branches_solved(rule, new, unknowns, substitutions, why)
+    except (ValueError, TypeError, ZeroDivisionError, OverflowError) as exc:
+        if isinstance(exc, NotDerivable):
+            raise
+        raise why from None
+
+
+def _branches_solved(rule: Rule, new: dict, unknowns: dict, substitutions: dict, why: NotDerivable) -> dict:
+    states = [s for s in rule.states if s.new in unknowns]
+    symbols = [unknowns[s.new] for s in states]
+    defaults = {h.symbol: sp.Float(h.default) for h in rule.hypers}
+    resolved_by_sign = []
+    for g in GRADIENTS:
+        numbers = {**defaults, **substitutions, S.g: sp.Float(g), S.theta_prev: sp.Float(0.5), S.theta0: sp.Float(0.5),
+                   S.t: sp.Integer(10**6)}
+        exprs = [new[s.new].xreplace(numbers) for s in states]
+        if any(e.free_symbols - set(symbols) for e in exprs):
+            raise why
+        step = sp.lambdify(symbols, exprs, modules=[_NUMERIC, "math"])
+        x = [float(sp.sympify(s.init).xreplace(numbers)) for s in states]
+        for _ in range(20_000):
+            try:
+                nxt = [float(v) for v in step(*x)]
+            except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+                raise why from None
+            if all(abs(a - b) <= 1e-13 * max(1.0, abs(a)) for a, b in zip(nxt, x)):
+                break
+            x = nxt
+        else:
+            raise NotDerivable(f"{why}; iterated at the defaults, the state does not settle either") from None
+        at = dict(zip(symbols, x))
+        taken: list = []
+        resolved = {k: _resolve(v, {**numbers, **at}, set(symbols), taken) for k, v in new.items()}
+        resolved_by_sign.append((resolved, at, numbers, taken))
+    if any(sp.simplify(resolved_by_sign[0][0][k] - resolved_by_sign[1][0][k]) != 0 for k in new):
+        raise NotDerivable(f"{why}; the branches its state settles in differ with the gradient's sign") from None
+    point = fixed_point(rule, resolved_by_sign[0][0], unknowns)
+    for _, at, numbers, _ in resolved_by_sign:
+        for symbol, number in at.items():
+            value = complex(point[symbol].xreplace(numbers).evalf())
+            if abs(value - number) > 1e-9 * max(1.0, abs(number)):
+                raise NotDerivable(f"{why}; solved in the branches it settles in, the state does not reproduce "
+                                   "the iterated one") from None
+    conditions = []
+    for relation in resolved_by_sign[0][3]:
+        relation = relation.xreplace(point)
+        try:
+            decided = sp.simplify(relation)
+        except (TypeError, ValueError):
+            decided = relation
+        if decided is not sp.true and relation not in conditions:
+            conditions.append(relation)
+    _BRANCHES[(rule, tuple(sorted(substitutions.items(), key=sp.default_sort_key)))] = tuple(conditions)
+    return point
+
+
+# (rule, substitutions) -> the branches a fixed point found through selections takes (see steady_branches)
+_BRANCHES: dict = {}
+
+
+def steady_branches(rule: Rule, substitutions: dict | None = None) -> tuple:
+    """The conditions of the branches the state's fixed point settles in, where it was found through
+    selections (Rprop's step size at its maximum: η₊Γ_max ≥ Γ_max); empty where SymPy solved it directly."""
+    key = tuple(sorted((substitutions or {}).items(), key=sp.default_sort_key))
+    steady_state(rule, substitutions)
+    return _BRANCHES.get((rule, key), ())
+
+
+def _resolve(expr: sp.Expr, numbers: dict, unknowns: set, taken: list) -> sp.Expr:
+    """``expr`` with each selection whose arguments read an unknown replaced by the branch it takes at
+    ``numbers`` (innermost first), the condition of each branch appended to ``taken``; selections of
+    the gradient and hyperparameters alone are kept."""
+    if expr.is_Atom or not expr.free_symbols & unknowns:
+        return expr
+    if isinstance(expr, sp.Piecewise):
+        for value, condition in expr.args:
+            if condition is sp.true or bool(condition.xreplace(numbers)):
+                if condition is not sp.true:
+                    taken.append(condition)
+                return _resolve(value, numbers, unknowns, taken)
+        raise NotDerivable("no branch of a case split holds at the iterated state")
+    args = [_resolve(a, numbers, unknowns, taken) for a in expr.args]
+    if isinstance(expr, (sp.Max, sp.Min, ops.FMax)):
+        values = [float(a.xreplace(numbers)) for a in args]
+        largest = isinstance(expr, (sp.Max, ops.FMax))
+        i = values.index((max if largest else min)(values))
+        relation = sp.GreaterThan if largest else sp.LessThan
+        taken += [relation(args[i], a, evaluate=False) for j, a in enumerate(args) if j != i]
+        return args[i]
+    if isinstance(expr, (sp.Abs, sp.sign)):
+        x = float(args[0].xreplace(numbers))
+        if x == 0 and isinstance(expr, sp.sign):
+            taken.append(sp.Eq(args[0], 0, evaluate=False))
+            return sp.S.Zero
+        taken.append((sp.StrictGreaterThan if x > 0 else sp.StrictLessThan)(args[0], 0, evaluate=False))
+        if isinstance(expr, sp.Abs):
+            return args[0] if x > 0 else -args[0]
+        return sp.Integer(1 if x > 0 else -1)
+    return expr.func(*args)
 
 
 def _run(rule: Rule, env: dict, fixed: dict | None = None) -> dict[sp.Symbol, sp.Expr]:
@@ -273,7 +403,9 @@ def moment_names(rule: Rule) -> dict[sp.Expr, sp.Symbol]:
 
     A bias-corrected moving average of g_t settles at E[g_t]: for Adam this gives
     ``{E[g_t]: m̂_t, E[g_t²]: v̂_t}``. Later definitions win, so a bias-corrected m̂_t is preferred
-    to the m_t it is made from. Computed without weight decay.
+    to the m_t it is made from. Computed without weight decay. Only :func:`averages_of_gradient`
+    are named: a quantity that settles at g_t² under a constant gradient but averages something else
+    under noise (Adadelta's average of squared updates) is not E[g_t²].
     """
     decay = rule.hyper("weight_decay")
     try:
@@ -281,12 +413,80 @@ def moment_names(rule: Rule) -> dict[sp.Expr, sp.Symbol]:
     except NotDerivable:
         return {}
     names: dict[sp.Expr, sp.Symbol] = {}
+    averages = averages_of_gradient(rule)
     for symbol, value in values.items():
-        if symbol in (S.g, S.theta):
+        if symbol in (S.g, S.theta) or symbol not in averages:
             continue
         if value == S.g or (value.is_Pow and value.base == S.g and value.exp.is_Integer and value.exp > 0):
             names[S.Mean(value)] = symbol
     return names
+
+
+@functools.lru_cache(maxsize=64)
+def averages_of_gradient(rule: Rule) -> frozenset:
+    """The quantities the rule computes from moving averages of the gradient alone: each state whose
+    update (without weight decay, as t → ∞) is ``a·x_{t-1} + b`` with ``a`` free of arrays and ``b``
+    a polynomial in g_t (an EMA of a power of g_t: Adam's m and v), and each intermediate computed
+    only from such states (m̂_t, v̂_t). Only these may be read as moments of g_t in a steady state
+    over noise: the average of anything else (Adadelta's squared updates, AMSGrad's maximum) is not
+    a moment of g_t, even where it settles at g_t² under a constant gradient.
+    """
+    decay = rule.hyper("weight_decay")
+    no_decay = {decay.symbol: sp.S.Zero} if decay else {}
+    states = {s.new: s for s in rule.arrays}
+    found: set = set()
+    for eq in rule.equations:
+        rhs = long_run(eq.rhs.xreplace(no_decay), rule)
+        arrays = rhs.free_symbols & S.ARRAYS
+        if eq.lhs in states:
+            prev = states[eq.lhs].prev
+            a = sp.diff(rhs, prev)
+            b = sp.expand(rhs - a * prev)
+            if (a != 0 and not a.free_symbols & S.ARRAYS and not b.has(prev) and b.free_symbols & S.ARRAYS <= {S.g}
+                    and _polynomial_in_g(b)):
+                found.add(eq.lhs)
+        elif eq.lhs in S.ARRAYS and eq.lhs not in (S.g, S.theta) and arrays and arrays <= found:
+            found.add(eq.lhs)
+    return frozenset(found)
+
+
+def _polynomial_in_g(expr: sp.Expr) -> bool:
+    try:
+        poly = sp.Poly(expr, S.g)
+    except sp.PolynomialError:
+        return False
+    return not any(c.has(S.g) for c in poly.coeffs())
+
+
+def settling_time(rule: Rule, values: dict | None = None, within: float = 0.01, up_to: int = 10**7) -> int | None:
+    """The first step (on a log grid) at which every step-dependent scalar of the rule (a bias
+    correction, NAdam's μ_t, RAdam's r_t) is within ``within`` of its long-run value, at the
+    hyperparameters ``values`` (by keyword; the rest at their defaults); 0 for a rule without such
+    scalars, None if not by ``up_to``."""
+    decay = rule.hyper("weight_decay")
+    settled = steady_state(rule, {decay.symbol: sp.S.Zero} if decay else None)
+    numbers = {h.symbol: sp.Float((values or {}).get(h.name, h.default)) for h in rule.hypers}
+    env: dict = {}
+    checks = []
+    for eq in rule.equations:
+        env[eq.lhs] = eq.rhs.xreplace(env)
+        if eq.lhs not in S.ARRAYS and not env[eq.lhs].free_symbols & S.ARRAYS:
+            limit = sp.sympify(settled[eq.lhs]).xreplace(numbers)
+            if limit.is_number and limit != 0:
+                value = sp.lambdify(S.t, env[eq.lhs].xreplace(numbers).xreplace(
+                    {s.prev: s.init for s in rule.scalars}), modules="math")
+                checks.append((value, float(limit)))
+    if not checks:
+        return 0
+    for t in sorted({int(round(10 ** (k / 20))) for k in range(0, 20 * 8)} | {up_to}):
+        if t > up_to:
+            break
+        try:
+            if all(abs(f(t) / limit - 1) <= within for f, limit in checks):
+                return t
+        except (ValueError, ZeroDivisionError, OverflowError):
+            continue
+    return None
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:

@@ -24,16 +24,24 @@ import sympy as sp
 from symopt import symbols as S
 from symopt.core import Rule
 from symopt.derive.analysis import factor, tangent
-from symopt.derive.base import Derivation, Equation, Step, prose
+from symopt.derive.base import (
+    Derivation,
+    Equation,
+    Private,
+    Step,
+    holds,
+    need_hypers,
+    prose,
+)
 from symopt.errors import NotDerivable
 
 TITLE = "Iterate averaging (Schedule-Free)"
 REQUIRES = "a sequence z and its running average x with coefficient c_t = w_t/W_t"
 
-T = sp.Symbol("T", integer=True, positive=True)  # the step at which x is read
-s_ = sp.Symbol("s", integer=True, positive=True)  # the step a gradient was taken at
+T = Private("T", integer=True, positive=True)  # the step at which x is read
+s_ = Private("s", integer=True, positive=True)  # the step a gradient was taken at
 X, Y, Z, G = (sp.IndexedBase(name) for name in "xyzg")  # the sequences by step: x_T, y_T, z_t, g_s
-W_T = sp.Symbol("W_T", nonnegative=True)
+W_T = Private("W_T", nonnegative=True)
 A = sp.Function("a")  # a(s): the coefficient of g_s
 
 
@@ -41,13 +49,29 @@ def _equations(rule: Rule) -> dict[sp.Symbol, sp.Expr]:
     return {eq.lhs: eq.rhs for eq in rule.equations}
 
 
+def check(rule: Rule) -> None:
+    """A state holding z and x, with x the running average the module describes.
+
+    Raises:
+        NotDerivable: naming what is missing.
+    """
+    eqs = _equations(rule)
+    missing = [s for s in (S.z, S.x, S.average_coefficient, S.weight_sum, S.weight) if s not in eqs]
+    if missing:
+        from symopt.printing import text
+
+        raise NotDerivable(f"{rule.name} assigns no {', '.join(text(s) for s in missing)}: it keeps no running "
+                           "average x of a sequence z with weights w_t/W_t")
+    c = S.average_coefficient
+    if sp.expand(eqs[S.x] - ((1 - c) * S.x_prev + c * S.z)) != 0:
+        raise NotDerivable(f"{rule.name}'s x is not the running average (1 - c_t) x_(t-1) + c_t z_t")
+    for name in ("lr", "r", "weight_lr_power", "warmup_steps"):
+        need_hypers(rule, name)
+
+
 def applies(rule: Rule) -> bool:
     """Any rule whose state holds z and x, with x the running average the module describes."""
-    eqs = _equations(rule)
-    if not {S.z, S.x, S.average_coefficient, S.weight_sum, S.weight} <= set(eqs):
-        return False
-    c = S.average_coefficient
-    return sp.expand(eqs[S.x] - ((1 - c) * S.x_prev + c * S.z)) == 0
+    return holds(check, rule)
 
 
 def _interpolation(rule: Rule) -> sp.Symbol:
@@ -85,7 +109,7 @@ def derivation(rule: Rule) -> Derivation:
     steps: list[Step] = []
 
     # 1. Induction: x_{T-1} = Σ_{t<T} w_t z_t / W_{T-1}  ⇒  x_T = Σ_{t≤T} w_t z_t / W_T.
-    partial = sp.Symbol("Sigma_tm1", real=True)  # Σ_{t<T} w_t z_t
+    partial = Private("Sigma_tm1", real=True)  # Σ_{t<T} w_t z_t
     hypothesis = partial / S.weight_sum_prev
     x_new = eqs[S.x].xreplace({S.x_prev: hypothesis, S.average_coefficient: c_value})
     x_new = x_new.xreplace({S.weight_sum: eqs[S.weight_sum]})
@@ -180,7 +204,13 @@ def derivation(rule: Rule) -> Derivation:
 
     # 5. Weight decay: where it enters, and what reaches x.
     decay = hyper.get("weight_decay")
-    results = [Equation(X[T], average), Equation(S.weight / W_T, general), Equation(S.weight / W_T, warmed["after"])]
+    constant_lr = prose("a learning rate that no longer changes (", sp.Eq(S.lr_max, eta), ")")
+    results = [Equation(X[T], average, when=(prose("the rule's own c_t, W_t and w_t, from ", sp.Eq(S.weight_sum, 0),
+                                                     " at the start"),)),
+               Equation(S.weight / W_T, general, when=(prose("no warmup, ", sp.Eq(warm, 0)), constant_lr)),
+               Equation(S.weight / W_T, warmed["after"],
+                        when=(prose("an iterate taken after the warmup, ", sp.StrictGreaterThan(S.t, warm, evaluate=False)),
+                              prose(sp.GreaterThan(T, warm, evaluate=False), ", the rule's linear warmup"), constant_lr))]
     if decay is not None:
         d = tangent(rule, decay.symbol)
         steps.append(Step(
@@ -199,7 +229,9 @@ def derivation(rule: Rule) -> Derivation:
               "train() puts y back:"),
         (Equation(S.x, factor(x_from)), Equation(S.theta, y)),
     ))
-    results.append(Equation(settled, factor(constant)))
+    results.append(Equation(settled, factor(constant), when=(
+        prose(sp.Eq(r, 0), ", no warmup, constant ", eta), prose("the direction is the gradient itself (SGD's)"),
+        prose("a constant gradient"), prose(S.Tends(T, sp.oo)))))
     return Derivation(
         key="iterate-averaging",
         title=TITLE,

@@ -13,6 +13,24 @@ import sympy as sp
 Prose = tuple  # of str and sympy.Expr, rendered part by part
 
 
+class Private(sp.Symbol):
+    """A derivation's own symbol (the curvature a of the stability derivation, the gradient RMS r...):
+    printed as the plain symbol of its name, but never equal to a rule's symbol, whatever the rule
+    names its own (SymPy compares a symbol's class as well as its name and assumptions). So no rule
+    can collide with a derivation: a rule whose hyperparameter is called ``a`` keeps it apart from the
+    curvature. Sorted as a plain symbol, so that printed equations keep their order.
+    """
+
+    @classmethod
+    def class_key(cls):
+        return 2, 0, "Symbol"
+
+
+def private(names: str, **assumptions) -> Private | tuple[Private, ...]:
+    """A derivation's own symbols, as ``sympy.symbols`` makes plain ones: ``private("a", positive=True)``."""
+    return sp.symbols(names, cls=Private, **assumptions)
+
+
 def prose(*parts: str | sp.Basic) -> Prose:
     """A sentence mixing words and math: ``prose("decays by ", lam * theta_prev)``.
 
@@ -99,3 +117,36 @@ class Derivation:
         for result in self.results:
             seen += [c for c in result.when if c not in seen]
         return tuple(seen)
+
+
+# --- what a derivation needs of a rule, each missing piece said specifically ----------------------------
+def holds(check, rule) -> bool:
+    """Whether ``check(rule)`` passes (raises no :class:`~symopt.errors.NotDerivable`)."""
+    from symopt.errors import NotDerivable
+
+    try:
+        check(rule)
+    except NotDerivable:
+        return False
+    return True
+
+
+def need_hypers(rule, *names: str) -> None:
+    """Fail, naming the first hyperparameter ``rule`` does not declare (``weight_decay``, ``lr``)."""
+    from symopt.errors import NotDerivable
+
+    what = {"lr": "learning rate", "weight_decay": "weight decay"}
+    for name in names:
+        if rule.hyper(name) is None:
+            raise NotDerivable(f"{rule.name} declares no {what.get(name, name)} ({name})")
+
+
+def need_elementwise(rule) -> None:
+    """Fail, naming the whole-tensor operations, if ``rule`` does not act element by element."""
+    from symopt import ops
+    from symopt.errors import NotDerivable
+
+    if not rule.elementwise:
+        used = sorted({op.name for eq in rule.equations for op in ops.whole_tensor(eq.rhs)})
+        raise NotDerivable(f"{rule.name} acts on whole tensors (through {', '.join(used)}), and this derivation "
+                           "works element by element")

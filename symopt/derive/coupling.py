@@ -20,8 +20,8 @@ import sympy as sp
 from symopt import symbols as S
 from symopt.core import Rule
 from symopt.derive import analysis, weight_decay
+from symopt.derive.base import Derivation, Equation, Private, Step, Table, holds, prose
 from symopt.errors import NotDerivable
-from symopt.derive.base import Derivation, Equation, Step, Table, prose
 
 RMS_GRID = tuple(10.0**k for k in range(-6, 3))
 SCALES = (1e-3, 1.0)  # gradient RMS of the two simulated groups: 1000× apart
@@ -32,18 +32,22 @@ GENERAL_TOLERANCE = 0.05
 
 TITLE = "The coupling problem, in numbers"
 REQUIRES = "a weight decay whose steady-state effective decay depends on the gradient's RMS alone"
-RMS = sp.Symbol("r", positive=True)  # the gradient's root mean square
+RMS = Private("r", positive=True)  # the gradient's root mean square
+
+
+def check(rule: Rule) -> None:
+    """A weight decay whose steady-state λ_eff depends on the gradient's RMS alone.
+
+    Raises:
+        NotDerivable: saying which of these fails, and how.
+    """
+    weight_decay.check(rule)
+    ratio_expression(rule)
 
 
 def applies(rule: Rule) -> bool:
     """Any rule with a weight decay whose steady-state λ_eff depends on the gradient's RMS alone."""
-    if not weight_decay.applies(rule):
-        return False
-    try:
-        ratio_expression(rule)
-    except NotDerivable:
-        return False
-    return True
+    return holds(check, rule)
 
 
 def ratio_expression(rule: Rule) -> sp.Expr:
@@ -70,9 +74,11 @@ def ratio_expression(rule: Rule) -> sp.Expr:
     return expr
 
 
-def ratio(rule: Rule, rms: float) -> float:
-    """The derived steady-state λ_eff/λ at gradient RMS ``rms``, other values at their defaults."""
-    values = {h.symbol: h.default for h in rule.hypers if h.name != "weight_decay"}
+def ratio(rule: Rule, rms: float, hyper: dict | None = None) -> float:
+    """The derived steady-state λ_eff/λ at gradient RMS ``rms``, other values at ``hyper`` (by keyword)
+    or their defaults."""
+    hyper = hyper or {}
+    values = {h.symbol: hyper.get(h.name, h.default) for h in rule.hypers if h.name != "weight_decay"}
     values[RMS] = rms
     return float(ratio_expression(rule).xreplace(values).evalf())
 
@@ -153,30 +159,7 @@ def settling_time(rule: Rule, within: float = 0.01) -> int | None:
     """The first step at which every scalar factor of the rule (NAdam's μ_t, RAdam's r_t...) is
     within ``within`` of its long-run value at the default hyperparameters; None if not by
     :data:`MAX_WARMUP` (the t → ∞ of the derivation is then out of a simulation's reach)."""
-    decay = rule.hyper("weight_decay").symbol
-    settled = analysis.steady_state(rule, {decay: sp.S.Zero})
-    defaults = {h.symbol: sp.Float(h.default) for h in rule.hypers}
-    env: dict = {}
-    checks = []
-    for eq in rule.equations:
-        env[eq.lhs] = eq.rhs.xreplace(env)
-        if eq.lhs not in S.ARRAYS and not env[eq.lhs].free_symbols & S.ARRAYS:
-            limit = sp.sympify(settled[eq.lhs]).xreplace(defaults)
-            if limit.is_number and limit != 0:
-                value = sp.lambdify(S.t, env[eq.lhs].xreplace(defaults).xreplace(
-                    {s.prev: s.init for s in rule.scalars}), modules="math")
-                checks.append((value, float(limit)))
-    if not checks:
-        return 0
-    for t in sorted({int(round(10 ** (k / 20))) for k in range(0, 20 * 5)} | {MAX_WARMUP}):
-        if t > MAX_WARMUP:
-            break
-        try:
-            if all(abs(f(t) / limit - 1) <= within for f, limit in checks):
-                return t
-        except (ValueError, ZeroDivisionError, OverflowError):
-            continue
-    return None
+    return analysis.settling_time(rule, within=within, up_to=MAX_WARMUP)
 
 
 def simulate(
@@ -190,6 +173,7 @@ def simulate(
     snr: float | tuple[float, ...] = 0.0,
     theta0: float = 1.0,
     seed: int = 0,
+    hyper: dict | None = None,
 ) -> Simulation:
     """Measure each group's shrink rate due to λ with the rule's kernel, and compare with λ_eff.
 
@@ -215,16 +199,17 @@ def simulate(
     signal = np.repeat(np.asarray(snrs, dtype=float), parameters)
     sigma = rms / np.sqrt(1 + signal**2)
     decayed, plain = np.full_like(rms, theta0), np.full_like(rms, theta0)
-    state_decayed, state_plain = kernel.init(decayed), kernel.init(plain)
-    lr = rule.hyper("lr").default
+    hyper = dict(hyper or {})
+    state_decayed, state_plain = kernel.init(decayed, **hyper), kernel.init(plain, **hyper)
+    lr = hyper.get("lr", rule.hyper("lr").default)
     total = np.zeros_like(rms)
     offset = np.zeros_like(rms)
     for t in range(1, steps + 1):
         grads = sigma * (signal + rng.standard_normal(rms.shape))
         if t > warmup:
             total += decayed
-        kernel.step(decayed, grads, state_decayed, t, weight_decay=lam, inplace=True)
-        kernel.step(plain, grads, state_plain, t, weight_decay=0.0, inplace=True)
+        kernel.step(decayed, grads, state_decayed, t, weight_decay=lam, inplace=True, **hyper)
+        kernel.step(plain, grads, state_plain, t, weight_decay=0.0, inplace=True, **hyper)
         if t == warmup:
             offset = decayed - plain
     delta = (decayed - plain) - offset
@@ -239,7 +224,7 @@ def simulate(
         rule=rule.name,
         scales=tuple(scales),
         measured=tuple(measured),
-        derived=tuple(ratio(rule, s) for s in scales),
+        derived=tuple(ratio(rule, s, hyper) for s in scales),
         weight_decay=lam,
         steps=steps,
         warmup=warmup,
@@ -352,7 +337,7 @@ def derivation(rule: Rule) -> Derivation:
             prose("hyperparameters at the rule's defaults"),
         ),
         steps=(Step(prose("The derived effective weight decay:"), (Equation(S.lam_eff, lam_eff),)),),
-        results=(Equation(S.lam_eff, lam_eff),),
+        results=(Equation(S.lam_eff, lam_eff, when=weight_decay.derivation(rule).results[0].when),),
         tables=(table([rule]), simulation_table([sim, *outside]), *swept),
         values={"simulation": sim, "outside": outside, **({"sweep": {v: swept_range(swept[0], v) for v in
                                                                     ("window", "theta0")}} if swept else {})},
@@ -417,7 +402,7 @@ def claim_spike(rules: list[Rule]) -> dict:
         columns=(prose("spike (x gradient RMS)"), prose("seed"), prose("step at the spike / typical"),
                  prose(f"steps after it / typical, windows of {SPIKE_WINDOW}")),
         rows=tuple(rows),
-        note=prose(f"200 parameters, gradients N(0, 1) independent of ", S.theta, f", default hyperparameters; the "
+        note=prose("200 parameters, gradients N(0, 1) independent of ", S.theta, f", default hyperparameters; the "
                    f"spike at step {SPIKE_AT} on every parameter; typical: the mean |step| over the {SPIKE_BEFORE} "
                    f"steps before it; after: the mean |step| in each window of {SPIKE_WINDOW} steps over the "
                    f"{horizon} after it, the first left out (the first moment still carries the spike), the "

@@ -14,7 +14,16 @@ import sympy as sp
 from symopt import ops
 from symopt import symbols as S
 from symopt.core import STATE_SHAPES, Rule
-from symopt.derive.base import Derivation, Equation, Step, Table, prose
+from symopt.derive.base import (
+    Derivation,
+    Equation,
+    Private,
+    Step,
+    Table,
+    holds,
+    private,
+    prose,
+)
 from symopt.errors import NotDerivable
 
 TITLE = "Factored second moments (Adafactor)"
@@ -22,9 +31,22 @@ REQUIRES = "second moments factored into row and column means (rowmean and colme
 SIDES = (3, 4)  # the symbolic matrices the estimate is evaluated on: A×B
 
 
+def check(rule: Rule) -> None:
+    """A state holding row means and column means, and the estimate made from them.
+
+    Raises:
+        NotDerivable: naming what is missing.
+    """
+    if not {s.shape for s in rule.arrays} >= {"rows", "columns"}:
+        raise NotDerivable(f"{rule.name}'s state holds no row and column means (every state is shaped like the "
+                           "parameters)" if rule.arrays else f"{rule.name} keeps no per-parameter state")
+    if S.var_estimate not in {eq.lhs for eq in rule.equations}:
+        raise NotDerivable(f"{rule.name} assigns no factored estimate V̂_t from its row and column means")
+
+
 def applies(rule: Rule) -> bool:
     """Any rule whose state holds row means and column means."""
-    return {s.shape for s in rule.arrays} >= {"rows", "columns"} and S.var_estimate in {eq.lhs for eq in rule.equations}
+    return holds(check, rule)
 
 
 def _matrix(expr: sp.Expr, env: dict) -> sp.Expr | sp.Matrix:
@@ -78,8 +100,8 @@ def estimate(rule: Rule, squares: sp.Matrix, mean_at_least_eps: bool = True) -> 
 
 def derivation(rule: Rule) -> Derivation:
     rows, cols = SIDES
-    r = sp.symbols(f"r1:{rows + 1}", positive=True)
-    c = sp.symbols(f"c1:{cols + 1}", positive=True)
+    r = private(f"r1:{rows + 1}", positive=True)
+    c = private(f"c1:{cols + 1}", positive=True)
     rank_one = sp.Matrix(rows, cols, lambda i, j: r[i] * c[j])
     got = estimate(rule, rank_one)
     exact = (got - rank_one).applyfunc(sp.simplify) == sp.zeros(rows, cols)
@@ -97,9 +119,9 @@ def derivation(rule: Rule) -> Derivation:
     # weight decay and the relative step, from the θ equation
     theta = rule.step_map()[S.theta]
     decayed = sp.simplify(theta.xreplace({S.g: 0}))
-    u = sp.Symbol("RMS_U", positive=True)  # RMS(U_t) = ‖U_t‖_F/√N
+    u = Private("RMS_U", positive=True)  # RMS(U_t) = ‖U_t‖_F/√N
     clipped = u / ops.FMax(1, u / S.clip)
-    q = sp.Symbol("q", nonnegative=True)  # RMS(U_t) = d(1 + q), at or above the threshold
+    q = Private("q", nonnegative=True)  # RMS(U_t) = d(1 + q), at or above the threshold
     ceiling = sp.simplify((u / sp.Max(1, u / S.clip)).xreplace({u: S.clip * (1 + q)}))
     rms_theta = ops.Norm(S.theta_prev) / sp.sqrt(S.numel)
     equations = {eq.lhs: eq.rhs for eq in rule.equations}
@@ -107,10 +129,10 @@ def derivation(rule: Rule) -> Derivation:
         Step(prose(f"Take an A x B = {rows} x {cols} gradient whose square is rank one, g^2 = r c^T elementwise (every "
                    "nonnegative rank-one matrix is such a product), and evaluate the rule's equations on it, "
                    "at t = 1 (by linearity the same holds at any t for the moving average of g^2). The estimate:"),
-             (Equation(sp.Symbol("Vhat_t"), got),)),
+             (Equation(Private("Vhat_t"), got),)),
         Step(prose("which is g^2 itself: the factored estimate is exact for a rank-one g^2. It is not for a rank-two "
                    "one: for g^2 with ones at (1, 1) and (2, 2) and zeros elsewhere it gives"),
-             (Equation(sp.Symbol("Vhat_t"), off),)),
+             (Equation(Private("Vhat_t"), off),)),
         Step(prose("The state takes, for an A x B parameter, ", elements, " numbers (the unused vector moment is "
                    "one 0-d number), where Adam's takes ", adam_elements, ": O(A + B) against O(AB)."),
              ()),
@@ -135,7 +157,8 @@ def derivation(rule: Rule) -> Derivation:
             prose("for exactness: the moving average of g^2 has rank one (a rank-two case shows the error)"),
         ),
         steps=steps,
-        results=(Equation(sp.Symbol("state elements"), elements), Equation(S.theta, decayed)),
+        results=(Equation(Private("state elements"), elements, when=(prose("an A x B parameter (two dimensions)"),)),
+                 Equation(S.theta, decayed, when=(prose("no gradient, ", sp.Eq(S.g, 0, evaluate=False)),))),
         tables=(Table(prose("State elements for an A x B parameter"), (prose("rule"), prose("elements")),
                       ((rule.name, str(elements)), ("adam", str(adam_elements)))),),
         values={"exact": exact, "rank_two": off, "elements": elements, "adam_elements": adam_elements,

@@ -25,7 +25,18 @@ import sympy as sp
 
 from symopt import symbols as S
 from symopt.core import Rule
-from symopt.derive.base import Derivation, Equation, Step, Table, prose
+from symopt.derive.base import (
+    Derivation,
+    Equation,
+    Private,
+    Step,
+    Table,
+    holds,
+    need_elementwise,
+    need_hypers,
+    private,
+    prose,
+)
 from symopt.derive.stability import preconditioners
 from symopt.errors import NotDerivable
 
@@ -33,18 +44,26 @@ TITLE = "Lazy against rich: a diagonal linear network's conserved quantity, the 
 REQUIRES = ("a learning rate, a weight decay, states that start at fixed values (not a copy of the parameters), and a first step "
             "SymPy resolves on the network's factors (not a sign of a sum)")
 
-U, V = sp.Symbol("u", positive=True), sp.Symbol("v", positive=True)  # one coordinate's two factors, w = u² − v²
-U1, V1 = sp.Symbol("u_1", real=True), sp.Symbol("v_1", real=True)  # after one step
-R = sp.Symbol("r", real=True, nonzero=True)  # ∂L/∂w: the loss's gradient with respect to w
-Q = sp.Symbol("Q", positive=True)  # the conserved quantity
-CHANGE = sp.Symbol("dQ", real=True)  # its change in one step, Q after it minus Q before
+U, V = Private("u", positive=True), Private("v", positive=True)  # one coordinate's two factors, w = u² − v²
+U1, V1 = Private("u_1", real=True), Private("v_1", real=True)  # after one step
+R = Private("r", real=True, nonzero=True)  # ∂L/∂w: the loss's gradient with respect to w
+Q = Private("Q", positive=True)  # the conserved quantity
+CHANGE = Private("dQ", real=True)  # its change in one step, Q after it minus Q before
 
 # The experiment: y = X w₀ with n = 20 samples, d = 40 features, 3 non-zero weights (all 1), seed 0.
 SAMPLES, FEATURES, NONZERO, SEED = 20, 40, 3, 0
 SCALES = (0.01, 0.1, 1.0, 3.0)  # the initialisation scales α
 STEPS = 3000
-CASE = {"lr": 0.02}  # rules without a preconditioner
-ADAPTIVE_CASE = {"lr": 0.001}  # rules with one (the update's size does not follow the gradient's)
+CASE = {"lr": 0.02}  # rules without a preconditioner: a step for this problem's curvature (stable at alpha <= 1)
+
+
+def case(rule: Rule) -> dict:
+    """The experiment's hyperparameters: a rule whose step follows the gradient's size (no
+    preconditioner) at :data:`CASE`'s learning rate, chosen for this problem's curvature; a rule with a
+    preconditioner (its step's size does not follow the gradient's) at its own default learning rate."""
+    if preconditioners(rule):
+        return {"lr": rule.hyper("lr").default}
+    return {k: v for k, v in CASE.items() if rule.hyper(k) and rule.hyper(k).contains(v)}
 TOLERANCE = 0.05  # "near" the sparse or the minimum-ℓ2 solution: ℓ1 within 5%
 FITTED = 0.02  # a run has fitted the data when ‖Xw − y‖/‖y‖ is below this
 BATCH = 5  # minibatch SGD: samples per step
@@ -52,18 +71,29 @@ LAZY, RICH = 0.1, 1.0  # moved less than LAZY of the initial norm: lazy; more th
 CLAIM_SEEDS = (0, 1, 2)  # the problems the note's claim is checked on (benchmarks/claims_sweep.py runs more)
 
 
+def check(rule: Rule) -> None:
+    """A learning rate and a weight decay, elementwise, states that start at fixed values, and a first
+    step SymPy resolves (not Lion's sign of a sum).
+
+    Raises:
+        NotDerivable: naming the first of these that fails.
+    """
+    need_hypers(rule, "lr", "weight_decay")
+    need_elementwise(rule)
+    if rule.scalars:
+        raise NotDerivable(f"its scalar state ({', '.join(s.name for s in rule.scalars)}) changes the step with t, "
+                           "so the first step is not the step the experiment runs")
+    copies = [s.name for s in rule.states if s.init.has(S.theta_prev) or s.init.has(S.theta) or s.init.has(S.theta0)]
+    if copies:
+        raise NotDerivable(f"its state {', '.join(copies)} starts at a copy of the parameters, so the first step "
+                           "from the initial state depends on them")
+    first_step(rule)
+
+
 def applies(rule: Rule) -> bool:
     """Rules with a learning rate and a weight decay, states that start at fixed values, and a first step
     SymPy resolves (not Lion's sign of a sum)."""
-    if rule.hyper("lr") is None or rule.hyper("weight_decay") is None or rule.scalars or not rule.elementwise:
-        return False
-    if any(state.init.has(S.theta_prev) or state.init.has(S.theta) for state in rule.states):
-        return False
-    try:
-        first_step(rule)
-    except NotDerivable:
-        return False
-    return True
+    return holds(check, rule)
 
 
 # --- the symbolic part ----------------------------------------------------------------------------------
@@ -74,7 +104,7 @@ def conserved() -> sp.Expr:
     >>> conserved()
     u*v
     """
-    a, b, c = sp.symbols("a b c")
+    a, b, c = private("a b c")
     form = a * U**2 + b * U * V + c * V**2
     flow = {U: -2 * U * R, V: 2 * V * R}  # du/dt = −∂L/∂u = −2ur, dv/dt = 2vr
     rate = sp.expand(sum(sp.diff(form, x) * dx for x, dx in flow.items()))
@@ -85,28 +115,40 @@ def conserved() -> sp.Expr:
 
 @functools.lru_cache(maxsize=64)
 def first_step(rule: Rule) -> dict:
-    """The rule's first step on one coordinate's (u, v), from its initial state, with ε → 0: the new
-    factors, the exact change of :func:`conserved`, and that change to first order in η.
+    """The rule's first step on one coordinate's (u, v), from its initial state, with ε → 0 (unless at
+    ε = 0 the step does not move: then ε is kept): the new factors, the exact change of
+    :func:`conserved`, and that change to first order in the rule's learning rate.
 
     Raises:
         NotDerivable: if the step from the initial state has no closed form SymPy can expand.
     """
     step = rule.step_map()
-    start = {S.t: 1, **{s.prev: s.init for s in rule.states}, **{h.symbol: 0 for h in rule.hypers if h.name == "eps"}}
-    factors = {}
+    start = {S.t: 1, **{s.prev: s.init for s in rule.states}}
+    eps = {h.symbol: 0 for h in rule.hypers if h.name == "eps"}
+    exact: dict = {}
     for x, gradient in ((U, 2 * U * R), (V, -2 * V * R)):  # ∂L/∂u = 2ur, ∂L/∂v = −2vr
-        value = step[S.theta].xreplace(start).xreplace({S.theta_prev: x, S.g: gradient})
-        factors[x] = sp.simplify(sp.piecewise_fold(value))
+        exact[x] = step[S.theta].xreplace(start).xreplace({S.theta_prev: x, S.g: gradient})
+    # ε → 0 unless it changes the rule: where the first step at ε = 0 does not move (Adadelta's, whose
+    # step is √ε times the gradient's direction), ε is kept
+    limit = {x: sp.simplify(sp.piecewise_fold(v.xreplace(eps))) for x, v in exact.items()}
+    eps_kept = bool(eps) and any(limit[x] == x for x in limit) and not all(
+        sp.simplify(v.xreplace({e: 1 for e in eps})) == x for x, v in exact.items())
+    factors = {x: sp.simplify(sp.piecewise_fold(v)) for x, v in exact.items()} if eps_kept else limit
+    lr = rule.hyper("lr").symbol
     q = conserved()
     change = sp.factor(sp.expand(q.xreplace(factors) - q))
     if change.has(sp.Piecewise, sp.Max, sp.Min):
-        raise NotDerivable("its first step has cases SymPy does not resolve")
-    order1 = sp.factor(sp.diff(change, S.eta).xreplace({S.eta: 0}) * S.eta)
+        from symopt import ops
+
+        used = ", ".join(op.name for op in ops.used(sp.Tuple(*exact.values()))) or "a case split"
+        raise NotDerivable(f"its first step on the network's factors passes the gradient through {used}, cases "
+                           "SymPy does not resolve")
+    order1 = sp.factor(sp.diff(change, lr).xreplace({lr: 0}) * lr)
     no_decay = {rule.hyper("weight_decay").symbol: 0}
     order1_no_decay = sp.factor(sp.simplify(order1.xreplace(no_decay)))
     imbalance = sp.factor(sp.simplify((factors[U] - factors[V]).xreplace(no_decay).xreplace({V: U})))
     return {"u": factors[U], "v": factors[V], "change": change, "first order": order1, "no decay": order1_no_decay,
-            "imbalance": imbalance}
+            "imbalance": imbalance, "eps kept": tuple(eps) if eps_kept else (), "eps": tuple(eps)}
 
 
 # --- the experiment ---------------------------------------------------------------------------------------
@@ -147,11 +189,11 @@ def simulate(rule: Rule, scales: tuple = SCALES, steps: int = STEPS, seed: int =
     full-batch gradient descent; a number, minibatches of that many samples drawn without replacement
     each epoch (seeded), the stochastic gradient the note speaks of."""
     X, y, _ = problem(seed)
-    hyper = {k: v for k, v in (ADAPTIVE_CASE if preconditioners(rule) else CASE).items() if rule.hyper(k)}
+    hyper = case(rule)
     kernel = rule.kernel()
     theta0 = np.repeat(np.asarray(scales, dtype=float)[:, None], 2 * FEATURES, axis=1)
     theta = theta0.copy()
-    state = kernel.init(theta)
+    state = kernel.init(theta, **hyper)
     order = np.random.default_rng((seed, 1))
     rows = np.arange(SAMPLES)
     with np.errstate(all="ignore"):
@@ -218,7 +260,7 @@ def _small(value: float) -> float | str:
 
 
 def _table(rule: Rule, runs, refs) -> Table:
-    hyper = ", ".join(f"{k}={v:g}" for k, v in (ADAPTIVE_CASE if preconditioners(rule) else CASE).items())
+    hyper = ", ".join(f"{k}={v:g}" for k, v in case(rule).items())
     return Table(
         title=prose(f"How far {rule.name}'s kernel moves from the initialisation, and the solution it finds"),
         columns=(prose("alpha"), prose("gradient"), prose("moved |theta - theta0|/|theta0|"),
@@ -316,10 +358,10 @@ def claim_regimes(rules: list[Rule], seeds: tuple[int, ...] = CLAIM_SEEDS) -> di
 
     words = (f"with minibatch gradients, '{sgd.name} rich while {adam.name} is lazy' holds for every seed at "
              + (f"alpha = {listed(holds)}" if holds else "no alpha")
-             + f", and fails for every seed at " + (f"alpha = {listed(fails)}" if fails else "no alpha")
+             + ", and fails for every seed at " + (f"alpha = {listed(fails)}" if fails else "no alpha")
              + (f", and depends on the seed at alpha = {listed(a for a in SCALES if a not in holds + fails)}"
                 if len(holds) + len(fails) < len(SCALES) else ""))
-    words += (f". The two are in the same regime, for every seed, at " + (f"alpha = {listed(same)}" if same else "no alpha")
+    words += (". The two are in the same regime, for every seed, at " + (f"alpha = {listed(same)}" if same else "no alpha")
               + " (the regime follows alpha, not the optimizer)" * bool(same))
     if lazy_both:
         words += (f"; where both are lazy, {sgd.name}'s solution is " + " or ".join(_named(x) for x in sorted({x for x, _ in lazy_both}))
@@ -330,11 +372,20 @@ def claim_regimes(rules: list[Rule], seeds: tuple[int, ...] = CLAIM_SEEDS) -> di
             "same": tuple(same)}
 
 
+def _joined(symbols) -> list:
+    return [part for i, x in enumerate(symbols) for part in ((", " if i else ""), x)]
+
+
 def derivation(rule: Rule) -> Derivation:
     q = conserved()
     step = first_step(rule)
     lam = rule.hyper("weight_decay").symbol
+    lr = rule.hyper("lr").symbol
     runs, refs = runs_of(rule), references()
+    eps_when = ((prose(*_joined(step["eps"]), " -> 0"),) if step["eps"] and not step["eps kept"] else
+                (prose(*_joined(step["eps kept"]), " kept (at 0 the first step does not move)"),) if step["eps kept"] else ())
+    first_step_when = (prose("the rule's first step, from its initial state (t = 1)"), prose("first order in ", lr),
+                       prose(U, ", ", V, " > 0"), *eps_when)
     return Derivation(
         key="lazy-rich",
         title=TITLE,
@@ -343,8 +394,10 @@ def derivation(rule: Rule) -> Derivation:
         assumptions=(
             prose("a diagonal linear network: each weight is w = u^2 - v^2, with ", R, " = dL/dw the loss's "
                   "gradient with respect to w, so that dL/du = 2ur and dL/dv = -2vr"),
-            prose(U, ", ", V, " > 0 (both start at alpha); the step is the rule's first, from its initial state, with ",
-                  S.epsilon, " -> 0"),
+            prose(U, ", ", V, " > 0 (both start at alpha); the step is the rule's first, from its initial state",
+                  *((", with ", *_joined(step["eps"]), " -> 0") if step["eps"] and not step["eps kept"] else ()),
+                  *((", with ", *_joined(step["eps kept"]), " kept: at 0 the first step does not move")
+                    if step["eps kept"] else ())),
             prose(f"the experiment: the one problem and seed in the table, {STEPS} steps at one learning rate; 'lazy' "
                   "and 'rich' are read off the movement from the initialisation (the regime's definition: lazy "
                   "training stays where the linearisation around the initialisation holds, Chizat et al. 2019), "
@@ -358,11 +411,11 @@ def derivation(rule: Rule) -> Derivation:
                        "vanishes for every r (SymPy solves for a, b, c):"), (Equation(Q, q),)),
             Step(prose("So ", Q, " stays at alpha^2 under gradient flow: alpha sets the regime. The rule's first "
                        "step on the two factors:"), (Equation(U1, step["u"]), Equation(V1, step["v"]))),
-            Step(prose("The change of ", Q, " in that step, ", CHANGE, " = u_1 v_1 - uv, exactly, and to first order in ", S.eta,
+            Step(prose("The change of ", Q, " in that step, ", CHANGE, " = u_1 v_1 - uv, exactly, and to first order in ", lr,
                        " (gradient flow's own order; with ", lam, " = 0 and a zero first-order term the quantity is "
                        "conserved up to O(eta^2)):"),
                  (Equation(CHANGE, step["change"]), Equation(CHANGE, step["first order"]))),
-            Step(prose("Without decay, to first order in ", S.eta, " (zero: the step keeps gradient flow's "
+            Step(prose("Without decay, to first order in ", lr, " (zero: the step keeps gradient flow's "
                        "conservation to first order; not zero: the step itself breaks it, and alpha need not set "
                        "the regime):"), (Equation(CHANGE, step["no decay"]),)),
             Step(prose("The step unbalances the factors from u = v = alpha (without decay); the first-order term "
@@ -371,7 +424,9 @@ def derivation(rule: Rule) -> Derivation:
                        "the factors (without decay), so it acts from the second step on:"),
                  (Equation(U1 - V1, step["imbalance"]),)),
         ),
-        results=(Equation(Q, q), Equation(CHANGE, step["first order"]), Equation(CHANGE, step["no decay"])),
+        results=(Equation(Q, q, when=(prose("gradient flow on a loss of w = u^2 - v^2"),)),
+                 Equation(CHANGE, step["first order"], when=first_step_when),
+                 Equation(CHANGE, step["no decay"], when=(*first_step_when, prose(sp.Eq(lam, 0, evaluate=False))))),
         tables=(_table(rule, runs, refs),),
         values={"conserved": q, **step, "runs": runs, "references": refs},
     )

@@ -14,7 +14,7 @@ import sympy as sp
 from symopt import symbols as S
 from symopt.core import Rule
 from symopt.derive.analysis import expectation, factor, long_run
-from symopt.derive.base import Derivation, Equation, Step, prose
+from symopt.derive.base import Derivation, Equation, Private, Step, holds, prose
 from symopt.errors import NotDerivable
 
 TITLE = "Moving averages from a zero start (bias correction)"
@@ -22,24 +22,55 @@ REQUIRES = "a state variable updated as a linear recurrence (a moving average or
 
 
 def _recurrence(rule: Rule, state) -> tuple[sp.Expr, sp.Expr, sp.Expr] | None:
-    """``(a, E[b], E[x_1])`` for ``x_t = a x_{t-1} + b_t`` (t > 1), without weight decay."""
+    """``(a, E[b], E[x_1])`` for ``x_t = a x_{t-1} + b_t`` (t > 1), without weight decay; None if the
+    state is not such a recurrence (:func:`recurrence` says why)."""
+    try:
+        return recurrence(rule, state)
+    except NotDerivable:
+        return None
+
+
+def recurrence(rule: Rule, state) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """``(a, E[b], E[x_1])`` for ``x_t = a x_{t-1} + b_t`` (t > 1), without weight decay.
+
+    Raises:
+        NotDerivable: saying how the state's update differs from such a recurrence.
+    """
     decay = rule.hyper("weight_decay")
     no_decay = {decay.symbol: 0} if decay else {}
+    if state.scalar:
+        raise NotDerivable(f"{state.name} is one number for all parameters, not an average of the gradients")
     new = rule.step_map()[state.new].xreplace(no_decay)
     general = new.subs(sp.Eq(S.t, 1), sp.false)
     a = sp.diff(general, state.prev)
-    if state.scalar or a.free_symbols & {S.g, state.prev, S.theta_prev, S.t} or a == 0:
-        return None
+    if a.free_symbols & {S.g, state.prev, S.theta_prev, S.t} or a == 0:
+        raise NotDerivable(f"{state.name}'s update is not linear in {state.name} with a constant coefficient")
     rest = sp.expand(general - a * state.prev)
     if rest.has(state.prev) or rest.free_symbols & (S.ARRAYS - {S.g}):
-        return None  # it reads other state (RMSprop's buffer divides by √v_t): not a plain average
+        # it reads other state (RMSprop's buffer divides by √v_t): not a plain average
+        others = sorted(str(x) for x in rest.free_symbols & (S.ARRAYS - {S.g}))
+        raise NotDerivable(f"{state.name}'s update reads other state ({', '.join(others)}), not only g_t")
     if rest.has(S.t):
-        return None  # its input changes with the step (Schedule-Free's warmed-up learning rate)
+        raise NotDerivable(f"{state.name}'s input changes with the step counter")  # Schedule-Free's warmed-up lr
     first = new.xreplace({state.prev: state.init}).subs(S.t, 1)
-    try:
-        return a, expectation(rest), expectation(first)
-    except NotDerivable:
-        return None
+    return a, expectation(rest), expectation(first)
+
+
+def check(rule: Rule) -> None:
+    """A state variable that is a linear recurrence (a moving average or a trace).
+
+    Raises:
+        NotDerivable: with, for each state, how it differs from one.
+    """
+    reasons = []
+    for state in rule.states:
+        try:
+            recurrence(rule, state)
+            return
+        except NotDerivable as exc:
+            reasons.append(str(exc))
+    raise NotDerivable("no state is a linear recurrence of its previous value: " + "; ".join(reasons)
+                       if reasons else f"{rule.name} keeps no state")
 
 
 # E[x_t] holds at every t from a zero start; what it needs is the gradients' distribution fixed.
@@ -48,7 +79,7 @@ STATIONARY = (prose("stationary gradients"), prose(sp.Eq(S.lam, 0), ", ", S.thet
 
 def applies(rule: Rule) -> bool:
     """Any rule with a state variable that is a linear recurrence (a moving average or a trace)."""
-    return any(_recurrence(rule, s) is not None for s in rule.states)
+    return holds(check, rule)
 
 
 def mean_of_state(rule: Rule, state) -> sp.Expr:
@@ -125,7 +156,7 @@ def derivation(rule: Rule) -> Derivation:
             "this rule does not correct for it.",
         ),
         assumptions=(
-            prose("the gradients are stationary: ", S.Mean(S.g ** sp.Symbol("k")), " does not depend on ", S.t),
+            prose("the gradients are stationary: ", S.Mean(S.g ** Private("k")), " does not depend on ", S.t),
             prose("no weight decay (", sp.Eq(S.lam, 0), ") and ", S.theta_prev, " held fixed"),
         ),
         steps=tuple(steps),
@@ -150,4 +181,4 @@ def _is_it_an_average(rule: Rule, state, limit: sp.Expr) -> list[Step]:
 
 def _at_one(state) -> sp.Symbol:
     """The state symbol at t = 1, e.g. m₁, for the initial condition."""
-    return sp.Symbol(state.new.name.replace("_t", "_1"), real=True)
+    return Private(state.new.name.replace("_t", "_1"), real=True)

@@ -18,31 +18,49 @@ import sympy as sp
 from symopt import ops
 from symopt import symbols as S
 from symopt.core import Rule
-from symopt.derive.base import Derivation, Equation, Step, Table, prose
+from symopt.derive.base import (
+    Derivation,
+    Equation,
+    Private,
+    Step,
+    Table,
+    private,
+    prose,
+)
 from symopt.errors import NotDerivable
 
 TITLE = "Newton-Schulz: singular values under Muon's iteration"
 REQUIRES = "a Newton-Schulz orthogonalisation (an NS_k operation)"
 FIGURE = "newton-schulz.png"
 
-sigma = sp.Symbol("sigma", nonnegative=True)
+sigma = Private("sigma", nonnegative=True)
 p = sp.Function("p")
 # The iteration's matrices: U, Σ and V of a thin SVD, noncommutative (products keep their order).
-_U, _Ut, _V, _Vt, _Sigma = sp.symbols("U U^T V V^T Sigma", commutative=False)
+_U, _Ut, _V, _Vt, _Sigma = private("U U^T V V^T Sigma", commutative=False)
 _TRANSPOSE = {_U: _Ut, _Ut: _U, _V: _Vt, _Vt: _V, _Sigma: _Sigma}
 # Shown as matrices: U, Σ and V (Σ as a plain symbol, juxtaposed by the matrix product's notation).
-_SHOWN = {_U: sp.Symbol("U"), _Sigma: sp.Symbol("Sigma"), _Vt: ops.T(sp.Symbol("V"))}
+_SHOWN = {_U: Private("U"), _Sigma: Private("Sigma"), _Vt: ops.T(Private("V"))}
 CUBIC = (sp.Rational(3, 2), -sp.Rational(1, 2), sp.S.Zero)  # Newton–Schulz's classic iteration
 START = (sp.Rational(1, 10), sp.Rational(1, 100), sp.Rational(1, 1000))  # the smallest σ of X/‖X‖_F
 ASSUMED = sp.Rational(1, 100)  # the singular values assumed to start at or above this (of X/‖X‖_F)
 
 
-SIGMA0 = sp.Symbol("sigma_0", positive=True)
+SIGMA0 = Private("sigma_0", positive=True)
 ROUNDING = 1e-12  # a kernel's error against p^k below this is float64 rounding
 
 
 def _normalised(x: sp.Expr) -> sp.Expr:
     return x / ops.Norm(x)
+
+
+def check(rule: Rule) -> None:
+    """A Newton–Schulz orthogonalisation among the rule's operations.
+
+    Raises:
+        NotDerivable: if there is none.
+    """
+    if _iteration(rule) is None:
+        raise NotDerivable(f"{rule.name} has no Newton-Schulz operation (NS_k) to derive from")
 
 
 def applies(rule: Rule) -> bool:
@@ -92,7 +110,7 @@ def singular_value_map(a: sp.Expr, b: sp.Expr, c: sp.Expr) -> sp.Expr:
         >>> singular_value_map(a, b, c)
         a*sigma + b*sigma**3 + c*sigma**5
     """
-    x = sp.Symbol("X")
+    x = Private("X")
     step = sp.expand(_noncommutative(ops.newton_schulz_step(x, a, b, c), x))
     for _ in range(10):  # UᵀU = VᵀV = I, until nothing changes
         reduced = sp.expand(step.subs({_Ut * _U: 1, _Vt * _V: 1}))
@@ -166,8 +184,8 @@ def kernel_singular_values(rule: Rule, x: np.ndarray, rounding: str | None = Non
     from symopt.transforms import ADJUST_LR
 
     kernel = rule.kernel(rounding=rounding)
-    hyper = {"lr": 1.0, "weight_decay": 0.0, "momentum": 0.0}
-    theta, _ = kernel.step(np.zeros_like(x), x, kernel.init(x), 1, **hyper)
+    hyper = {k: v for k, v in {"lr": 1.0, "weight_decay": 0.0, "momentum": 0.0}.items() if rule.hyper(k)}
+    theta, _ = kernel.step(np.zeros_like(x), x, kernel.init(x, **hyper), 1, **hyper)
     values = S.shape_values(x.shape)
     scale = float(ADJUST_LR[dict(rule.options)["adjust_lr_fn"]].xreplace(values))
     return np.linalg.svd(-np.asarray(theta, dtype=np.float64) / scale, compute_uv=False)
@@ -183,7 +201,7 @@ def random_matrix(shape: tuple[int, int], smallest: float, rng) -> np.ndarray:
     return (u * values) @ v.T
 
 
-def check(rule: Rule, poly: sp.Expr, steps: int, cases, seed: int = 0) -> list[tuple]:
+def check_kernel(rule: Rule, poly: sp.Expr, steps: int, cases, seed: int = 0) -> list[tuple]:
     """Rows (shape, smallest σ/σ_max, largest |σ(kernel) - p^k(σ)|, the σ range): each case a random
     matrix whose singular values the kernel's NS_k should map through p, k times."""
     f = sp.lambdify(sigma, poly, modules="numpy")
@@ -213,7 +231,7 @@ def derivation(rule: Rule) -> Derivation:
     cubic = singular_value_map(*CUBIC)
     fixed = _fixed_points(poly)
     slope = sp.diff(poly, sigma)
-    shown_x = sp.Symbol("X")
+    shown_x = Private("X")
     matrix_step = ops.newton_schulz_step(shown_x, a, b, c)
     shown = ops.Dot(ops.Dot(_SHOWN[_U], general.xreplace({sigma: _SHOWN[_Sigma]})), _SHOWN[_Vt])
     out_steps = [
@@ -248,11 +266,11 @@ def derivation(rule: Rule) -> Derivation:
         f"{float(ASSUMED) / 100:g} ends far below the interval. The cubic ", cubic, " has "
         "slope 0 at its fixed point 1, so it converges to 1, but grows small values by only 1.5 a step: "
         "the quintic trades convergence for speed.")))
-    check_rows = check(rule, poly, steps_default, [((4, 8), 2e-2), ((8, 4), 2e-2), ((6, 6), 0.1),
+    check_rows = check_kernel(rule, poly, steps_default, [((4, 8), 2e-2), ((8, 4), 2e-2), ((6, 6), 0.1),
                                                     ((5, 3), 1e-4)])
     values["check"] = check_rows
     # The update's RMS: an A×B matrix with singular values 1 has ‖O‖_F² = min(A, B).
-    q = sp.Symbol("q", nonnegative=True)
+    q = Private("q", nonnegative=True)
     rms_o = sp.sqrt(sp.Min(S.rows, S.cols) / (S.rows * S.cols))
     from symopt.transforms import ADJUST_LR
 
@@ -263,18 +281,22 @@ def derivation(rule: Rule) -> Derivation:
         rms_rows.append((name, factor, tall.subs(q, S.rows / S.cols - 1), wide.subs(q, S.cols / S.rows - 1)))
     values["rms"] = {name: (tall, wide) for name, _, tall, wide in rms_rows}
     out_steps.append(Step(
-        prose("If every singular value were 1, an A x B update O would have ", sp.Eq(sp.Symbol("RMS_O"), rms_o),
+        prose("If every singular value were 1, an A x B update O would have ", sp.Eq(Private("RMS_O"), rms_o),
               "; scaled by the shape's factor s, its RMS for ", sp.GreaterThan(S.rows, S.cols), " and for ",
               sp.StrictLessThan(S.rows, S.cols), ":"),
-        tuple(Equation(sp.Symbol(f"RMS_{name}"), sp.Piecewise((tall, sp.GreaterThan(S.rows, S.cols)), (wide, True)))
+        tuple(Equation(Private(f"RMS_{name}"), sp.Piecewise((tall, sp.GreaterThan(S.rows, S.cols)), (wide, True)))
               for name, _, tall, wide in rms_rows),
     ))
     out_steps.append(Step(prose(
         "So match_rms_adamw gives every shape the RMS 0.2 (AdamW's typical update), and original gives ",
         1 / sp.sqrt(S.cols), ": it depends on the number of columns only. With the quintic's singular values in the interval above, "
         "each RMS is that much off.")))
-    results = [Equation(p(sigma), general), *(Equation(sp.Symbol(f"RMS_{n}"), sp.Piecewise(
-        (t, sp.GreaterThan(S.rows, S.cols)), (w, True))) for n, _, t, w in rms_rows)]
+    svd = prose("one step on ", sp.Eq(shown_x, ops.Dot(ops.Dot(_SHOWN[_U], _SHOWN[_Sigma]), _SHOWN[_Vt])),
+                " (a thin SVD)")
+    results = [Equation(p(sigma), general, when=(svd, prose("exact arithmetic"))),
+               *(Equation(Private(f"RMS_{n}"), sp.Piecewise((t, sp.GreaterThan(S.rows, S.cols)), (w, True)),
+                          when=(prose("every singular value of the update 1 (the iteration's ideal, not its result)"),))
+                 for n, _, t, w in rms_rows)]
     momentum = _momentum_steps(rule, x, eps)
     out_steps.extend(momentum)
     tables = (
@@ -315,7 +337,7 @@ def _momentum_steps(rule: Rule, x: sp.Expr, eps: sp.Expr) -> list[Step]:
     """torch documents B_t = μB_{t-1} + g_t and computes b_t = μb_{t-1} + (1 - μ)g_t: from the rule's
     own equation, b_t = (1 - μ)B_t, and the normalisation removes the factor except through ε."""
     equations = {eq.lhs: eq.rhs for eq in rule.equations}
-    total, total_prev = sp.Symbol("B_t", real=True), sp.Symbol("B_tm1", real=True)
+    total, total_prev = Private("B_t", real=True), Private("B_tm1", real=True)
     for state in rule.arrays:
         rhs = equations.get(state.new)
         if rhs is None:
@@ -327,7 +349,7 @@ def _momentum_steps(rule: Rule, x: sp.Expr, eps: sp.Expr) -> list[Step]:
         check = sp.simplify(rhs.xreplace({state.prev: (1 - mu) * total_prev}) - (1 - mu) * (mu * total_prev + S.g))
         if check != 0:
             continue
-        c = sp.Symbol("c", positive=True)
+        c = Private("c", positive=True)
         return [
             Step(prose("torch's documentation writes the momentum as a sum, ", sp.Eq(total, mu * total_prev + S.g),
                        ", while the rule (torch's code) keeps a moving average. From the rule's equation, if ",

@@ -24,7 +24,18 @@ from symopt import ops
 from symopt import symbols as S
 from symopt.core import Rule
 from symopt.derive import analysis
-from symopt.derive.base import LONG_RUN, Derivation, Equation, Step, Table, prose
+from symopt.derive.base import (
+    LONG_RUN,
+    Derivation,
+    Equation,
+    Private,
+    Step,
+    Table,
+    holds,
+    need_elementwise,
+    need_hypers,
+    prose,
+)
 from symopt.errors import NotDerivable
 
 TITLE = "Stability threshold on a quadratic"
@@ -32,8 +43,8 @@ FIGURE = "stability.png"  # heavy ball's stability region, derived and simulated
 REQUIRES = ("a step whose linearisation on a quadratic depends on the curvature and settles as t → ∞ (not a sign, "
             "a sum of squares that grows without bound, or an average whose weights change with t)")
 
-CURVATURE = sp.Symbol("a", positive=True)  # the curvature of the quadratic loss ½aθ²
-Z = sp.Symbol("z")  # the variable of the characteristic polynomial
+CURVATURE = Private("a", positive=True)  # the curvature of the quadratic loss ½aθ²
+Z = Private("z")  # the variable of the characteristic polynomial
 FACTORS = (0.97, 1.03)  # the simulated curvatures, as multiples of the derived threshold
 START = 10**6  # the step counter the simulation starts from: t → ∞, as the derivation assumes
 HELD = 1.0  # the value a held (preconditioning) state is kept at in the simulation
@@ -42,15 +53,20 @@ GROWTH = 1e4  # the simulation runs until the predicted |θ_N|/|θ_0| is 1/GROWT
 MAX_STEPS = 20_000
 
 
+def check(rule: Rule) -> None:
+    """An elementwise rule with a learning rate whose linearised step has a threshold.
+
+    Raises:
+        NotDerivable: with the reason :func:`threshold` found.
+    """
+    need_hypers(rule, "lr")
+    need_elementwise(rule)
+    threshold(rule)
+
+
 def applies(rule: Rule) -> bool:
     """Elementwise rules with a learning rate whose linearised step has a threshold (see :func:`threshold`)."""
-    if rule.hyper("lr") is None or not rule.elementwise:
-        return False
-    try:
-        threshold(rule)
-    except NotDerivable:
-        return False
-    return True
+    return holds(check, rule)
 
 
 @dataclass(frozen=True)
@@ -138,12 +154,17 @@ def linearise(rule: Rule, decay: bool = False) -> Linearisation:
             raise NotDerivable(f"its scalar state ({names}) has no long-run value, so the linearised step keeps "
                                "changing with t and has no fixed characteristic polynomial") from None
         scalars = {s.prev: settled[s.new] for s in rule.scalars}
+        moving = [s.name for s in rule.scalars if settled[s.new].has(S.t)]
+        if moving:
+            raise NotDerivable(f"its scalar state ({', '.join(moving)}) still changes with t as t → ∞ (a step size "
+                               "that keeps decaying), so the linearised step has no fixed characteristic polynomial")
     env: dict = {S.g: CURVATURE * S.theta_prev, **scalars, **_pinned(rule)}
     if lam is not None and not decay:
         env[lam] = sp.S.Zero
     frozen_new = {s.new for s in frozen}
     dynamic = {S.theta_prev, *(s.prev for s in rule.arrays if s.new not in frozen_new)}
-    held: dict = {}
+    # a held state's previous value, where an equation reads it directly (Adadelta's ū_{t-1}), is held too
+    held: dict = {s.prev: s.prev for s in frozen}
     branches: list = []
     kept: dict = {}
     powers: list = []
@@ -152,6 +173,9 @@ def linearise(rule: Rule, decay: bool = False) -> Linearisation:
         if eq.lhs not in S.ARRAYS and not given.free_symbols & S.ARRAYS and (given.has(S.t) or given.has(*kept)):
             # a step-dependent scalar: kept at its step-t value, its limit recorded
             kept[eq.lhs] = analysis.long_run(given.xreplace(kept), rule)
+            if kept[eq.lhs].has(S.t):
+                raise NotDerivable(f"its step-dependent {eq.lhs} still changes with t as t → ∞, so the linearised "
+                                   "step has no fixed characteristic polynomial")
             env[eq.lhs] = eq.lhs
             continue
         rhs = analysis.long_run(given, rule)
@@ -259,7 +283,7 @@ def _spectral_radius(lin: Linearisation, values: dict, curvature: float) -> floa
 def held_values(lin: Linearisation, values: dict) -> dict:
     """The held quantities as numbers, when the held states are :data:`HELD` and g_t = 0."""
     out: dict = {}
-    start = {S.theta_prev: 0, **{s.prev: HELD for s in lin.rule.arrays if s.name in lin.frozen}}
+    start = {S.theta_prev: sp.S.Zero, **{s.prev: sp.Float(HELD) for s in lin.rule.arrays if s.name in lin.frozen}}
     for symbol, expr in lin.held.items():
         out[symbol] = sp.Float(expr.xreplace(values).xreplace(start).xreplace(out).evalf())
     return out
@@ -326,7 +350,12 @@ def threshold(rule: Rule, decay: bool = False) -> Threshold:
     candidates = []
     for name, boundary in boundaries(characteristic(rule, decay)):
         for root in _roots(boundary):
-            number = complex(root.xreplace(values).xreplace(held).evalf())
+            try:
+                number = complex(root.xreplace(values).xreplace(held).evalf())
+            except TypeError:
+                left = ", ".join(sorted(map(str, root.xreplace(values).xreplace(held).free_symbols)))
+                raise NotDerivable(f"its stability boundary depends on {left}, which the linearisation does not "
+                                   "fix") from None
             if abs(number.imag) < 1e-12 and number.real > 0:
                 candidates.append((number.real, name, root))
     if not candidates:
@@ -450,10 +479,10 @@ def simulate(rule: Rule, decay: bool = False, factors: tuple[float, ...] = FACTO
     theta = 1e-30 / curvature * rng.uniform(0.5, 1.5, size=curvature.shape)
     start = theta.copy()
     kernel = rule.kernel()
-    state = kernel.init(theta)
-    state.update({s.name: float(lin.scalars[s.prev].xreplace(values)) for s in rule.scalars})
     keywords = {"weight_decay": lam} if _decay(rule) is not None else {}
     keywords.update({h.name: float(values[h.symbol]) for h in rule.hypers if h.symbol in dict(hyper)})
+    state = kernel.init(theta, **keywords)  # a state that starts at a hyperparameter starts at the simulated one
+    state.update({s.name: float(lin.scalars[s.prev].xreplace(values)) for s in rule.scalars})
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(steps):
             for name in lin.frozen:
@@ -508,11 +537,12 @@ def adaptive(rule: Rule, factor: float = 4.0, steps: int = 1500, last: int = 500
     state.update({s.name: float(lin.scalars[s.prev].xreplace(values)) for s in rule.scalars})
     for s in frozen:
         state[s.name][...] = HELD
+    keywords = {"weight_decay": 0.0} if _decay(rule) is not None else {}
     largest, seen = 0.0, []
     for k in range(steps):
         if k >= steps - last:
             seen.append([float(state[s.name][0]) for s in frozen])
-        kernel.step(theta, curvature * theta, state, START + k, inplace=True, weight_decay=0.0)
+        kernel.step(theta, curvature * theta, state, START + k, inplace=True, **keywords)
         largest = max(largest, abs(float(theta[0])))
     ratios = [curvature / scale(*held_now) / limit for held_now in seen]
     return largest, float(np.median(ratios))
@@ -537,7 +567,7 @@ def derivation(rule: Rule) -> Derivation:
     ]
     if frozen:
         names = ", ".join(s.name for s in frozen)
-        assumptions.append(prose(f"frozen preconditioner: the states that only scale the step (even in ", S.g,
+        assumptions.append(prose("frozen preconditioner: the states that only scale the step (even in ", S.g,
                                  f"), {names}, are held fixed, so ", list(lin.held)[-1],
                                  " is a constant; the threshold is in units of the preconditioned curvature"))
     for condition in lin.branches:
@@ -598,7 +628,7 @@ def derivation(rule: Rule) -> Derivation:
             shift = analysis.per_case(with_decay.value - t.value, lambda v: analysis.tidy(sp.factor(v)))
             steps.append(Step(prose("With weight decay ", S.lam, ", the same computation gives the threshold and "
                                     "its shift:"), (Equation(CURVATURE, with_decay.value),
-                                                   Equation(sp.Symbol("delta_a"), shift))))
+                                                   Equation(Private("delta_a"), shift))))
             values.update({"with decay": with_decay.value, "decay shift": shift})
             decay_runs = simulate(rule, decay=True)
             tables.append(_table(rule, decay_runs, decay=True))

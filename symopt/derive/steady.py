@@ -12,8 +12,10 @@ import sympy as sp
 
 from symopt import symbols as S
 from symopt.core import Rule
-from symopt.derive.analysis import factor, steady_state
-from symopt.derive.base import LONG_RUN as _LONG_RUN, Derivation, Equation, Step, prose
+from symopt.derive.analysis import factor, steady_branches, steady_state
+from symopt.derive.base import LONG_RUN as _LONG_RUN
+from symopt.derive.base import Derivation, Equation, Step, holds, prose
+from symopt.errors import NotDerivable
 
 LONG_RUN = S.Tends(S.t, sp.oo)
 # Δθ_t, the step (printed as θ_t - θ_{t-1}).
@@ -23,13 +25,30 @@ TITLE = "The settled step under a constant gradient"
 REQUIRES = "a state that settles to a unique fixed point under a constant gradient"
 
 
+def check(rule: Rule) -> None:
+    """A state with a unique fixed point under a constant gradient.
+
+    Raises:
+        NotDerivable: with what SymPy found (the state that keeps adding, the operation it cannot solve through).
+    """
+    try:
+        values = steady_state(rule, _no_decay(rule))
+    except NotDerivable:
+        raise
+    except (ValueError, NotImplementedError) as exc:
+        raise NotDerivable(f"SymPy cannot solve for the state's fixed point ({exc})") from None
+    moving = [s.name for s in rule.states if values[s.new].has(S.t)]
+    if moving or values[S.theta].has(S.t):
+        from symopt.printing import text
+
+        first = next((s for s in (*rule.scalars, *rule.states) if s.name in moving), None)
+        shown = f"{text(first.new)} = {text(values[first.new])}" if first else "its step"
+        raise NotDerivable(f"its step still changes with t as t → ∞ ({shown}), so it settles to no fixed step")
+
+
 def applies(rule: Rule) -> bool:
     """Any rule whose state has a unique fixed point under a constant gradient."""
-    try:
-        steady_state(rule, _no_decay(rule))
-    except (ValueError, NotImplementedError):
-        return False
-    return True
+    return holds(check, rule)
 
 
 def _no_decay(rule: Rule) -> dict:
@@ -56,7 +75,10 @@ def derivation(rule: Rule) -> Derivation:
         ),
         Step(prose("The step then stops changing:"), (Equation(STEP, step),)),
     ]
-    when = (prose("a constant gradient ", S.g), prose(sp.Eq(S.lam, 0)), _LONG_RUN())
+    branches = steady_branches(rule, _no_decay(rule))
+    settled_in = (prose("the branches the rule's own iteration settles in at the defaults (for either sign of ", S.g,
+                        "): ", *[p for i, c in enumerate(branches) for p in ((", " if i else ""), c)]),) if branches else ()
+    when = (prose("a constant gradient ", S.g), prose(sp.Eq(S.lam, 0)), _LONG_RUN(), *settled_in)
     results = [Equation(STEP, step, when=when)]
     if zero_defaults and step.has(*zero_defaults):
         plain = factor(step.xreplace(zero_defaults))
@@ -74,6 +96,9 @@ def derivation(rule: Rule) -> Derivation:
             "takes: how many times the gradient, scaled by ", S.eta, ", the rule moves the parameter."
         ),
         assumptions=(
+            *((prose("the state is solved in the branches of its max, min, sign or case split that the rule's update, "
+                     "iterated with numbers from its initial state at the default hyperparameters, settles in (for a "
+                     "gradient of either sign); the solution reproduces the iterated state"),) if branches else ()),
             prose("the gradient ", S.g, " is the same at every step"),
             prose("no weight decay, ", sp.Eq(S.lam, 0)),
             prose(LONG_RUN, ": the state has reached its fixed point"),

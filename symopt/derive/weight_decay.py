@@ -12,12 +12,30 @@ import functools
 
 import sympy as sp
 
+from symopt import ops
 from symopt import symbols as S
 from symopt.core import Rule
-from symopt.derive.analysis import (cases, expectation, factor, fixed_point, long_run, moment_names, per_case,
-                                    tangent)
-from symopt.derive.base import FIRST_ORDER, LONG_RUN, Derivation, Equation, Step, prose
-from symopt import ops
+from symopt.derive.analysis import (
+    cases,
+    expectation,
+    factor,
+    fixed_point,
+    long_run,
+    moment_names,
+    per_case,
+    tangent,
+)
+from symopt.derive.base import (
+    FIRST_ORDER,
+    LONG_RUN,
+    Derivation,
+    Equation,
+    Step,
+    holds,
+    need_elementwise,
+    need_hypers,
+    prose,
+)
 from symopt.errors import NotDerivable, SymoptError, UnknownNameError
 
 FORMS = ("steady", "one-step")
@@ -28,9 +46,19 @@ REQUIRES = "a weight decay and a learning rate, in a rule that acts element by e
 BETWEEN = "between"  # λ_eff that flows from one state into another (v into RMSprop's buffer b)
 
 
+def check(rule: Rule) -> None:
+    """The derivation needs a weight decay and a learning rate, in an elementwise rule.
+
+    Raises:
+        NotDerivable: naming what the rule lacks.
+    """
+    need_hypers(rule, "weight_decay", "lr")
+    need_elementwise(rule)
+
+
 def applies(rule: Rule) -> bool:
     """The derivation needs a weight decay and a learning rate, in an elementwise rule."""
-    return rule.hyper("weight_decay") is not None and rule.hyper("lr") is not None and rule.elementwise
+    return holds(check, rule)
 
 
 def _symbols(rule: Rule) -> tuple[sp.Symbol, sp.Symbol]:

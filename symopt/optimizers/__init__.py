@@ -9,6 +9,13 @@ rules without importing SymPy; a rule's module is imported when the rule is firs
 
 To add a rule: write a function returning :func:`symopt.core.rule` in a module of this package, its
 hand-written reference in :mod:`symopt.reference`, and its line here.
+
+Rules from outside the package go through the same functions (:func:`resolve`, :func:`get`,
+:func:`factory`): a reference to user code, ``path/to/file.py:function`` or
+``package.module:function`` (imported when first asked for: that runs the user's module), and the
+rules installed packages register under the entry-point group ``symopt.rules`` (name ->
+``module:function``, see :func:`plugins`). The rule a user's function builds is then known by its
+own name too, so that :func:`options`, :func:`variants` and :func:`label` read its options.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import typing
 from collections.abc import Callable
 
 from symopt.errors import SymoptError, UnknownNameError
+
+ENTRY_POINTS = "symopt.rules"  # the entry-point group installed packages register rules under
 
 # name -> module of symopt.optimizers that defines a function of that name (``module:function`` where
 # the name is not an identifier). In the order of the note (SGD, momentum, Adam, AdamW), then
@@ -48,31 +57,105 @@ RULES: dict[str, str] = {
 
 
 def rules() -> list[str]:
-    """The names of the registered rules.
+    """The names of the registered rules: symopt's own, then those installed packages register
+    (:func:`plugins`).
 
     Example:
-        >>> rules()[:4]
-        ['sgd', 'momentum', 'adam', 'adamw']
+        >>> "adamw" in rules()
+        True
     """
-    return list(RULES)
+    return [*RULES, *plugins()]
 
 
 @functools.cache
+def plugins() -> dict[str, str]:
+    """The rules installed packages register: entry points of the group ``symopt.rules``, each a
+    name and the ``module:function`` that builds the rule (a name symopt has is not replaced).
+
+    A package declares one in its ``pyproject.toml``::
+
+        [project.entry-points."symopt.rules"]
+        adabelief = "my_optimizers.rules:adabelief"
+    """
+    from importlib.metadata import entry_points
+
+    found: dict[str, str] = {}
+    for point in entry_points(group=ENTRY_POINTS):
+        if point.name not in RULES:
+            found.setdefault(point.name, point.value)
+    return found
+
+
+# A rule built from user code, by its name -> (the reference or entry point it came from, the function).
+_USER: dict[str, tuple[str, Callable]] = {}
+
+
 def factory(name: str) -> Callable:
-    """The function that builds the rule called ``name``.
+    """The function that builds the rule called ``name``: a registered name, a name an installed
+    package registers, the name of a user rule already built, or a reference to user code.
 
     Raises:
-        UnknownNameError: for a name that is not registered (naming the closest).
+        UnknownNameError: for a name that is none of these (naming the closest).
+        SymoptError: for a reference whose module does not import, or that names nothing callable.
     """
-    if not isinstance(name, str) or name not in RULES:
-        raise UnknownNameError("rule", name, RULES)
+    if isinstance(name, str) and name in RULES:
+        return _builtin(name)
+    if isinstance(name, str) and name in _USER:
+        return _USER[name][1]
+    if isinstance(name, str) and (name in plugins() or is_reference(name)):
+        return _user_function(plugins().get(name, name), name)
+    raise UnknownNameError("rule", name, [*rules(), *_USER])
+
+
+@functools.cache
+def _builtin(name: str) -> Callable:
     module, _, function = RULES[name].partition(":")
     return getattr(importlib.import_module(f"symopt.optimizers.{module}"), function or name)
 
 
+@functools.cache
+def _user_function(reference: str, name: str) -> Callable:
+    from symopt.spec import load
+
+    try:
+        function = load(reference)
+    except SymoptError as exc:
+        module = reference.rpartition(":")[0]
+        hint = ""
+        if str(exc).startswith("cannot import") and module.isidentifier():  # adma:coupling, a typo?
+            from symopt.errors import closest
+
+            hint = f" (if it is not your module but a rule: closest: {closest(module, rules())!r})"
+        raise SymoptError(f"rule {name}: {exc}{hint}" if name != reference else f"{exc}{hint}") from None
+    if not callable(function):
+        raise SymoptError(f"{name} is not a function that builds a rule (it is {type(function).__name__})")
+    return function
+
+
+def is_reference(name: str) -> bool:
+    """Whether ``name`` refers to user code, ``module:function`` (see :mod:`symopt.spec`)."""
+    from symopt.spec import is_reference as reference
+
+    return isinstance(name, str) and reference(name)
+
+
 def options(name: str) -> dict[str, object]:
-    """A rule's structural options with their defaults, e.g. ``{"nesterov": False}``."""
-    return {p.name: p.default for p in inspect.signature(factory(name)).parameters.values()}
+    """A rule's structural options with their defaults, e.g. ``{"nesterov": False}``.
+
+    Raises:
+        SymoptError: for a user's function with a parameter that is not an option (one without a
+            default, ``*args``, ``**kwargs``).
+    """
+    function = factory(name)
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        raise SymoptError(f"{name}: cannot read the options of {function!r} (no signature)") from None
+    for p in parameters:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.default is p.empty:
+            raise SymoptError(f"{name}: every parameter of the function that builds a rule is an option with "
+                              f"a default (a bool or a Literal), and {p} is not")
+    return {p.name: p.default for p in parameters}
 
 
 @functools.cache
@@ -86,10 +169,14 @@ def option_values(name: str) -> dict[str, tuple]:
         >>> option_values("momentum")
         {'nesterov': (False, True), 'form': ('torch', 'sutskever', 'ema')}
     """
-    hints = typing.get_type_hints(factory(name))
+    function = factory(name)
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception as exc:  # a user's annotation that does not resolve
+        raise SymoptError(f"{name}: cannot read its options' annotations ({type(exc).__name__}: {exc})") from None
     out: dict[str, tuple] = {}
     for key, default in options(name).items():
-        hint = hints.get(key)
+        hint = hints.get(key, bool if isinstance(default, bool) else None)  # an unannotated flag
         if hint is bool:
             values = (False, True)
         elif typing.get_origin(hint) is typing.Literal:
@@ -113,7 +200,7 @@ def variants(name: str) -> list[dict[str, object]]:
 
 def label(rule) -> str:
     """The rule's name with the options that differ from their defaults: ``adam(epsilon='hat')``."""
-    defaults = options(rule.name) if rule.name in RULES else {}
+    defaults = options(rule.name) if rule.name in RULES or rule.name in _USER else {}
     changed = [f"{k}={v!r}" for k, v in rule.options if k in defaults and v != defaults[k]]
     return f"{rule.name}({', '.join(changed)})" if changed else rule.name
 
@@ -122,7 +209,9 @@ def get(name, **opts: object):
     """The rule called ``name``, built with its structural options.
 
     Args:
-        name: a registered name (see :func:`rules`); a :class:`~symopt.core.Rule` is returned as is.
+        name: a registered name (see :func:`rules`), a name an installed package registers, or a
+            reference to user code (``path/to/file.py:function``, ``package.module:function``: the
+            module is imported, which runs it); a :class:`~symopt.core.Rule` is returned as is.
         **opts: structural variants, e.g. ``bias_correction=False`` for ``adam`` or
             ``nesterov=True`` for ``momentum``. Hyperparameter values are not options: they are
             symbols in the rule and keywords of its kernel's ``step``.
@@ -132,7 +221,9 @@ def get(name, **opts: object):
 
     Raises:
         UnknownNameError: for an unknown rule or option (the message names the closest match).
-        SymoptError: for an option value that is not one of the option's values.
+        SymoptError: for an option value that is not one of the option's values; for user code that
+            does not import, raises while building the rule, or returns something that is not a
+            Rule, in one line naming it.
 
     Example:
         >>> import symopt
@@ -160,4 +251,54 @@ def get(name, **opts: object):
 
 @functools.lru_cache(maxsize=256)
 def _build(name: str, opts: tuple):
-    return factory(name)(**dict(opts))
+    if name in RULES:
+        return factory(name)(**dict(opts))
+    from symopt.core import Rule
+
+    function = factory(name)
+    source = _USER[name][0] if name in _USER else plugins().get(name, name)
+    try:
+        made = function(**dict(opts))
+    except KeyboardInterrupt:
+        raise
+    except SymoptError as exc:
+        raise SymoptError(f"{source}: {exc}") from None
+    except BaseException as exc:  # the user's code failed (SystemExit included): one line, naming it
+        detail = " ".join(str(exc).split())
+        raise SymoptError(f"{source}: building the rule raised {type(exc).__name__}"
+                          + (f": {detail}" if detail else "")) from None
+    if not isinstance(made, Rule):
+        raise SymoptError(f"{source} returned {type(made).__name__}, not a Rule (build one with symopt.rule)")
+    if made.name in RULES:
+        raise SymoptError(f"{source} builds a rule named {made.name!r}, the name of one of symopt's rules: "
+                          "give it a name of its own")
+    known = _USER.get(made.name)
+    if known is not None and known[1] is not function:
+        raise SymoptError(f"{source} builds a rule named {made.name!r}, as {known[0]} does: give it a name of its own")
+    _USER[made.name] = (source, function)
+    return made
+
+
+def resolve(text, **extra: object):
+    """The rule a rule argument names, as every command and :mod:`symopt.torch` read it: a name or a
+    spec with options (``"adam(epsilon='hat')"``), a name an installed package registers, or a
+    reference to user code with its options (``"my.py:lamb(trust_clip=True)"``: the module is
+    imported, which runs it). ``extra`` options are added (one given in both places is an error);
+    a :class:`~symopt.core.Rule` is returned as is.
+
+    Example:
+        >>> resolve("momentum(nesterov=True)", form="ema").options
+        (('form', 'ema'), ('nesterov', True))
+
+    Raises:
+        SpecError: for a malformed spec; UnknownNameError, SymoptError: as :func:`get`.
+    """
+    from symopt.core import Rule
+    from symopt.spec import parse
+
+    if isinstance(text, Rule) and not extra:
+        return text
+    name, given = parse(text)
+    for key in given.keys() & extra.keys():
+        raise SymoptError(f"option {key!r} is given twice, in {text} and as -O {key}=...: give it once")
+    return get(name, **given, **extra)

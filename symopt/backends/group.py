@@ -1,0 +1,501 @@
+"""The step of a whole param group in one pass: every tensor of the group, in place, in one compiled loop.
+
+A training step updates many tensors (a GPT-2-shaped model: 76, from a layer norm's 384 numbers to an
+embedding's 3 million). Stepping them one by one costs a call, checks and a parallel launch per
+tensor, and the small ones leave threads idle. :class:`GroupKernel` compiles each specialisation of
+an elementwise rule (the lowering of :mod:`symopt.kernel`, printed by the numba backend's
+:func:`~symopt.backends.numba.loop_body`: the same hoisted scalars, the same operations in the same
+order on the same types, so the same bits as ``rule.kernel("numba")`` and the NumPy kernel) into one
+loop over *chunks* of the group: a table of (tensor, start, stop) rows of at most ``chunk`` elements
+(:data:`CHUNK`), so that threads share the work evenly whatever the tensors' sizes. Each chunk reaches
+its arrays through a table of addresses (θ, g, then each array state, for each tensor): nothing is
+copied or gathered, each element is read once and written once, and no temporary array is made.
+The scalars (``η/(1 - β₁ᵗ)``...) are a table of one row per tensor, in the arrays' dtype.
+
+What it takes: NumPy arrays, or CPU torch tensors (read through ``data_ptr()``, without importing torch
+here: a CPU tensor's memory is what ``.numpy()`` shares); float32 and float64, one dtype for a tensor,
+its gradient and its state, and several dtypes and any shapes in one group (one pass per dtype and
+per specialisation: the step counter, and a scalar state such as NAdam's μ product, may differ
+between tensors). A tensor whose arrays are dense with one layout (contiguous, or permuted like
+torch's channels-last or a transposed matrix, the same for θ, g and the state) is stepped in the
+pass; any other (a strided view, or a state laid out unlike its parameter, as NumPy's ``init`` makes
+it for a transposed array) is stepped alone by the rule's per-tensor numba kernel, which copies it
+in and out: the same numbers, at per-tensor speed.
+
+Threads: as many as asked (``threads=``: the torch optimizer passes ``torch.get_num_threads()``, what
+torch's fused step uses). The calling thread and threads of this module each run one stretch of the
+chunks (the compiled loop releases the GIL), cut so that each has the same number of elements; a
+group too small to share (under :data:`SHARE` chunks a thread) runs on fewer. Not numba's
+``parallel=True``: its OpenMP threads wait for the next loop by spinning, and so do torch's (another
+copy of the OpenMP runtime), so that in one process each takes the cores from the other on a machine
+without spare ones (see ``benchmarks/torch_step.py --per-tensor``).
+
+Example (numba installed; the first call compiles, about a second):
+    >>> import numpy as np, symopt
+    >>> from symopt.backends.group import GroupKernel
+    >>> kernel = GroupKernel(symopt.get("adamw"))
+    >>> params = [np.ones(3), np.ones((2, 2))]
+    >>> grads = [np.array([0.1, -0.2, 0.3]), np.full((2, 2), 0.5)]
+    >>> states = [{}, {}]  # filled on the first step
+    >>> kernel.step(params, grads, states, 1, lr=1e-2)
+    >>> params[0].round(4), sorted(states[0])
+    (array([0.9899, 1.0099, 0.9899]), ['m', 'v'])
+"""
+
+from __future__ import annotations
+
+import itertools
+import numbers
+import operator
+import os
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from symopt.backends.numba import DTYPES, _call, load, loop_body, require_numba
+from symopt.core import Rule
+from symopt.errors import SymoptError
+from symopt.kernel import (
+    MAX_STEP,
+    Kernel,
+    _on_whole_tensors,
+    _Program,
+    lower,
+    scalar_function,
+)
+
+# Elements of one tensor a thread takes at a time: 128 KiB of each float32 array, large enough that a
+# chunk's setup is nothing against its loop, small enough that two threads share a 14 M group evenly.
+CHUNK = 1 << 15
+# Chunks a thread must have to be worth waking (4 × 32 Ki elements, about a fifth of a millisecond of
+# AdamW on one core): a smaller group runs on fewer threads, a group of small tensors on the calling
+# thread alone.
+SHARE = 4
+_LOCK = threading.Lock()
+
+
+def source(rule_name: str, lowered) -> tuple[str, list[str], list[float]]:
+    """The module source of one specialisation's pass over a group, in place.
+
+    ``step(addresses, chunks, numbers)``: ``addresses[k]`` holds tensor k's θ, g and array states'
+    addresses, ``chunks[c]`` is (tensor, start, stop), and ``numbers[k]`` the scalars then the literals
+    of tensor k, in the arrays' dtype (which also types the arrays: one source for float32 and float64).
+
+    Returns:
+        ``(source, scalars, literals)``, as :func:`symopt.backends.numba.source`.
+    """
+    arrays, body, scalars, literals = loop_body(rule_name, lowered, inplace=True)
+    names = [*(f"s_{s}" for s in scalars), *(f"k{j}" for j in range(len(literals)))]
+    lines = [
+        f"# Generated by symopt from the rule {rule_name} (a param group, in place); do not edit.",
+        "import numpy",
+        "from numba import carray, njit, types",
+        "from numba.core import cgutils",
+        "from numba.extending import intrinsic",
+        "",
+        "",
+        "@intrinsic",
+        "def pointer(typingctx, address):",
+        "    def codegen(context, builder, signature, args):",
+        "        return builder.inttoptr(args[0], cgutils.voidptr_t)",
+        "",
+        "    return types.voidptr(types.int64), codegen",
+        "",
+        "",
+        '@njit(cache=True, nogil=True, error_model="numpy")',
+        "def step(addresses, chunks, numbers, first, last):",
+        "    size = numbers.itemsize",
+        "    for c in range(first, last):",
+        "        k = chunks[c, 0]",
+        "        start = chunks[c, 1]",
+        "        n = chunks[c, 2] - start",
+        *(f"        {a} = carray(pointer(addresses[k, {j}] + start * size), n, numbers.dtype)"
+          for j, a in enumerate(arrays)),
+        *(f"        {name} = numbers[k, {j}]" for j, name in enumerate(names)),
+        "        for i in range(n):",
+        *(f"            {line}" for line in body),
+        "",
+    ]
+    return "\n".join(lines), scalars, literals
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One specialisation's compiled pass, and how to fill its table of numbers from the hoisted
+    scalars (``names``: the definitions, then the scalar arguments, as the program computes them)."""
+
+    step: object
+    names: list
+    scalars: list
+    literals: list
+
+    def numbers(self, hoisted: list[float], arguments: list, dtype: np.dtype) -> np.ndarray:
+        given = dict(zip(self.names, [*hoisted, *arguments]))
+        # cast as the per-tensor numba kernel casts (dtype.type of each Python float)
+        return np.array([given[s] for s in self.scalars] + self.literals, dtype=dtype)
+
+
+class _Passes(Kernel):
+    """The rule's specialisations (chosen, hoisted and cached as :class:`~symopt.kernel.Kernel` does),
+    each emitted as a pass over a group."""
+
+    def _emit(self, exprs, inplace: bool) -> _Program:
+        lowered = lower(self.rule, exprs)
+        text, scalars, literals = source(self.rule.name, lowered)
+        names = [*(s.name for s, _ in lowered.definitions), *(a.name for a in lowered.scalar_args)]
+        return _Program(scalar_function(lowered), _Pass(load(text), names, scalars, literals), text, 0)
+
+
+# A buffer's description: (address of its first byte, elements, dtype, strides or None when C-contiguous).
+_TORCH_DTYPES: dict = {}
+_TENSORS: set = set()  # the types read as torch tensors (torch.Tensor, torch.nn.Parameter...)
+_IS_CPU, _DTYPE, _SHAPE = operator.attrgetter("is_cpu"), operator.attrgetter("dtype"), operator.attrgetter("shape")
+_CONTIGUOUS, _DATA_PTR, _NUMEL = (operator.methodcaller(name) for name in ("is_contiguous", "data_ptr", "numel"))
+
+
+def _describe(a, written: bool = True) -> tuple[int, int, np.dtype, tuple | None, tuple]:
+    """``(address, size, dtype, layout, shape)`` of a NumPy array or a CPU torch tensor (one the step
+    writes into if ``written``); layout is None for C-contiguous memory, else the strides in elements
+    (dense or not: see :func:`_dense`).
+
+    Raises:
+        ValueError: what is wrong with it (the caller names it).
+    """
+    if type(a) in _TENSORS:  # first: the torch optimizer's case, on every tensor of every step
+        if not a.is_cpu:
+            raise ValueError(f"is on {a.device}: the group step runs on CPU memory")
+        dtype = _TORCH_DTYPES.get(a.dtype)
+        if dtype is None:
+            name = str(a.dtype).removeprefix("torch.")
+            dtype = _TORCH_DTYPES[a.dtype] = np.dtype(name) if name in ("float32", "float64") else name
+        return a.data_ptr(), a.numel(), dtype, None if a.is_contiguous() else tuple(a.stride()), a.shape
+    if isinstance(a, np.ndarray):
+        if written and not a.flags.writeable:
+            raise ValueError("is read-only: the group step writes into it")
+        dtype = a.dtype
+        layout = None if a.flags.c_contiguous else tuple(s // dtype.itemsize if s % dtype.itemsize == 0 else -1
+                                                          for s in a.strides)  # -1: not a whole element
+        return a.ctypes.data, a.size, dtype, layout, a.shape
+    if not all(hasattr(a, name) for name in ("data_ptr", "is_cpu", "is_contiguous", "stride", "numel", "shape")):
+        raise ValueError(f"must be a NumPy array or a CPU torch tensor, not {type(a).__name__}")
+    _TENSORS.add(type(a))
+    return _describe(a, written)
+
+
+def _dense(shape: tuple, strides: tuple) -> bool:
+    """Whether strides (in elements) lay ``shape`` out on one block without gaps or overlap, in some
+    order of the dimensions, from its first element (no negative strides)."""
+    if any(s < 0 for s in strides):
+        return False
+    extent = 1
+    for size, stride in sorted((n, s) for n, s in zip(shape, strides) if n != 1):
+        if stride != extent:
+            return False
+        extent *= size
+    return True
+
+
+def _separate(indices: list[int], addresses: list[list[int]], sizes: list[int], dtype: np.dtype) -> None:
+    """Refuse a tensor whose θ, g and state arrays overlap (what one writes, another would read)."""
+    table = np.sort(np.array(addresses, dtype=np.int64), axis=1)
+    overlapping = (np.diff(table, axis=1).min(axis=1) < np.asarray(sizes) * dtype.itemsize) & (np.asarray(sizes) > 0)
+    if overlapping.any():
+        k = indices[int(np.argmax(overlapping))]
+        raise SymoptError(f"params[{k}], grads[{k}] and its state arrays must not overlap")
+
+
+_POOL: list = [None, 0]  # the worker threads, and the process that made them
+
+
+def _workers():
+    """A pool of threads that run the passes' pieces beside the calling thread (made again in a
+    forked child, which has none of its parent's threads)."""
+    pool, pid = _POOL
+    if pool is None or pid != os.getpid():
+        from concurrent.futures import ThreadPoolExecutor
+
+        with _LOCK:
+            if _POOL[0] is None or _POOL[1] != os.getpid():
+                _POOL[:] = [ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="symopt-group"),
+                            os.getpid()]
+        pool = _POOL[0]
+    return pool
+
+
+def _run(step, arguments: tuple, bounds: list[int], compiled: bool) -> None:
+    """``step`` over the chunks cut at ``bounds``: the first run on the calling thread, the others on
+    worker threads at the same time (the pass releases the GIL). A first call (which compiles, or
+    loads the compiled code) runs all of them on the calling thread."""
+    if not compiled or len(bounds) == 2:
+        _call(step, (*arguments, bounds[0], bounds[-1]))
+        return
+    pool = _workers()
+    running = [pool.submit(step, *arguments, first, last) for first, last in itertools.pairwise(bounds[1:])]
+    try:
+        step(*arguments, bounds[0], bounds[1])
+    finally:
+        for future in running:
+            future.result()
+
+
+@dataclass
+class GroupKernel:
+    """The step of a param group of an elementwise rule, in one pass over all its tensors, in place.
+
+    Args:
+        rule: an elementwise rule (one whose state is shaped like its parameters).
+        chunk: the most elements of one tensor a thread takes at a time (:data:`CHUNK`; a thread is
+            woken for every :data:`SHARE` chunks of the group). Any value gives the same numbers.
+
+    Raises:
+        SymoptError: if numba is missing or the rule works on whole tensors (matrix products, row and
+            column means), in one line.
+    """
+
+    rule: Rule
+    chunk: int = CHUNK
+    _passes: _Passes = field(init=False, repr=False)
+    _single: Kernel | None = field(init=False, repr=False, default=None)
+    _chunks: dict = field(init=False, repr=False, default_factory=dict)
+    _compiled: set = field(init=False, repr=False, default_factory=set)
+    _names: tuple = field(init=False, repr=False)  # the array states'
+    _scalar_names: tuple = field(init=False, repr=False)
+
+    def __post_init__(self):
+        require_numba()
+        if isinstance(self.chunk, bool) or not isinstance(self.chunk, numbers.Integral) or self.chunk < 1:
+            raise SymoptError(f"chunk must be a whole number of elements, at least 1, not {self.chunk!r}")
+        if _on_whole_tensors(self.rule):
+            raise SymoptError(f"{self.rule.name} works on whole tensors (matrix products, row and column means): "
+                              "the group step runs elementwise rules only; use the NumPy kernel, rule.kernel()")
+        self._passes = _Passes(self.rule)
+        self._names = tuple(s.name for s in self.rule.arrays)
+        self._scalar_names = tuple(s.name for s in self.rule.scalars)
+
+    @staticmethod
+    def takes(params) -> bool:
+        """Whether the group step runs every one of ``params``: NumPy arrays, or CPU torch tensors,
+        of float32 or float64 (laid out in any way). A torch optimizer steps the others (GPU tensors,
+        half precision, complex numbers) with its own code."""
+        for p in params:
+            if isinstance(p, np.ndarray):
+                if p.dtype not in DTYPES:
+                    return False
+                continue
+            try:
+                if not p.is_cpu or _describe(p)[2] not in DTYPES:
+                    return False
+            except (AttributeError, ValueError):
+                return False
+        return True
+
+    def step(self, params: list, grads: list, states: list[dict], t, *, threads: int | None = None, **hyper) -> None:
+        """Take one step of every tensor in ``params``, writing into them and their states.
+
+        Args:
+            params: the parameters: NumPy arrays or CPU torch tensors, float32 or float64.
+            grads: their gradients, the same kinds, dtypes and shapes.
+            states: one dict per parameter with the rule's state by name (``m``, ``v``...); an empty
+                dict is filled with the initial state (arrays of the parameter's kind, laid out like it)
+                before the step. New scalar states (NAdam's μ product) are written into the dicts.
+            t: the step being taken (counting from 1), for all, or one per parameter.
+            threads: how many threads share the work (the calling thread and worker threads; default:
+                numba's number, ``numba.get_num_threads()``).
+            **hyper: the hyperparameters by the rule's keywords, as :meth:`Kernel.step` takes them.
+
+        Raises:
+            SymoptError: in one line, for lists of different lengths, a gradient or state unlike its
+                parameter (dtype, shape), a dtype other than float32 and float64, a GPU tensor, a
+                read-only array, arrays of one tensor that overlap, a bad ``t`` or hyperparameter.
+        """
+        n = len(params)
+        if len(grads) != n or len(states) != n:
+            raise SymoptError(f"params, grads and states must be as long as each other, not {n}, {len(grads)} and {len(states)}")
+        steps = self._steps(t, n)
+        values = self._passes.hyperparameters(**hyper)
+        scalar_names = self._scalar_names
+        for k, state in enumerate(states):
+            if not isinstance(state, dict):
+                raise SymoptError(f"states[{k}] must be a dict (empty before the first step), not {type(state).__name__}")
+            if not state:
+                state.update(self._start(params[k], values))
+        found: dict = {}  # (dtype, t and scalar states, dense) -> tensor indices, addresses, sizes
+        keys, alone = [], []  # each tensor's (t and scalar states); the tensors stepped alone
+        regular = None if scalar_names else self._regular(params, grads, states, steps)
+        if regular is not None:
+            dtype, addresses, sizes = regular
+            keys = [(steps[0],)] * n
+            found[(dtype, keys[0], True)] = (list(range(n)), addresses, sizes)
+        for k in range(n if regular is None else 0):
+            state = states[k]
+            addresses, size, dtype, dense = self._arrays(k, params[k], grads[k], state)
+            key = (steps[k], *(self._scalar(k, state, name) for name in scalar_names))
+            keys.append(key)
+            entry = found.get((dtype, key, dense))
+            if entry is None:
+                entry = found[(dtype, key, dense)] = ([], [], [])
+            entry[0].append(k)
+            entry[1].append(addresses)
+            entry[2].append(size)
+        specialised = {key: self._passes._scalars([key[0], *values, *key[1:]], inplace=True) for key in dict.fromkeys(keys)}
+        passes: dict = {}  # (dtype, program) -> tensor indices, addresses, rows of numbers, sizes
+        for (dtype, key, dense), (indices, addresses, sizes) in found.items():
+            _separate(indices, addresses, sizes, dtype)
+            if not dense:
+                alone += indices
+                continue
+            program, hoisted, _ = specialised[key]
+            made = passes.setdefault((dtype, id(program)), (program, [], [], [], []))
+            made[1].extend(indices)
+            made[2].extend(addresses)
+            made[3].append(np.repeat(program.arrays.numbers(hoisted, [key[0], *values, *key[1:]], dtype)[None], len(indices), 0))
+            made[4].extend(sizes)
+        # every tensor checked: now written (the per-tensor kernel advances the scalar states of those alone)
+        if scalar_names:
+            stepped_alone = set(alone)
+            for k in range(n):
+                if k not in stepped_alone:
+                    states[k].update(specialised[keys[k]][2])
+        workers = max(1, int(threads)) if threads is not None else require_numba().get_num_threads()
+        for (dtype, _), (program, _, addresses, rows, sizes) in passes.items():
+            kept = [j for j, size in enumerate(sizes) if size]
+            if not kept:
+                continue
+            if len(kept) < len(sizes):
+                addresses, rows, sizes = [addresses[j] for j in kept], np.concatenate(rows)[kept], [sizes[j] for j in kept]
+            else:
+                rows = np.concatenate(rows) if len(rows) > 1 else rows[0]
+            table, bounds = self._chunk_table(sizes, workers)
+            step = program.arrays.step
+            _run(step, (np.array(addresses, dtype=np.int64), table, rows), bounds, (step, dtype) in self._compiled)
+            self._compiled.add((step, dtype))
+        for k in sorted(alone):
+            self._step_alone(params[k], grads[k], states[k], steps[k], hyper)
+
+    def _regular(self, params: list, grads: list, states: list[dict], steps: list[int]):
+        """A torch optimizer's usual group, read column by column (a few calls per tensor, not a few
+        dozen): contiguous CPU tensors of one dtype, each gradient and state shaped like its parameter,
+        at one step number. ``(dtype, addresses, sizes)``, or None to look at each tensor in turn."""
+        if not params or len(set(steps)) != 1:
+            return None
+        columns = [params, grads, *([state.get(name) for state in states] for name in self._names)]
+        arrays = [a for column in columns for a in column]
+        if not set(map(type, arrays)) <= _TENSORS or not all(map(_IS_CPU, arrays)) or not all(map(_CONTIGUOUS, arrays)):
+            return None
+        kinds = set(map(_DTYPE, arrays))
+        dtype = _TORCH_DTYPES.get(kinds.pop()) if len(kinds) == 1 else None
+        if not isinstance(dtype, np.dtype):
+            return None
+        shapes = list(map(_SHAPE, params))
+        if any(list(map(_SHAPE, column)) != shapes for column in columns[1:]):
+            return None
+        n = len(params)
+        pointers = list(map(_DATA_PTR, arrays))
+        return dtype, list(zip(*(pointers[j:j + n] for j in range(0, len(pointers), n)))), list(map(_NUMEL, params))
+
+    def _arrays(self, k: int, p, g, state: dict) -> tuple[list[int], int, np.dtype, bool]:
+        """The addresses of tensor k's θ, g and array states, its size and dtype, and whether the pass
+        can read them (dense, with one layout); checked against each other."""
+        arrays = [p, g]
+        arrays += map(state.get, self._names)
+        if type(p) in _TENSORS:  # contiguous CPU tensors, the common case, checked in few calls
+            kind, shape = p.dtype, p.shape
+            for a in arrays:
+                if type(a) not in _TENSORS or not a.is_cpu or a.dtype is not kind or a.shape != shape or not a.is_contiguous():
+                    break
+            else:
+                dtype = _TORCH_DTYPES.get(kind)
+                if dtype is not None and isinstance(dtype, np.dtype):
+                    return [a.data_ptr() for a in arrays], p.numel(), dtype, True
+        described = []
+        try:
+            for j, a in enumerate(arrays):
+                if a is None:
+                    raise ValueError("is missing")
+                described.append(_describe(a, written=j != 1))  # the gradient is only read
+        except ValueError as error:
+            what = ["params", "grads", *self._names][len(described)]
+            raise SymoptError(f"{what}[{k}] {error}" if len(described) < 2 else f"states[{k}][{what!r}] {error}") from None
+        _, size, dtype, _, shape = described[0]
+        if dtype not in DTYPES:
+            raise SymoptError(f"params[{k}] is {dtype}: the group step runs float32 and float64 parameters")
+        layouts = set()
+        for j, (_, _, kind, layout, other) in enumerate(described):
+            if kind != dtype or other != shape:
+                what = f"grads[{k}]" if j == 1 else f"states[{k}][{self._names[j - 2]!r}]"
+                raise SymoptError(f"{what} is {kind} of shape {tuple(other)}, but params[{k}] is {dtype} of shape {tuple(shape)}")
+            layouts.add(layout)
+        dense = layouts == {None} or (len(layouts) == 1 and _dense(shape, layout))
+        return [d[0] for d in described], size, dtype, dense
+
+    @staticmethod
+    def _scalar(k: int, state: dict, name: str) -> float:
+        value = state.get(name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise SymoptError(f"states[{k}][{name!r}] must be a real number, not {value!r}")
+        return float(value)
+
+    @staticmethod
+    def _steps(t, n: int) -> list[int]:
+        steps = [t] * n if isinstance(t, numbers.Integral) and not isinstance(t, bool) else list(t)
+        if len(steps) != n:
+            raise SymoptError(f"t must be one step number, or one per parameter ({n}), not {len(steps)}")
+        if n and set(map(type, steps)) == {int} and 1 <= min(steps) and max(steps) <= MAX_STEP:
+            return steps  # Python integers in range: the optimizer's case, checked without a loop
+        for value in steps:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= MAX_STEP:
+                raise SymoptError(f"t must be an integer from 1 to 2**53 (the step being taken), not {value!r}")
+        return [int(value) for value in steps]
+
+    def _chunk_table(self, sizes: list[int], workers: int) -> tuple[np.ndarray, list[int]]:
+        """Rows (tensor, start, stop) covering each tensor in pieces of at most ``chunk`` elements, and where
+        to cut them into ``workers`` runs of about the same number of elements; kept per list of sizes
+        (a group's sizes do not change between steps)."""
+        key = (tuple(sizes), workers)
+        made = self._chunks.get(key)
+        if made is None:
+            sizes = np.asarray(sizes, dtype=np.int64)
+            chunk = int(self.chunk)
+            counts = -(-sizes // chunk)
+            tensor = np.repeat(np.arange(sizes.size), counts)
+            start = (np.arange(tensor.size) - np.repeat(np.cumsum(counts) - counts, counts)) * chunk
+            table = np.stack([tensor, start, np.minimum(start + chunk, sizes[tensor])], axis=1)
+            done = np.cumsum(table[:, 2] - table[:, 1])
+            workers = max(1, min(workers, int(done[-1]) // (SHARE * chunk)))
+            cuts = np.searchsorted(done, done[-1] * np.arange(1, workers) / workers) if workers > 1 else []
+            bounds = sorted({0, *(int(c) + 1 for c in cuts), len(table)})
+            if len(self._chunks) > 64:
+                self._chunks.clear()
+            made = self._chunks[key] = (table, bounds)
+        return made
+
+    def _start(self, p, values: list[float]) -> dict:
+        """The initial state of parameter ``p``: NumPy arrays for an array (cache-line aligned, as
+        :meth:`Kernel.init` makes them), tensors laid out like a tensor (``clone`` keeps a dense
+        layout)."""
+        if isinstance(p, np.ndarray):
+            return self._passes.init(p, **{h.name: v for h, v in zip(self.rule.hypers, values)})
+        from symopt import symbols as S
+
+        def like(fill):
+            copy = p.detach().clone()
+            return copy if fill is None else copy.fill_(fill)
+
+        return {s.name: float(v) if s.scalar else like(None if s.init == S.theta0 else float(v))
+                for s, v in zip(self.rule.states, self._passes._start(*values))}
+
+    def _step_alone(self, p, g, state: dict, t: int, hyper: dict) -> None:
+        """One tensor whose layout the pass cannot read, by the per-tensor numba kernel on NumPy views
+        (it copies a strided array in and out)."""
+        if self._single is None:
+            self._single = self.rule.kernel("numba")
+
+        def view(a):
+            return a if isinstance(a, np.ndarray) else a.detach().numpy()
+
+        names = [s.name for s in self.rule.arrays]
+        views = {name: view(state[name]) for name in names}
+        scalars = {s.name: state[s.name] for s in self.rule.scalars}
+        _, new = self._single.step(view(p), view(g), {**views, **scalars}, t, inplace=True, **hyper)
+        state.update({s.name: new[s.name] for s in self.rule.scalars})
