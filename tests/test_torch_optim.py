@@ -169,6 +169,48 @@ def test_sparse_gradients_as_torch_takes_them(torch, optim):
             assert torch.equal(w.detach(), torch.ones(4, 3)) and int(optimizer.state[w]["step"]) == 1
 
 
+def test_fused_and_foreach_step_each_group_in_one_pass(torch, optim):
+    """``fused=True`` (or ``foreach=True`` where torch has no fused): a fixed-seed sample of the
+    classes of elementwise rules, float32 and float64 tensors with a complex and a bfloat16 one in the
+    same group (those two, which the group step does not take, on the generated code), 12 steps:
+    torch.optim's for-loop numbers at the dtype's tolerance; a state dict resumes either way."""
+    from conftest import require
+
+    require("numba", install='pip install "symopt-toolkit[numba]"')
+    from symopt.torch import _group_kernel
+
+    elementwise = [n for n in optim.names() if all(r.elementwise for r in getattr(optim, n)._rules)
+                   and n not in sparse_classes() and _takes_complex(torch, n)]
+    for name in random.Random(19).sample(elementwise, 2):
+        cls = getattr(optim, name)
+        signature = inspect.signature(cls).parameters
+        keyword = "fused" if "fused" in signature else "foreach"
+        generator = torch.Generator().manual_seed(7)
+        init = [torch.randn(5, 4, generator=generator, dtype=torch.float64), torch.randn(6, generator=generator),
+                torch.randn(3, 2, generator=generator, dtype=torch.complex128),
+                torch.randn(4, generator=generator).to(torch.bfloat16)]
+        ours_p, ours, theirs_p, theirs = pair(torch, optim, name, init, lr=0.01)  # torch's: its for-loop
+        ours = cls(ours_p, lr=0.01, **{keyword: True})
+        got, expected = train(torch, ours, ours_p, 12), train(torch, theirs, theirs_p, 12)
+        close(torch, got[:3], expected[:3], cls)
+        torch.testing.assert_close(got[3].double(), expected[3].double(), rtol=0.03, atol=0.03)
+        assert _group_kernel(cls._rules[0]) is not None  # the pass ran (numba installed)
+        # the state dict of the fused run continues on the per-tensor path, and torch's
+        plain = cls([torch.nn.Parameter(p.detach().clone()) for p in ours_p], lr=0.01)
+        plain.load_state_dict(copy.deepcopy(ours.state_dict()))
+        plain_p = plain.param_groups[0]["params"]
+        plain.param_groups[0][keyword] = False
+        close(torch, train(torch, plain, plain_p, 4, seed=3)[:3], train(torch, ours, ours_p, 4, seed=3)[:3], cls)
+
+
+def _takes_complex(torch, name) -> bool:
+    try:
+        getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(2, dtype=torch.complex64))])
+    except ValueError:
+        return False
+    return True
+
+
 def test_every_class_is_generated_with_torchs_signature(torch, optim):
     """One class per torch.optim class a registered rule names, with torch's signature verbatim."""
     from symopt.optimizers import RULES, get

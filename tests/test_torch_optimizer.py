@@ -146,6 +146,34 @@ def test_agrees_with_the_references(torch, name):
     assert report.passed, (report.failure, report.counterexample and report.counterexample.errors.first)
 
 
+def test_the_fused_group_step_agrees_with_the_references(torch):
+    """``fused=True``: the group step (symopt.backends.group, one pass over the group's tensors) on
+    generated trajectories of a rule of the sample, against the hand-written reference within the
+    running error bound; its state dict resumes the per-tensor path, and back, within that bound too."""
+    from conftest import require
+
+    require("numba", install='pip install "symopt-toolkit[numba]"')
+    from symopt.torch import Optimizer
+
+    rule = symopt.get(random.Random(SEED).choice(_sampled()))
+
+    def run_adapter(case):
+        param = torch.nn.Parameter(torch.tensor(case.params.copy()))
+        optimizer = Optimizer([param], rule, fused=True, **case.hyper_at(1))
+        out = []
+        for t, grads in enumerate(case.grads, start=1):
+            optimizer.param_groups[0].update(case.hyper_at(t))
+            param.grad = torch.tensor(grads.copy())
+            optimizer.step()
+            out.append(param.detach().numpy().copy())
+        return out
+
+    report = cross_check(rule, reference_runner(rule), against="reference", examples=6, seed=3, under_test=run_adapter)
+    assert report.passed, (report.failure, report.counterexample and report.counterexample.errors.first)
+    with pytest.raises(SymoptError, match="fused must be"):
+        Optimizer([torch.nn.Parameter(torch.ones(2))], rule, fused="yes")
+
+
 def test_bad_input_is_one_clear_error(torch):
     from symopt.torch import Optimizer
 

@@ -12,8 +12,9 @@ state of a parameter holds the rule's state variables by name (``m``, ``v``...) 
 :mod:`symopt.torch.optim` has torch.optim's own classes, signatures, group keys and state names, for
 the rules torch has.
 
-Both step a param group through one method, ``_step_group`` (default :func:`run_group`: the generated
-code, tensor by tensor), where a path for a whole group at once plugs in.
+Both step a param group through one method, ``_step_group``: with ``fused=True`` (the classes: also
+``foreach=True``), all its tensors in one pass where :class:`symopt.backends.group.GroupKernel` takes
+them (:func:`step_group`), else the generated code, tensor by tensor (:func:`run_group`).
 
 Importing this module does not import torch; the class is made on first use.
 
@@ -225,6 +226,39 @@ def run_group(kernel, values, params, grads, arrays, scalars, steps) -> list[dic
     return advanced
 
 
+@functools.lru_cache(maxsize=64)
+def _group_kernel(rule):
+    """``rule``'s step of a whole param group in one pass (:class:`symopt.backends.group.GroupKernel`),
+    or None where there is none: a rule on whole tensors, or numba not installed."""
+    if not rule.elementwise:
+        return None
+    try:
+        from symopt.backends.group import GroupKernel
+
+        return GroupKernel(rule)
+    except (ImportError, SymoptError):  # numba missing: the generated torch code steps the group
+        return None
+
+
+def step_group(kernel, values, params, grads, arrays, scalars, steps, fused: bool) -> list[dict]:
+    """The step of one param group (the arguments and result of :func:`run_group`): with ``fused``, in
+    one pass over all its tensors, in place, with no temporaries (:class:`~symopt.backends.group.GroupKernel`:
+    the rule's lowering compiled by numba, on the tensors' memory, on ``torch.get_num_threads()``
+    threads), where it runs every tensor of the group: an elementwise rule, numba installed, CPU
+    tensors of float32 or float64. Anything else (and ``fused`` False) takes :func:`run_group`, the
+    generated torch code, tensor by tensor."""
+    group = _group_kernel(kernel.rule) if fused and params else None
+    if group is None or not group.takes(params):
+        return run_group(kernel, values, params, grads, arrays, scalars, steps)
+    torch = require_torch()
+    rule = kernel.rule
+    states = [{**{s.name: a for s, a in zip(rule.arrays, state)}, **{s.name: v for s, v in zip(rule.scalars, scalar)}}
+              for state, scalar in zip(arrays, scalars)]
+    group.step(params, grads, states, steps, threads=torch.get_num_threads(),
+               **{h.name: v for h, v in zip(rule.hypers, values)})
+    return [{s.name: state[s.name] for s in rule.scalars} for state in states]
+
+
 @functools.cache
 def _optimizer_class():
     torch = require_torch()
@@ -232,7 +266,8 @@ def _optimizer_class():
     class Optimizer(torch.optim.Optimizer):
         """A ``torch.optim.Optimizer`` running ``rule`` (a :class:`~symopt.core.Rule`, a name or a
         spec such as ``"momentum(nesterov=True)"``) with ``hyperparameters`` by the rule's keywords as
-        the defaults of every param group.
+        the defaults of every param group. ``fused=True`` (a group key too) steps each group in one
+        pass where the group step takes it (:func:`step_group`: numba, CPU, float32 and float64).
 
         Raises:
             SymoptError: for an unknown rule, hyperparameter or option, a value out of range (at
@@ -240,7 +275,9 @@ def _optimizer_class():
                 not of sparse gradients (:func:`gradient`).
         """
 
-        def __init__(self, params, rule, **hyperparameters):
+        def __init__(self, params, rule, *, fused: bool = False, **hyperparameters):
+            if not isinstance(fused, bool):
+                raise SymoptError(f"fused must be True or False, not {fused!r}")
             rule = resolve(rule)
             if not rule.elementwise:
                 raise SymoptError(f"{rule.name} works on whole tensors (matrix products, row and column means): "
@@ -249,13 +286,13 @@ def _optimizer_class():
             kernel = _kernel(rule)
             values = kernel.hyperparameters(**hyperparameters)
             self.rule, self._kernel = rule, kernel
-            super().__init__(params, {h.name: v for h, v in zip(rule.hypers, values)})
+            super().__init__(params, {**{h.name: v for h, v in zip(rule.hypers, values)}, "fused": fused})
 
         def add_param_group(self, param_group):
             """torch's, after checking the group's keys: each a hyperparameter of the rule (an unknown
             one, such as torch's ``betas`` or ``maximize``, is an error, not ignored)."""
             if isinstance(param_group, dict):
-                valid = [h.name for h in self.rule.hypers]
+                valid = [h.name for h in self.rule.hypers] + ["fused"]
                 for key in param_group:
                     if key not in valid and key not in ("params", "param_names"):
                         raise UnknownNameError(f"{self.rule.name} param group key", key, valid)
@@ -315,9 +352,9 @@ def _optimizer_class():
                     state["step"] = t
 
         def _step_group(self, group, kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
-            """The step of one param group (see :func:`run_group`, its default): the one place a
-            faster path for a whole group plugs in."""
-            return run_group(kernel, values, params, grads, arrays, scalars, steps)
+            """The step of one param group: in one pass where the group's ``fused`` asks for it and the
+            group step runs it (:func:`step_group`), else the generated code, tensor by tensor."""
+            return step_group(kernel, values, params, grads, arrays, scalars, steps, fused=group.get("fused") is True)
 
         def _init(self, p, values) -> dict:
             """The state before the first step: each variable at its initial value, like ``p``."""

@@ -17,10 +17,13 @@ How torch's keywords reach the rule:
   a rule lacks at torch's default (``SGD`` with ``momentum=0`` runs ``sgd``, with momentum
   ``momentum``). A group no variant of a registered rule computes is a one-line error;
 - ``maximize`` steps along the gradient (torch negates it first);
-- ``foreach``, ``fused``, ``capturable``: accepted, and on the CPU they change nothing: every group
-  takes the same generated step (:meth:`_step_group`, where a fused path for a whole group plugs
-  in), which keeps the step count as a Python number (``capturable`` is for CUDA graphs, untested
-  here: no GPU). ``differentiable=True`` is refused: the step writes in place under ``no_grad``;
+- ``fused=True`` or ``foreach=True``: each param group's tensors step in one pass, in place, without
+  temporaries (:func:`symopt.torch.step_group`: :class:`symopt.backends.group.GroupKernel`, numba),
+  where it takes them all (an elementwise rule, CPU tensors of float32 or float64); the rest, and
+  torch's default (None: its for-loop on the CPU), take the generated torch code tensor by tensor
+  (:meth:`_step_group`). ``capturable`` is accepted and changes nothing (it is for CUDA graphs; untested
+  here: no GPU); the step count stays a Python number. ``differentiable=True`` is refused: the step
+  writes in place under ``no_grad``;
 - a complex parameter is its real view (``torch.view_as_real``), as in torch, for elementwise rules;
   a rule on whole tensors refuses it (the real view of a matrix is not the matrix), and so does a
   class whose torch.optim counterpart refuses one (SparseAdam).
@@ -54,7 +57,7 @@ import math
 
 from symopt.errors import SymoptError, UnknownNameError
 from symopt.torch import (Touched, _kernel, _number, eager, gradient, initial_state, real_view, require_torch,
-                          run_group)
+                          step_group)
 
 # Keywords that choose how torch computes a step, not what it computes.
 IMPLEMENTATION = ("foreach", "fused", "capturable")
@@ -306,10 +309,11 @@ def _base_class():
                         state["step"].fill_(t)
 
         def _step_group(self, group, kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
-            """The step of one param group's parameters of one dtype (see
-            :func:`symopt.torch.run_group`, its default): the one place a faster path for a whole
-            group plugs in."""
-            return run_group(kernel, values, params, grads, arrays, scalars, steps)
+            """The step of one param group's parameters of one dtype: with ``fused=True`` or
+            ``foreach=True``, all its tensors in one pass where the group step runs them
+            (:func:`symopt.torch.step_group`), else the generated code, tensor by tensor."""
+            fused = group.get("fused") is True or group.get("foreach") is True
+            return step_group(kernel, values, params, grads, arrays, scalars, steps, fused=fused)
 
         def _scratch(self, p, s):
             """Where the step writes a state torch does not keep (a factored moment of the kind p's
@@ -352,12 +356,19 @@ def _base_class():
         def _torch_group(self, saved, group) -> dict:
             """A saved group by torch's keys: a symopt.torch.Optimizer's (by the rule's names, ``beta1``
             and ``beta2``) through the declared library keywords; a keyword it lacks (an older
-            torch's; a structural one, which symopt's keeps in its rule) as this optimizer's group has it."""
+            torch's; a structural one, which symopt's keeps in its rule) as this optimizer's group has it.
+            A symopt.torch.Optimizer's ``fused`` becomes this class's ``fused``, or its ``foreach``."""
             rule = self._rule(group)
             names = [h.name for h in rule.hypers]
-            if any(h.keyword not in saved for h in rule.hypers) and all(n in saved for n in names):
-                saved = {**{k: v for k, v in saved.items() if k not in names},
-                         **library_keywords(rule, {n: saved[n] for n in names})}
+            if all(n in saved for n in names) and set(saved) - set(GROUP_KEYS) <= {*names, "fused"}:
+                fused = saved.get("fused")
+                saved = {k: v for k, v in saved.items() if k != "fused"}
+                if any(h.keyword not in saved for h in rule.hypers):
+                    saved = {**{k: v for k, v in saved.items() if k not in names},
+                             **library_keywords(rule, {n: saved[n] for n in names})}
+                keyword = next((k for k in ("fused", "foreach") if k in self._signature.parameters), None)
+                if isinstance(fused, bool) and keyword:
+                    saved[keyword] = fused or None
             return {**{k: v for k, v in group.items() if k not in GROUP_KEYS}, **saved}
 
         def _validate(self, state_dict) -> None:
