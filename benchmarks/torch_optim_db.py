@@ -7,7 +7,9 @@ Prints, for each optimizer, the configs that pass, that symopt refuses in one li
 symopt has, the rest refused, none failing. With ``--compile`` it also runs a compiled step
 (``torch.compile``, inductor by default) against the eager one for each optimizer's default config.
 
-    python benchmarks/torch_optim_db.py [--steps 20] [--compile [--backend inductor]]
+    python benchmarks/torch_optim_db.py [--steps 20] [--compile [--backend inductor]] [--fused]
+
+``--fused`` runs symopt's classes with ``fused=True`` (or ``foreach=True``): the one-pass group step.
 
 tests/test_torch_optim.py runs a fixed-seed sample of these configs (the CI budget); this is the sweep.
 """
@@ -93,6 +95,22 @@ def single(cls, kwargs):
     return {**kwargs, "foreach": False} if "foreach" in inspect.signature(cls).parameters and "foreach" not in kwargs else kwargs
 
 
+# --fused: symopt's classes step each group in one pass (fused=True, or foreach=True where torch has no
+# fused keyword), where the group step takes it.
+FUSED = False
+
+
+def grouped(cls, kwargs):
+    """``kwargs`` asking ``cls`` for its one-pass group step (unless the config sets foreach or fused)."""
+    import inspect
+
+    accepted = inspect.signature(cls).parameters
+    keyword = next((k for k in ("fused", "foreach") if k in accepted), None)
+    if keyword is None or "fused" in kwargs or "foreach" in kwargs:
+        return kwargs
+    return {**kwargs, keyword: True}
+
+
 def tolerance(cls, dtype):
     """The dtype's: a rule torch rounds inside (Muon's bfloat16 iteration) is computed by symopt.torch
     with torch's bfloat16 operations (symopt.torch.TORCH_ROUNDED), the same roundings, ties included."""
@@ -125,7 +143,7 @@ def _compare(info, optim_input, dtype, steps, seed, scheduler):
     except Exception as exc:  # torch refuses it too: not a config for this dtype
         return f"torch refused: {type(exc).__name__}: {exc}"
     try:
-        got = trajectory(ours_cls, kwargs, init, grads, scheduler)
+        got = trajectory(ours_cls, grouped(ours_cls, kwargs) if FUSED else kwargs, init, grads, scheduler)
     except SymoptError as exc:
         return f"refused: {exc}" if "\n" not in str(exc) else f"failed: a multi-line error: {exc}"
     except Exception as exc:
@@ -168,7 +186,11 @@ def main(argv=None) -> int:
     parser.add_argument("--verbose", action="store_true", help="print every refused and failed config")
     parser.add_argument("--compile", action="store_true", help="also compile each class's step against eager")
     parser.add_argument("--backend", default="inductor", help="torch.compile's backend for --compile")
+    parser.add_argument("--fused", action="store_true",
+                        help="symopt's classes with fused=True (or foreach=True): the one-pass group step")
     args = parser.parse_args(argv)
+    global FUSED
+    FUSED = args.fused
     torch.set_num_threads(1)
     if args.compile:
         for name in optim.names():
