@@ -7,7 +7,9 @@ Prints, for each optimizer, the configs that pass, that symopt refuses in one li
 symopt has, the rest refused, none failing. With ``--compile`` it also runs a compiled step
 (``torch.compile``, inductor by default) against the eager one for each optimizer's default config.
 
-    python benchmarks/torch_optim_db.py [--steps 20] [--compile [--backend inductor]]
+    python benchmarks/torch_optim_db.py [--steps 20] [--compile [--backend inductor]] [--fused]
+
+``--fused`` runs symopt's classes with ``fused=True`` (or ``foreach=True``): the one-pass group step.
 
 tests/test_torch_optim.py runs a fixed-seed sample of these configs (the CI budget); this is the sweep.
 """
@@ -47,9 +49,22 @@ def parameters(info, dtype, seed):
     return [torch.randn(shape, generator=generator, dtype=dtype) for shape in shapes]
 
 
-def gradients(params, steps, seed):
+def gradients(params, steps, seed, sparse=False):
+    """Seeded gradients; ``sparse`` (an OptimizerInfo with ``only_supports_sparse_grads``: torch's own
+    tests give it ``p.grad.to_sparse()``) makes them sparse COO tensors touching random rows (some
+    steps none): by rows (``to_sparse(1)``) at odd steps, by elements (``to_sparse()``) at even ones."""
     generator = torch.Generator().manual_seed(seed + 1)
-    return [[torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in params] for _ in range(steps)]
+    out = []
+    for t in range(steps):
+        step = []
+        for p in params:
+            g = torch.randn(p.shape, generator=generator, dtype=p.dtype)
+            if sparse:
+                rows = torch.rand(p.shape[0], generator=generator) < 0.5
+                g = (g * rows.reshape(-1, *[1] * (p.dim() - 1)).to(p.dtype)).to_sparse(1 if t % 2 else p.dim())
+            step.append(g)
+        out.append(step)
+    return out
 
 
 def kwargs_of(info, optim_input, dtype):
@@ -80,13 +95,26 @@ def single(cls, kwargs):
     return {**kwargs, "foreach": False} if "foreach" in inspect.signature(cls).parameters and "foreach" not in kwargs else kwargs
 
 
-def tolerance(cls, dtype):
-    """float32's where torch rounds inside the rule to bfloat16 (Muon's iteration: the two sides then
-    differ by float32 roundings between the same bfloat16 ones, symopt.verify.rounding_of)."""
-    from symopt.verify import rounding_of
+# --fused: symopt's classes step each group in one pass (fused=True, or foreach=True where torch has no
+# fused keyword), where the group step takes it.
+FUSED = False
 
-    rounds = any(rounding_of(rule, "torch") for rule in getattr(cls, "_rules", ()))
-    return TOLERANCE[torch.float32 if rounds else dtype]
+
+def grouped(cls, kwargs):
+    """``kwargs`` asking ``cls`` for its one-pass group step (unless the config sets foreach or fused)."""
+    import inspect
+
+    accepted = inspect.signature(cls).parameters
+    keyword = next((k for k in ("fused", "foreach") if k in accepted), None)
+    if keyword is None or "fused" in kwargs or "foreach" in kwargs:
+        return kwargs
+    return {**kwargs, keyword: True}
+
+
+def tolerance(cls, dtype):
+    """The dtype's: a rule torch rounds inside (Muon's bfloat16 iteration) is computed by symopt.torch
+    with torch's bfloat16 operations (symopt.torch.TORCH_ROUNDED), the same roundings, ties included."""
+    return TOLERANCE[dtype]
 
 
 def compare(info, optim_input, dtype, steps, seed=0, scheduler=None):
@@ -104,7 +132,7 @@ def compare(info, optim_input, dtype, steps, seed=0, scheduler=None):
 def _compare(info, optim_input, dtype, steps, seed, scheduler):
     name = info.optim_cls.__name__
     init = parameters(info, dtype, seed)
-    grads = gradients(init, steps, seed)
+    grads = gradients(init, steps, seed, sparse=info.only_supports_sparse_grads)
     kwargs = kwargs_of(info, optim_input, dtype)
     try:
         ours_cls = getattr(optim, name)
@@ -115,7 +143,7 @@ def _compare(info, optim_input, dtype, steps, seed, scheduler):
     except Exception as exc:  # torch refuses it too: not a config for this dtype
         return f"torch refused: {type(exc).__name__}: {exc}"
     try:
-        got = trajectory(ours_cls, kwargs, init, grads, scheduler)
+        got = trajectory(ours_cls, grouped(ours_cls, kwargs) if FUSED else kwargs, init, grads, scheduler)
     except SymoptError as exc:
         return f"refused: {exc}" if "\n" not in str(exc) else f"failed: a multi-line error: {exc}"
     except Exception as exc:
@@ -135,13 +163,14 @@ def compiled_against_eager(name, backend, steps=8):
     cls = getattr(optim, name)
     init = [torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)]
 
+    grads = gradients(init, steps, 0, sparse=any(rule.sparse for rule in cls._rules))
+
     def run(compiled):
         params = [torch.nn.Parameter(x.clone()) for x in init]
         optimizer = cls(params, lr=0.01)
         step = torch.compile(optimizer.step, backend=backend) if compiled else optimizer.step
-        generator = torch.Generator().manual_seed(1)
         for t in range(steps):
-            params[0].grad = torch.randn(params[0].shape, generator=generator, dtype=torch.float64)
+            params[0].grad = grads[t][0].clone()
             (step if t >= steps // 2 else optimizer.step)()
         return params[0].detach(), optimizer.state[params[0]]
 
@@ -157,7 +186,11 @@ def main(argv=None) -> int:
     parser.add_argument("--verbose", action="store_true", help="print every refused and failed config")
     parser.add_argument("--compile", action="store_true", help="also compile each class's step against eager")
     parser.add_argument("--backend", default="inductor", help="torch.compile's backend for --compile")
+    parser.add_argument("--fused", action="store_true",
+                        help="symopt's classes with fused=True (or foreach=True): the one-pass group step")
     args = parser.parse_args(argv)
+    global FUSED
+    FUSED = args.fused
     torch.set_num_threads(1)
     if args.compile:
         for name in optim.names():

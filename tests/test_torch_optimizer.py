@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from symopt.errors import SymoptError
 from symopt.verify import cross_check, reference_runner, torch_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
+SEED = 19
 # torch.optim's Adam, AdamW and SGD (momentum, Nesterov), and variants that take other branches.
 AGAINST_TORCH = [
     ("adam", {}, dict(lr=1e-2, weight_decay=1e-2)),
@@ -108,7 +110,20 @@ def one_thread(torch):
     torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("name", ["lion", "nadam", "schedule-free-sgd"])
+def _sampled() -> list[str]:
+    """A fixed-seed sample of the registry's elementwise rules, with one that keeps a scalar state
+    (NAdam's μ product) and one whose state starts at θ₀ (Schedule-Free's) if the sample has none."""
+    from symopt import symbols as S
+
+    elementwise = [n for n in symopt.rules() if symopt.get(n).elementwise]
+    picked = random.Random(SEED).sample(elementwise, 2)
+    for wanted in (lambda r: bool(r.scalars), lambda r: any(s.init == S.theta0 for s in r.states)):
+        if not any(wanted(symopt.get(n)) for n in picked):
+            picked.append(next(n for n in elementwise if wanted(symopt.get(n))))
+    return picked
+
+
+@pytest.mark.parametrize("name", _sampled())
 def test_agrees_with_the_references(torch, name):
     """Generated trajectories (float64 and float32, scheduled learning rates, extreme gradients)
     against the hand-written NumPy references, within the running error bound."""
@@ -129,6 +144,34 @@ def test_agrees_with_the_references(torch, name):
 
     report = cross_check(rule, reference_runner(rule), against="reference", examples=8, seed=2, under_test=run_adapter)
     assert report.passed, (report.failure, report.counterexample and report.counterexample.errors.first)
+
+
+def test_the_fused_group_step_agrees_with_the_references(torch):
+    """``fused=True``: the group step (symopt.backends.group, one pass over the group's tensors) on
+    generated trajectories of a rule of the sample, against the hand-written reference within the
+    running error bound; its state dict resumes the per-tensor path, and back, within that bound too."""
+    from conftest import require
+
+    require("numba", install='pip install "symopt-toolkit[numba]"')
+    from symopt.torch import Optimizer
+
+    rule = symopt.get(random.Random(SEED).choice(_sampled()))
+
+    def run_adapter(case):
+        param = torch.nn.Parameter(torch.tensor(case.params.copy()))
+        optimizer = Optimizer([param], rule, fused=True, **case.hyper_at(1))
+        out = []
+        for t, grads in enumerate(case.grads, start=1):
+            optimizer.param_groups[0].update(case.hyper_at(t))
+            param.grad = torch.tensor(grads.copy())
+            optimizer.step()
+            out.append(param.detach().numpy().copy())
+        return out
+
+    report = cross_check(rule, reference_runner(rule), against="reference", examples=6, seed=3, under_test=run_adapter)
+    assert report.passed, (report.failure, report.counterexample and report.counterexample.errors.first)
+    with pytest.raises(SymoptError, match="fused must be"):
+        Optimizer([torch.nn.Parameter(torch.ones(2))], rule, fused="yes")
 
 
 def test_bad_input_is_one_clear_error(torch):

@@ -12,8 +12,9 @@ state of a parameter holds the rule's state variables by name (``m``, ``v``...) 
 :mod:`symopt.torch.optim` has torch.optim's own classes, signatures, group keys and state names, for
 the rules torch has.
 
-Both step a param group through one method, ``_step_group`` (default :func:`run_group`: the generated
-code, tensor by tensor), where a path for a whole group at once plugs in.
+Both step a param group through one method, ``_step_group``: with ``fused=True`` (the classes: also
+``foreach=True``), all its tensors in one pass where :class:`symopt.backends.group.GroupKernel` takes
+them (:func:`step_group`), else the generated code, tensor by tensor (:func:`run_group`).
 
 Importing this module does not import torch; the class is made on first use.
 
@@ -104,17 +105,72 @@ def _torch_kernel():
     return TorchKernel
 
 
+def newton_schulz_bfloat16(x, a, b, c, k, eps):
+    """NS_k(x) (:func:`symopt.ops.newton_schulz`'s grouping: the Gram matrix G = XXᵀ of the wide
+    orientation, B = bG + cG², X ← aX + BX) computed by torch in bfloat16 as torch.optim.Muon computes
+    it: ``addmm`` in bfloat16 (float32 accumulation inside), so that the roundings, ties included, are
+    torch's. The result (bfloat16 values) in ``x``'s dtype, as torch adds it to the parameter: exact.
+    A stack of matrices (torch.optim.Muon takes none) goes to symopt's NumPy rounding."""
+    import numpy as np
+
+    from symopt import ops
+
+    x = np.asarray(x)
+    if x.ndim != 2:
+        return ops.newton_schulz(x, a, b, c, k, eps, rounding="bfloat16").astype(np.result_type(x.dtype, np.float32))
+    torch = require_torch()
+    ortho = torch.from_numpy(np.ascontiguousarray(x)).bfloat16()
+    tall = x.shape[0] > x.shape[1]
+    if tall:
+        ortho = ortho.T
+    ortho = ortho / ortho.norm().clamp(min=float(eps))
+    for _ in range(int(k)):
+        gram = ortho @ ortho.T
+        update = torch.addmm(gram, gram, gram, beta=float(b), alpha=float(c))
+        ortho = torch.addmm(ortho, update, ortho, beta=float(a))
+    if tall:
+        ortho = ortho.T
+    return ortho.to(torch.float64 if x.dtype == np.float64 else torch.float32).numpy()
+
+
+# The lowering, as torch computes it, of each operation symopt.ops rounds where torch rounds (by its
+# SymPy class's name, as in ops.namespace): a rule using one runs it in place of the NumPy rounding.
+TORCH_ROUNDED = {"NewtonSchulz": newton_schulz_bfloat16}
+
+
+@functools.cache
+def _rounded_kernel():
+    from symopt.kernel import Kernel, _emit
+
+    class TorchRoundedKernel(Kernel):
+        """The NumPy kernel of a rule on whole tensors, with each operation torch computes in bfloat16
+        computed by torch's bfloat16 operations (:data:`TORCH_ROUNDED`), ties rounded as torch rounds."""
+
+        def _emit(self, exprs, inplace: bool):
+            program = _emit(self.rule, exprs, inplace, self.rounding)
+            program.arrays.__globals__.update(TORCH_ROUNDED)  # the program's own namespace, made by this call
+            return program
+
+    return TorchRoundedKernel
+
+
 @functools.lru_cache(maxsize=64)
 def _kernel(rule):
     """One compiled kernel per rule, shared by the optimizers that run it (its programs are made once):
     torch operations for an elementwise rule; for a rule on whole tensors (Muon, Adafactor), the NumPy
-    kernel rounding where torch rounds (:func:`symopt.verify.rounding_of`), run in place on the CPU
+    kernel rounding where torch rounds (:func:`symopt.verify.rounding_of`), the rounded operations
+    computed by torch's own bfloat16 arithmetic (:data:`TORCH_ROUNDED`), run in place on the CPU
     tensors' memory."""
     if rule.elementwise:
         return _torch_kernel()(rule)
+    from symopt import ops
     from symopt.verify import rounding_of
 
-    return rule.kernel("numpy", rounding=rounding_of(rule, "torch"))
+    rounding = rounding_of(rule, "torch")
+    used = {op.sympy.__name__ for eq in rule.equations for op in ops.used(eq.rhs) if op.rounds}
+    if rounding is not None and used <= set(TORCH_ROUNDED):
+        return _rounded_kernel()(rule, rounding)
+    return rule.kernel("numpy", rounding=rounding)
 
 
 def eager(function):
@@ -170,6 +226,39 @@ def run_group(kernel, values, params, grads, arrays, scalars, steps) -> list[dic
     return advanced
 
 
+@functools.lru_cache(maxsize=64)
+def _group_kernel(rule):
+    """``rule``'s step of a whole param group in one pass (:class:`symopt.backends.group.GroupKernel`),
+    or None where there is none: a rule on whole tensors, or numba not installed."""
+    if not rule.elementwise:
+        return None
+    try:
+        from symopt.backends.group import GroupKernel
+
+        return GroupKernel(rule)
+    except (ImportError, SymoptError):  # numba missing: the generated torch code steps the group
+        return None
+
+
+def step_group(kernel, values, params, grads, arrays, scalars, steps, fused: bool) -> list[dict]:
+    """The step of one param group (the arguments and result of :func:`run_group`): with ``fused``, in
+    one pass over all its tensors, in place, with no temporaries (:class:`~symopt.backends.group.GroupKernel`:
+    the rule's lowering compiled by numba, on the tensors' memory, on ``torch.get_num_threads()``
+    threads), where it runs every tensor of the group: an elementwise rule, numba installed, CPU
+    tensors of float32 or float64. Anything else (and ``fused`` False) takes :func:`run_group`, the
+    generated torch code, tensor by tensor."""
+    group = _group_kernel(kernel.rule) if fused and params else None
+    if group is None or not group.takes(params):
+        return run_group(kernel, values, params, grads, arrays, scalars, steps)
+    torch = require_torch()
+    rule = kernel.rule
+    states = [{**{s.name: a for s, a in zip(rule.arrays, state)}, **{s.name: v for s, v in zip(rule.scalars, scalar)}}
+              for state, scalar in zip(arrays, scalars)]
+    group.step(params, grads, states, steps, threads=torch.get_num_threads(),
+               **{h.name: v for h, v in zip(rule.hypers, values)})
+    return [{s.name: state[s.name] for s in rule.scalars} for state in states]
+
+
 @functools.cache
 def _optimizer_class():
     torch = require_torch()
@@ -177,14 +266,18 @@ def _optimizer_class():
     class Optimizer(torch.optim.Optimizer):
         """A ``torch.optim.Optimizer`` running ``rule`` (a :class:`~symopt.core.Rule`, a name or a
         spec such as ``"momentum(nesterov=True)"``) with ``hyperparameters`` by the rule's keywords as
-        the defaults of every param group.
+        the defaults of every param group. ``fused=True`` (a group key too) steps each group in one
+        pass where the group step takes it (:func:`step_group`: numba, CPU, float32 and float64).
 
         Raises:
             SymoptError: for an unknown rule, hyperparameter or option, a value out of range (at
-                construction, and at each step for a group's values), or a sparse gradient.
+                construction, and at each step for a group's values), or a sparse gradient to a rule
+                not of sparse gradients (:func:`gradient`).
         """
 
-        def __init__(self, params, rule, **hyperparameters):
+        def __init__(self, params, rule, *, fused: bool = False, **hyperparameters):
+            if not isinstance(fused, bool):
+                raise SymoptError(f"fused must be True or False, not {fused!r}")
             rule = resolve(rule)
             if not rule.elementwise:
                 raise SymoptError(f"{rule.name} works on whole tensors (matrix products, row and column means): "
@@ -193,13 +286,13 @@ def _optimizer_class():
             kernel = _kernel(rule)
             values = kernel.hyperparameters(**hyperparameters)
             self.rule, self._kernel = rule, kernel
-            super().__init__(params, {h.name: v for h, v in zip(rule.hypers, values)})
+            super().__init__(params, {**{h.name: v for h, v in zip(rule.hypers, values)}, "fused": fused})
 
         def add_param_group(self, param_group):
             """torch's, after checking the group's keys: each a hyperparameter of the rule (an unknown
             one, such as torch's ``betas`` or ``maximize``, is an error, not ignored)."""
             if isinstance(param_group, dict):
-                valid = [h.name for h in self.rule.hypers]
+                valid = [h.name for h in self.rule.hypers] + ["fused"]
                 for key in param_group:
                     if key not in valid and key not in ("params", "param_names"):
                         raise UnknownNameError(f"{self.rule.name} param group key", key, valid)
@@ -233,31 +326,35 @@ def _optimizer_class():
             kernel, rule = self._kernel, self.rule
             for group in self.param_groups:
                 values = kernel.hyperparameters(**{h.name: _number(group[h.name]) for h in rule.hypers})
-                params, grads, states = [], [], []
+                params, grads, arrays, states = [], [], [], []
+                touched = Touched()
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    if p.grad.is_sparse:
-                        raise SymoptError(f"{rule.name}: sparse gradients are not supported")
+                    grad = gradient(rule, p, p.grad, rule.name)
                     state = self.state[p]
                     if not state:
                         state.update(self._init(p, values))
-                    real = torch.view_as_real if p.is_complex() else (lambda x: x)  # as torch.optim does
-                    params.append(real(p))
-                    grads.append(real(p.grad))
+                    tensors = [state[s.name] for s in rule.arrays]
+                    if isinstance(grad, tuple):  # a sparse gradient: the touched elements alone
+                        index, grad = grad
+                        p, tensors = touched.gather(index, p, tensors)
+                    params.append(real_view(p))  # a complex tensor as its real view, as torch.optim does
+                    grads.append(real_view(grad))
+                    arrays.append([real_view(a) for a in tensors])
                     states.append(state)
                 steps = [int(_number(state["step"])) + 1 for state in states]
-                advanced = self._step_group(group, kernel, values, params, grads,
-                                            [[real_view(state[s.name]) for s in rule.arrays] for state in states],
+                advanced = self._step_group(group, kernel, values, params, grads, arrays,
                                             [[state[s.name] for s in rule.scalars] for state in states], steps)
+                touched.scatter()
                 for state, new, t in zip(states, advanced, steps):
                     state.update(new)
                     state["step"] = t
 
         def _step_group(self, group, kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
-            """The step of one param group (see :func:`run_group`, its default): the one place a
-            faster path for a whole group plugs in."""
-            return run_group(kernel, values, params, grads, arrays, scalars, steps)
+            """The step of one param group: in one pass where the group's ``fused`` asks for it and the
+            group step runs it (:func:`step_group`), else the generated code, tensor by tensor."""
+            return step_group(kernel, values, params, grads, arrays, scalars, steps, fused=group.get("fused") is True)
 
         def _init(self, p, values) -> dict:
             """The state before the first step: each variable at its initial value, like ``p``."""
@@ -272,6 +369,46 @@ def real_view(tensor):
     """A complex tensor's real view (``torch.view_as_real``), any other as it is."""
     torch = require_torch()
     return torch.view_as_real(tensor) if tensor.is_complex() else tensor
+
+
+def gradient(rule, p, grad, owner: str):
+    """``grad`` as the step takes it: a strided gradient as it is; a sparse (COO) one, for a rule of
+    sparse gradients (:attr:`Rule.sparse`), coalesced, as the pair (its indices, as a tuple that
+    indexes ``p``'s touched elements, rows when its dense dimensions are whole rows; its values).
+    Anything else is refused in one line, naming ``owner`` (the optimizer)."""
+    torch = require_torch()
+    if grad.layout == torch.strided:
+        return grad
+    if grad.layout != torch.sparse_coo or not rule.sparse:
+        raise SymoptError(f"{owner}: {str(grad.layout)[6:]} gradients are not supported (only a rule of sparse "
+                          "gradients, Rule.sparse, takes sparse COO ones)")
+    if any(s.shape != "param" for s in rule.arrays):
+        raise SymoptError(f"{owner}: {rule.name} keeps states not shaped like the parameter: no sparse gradients")
+    grad = grad.coalesce()
+    return tuple(grad.indices()), grad.values()
+
+
+class Touched:
+    """The elements of parameters a sparse gradient touches, gathered (copies) for the step of the rule
+    on them alone, and written back after it: the other elements keep θ and their states, as in
+    torch's SparseAdam (the rule's update of one element does not read the others)."""
+
+    def __init__(self):
+        self.writes = []
+
+    def gather(self, index, p, arrays):
+        """``p``'s and ``arrays``' elements at ``index`` (new tensors; None stays None), to be written
+        back by :meth:`scatter`."""
+        gathered = [p[index], *(None if a is None else a[index] for a in arrays)]
+        self.writes.append((index, [p, *arrays], gathered))
+        return gathered[0], gathered[1:]
+
+    def scatter(self):
+        for index, homes, gathered in self.writes:
+            for home, values in zip(homes, gathered):
+                if home is not None:
+                    home[index] = values
+        self.writes.clear()
 
 
 def check_state_dict(rule, state_dict, param_groups) -> None:
@@ -318,7 +455,8 @@ def check_state_dict(rule, state_dict, param_groups) -> None:
 def initial_state(kernel, p, values) -> list:
     """Each state variable of ``kernel``'s rule before the first step, for parameter ``p``: a float for
     a scalar state, a copy of ``p`` for one that starts at θ₀, else a tensor of its shape (a complex
-    ``p`` keeps complex states, as torch.optim does) at its initial value; None for the kind of
+    ``p`` keeps complex states, as torch.optim does, each number of their real view at the initial
+    value: Rprop's step size, Adagrad's initial accumulator); None for the kind of
     factored moment ``p``'s shape does not use (torch.optim keeps none)."""
     from symopt import symbols as S
 
@@ -332,6 +470,8 @@ def initial_state(kernel, p, values) -> list:
             out.append(None)
         elif s.init == S.theta0:
             out.append(p.detach().clone(memory_format=torch.preserve_format))
+        elif s.shape == "param" and p.is_complex():  # each of the real view's numbers at the value, as torch
+            out.append(torch.view_as_complex(torch.full_like(torch.view_as_real(p), float(start))))
         elif s.shape == "param":
             out.append(torch.full_like(p, float(start), memory_format=torch.preserve_format))
         else:

@@ -17,12 +17,20 @@ How torch's keywords reach the rule:
   a rule lacks at torch's default (``SGD`` with ``momentum=0`` runs ``sgd``, with momentum
   ``momentum``). A group no variant of a registered rule computes is a one-line error;
 - ``maximize`` steps along the gradient (torch negates it first);
-- ``foreach``, ``fused``, ``capturable``: accepted, and on the CPU they change nothing: every group
-  takes the same generated step (:meth:`_step_group`, where a fused path for a whole group plugs
-  in), which keeps the step count as a Python number (``capturable`` is for CUDA graphs, untested
-  here: no GPU). ``differentiable=True`` is refused: the step writes in place under ``no_grad``;
+- ``fused=True`` or ``foreach=True``: each param group's tensors step in one pass, in place, without
+  temporaries (:func:`symopt.torch.step_group`: :class:`symopt.backends.group.GroupKernel`, numba),
+  where it takes them all (an elementwise rule, CPU tensors of float32 or float64); the rest, and
+  torch's default (None: its for-loop on the CPU), take the generated torch code tensor by tensor
+  (:meth:`_step_group`). ``capturable`` is accepted and changes nothing (it is for CUDA graphs; untested
+  here: no GPU); the step count stays a Python number. ``differentiable=True`` is refused: the step
+  writes in place under ``no_grad``;
 - a complex parameter is its real view (``torch.view_as_real``), as in torch, for elementwise rules;
-  a rule on whole tensors refuses it (the real view of a matrix is not the matrix).
+  a rule on whole tensors refuses it (the real view of a matrix is not the matrix), and so does a
+  class whose torch.optim counterpart refuses one (SparseAdam).
+
+A rule of sparse gradients (:attr:`Rule.sparse`: SparseAdam) takes sparse COO gradients only, as
+torch's class does, and steps the elements they touch alone (gathered, stepped, written back: the others
+keep θ and their states), with the parameter's step count advancing at each step it has a gradient.
 
 An unknown keyword, in the constructor or a param group, is a one-line error, never ignored. A
 torch.optim class symopt has no rule for (LBFGS, driven by a closure) is refused in one line.
@@ -48,7 +56,8 @@ import inspect
 import math
 
 from symopt.errors import SymoptError, UnknownNameError
-from symopt.torch import _kernel, _number, eager, initial_state, require_torch, run_group
+from symopt.torch import (Touched, _kernel, _number, eager, gradient, initial_state, real_view, require_torch,
+                          step_group)
 
 # Keywords that choose how torch computes a step, not what it computes.
 IMPLEMENTATION = ("foreach", "fused", "capturable")
@@ -161,6 +170,8 @@ def _base_class():
                 if p.is_complex() and not rule.elementwise:
                     raise SymoptError(f"torch.optim.{self._torch}: {rule.name} works on whole tensors and takes no "
                                       "complex parameters (the real view of a matrix is not the matrix)")
+                if p.is_complex() and not _takes_complex(self._torch):
+                    raise SymoptError(f"torch.optim.{self._torch} takes no complex parameters, as torch's refuses them")
                 rule.check_shape(tuple(p.shape))
             if not any(v is None for v in self._raw(rule, group).values()):
                 _kernel(rule).hyperparameters(**self._hyper(rule, group, None))
@@ -259,11 +270,14 @@ def _base_class():
                 kernel = _kernel(rule)
                 by_dtype: dict = {}
                 work: dict = {}
+                touched = Touched()
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    if p.grad.is_sparse:
-                        raise SymoptError(f"torch.optim.{self._torch}: sparse gradients are not supported")
+                    owner = f"torch.optim.{self._torch}"
+                    if rule.sparse and p.grad.layout == torch.strided:  # as torch's class
+                        raise SymoptError(f"{owner} takes sparse gradients only, as torch's does, not a dense one")
+                    grad = gradient(rule, p, -p.grad if group.get("maximize") else p.grad, owner)
                     if p.dtype not in by_dtype:
                         by_dtype[p.dtype] = kernel.hyperparameters(**self._hyper(rule, group, p.dtype))
                     values = by_dtype[p.dtype]
@@ -273,28 +287,33 @@ def _base_class():
                         state.update(self._initial(rule, kernel, p, values, dead))
                     else:
                         self._check_state(rule, state, p, dead)
-                    grad = -p.grad if group.get("maximize") else p.grad
-                    real = torch.view_as_real if p.is_complex() else (lambda x: x)
+                    tensors = [state[s.keyword] if state.get(s.keyword) is not None else None for s in rule.arrays]
+                    target = p
+                    if isinstance(grad, tuple):  # a sparse gradient: the touched elements alone
+                        index, grad = grad
+                        target, tensors = touched.gather(index, p, tensors)
                     items = work.setdefault(p.dtype, ([], [], [], [], [], []))
-                    items[0].append(real(p))
-                    items[1].append(real(grad))
-                    items[2].append([real(state[s.keyword]) if state.get(s.keyword) is not None
-                                     else self._scratch(real(p), s) for s in rule.arrays])
+                    items[0].append(real_view(target))
+                    items[1].append(real_view(grad))
+                    items[2].append([real_view(a) if a is not None else self._scratch(real_view(target), s)
+                                     for s, a in zip(rule.arrays, tensors)])
                     items[3].append([float(_number(state[s.keyword])) for s in rule.scalars])
                     items[4].append(int(_number(state["step"])) + 1)
                     items[5].append(state)
                 for dtype, (params, grads, arrays, scalars, steps, states) in work.items():
                     advanced = self._step_group(group, kernel, by_dtype[dtype], params, grads, arrays, scalars, steps)
+                    touched.scatter()
                     for state, new, t in zip(states, advanced, steps):
                         for s in rule.scalars:
                             state[s.keyword] = new[s.name]
                         state["step"].fill_(t)
 
         def _step_group(self, group, kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
-            """The step of one param group's parameters of one dtype (see
-            :func:`symopt.torch.run_group`, its default): the one place a faster path for a whole
-            group plugs in."""
-            return run_group(kernel, values, params, grads, arrays, scalars, steps)
+            """The step of one param group's parameters of one dtype: with ``fused=True`` or
+            ``foreach=True``, all its tensors in one pass where the group step runs them
+            (:func:`symopt.torch.step_group`), else the generated code, tensor by tensor."""
+            fused = group.get("fused") is True or group.get("foreach") is True
+            return step_group(kernel, values, params, grads, arrays, scalars, steps, fused=fused)
 
         def _scratch(self, p, s):
             """Where the step writes a state torch does not keep (a factored moment of the kind p's
@@ -337,12 +356,19 @@ def _base_class():
         def _torch_group(self, saved, group) -> dict:
             """A saved group by torch's keys: a symopt.torch.Optimizer's (by the rule's names, ``beta1``
             and ``beta2``) through the declared library keywords; a keyword it lacks (an older
-            torch's; a structural one, which symopt's keeps in its rule) as this optimizer's group has it."""
+            torch's; a structural one, which symopt's keeps in its rule) as this optimizer's group has it.
+            A symopt.torch.Optimizer's ``fused`` becomes this class's ``fused``, or its ``foreach``."""
             rule = self._rule(group)
             names = [h.name for h in rule.hypers]
-            if any(h.keyword not in saved for h in rule.hypers) and all(n in saved for n in names):
-                saved = {**{k: v for k, v in saved.items() if k not in names},
-                         **library_keywords(rule, {n: saved[n] for n in names})}
+            if all(n in saved for n in names) and set(saved) - set(GROUP_KEYS) <= {*names, "fused"}:
+                fused = saved.get("fused")
+                saved = {k: v for k, v in saved.items() if k != "fused"}
+                if any(h.keyword not in saved for h in rule.hypers):
+                    saved = {**{k: v for k, v in saved.items() if k not in names},
+                             **library_keywords(rule, {n: saved[n] for n in names})}
+                keyword = next((k for k in ("fused", "foreach") if k in self._signature.parameters), None)
+                if isinstance(fused, bool) and keyword:
+                    saved[keyword] = fused or None
             return {**{k: v for k, v in group.items() if k not in GROUP_KEYS}, **saved}
 
         def _validate(self, state_dict) -> None:
@@ -436,6 +462,17 @@ def _foreign(name: str) -> frozenset:
     return frozenset(every - own - set(GROUP_KEYS))
 
 
+@functools.cache
+def _takes_complex(name: str) -> bool:
+    """Whether torch.optim.``name`` takes a complex parameter (SparseAdam refuses one when made)."""
+    torch = require_torch()
+    try:
+        getattr(torch.optim, name)([torch.zeros(2, 2, dtype=torch.complex64, requires_grad=True)])
+    except (ValueError, RuntimeError, TypeError):
+        return False
+    return True
+
+
 def _kept(state, p) -> bool:
     """Whether torch.optim keeps ``state`` for ``p``: not a factored moment of the kind ``p``'s shape
     does not use (Adafactor's row and column moments of a vector)."""
@@ -477,13 +514,14 @@ def _zeros(rule, values) -> frozenset:
 @functools.cache
 def _dead(rule, zeros: frozenset) -> frozenset:
     """The states whose previous value no step reads with the hyperparameters ``zeros`` at 0 (RMSprop's
-    buffer at momentum 0): torch keeps none of them. A state is read when θ's step, or the step of a
-    state that is read, uses it (by fixed point)."""
+    buffer at momentum 0): torch keeps none of them. A state is read when θ's step, the state the model
+    is evaluated at (:attr:`Rule.evaluate`, ASGD's average), or the step of a state that is read, uses
+    it (by fixed point); the evaluated state itself is kept."""
     from symopt import symbols as S
 
     at_zero = {h.symbol: 0 for h in rule.hypers if h.name in zeros}
     step = {k: v.xreplace(at_zero) for k, v in rule.step_map().items()}
-    live = {S.theta}
+    live = {S.theta, *(s.new for s in rule.states if s.name == rule.evaluate)}
     changed = True
     while changed:
         changed = False
