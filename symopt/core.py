@@ -224,9 +224,10 @@ class Rule:
             return "parameters of any shape"
         return " or ".join(f"{r}-D" for r in self.ranks) + " parameters" + (" (matrices)" if self.ranks == (2,) else "")
 
-    @property
+    @functools.cached_property
     def arrays(self) -> tuple[State, ...]:
-        """The state variables that hold one value per parameter."""
+        """The state variables that hold one value per parameter (kept after the first call: every
+        step of symopt.torch asks, for each parameter)."""
         return tuple(s for s in self.states if not s.scalar)
 
     @property
@@ -244,9 +245,9 @@ class Rule:
         used = set().union(*(eq.rhs.free_symbols for eq in self.equations))
         return tuple(symbol for symbol in S.SHAPES if symbol in used)
 
-    @property
+    @functools.cached_property
     def scalars(self) -> tuple[State, ...]:
-        """The state variables that are one number (NAdam's μ product)."""
+        """The state variables that are one number (NAdam's μ product); kept after the first call."""
         return tuple(s for s in self.states if s.scalar)
 
     # --- structure -------------------------------------------------------------------------------

@@ -154,6 +154,15 @@ _IS_CPU, _DTYPE, _SHAPE = operator.attrgetter("is_cpu"), operator.attrgetter("dt
 _CONTIGUOUS, _DATA_PTR, _NUMEL = (operator.methodcaller(name) for name in ("is_contiguous", "data_ptr", "numel"))
 
 
+def _numpy_dtype(kind):
+    """A torch dtype's NumPy dtype where the group step takes it (float32, float64), else its name."""
+    dtype = _TORCH_DTYPES.get(kind)
+    if dtype is None:
+        name = str(kind).removeprefix("torch.")
+        dtype = _TORCH_DTYPES[kind] = np.dtype(name) if name in ("float32", "float64") else name
+    return dtype
+
+
 def _describe(a, written: bool = True) -> tuple[int, int, np.dtype, tuple | None, tuple]:
     """``(address, size, dtype, layout, shape)`` of a NumPy array or a CPU torch tensor (one the step
     writes into if ``written``); layout is None for C-contiguous memory, else the strides in elements
@@ -165,10 +174,7 @@ def _describe(a, written: bool = True) -> tuple[int, int, np.dtype, tuple | None
     if type(a) in _TENSORS:  # first: the torch optimizer's case, on every tensor of every step
         if not a.is_cpu:
             raise ValueError(f"is on {a.device}: the group step runs on CPU memory")
-        dtype = _TORCH_DTYPES.get(a.dtype)
-        if dtype is None:
-            name = str(a.dtype).removeprefix("torch.")
-            dtype = _TORCH_DTYPES[a.dtype] = np.dtype(name) if name in ("float32", "float64") else name
+        dtype = _numpy_dtype(a.dtype)
         return a.data_ptr(), a.numel(), dtype, None if a.is_contiguous() else tuple(a.stride()), a.shape
     if isinstance(a, np.ndarray):
         if written and not a.flags.writeable:
@@ -278,6 +284,9 @@ class GroupKernel:
         """Whether the group step runs every one of ``params``: NumPy arrays, or CPU torch tensors,
         of float32 or float64 (laid out in any way). A torch optimizer steps the others (GPU tensors,
         half precision, complex numbers) with its own code."""
+        if params and all(type(p) in _TENSORS for p in params):  # a torch group: a few calls, not a few per tensor
+            return all(map(_IS_CPU, params)) and all(isinstance(_numpy_dtype(kind), np.dtype)
+                                                      for kind in set(map(_DTYPE, params)))
         for p in params:
             if isinstance(p, np.ndarray):
                 if p.dtype not in DTYPES:

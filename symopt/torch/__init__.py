@@ -39,8 +39,9 @@ INSTALL = 'pip install "symopt-toolkit[torch]"'
 RENAMED = {"power": "pow"}
 
 
+@functools.cache
 def require_torch():
-    """Import torch, or fail in one line saying how to install it."""
+    """Import torch, or fail in one line saying how to install it (once: every step asks, per tensor)."""
     try:
         import torch
     except ImportError:
@@ -367,8 +368,7 @@ def _optimizer_class():
 
 def real_view(tensor):
     """A complex tensor's real view (``torch.view_as_real``), any other as it is."""
-    torch = require_torch()
-    return torch.view_as_real(tensor) if tensor.is_complex() else tensor
+    return require_torch().view_as_real(tensor) if tensor.is_complex() else tensor
 
 
 def gradient(rule, p, grad, owner: str):

@@ -271,41 +271,52 @@ def _base_class():
                 by_dtype: dict = {}
                 work: dict = {}
                 touched = Touched()
+                owner = f"torch.optim.{self._torch}"
+                maximize = group.get("maximize")
+                # read once per group, not per parameter
+                array_states, scalar_states = rule.arrays, rule.scalars
+                array_keys = [s.keyword for s in array_states]
+                scalar_keys = [s.keyword for s in scalar_states]
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    owner = f"torch.optim.{self._torch}"
                     if rule.sparse and p.grad.layout == torch.strided:  # as torch's class
                         raise SymoptError(f"{owner} takes sparse gradients only, as torch's does, not a dense one")
-                    grad = gradient(rule, p, -p.grad if group.get("maximize") else p.grad, owner)
-                    if p.dtype not in by_dtype:
-                        by_dtype[p.dtype] = kernel.hyperparameters(**self._hyper(rule, group, p.dtype))
-                    values = by_dtype[p.dtype]
-                    dead = _dead(rule, _zeros(rule, values))
+                    grad = gradient(rule, p, -p.grad if maximize else p.grad, owner)
+                    if p.dtype not in by_dtype:  # once per dtype: _dead hashes the rule
+                        values = kernel.hyperparameters(**self._hyper(rule, group, p.dtype))
+                        by_dtype[p.dtype] = values, _dead(rule, _zeros(rule, values))
+                    values, dead = by_dtype[p.dtype]
                     state = self.state[p]
                     if not state:
                         state.update(self._initial(rule, kernel, p, values, dead))
                     else:
                         self._check_state(rule, state, p, dead)
-                    tensors = [state[s.keyword] if state.get(s.keyword) is not None else None for s in rule.arrays]
+                    tensors = [state.get(key) for key in array_keys]
                     target = p
                     if isinstance(grad, tuple):  # a sparse gradient: the touched elements alone
                         index, grad = grad
                         target, tensors = touched.gather(index, p, tensors)
-                    items = work.setdefault(p.dtype, ([], [], [], [], [], []))
-                    items[0].append(real_view(target))
-                    items[1].append(real_view(grad))
-                    items[2].append([real_view(a) if a is not None else self._scratch(real_view(target), s)
-                                     for s, a in zip(rule.arrays, tensors)])
-                    items[3].append([float(_number(state[s.keyword])) for s in rule.scalars])
+                    items = work.get(p.dtype)
+                    if items is None:
+                        items = work[p.dtype] = ([], [], [], [], [], [])
+                    if target.is_complex():
+                        target, grad, tensors = real_view(target), real_view(grad), [
+                            real_view(a) if a is not None else a for a in tensors]
+                    items[0].append(target)
+                    items[1].append(grad)
+                    if any(a is None for a in tensors):
+                        tensors = [a if a is not None else self._scratch(target, s) for s, a in zip(array_states, tensors)]
+                    items[2].append(tensors)
+                    items[3].append([float(_number(state[key])) for key in scalar_keys] if scalar_keys else [])
                     items[4].append(int(_number(state["step"])) + 1)
                     items[5].append(state)
                 for dtype, (params, grads, arrays, scalars, steps, states) in work.items():
-                    advanced = self._step_group(group, kernel, by_dtype[dtype], params, grads, arrays, scalars, steps)
+                    advanced = self._step_group(group, kernel, by_dtype[dtype][0], params, grads, arrays, scalars, steps)
                     touched.scatter()
                     for state, new, t in zip(states, advanced, steps):
-                        for s in rule.scalars:
-                            state[s.keyword] = new[s.name]
+                        for s, key in zip(scalar_states, scalar_keys):
+                            state[key] = new[s.name]
                         state["step"].fill_(t)
 
         def _step_group(self, group, kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
