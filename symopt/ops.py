@@ -64,8 +64,9 @@ class Operation:
     nan: tuple[tuple[str, str], ...] = ()  # (backend, behaviour at a NaN argument): see the module doc
 
     def at_nan(self, backend: str) -> str:
-        """What the operation gives for a NaN argument on ``backend``: ``"nan"``, ``"0"`` or ``"other"``."""
-        return dict(self.nan)[backend]
+        """What the operation gives for a NaN argument on ``backend``: ``"nan"``, ``"0"`` or ``"other"``
+        (also where it declares nothing: an operation that is not lowered elementwise on ``backend``)."""
+        return dict(self.nan).get(backend, "other")
 
     def applies_to(self, expr: sp.Basic) -> bool:
         return isinstance(expr, self.sympy) and (self.matches is None or self.matches(expr))

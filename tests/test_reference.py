@@ -1001,13 +1001,16 @@ def _compare_with_torch(torch, case, dtype=np.float64, rtol=1e-14, state_tol=1e-
     p0 = (rng.choice([-1.0, 1.0], n) * rng.uniform(2.0, 3.0, n)).astype(dtype)
     grads = rng.standard_normal((STEPS, n)).astype(dtype)
     tp = torch.nn.Parameter(torch.from_numpy(p0.copy()))
-    opt = getattr(torch.optim, cls_name)([tp], foreach=False, **torch_kwargs)
+    cls = getattr(torch.optim, cls_name)
+    single = {"foreach": False} if "foreach" in inspect.signature(cls).parameters else {}  # SparseAdam has none
+    opt = cls([tp], **single, **torch_kwargs)
+    sparse = symopt.get(name).sparse  # SparseAdam takes sparse gradients only (here touching every element)
     p, state = p0.copy(), {}
     fn = ref.REFERENCES[name]
     worst = 0.0
     for t in range(1, STEPS + 1):
         g = grads[t - 1]
-        tp.grad = torch.from_numpy(g.copy())
+        tp.grad = torch.from_numpy(g.copy()).to_sparse() if sparse else torch.from_numpy(g.copy())
         opt.step()
         p, state = fn(p, g, state, t, **ref_kwargs)
         expected = tp.detach().numpy()
@@ -1100,8 +1103,10 @@ TORCH_CASES = [
 ]
 # ... and for every rule of NAMES torch.optim has, from the registry: its variants torch has (sampled
 # in CI), every branch switched on, the torch keywords read from the rule's declarations.
-TORCH_CASES += [(rule.name, rule.torch, torch_arguments(rule, {h.name: busy_value(h) for h in rule.hypers}),
-                 busy_kwargs(rule))
+# The learning rate at 1e-3: the cases are about the branches, and the parameters must stay away from
+# zero (the premise of the comparison; Adadelta's busy lr of 1 would carry them there).
+TORCH_CASES += [(rule.name, rule.torch, torch_arguments(rule, {h.name: busy_value(h) for h in rule.hypers} | {"lr": 1e-3}),
+                 busy_kwargs(rule) | {"lr": 1e-3})
                 for rule in registry_sample(lambda rule: rule.name in NAMES and rule.torch
                                             and not isinstance(torch_arguments(rule, {}), str))]
 TORCH_IDS = ["%s-%s" % (case[0], "-".join("%s=%s" % kv for kv in case[3].items()) or "defaults")
