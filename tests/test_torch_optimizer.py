@@ -19,14 +19,20 @@ from symopt.verify import cross_check, reference_runner, torch_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 19
-# torch.optim's Adam, AdamW and SGD (momentum, Nesterov), and variants that take other branches.
-AGAINST_TORCH = [
-    ("adam", {}, dict(lr=1e-2, weight_decay=1e-2)),
-    ("adam", {"amsgrad": True}, dict(lr=1e-2)),
-    ("adamw", {}, dict(lr=1e-2, weight_decay=1e-1)),
-    ("momentum", {}, dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-3)),
-    ("momentum", {"nesterov": True}, dict(lr=0.1, momentum=0.9)),
-]
+def _against_torch():
+    """Rules torch.optim has, elementwise and of dense gradients, from the registry (a fixed-seed
+    sample of 5 in CI), with what each hyperparameter controls switched on (its busy value, read from
+    its declaration) at a learning rate of 1e-2."""
+    from conftest import busy_value, registry_sample
+
+    from symopt.verify import torch_arguments
+
+    chosen = registry_sample(lambda r: r.torch and r.elementwise and not r.sparse
+                             and not isinstance(torch_arguments(r, {}), str), total=5, seed=3)
+    return [(r.name, dict(r.options), {h.name: busy_value(h) for h in r.hypers} | {"lr": 1e-2}) for r in chosen]
+
+
+AGAINST_TORCH = _against_torch()
 
 
 def model(torch, seed=0):
