@@ -918,7 +918,8 @@ def _assigning_lines(box: Box, branch: Branch, made: Rule) -> dict:
         if ident is None:
             continue
         for eq in made.equations:
-            if ident.key in E.keys_of(eq.lhs) or eq.lhs.name.removesuffix("_t") == E._symbol_name(ident.stem):
+            name = eq.lhs.name.removesuffix("_t")  # (an array named apart from a scalar: etaarr_t)
+            if ident.key in E.keys_of(eq.lhs) or name in (E._symbol_name(ident.stem), E._symbol_name(ident.stem) + E.ARRAY_APART):
                 out[eq.lhs] = box.lines[number - 1].strip()
     return out
 

@@ -860,6 +860,10 @@ def ident_of(text: str, latex: bool = False) -> Ident | None:
     return node[1]
 
 
+#: Added to the name of an array whose plain name is a scalar's (Rprop's box's η_t: etaarr_t).
+ARRAY_APART = "arr"
+
+
 def _indicator(cond) -> sp.Expr | None:
     """1 where a comparison holds and 0 where it does not, by signs (``x > 0`` is max(0, sign x)); None
     for a condition that is not one comparison."""
@@ -1139,6 +1143,14 @@ def rule_from_equations(text: str, hypers=None, name: str = "equations", summary
         base = _symbol_name(ident.stem)
         sub = {"t": "_t", "t-1": "_tm1", "t+1": "_tp1", "": ""}.get(key[1], "_" + re.sub(r"\W", "", key[1]))
         if array:
+            # nor an array a scalar's symbol (Rprop's box's step size η_t is not Adagrad's η_t): an
+            # array symbol is recorded in S.ARRAYS for the whole process
+            # array symbol is recorded in S.ARRAYS for the whole process, and a scalar read later with
+            # the same name would be taken for it (SymPy keeps one symbol per name and assumptions)
+            scalars = {v.name for v in vars(S).values() if isinstance(v, sp.Symbol) and v not in S.ARRAYS}
+            scalars |= {h.name for h in hyper_symbols}
+            if base + sub in scalars and sp.Symbol(base + sub, real=True) not in S.ARRAYS:
+                return S.array(base + ARRAY_APART + sub)
             return S.array(base + sub)
         made = sp.Symbol(base + sub, real=True)
         # SymPy keeps one symbol per name and assumptions: a scalar must not be an array's symbol
