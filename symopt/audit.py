@@ -113,7 +113,7 @@ def extract(doc: str) -> str:
 _INDENT = re.compile(r"^\s*&?\s*\\hspace\{(\d+(?:\.\d+)?)mm\}")
 _NOTE = re.compile(r"(?:\\quad\s*)?\\text\{\s*\([^{}]*\)\s*\}(?!\s*\\text)")  # \text{ (first moment)}
 _HSPACE = re.compile(r"\\hspace\{[^{}]*\}")
-_KEYWORD = re.compile(r"^\s*(?:\\textbf\{(\w+)\}|\\bf\{(\w+)\}|\\mathbf\{(\w+)\}|(if|else)\b)")
+_KEYWORD = re.compile(r"^\s*(?:\\textbf\{(\w+|else\s+if)\}|\\bf\{(\w+)\}|\\mathbf\{(\w+)\}|(else\s+if|if|else)\b)")
 
 
 def _lines(block: str) -> list[str]:
@@ -169,6 +169,7 @@ def read_box(block: str) -> Box:
             body_lines.append((indent, _HSPACE.sub(" ", _NOTE.sub("", text)).strip(), number))
     if not body_lines:
         raise NotParsed(0, "", "no \\textbf{for} loop in the box")
+    body_lines, inits_text, said = _elementwise(body_lines, inits_text, lines)
     inputs, flags = _inputs(" ".join(inputs_text))
     inits = [(piece.strip(), number) for text, number in inits_text
              for piece in _split_top(_NOTE.sub("", text).lstrip(": ").replace("\\:", " "))
@@ -176,7 +177,41 @@ def read_box(block: str) -> Box:
     body = _nest(_continued(body_lines))
     flags += [s.condition for s in _walk(body) if s.is_if and _flag(s.condition) and s.condition not in flags]
     flags += re.findall(r"\\text\{\s*if\s+(\w+)\s*\}\s*=\s*(?:True|False)", " ".join(t for _, t, _ in body_lines))
-    return Box(inputs, inits, body, lines, list(dict.fromkeys(_flag(f) or f for f in flags)))
+    return Box(inputs, inits, body, lines, list(dict.fromkeys(_flag(f) or f for f in flags)), said)
+
+
+_INNER_FOR = re.compile(r"\\textbf\{for\}.*?\b([a-z])\s*=\s*0\s*,")  # for i = 0, 1, ..., d-1
+_PREV = re.compile(r"(\\[A-Za-z]+|[A-Za-z])(?:\^\{?0\}?)?_\{?prev\}?")
+_VALUE_NOTE = re.compile(r"\\text\{\s*([A-Za-z_]\w*)\s*\([^{}()]*\)\s*\}")  # \text{lr (learning rate)}
+
+
+def _elementwise(body_lines, inits_text, lines):
+    """torch's Rprop notation, read as symopt's: a loop over the elements (``\\textbf{for} i = 0,
+    ..., d-1``) whose names carry the index as a superscript (``\\eta^i_t``) is elementwise, the index
+    dropped; a name ``x_{prev}`` (started as ``x^0_{prev}``) is a state, ``x^{prev}_{t-1}`` where it is
+    read and ``x^{prev}_t`` where the loop assigns it; an initial value ``\\text{lr (learning rate)}``
+    is the keyword ``lr``."""
+    said = []
+    index = next((m.group(1) for raw in lines if (m := _INNER_FOR.search(raw))), None)
+    if index is not None:
+        drop = re.compile(r"\^\{?" + index + r"\}?(?![A-Za-z0-9])")
+        body_lines = [(indent, drop.sub("", text), number) for indent, text, number in body_lines]
+        said.append(f"the loop over the elements {index} is elementwise: x^{index}_t is x_t")
+    if any(_PREV.search(text) for _, text, _ in body_lines):
+        said.append("x_prev is a state: x_{t-1} where it is read, x_t where the loop assigns it")
+    out, assigned = [], False
+    for indent, text, number in body_lines:
+        parts = _lhs(text)
+        if parts and _PREV.fullmatch(parts[0]):
+            rhs = _PREV.sub(lambda m: f"{m.group(1)}^{{prev}}_{{t-1}}", parts[1])
+            text, assigned = f"{_PREV.sub(lambda m: m.group(1) + '^{prev}_t', parts[0])} \\leftarrow {rhs}", True
+        elif not assigned:
+            text = _PREV.sub(lambda m: f"{m.group(1)}^{{prev}}_{{t-1}}", text)
+        out.append((indent, text, number))
+    inits = [(_VALUE_NOTE.sub(lambda m: f"\\mathrm{{{m.group(1)}}}",
+                              _PREV.sub(lambda m: f"{m.group(1)}^{{prev}}_0", text)), number)
+             for text, number in inits_text]
+    return out, inits, said
 
 
 def _continued(body_lines):
@@ -194,26 +229,32 @@ def _continued(body_lines):
 def _nest(items) -> list[Statement]:
     """Statements with their ``if``/``else`` bodies, nested by indentation."""
     out: list[Statement] = []
+    last_if = None  # the if an else (or an else if) at this indentation continues
     i = 0
     while i < len(items):
         indent, text, number = items[i]
         keyword = _KEYWORD.match(text)
-        word = next((g for g in keyword.groups() if g), "") if keyword else ""
-        if word in ("if", "else"):
+        word = " ".join(next((g for g in keyword.groups() if g), "").split()) if keyword else ""
+        if word in ("if", "else", "else if"):
             j = i + 1
             while j < len(items) and items[j][0] > indent:
                 j += 1
             body = _nest(items[i + 1:j])
+            condition = text[keyword.end():].strip().rstrip(":").strip().removeprefix("\\:").strip()
             if word == "if":
-                condition = text[keyword.end():].strip().rstrip(":").strip().removeprefix("\\:").strip()
-                out.append(Statement(text, number, condition=condition or "?", then=body))
-            elif out and out[-1].is_if and not out[-1].otherwise:
-                out[-1].otherwise = body
+                last_if = Statement(text, number, condition=condition or "?", then=body)
+                out.append(last_if)
+            elif last_if is None or last_if.otherwise:
+                raise NotParsed(number, text, f"an {word} without its if")
+            elif word == "else if":  # the else branch of the if before is this if
+                last_if.otherwise = [Statement(text, number, condition=condition or "?", then=body)]
+                last_if = last_if.otherwise[0]
             else:
-                raise NotParsed(number, text, "an else without its if")
+                last_if.otherwise, last_if = body, None
             i = j
             continue
         out.append(Statement(text, number))
+        last_if = None
         i += 1
     return out
 
@@ -489,6 +530,10 @@ _PRODUCT = re.compile(r"\\prod_\{i=1\}\^\{t(\+1)?\}\s*(\\[A-Za-z]+|[A-Za-z])_\{?
 PRODUCT_NOTE = "∏_{i=1}^{t} x_i is the running product Π_t = Π_{t-1}·x_t, Π_0 = 1 (and ∏ to t+1 is Π_t·x_{t+1})"
 
 
+CASES_NOTE = ("a test on array values (x > 0, x < 0, else) is the sum of each case's value times "
+              "0/1 for its case taken, written with max(0, ±sign x)")
+
+
 def _products(equations: list[tuple[str, int]]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
     """A product over the steps so far (NAdam's ``\\prod_{i=1}^{t} \\mu_i``) read as a state: the
     equations with ``\\Pi_t`` for it, its update inserted before its first use, and its start."""
@@ -505,6 +550,21 @@ def _products(equations: list[tuple[str, int]]) -> tuple[list[tuple[str, int]], 
     return out, inits
 
 
+def _theta_last(equations: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """θ_t's assignment moved after the lines that follow it (Rprop's ``g_{prev} \\leftarrow g_t``), where
+    they neither read θ_t nor assign what it reads: the same step, in the order a rule is written."""
+    at = [i for i, (t, _) in enumerate(equations) if (p := _lhs(t)) and _key(p[0]) == ("theta", "t")]
+    if not at or at[-1] == len(equations) - 1:
+        return equations
+    theta, after = equations[at[-1]], equations[at[-1] + 1:]
+    rhs = _lhs(theta[0])[1]
+    for text, _ in after:
+        parts = _lhs(text)
+        if parts is None or re.search(r"\\theta_\{?t\}?(?![-+\w])", text) or parts[0].replace(" ", "") in rhs.replace(" ", ""):
+            return equations
+    return [*equations[:at[-1]], *after, theta]
+
+
 def branch_rule(box: Box, branch: Branch, like: Rule, name: str) -> Rule:
     """The rule a branch writes, in ``like``'s hyperparameters (matched by the input line) and with
     its states named as ``like``'s where they correspond.
@@ -513,7 +573,7 @@ def branch_rule(box: Box, branch: Branch, like: Rule, name: str) -> Rule:
         NotParsed: naming the line that could not be read.
     """
     aliases = aliases_for(box, like)
-    equations, product_inits = _products(_ssa(branch.equations, set(aliases)))
+    equations, product_inits = _products(_ssa(_theta_last(branch.equations), set(aliases)))
     assigned = {E.ident_of(p[0], True).stem for t, _ in equations if (p := _lhs(t)) and E.ident_of(p[0], True)}
     inits = [(t, n) for t, n in box.inits  # the start of each state this branch keeps
              if (p := _lhs(t)) and E.ident_of(p[0], True) and E.ident_of(p[0], True).stem in assigned]
@@ -523,7 +583,11 @@ def branch_rule(box: Box, branch: Branch, like: Rule, name: str) -> Rule:
     text, _ = rewrite(" \\\\\n".join(lines))
     try:
         # the rule's hyperparameters, then symopt's others (a paper's η_t, the schedule multiplier)
-        hypers = {h.name: h for h in reversed((*like.hypers, *E.standard_hypers()))}
+        # (not one spelled as a state of the box: Rprop's step size η_t is not the schedule multiplier)
+        states = _state_stems(box)
+        extra = [h for h in E.standard_hypers()
+                 if not any(stem in states and sub in ("t", "t-1") for stem, sub in E.keys_of(h.symbol))]
+        hypers = {h.name: h for h in reversed((*like.hypers, *extra))}
         made = E.rule_from_equations(text, hypers=list(reversed(hypers.values())), aliases=aliases, latex=True,
                                      name=name,
                                      torch=like.torch, ranks=like.ranks)
@@ -538,7 +602,8 @@ def branch_rule(box: Box, branch: Branch, like: Rule, name: str) -> Rule:
 
 
 def _named_like(made: Rule, like: Rule) -> Rule:
-    """``made``'s states renamed as ``like``'s: the same name first (ignoring case), then in order."""
+    """``made``'s states renamed as ``like``'s: the same name first (ignoring case), then the same
+    initial value, then in order."""
     free = list(like.states)
     names: dict[str, str] = {}
     for s in made.states:
@@ -546,6 +611,11 @@ def _named_like(made: Rule, like: Rule) -> Rule:
         if match is not None:
             names[s.name] = match.name
             free.remove(match)
+    for s in made.states:  # then the one state that starts at the same value (Rprop's η_0 = lr, Γ_0 = η)
+        alike = [o for o in free if o.init == s.init]
+        if s.name not in names and len(alike) == 1 and sum(x.init == s.init for x in made.states) == 1:
+            names[s.name] = alike[0].name
+            free.remove(alike[0])
     for s in made.states:
         if s.name not in names and free:
             names[s.name] = free.pop(0).name
@@ -799,6 +869,9 @@ def _against_torch(made: Rule, target: Rule, extra: dict, examples: int, finding
     return f"agrees on {report.cases} generated cases"
 
 
+DIFFERING_POINTS = 8
+
+
 def _differing_line(made: Rule, target: Rule, lines: dict) -> str:
     """The box's line assigning the first quantity (in the box's order) whose value differs from
     ``target``'s at a random point (the states before the step matched by name), else θ_t's line."""
@@ -817,18 +890,22 @@ def _differing_line(made: Rule, target: Rule, lines: dict) -> str:
 
     ours, theirs = values(made, prev), values(target, {})
     rng = random.Random(0)
-    symbols = set().union(*(e.free_symbols for e in (*ours.values(), *theirs.values())))
-    point = {x: (3 if x.is_integer else sp.Rational(rng.randint(1, 9), 10)) for x in symbols}
+    symbols = sorted(set().union(*(e.free_symbols for e in (*ours.values(), *theirs.values()))), key=str)
+    # a few points: a difference may show only where the hyperparameters are in some order (Rprop's
+    # step size outside [Γ_min, Γ_max])
+    points = [{x: (3 if x.is_integer else sp.Rational(rng.randint(1, 9), 10)) for x in symbols}
+              for _ in range(DIFFERING_POINTS)]
     for eq in made.equations:
         mine, other = ours[eq.lhs], theirs.get(new.get(eq.lhs, eq.lhs))
         if other is None or eq.lhs not in lines:
             continue
-        try:
-            differs = abs(complex(sp.N(mine.xreplace(point) - other.xreplace(point), 30))) > 1e-20
-        except (TypeError, ValueError):
-            continue
-        if differs:
-            return lines[eq.lhs]
+        for point in points:
+            try:
+                differs = abs(complex(sp.N(mine.xreplace(point) - other.xreplace(point), 30))) > 1e-20
+            except (TypeError, ValueError):
+                continue
+            if differs:
+                return lines[eq.lhs]
     return lines.get(S.theta, "")
 
 
@@ -841,7 +918,8 @@ def _assigning_lines(box: Box, branch: Branch, made: Rule) -> dict:
         if ident is None:
             continue
         for eq in made.equations:
-            if ident.key in E.keys_of(eq.lhs) or eq.lhs.name.removesuffix("_t") == E._symbol_name(ident.stem):
+            name = eq.lhs.name.removesuffix("_t")  # (an array named apart from a scalar: etaarr_t)
+            if ident.key in E.keys_of(eq.lhs) or name in (E._symbol_name(ident.stem), E._symbol_name(ident.stem) + E.ARRAY_APART):
                 out[eq.lhs] = box.lines[number - 1].strip()
     return out
 
@@ -874,12 +952,16 @@ def _audit_branch(box: Box, branch: Branch, pool: list[Rule], subject: str, exam
     hypers = {h.name: h for rule in (like, *pool) for h in reversed(rule.hypers)}
     like = replace(like, hypers=tuple(hypers.values()))  # every hyperparameter the class's rules declare
     _, rewrites = rewrite(" ".join(t for t, _ in branch.equations))
+    rewrites = [*box.rewrites, *rewrites]
     if any(_PRODUCT.search(t) for t, _ in branch.equations):
         rewrites.append(PRODUCT_NOTE)
     try:
         made = branch_rule(box, branch, like, f"{subject.rsplit('.', 1)[-1].lower()}-doc")
     except NotParsed as exc:
         return [Finding(subject, branch.label, NOT_PARSED, line=exc.text, detail=[exc.reason], notes=rewrites)]
+    if any("\\begin{cases}" in t for t, _ in branch.equations) and \
+            not any(eq.rhs.has(sp.Piecewise) for eq in made.equations):
+        rewrites.append(CASES_NOTE)
     out = []
     for part, extra_label, note in settle(made):
         label = ", ".join(x for x in (branch.label if branch.label != "default" or not extra_label else "",

@@ -690,7 +690,10 @@ class _Parser:
         base = self._base()
         if base is None:
             return None
-        return self._suffixes(Ident(base, "", _spelled(tok), tok.line, tok.col), tok)
+        spelled = _spelled(tok)
+        if base.startswith("Delta") and len(base) == 6:  # Δx: the name after Δ is part of it
+            spelled += (" " if self.latex else "") + base[-1]
+        return self._suffixes(Ident(base, "", spelled, tok.line, tok.col), tok)
 
     def _base(self) -> str | None:
         tok = self.peek()
@@ -699,6 +702,11 @@ class _Parser:
             return tok.value
         if tok.kind == "greek":
             self.next()
+            after = self.tokens[self.i] if self.i < len(self.tokens) else None
+            if tok.value == "Delta" and after is not None and after.kind == "word" and not after.space \
+                    and re.fullmatch(r"[A-Za-z]", after.value):  # Δx_t, as \Delta x_t below
+                self.i += 1
+                return tok.value + after.value
             # "β1" in text: digits straight after a Greek letter belong to its name
             after = self.tokens[self.i] if self.i < len(self.tokens) else None
             if after is not None and after.kind == "num" and not after.space and after.value.isdigit():
@@ -707,7 +715,14 @@ class _Parser:
             return tok.value
         if tok.kind == "cmd" and tok.value in _GREEK_COMMANDS:
             self.next()
-            return _GREEK_COMMANDS[tok.value]
+            name = _GREEK_COMMANDS[tok.value]
+            # Δ before a name is that name's increment, one quantity (torch's Adadelta writes its
+            # update \Delta x_t): Δx, then the name's own subscript and powers
+            after = self.tokens[self.i] if self.i < len(self.tokens) else None
+            if name == "Delta" and after is not None and after.kind == "word" and re.fullmatch(r"[A-Za-z]", after.value):
+                self.i += 1
+                return name + after.value
+            return name
         return None
 
     def _subscript_text(self) -> str:
@@ -843,6 +858,45 @@ def ident_of(text: str, latex: bool = False) -> Ident | None:
     if node is None or node[0] != "id" or parser.peek().kind != "end":
         return None
     return node[1]
+
+
+#: Added to the name of an array whose plain name is a scalar's (Rprop's box's η_t: etaarr_t).
+ARRAY_APART = "arr"
+
+
+def _indicator(cond) -> sp.Expr | None:
+    """1 where a comparison holds and 0 where it does not, by signs (``x > 0`` is max(0, sign x)); None
+    for a condition that is not one comparison."""
+    if cond is sp.true:
+        return sp.Integer(1)
+    if not isinstance(cond, tuple(_RELATIONS.values())):
+        return None
+    x = sp.sign(cond.lhs - cond.rhs)
+    pos, neg = sp.Max(0, x), sp.Max(0, -x)
+    return {sp.StrictGreaterThan: pos, sp.StrictLessThan: neg, sp.GreaterThan: 1 - neg, sp.LessThan: 1 - pos,
+            sp.Eq: 1 - sp.Abs(x), sp.Ne: sp.Abs(x)}[type(cond)]
+
+
+def _indicators(expr: sp.Expr) -> sp.Expr:
+    """A case split on an array value (Rprop's box: one step size if g_{t-1}·g_t > 0, another if < 0)
+    as the sum of its values, each times the indicator that its case is the one taken, the indicators
+    written with sign and max (symopt's operations; a rule branches only on scalars). The untaken
+    values are multiplied by 0, so an infinite or NaN one is not hidden as a branch would hide it."""
+    def lower(e):
+        if not isinstance(e, sp.Piecewise) or ops._is_scalar_branch(e):
+            return e
+        out, rest = sp.Integer(0), sp.Integer(1)
+        for value, cond in e.args:
+            taken = _indicator(cond)
+            if taken is None:
+                return e
+            out += value * taken * rest
+            rest = rest * (1 - taken)
+            if cond is sp.true:
+                break
+        return out
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise), lower) if expr.has(sp.Piecewise) else expr
 
 
 # --- names to symbols -----------------------------------------------------------------------------
@@ -1089,6 +1143,14 @@ def rule_from_equations(text: str, hypers=None, name: str = "equations", summary
         base = _symbol_name(ident.stem)
         sub = {"t": "_t", "t-1": "_tm1", "t+1": "_tp1", "": ""}.get(key[1], "_" + re.sub(r"\W", "", key[1]))
         if array:
+            # nor an array a scalar's symbol (Rprop's box's step size η_t is not Adagrad's η_t): an
+            # array symbol is recorded in S.ARRAYS for the whole process
+            # array symbol is recorded in S.ARRAYS for the whole process, and a scalar read later with
+            # the same name would be taken for it (SymPy keeps one symbol per name and assumptions)
+            scalars = {v.name for v in vars(S).values() if isinstance(v, sp.Symbol) and v not in S.ARRAYS}
+            scalars |= {h.name for h in hyper_symbols}
+            if base + sub in scalars and sp.Symbol(base + sub, real=True) not in S.ARRAYS:
+                return S.array(base + ARRAY_APART + sub)
             return S.array(base + sub)
         made = sp.Symbol(base + sub, real=True)
         # SymPy keeps one symbol per name and assumptions: a scalar must not be an array's symbol
@@ -1169,6 +1231,7 @@ def rule_from_equations(text: str, hypers=None, name: str = "equations", summary
                 raise
             raise EquationError(f"line {tok.line}: the equation of {lhs.text} does not make an expression "
                                 f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})") from None
+        value = _indicators(value)
         if names.defined[lhs.key] == value == S.g:  # g_t ← ∇f_t(θ_{t-1}): the gradient itself
             continue
         equations.append(Assign(names.defined[lhs.key], value))

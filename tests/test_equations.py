@@ -5,6 +5,7 @@ the rules they are; bad input is a one-line error naming where, and nothing is e
 import random
 
 import pytest
+import sympy as sp
 from hypothesis import given, settings
 
 from symopt import equations as E
@@ -186,3 +187,26 @@ def test_a_file_of_equations_is_a_rule_argument_of_every_command(runner, tmp_pat
     result = runner.invoke(cli.main, ["derive", str(bad)])
     assert result.exit_code == 2 and "bad.tex: line 1" in result.output and "\\gamma" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("text,latex", [(r"\Delta x_t", True), ("Δx_t", False)])
+def test_delta_before_a_name_is_one_quantity_and_delta_alone_is_its_own_name(text, latex):
+    # torch's Adadelta writes its update Δx_t: the increment of x, one name (not Δ times x_t)
+    assert E.ident_of(text, latex).key == ("Deltax", "t")
+    assert E.ident_of(r"\Delta_t" if latex else "Δ_t", latex).key == ("Delta", "t")
+    box = rf"{text} \leftarrow 2 g_t \\ \theta_t \leftarrow \theta_{{t-1}} - \gamma {text}" if latex else \
+        f"{text} = 2*g_t\ntheta_t = theta_{{t-1}} - lr*{text}"
+    rule = E.rule_from_equations(box, latex=latex, aliases={r"\gamma": "lr"}, name="delta")
+    assert rule.step_map()[S.theta] == S.theta_prev - 2 * S.eta * S.g  # one intermediate, read once
+
+
+def test_a_case_split_on_an_array_value_is_the_value_of_the_case_taken_elementwise():
+    import numpy as np
+
+    rule = E.rule_from_equations("u_t = 2*g_t if g_t > 0 else 3*g_t if g_t < 0 else 5\n"
+                                 "theta_t = theta_{t-1} - lr*u_t", name="cases")
+    assert not any(eq.rhs.has(sp.Piecewise) for eq in rule.equations)  # a rule branches only on scalars
+    kernel = rule.kernel()
+    params, grads = np.zeros(3), np.array([0.5, -0.25, 0.0])
+    new, _ = kernel.step(params, grads, kernel.init(params), t=1, lr=1.0)
+    assert np.allclose(new, -np.where(grads > 0, 2 * grads, np.where(grads < 0, 3 * grads, 5.0)))
