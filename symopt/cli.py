@@ -900,6 +900,7 @@ def audit(subject, all_classes, against, examples):
     raise SystemExit(1 if audits.DIFFERENT in verdicts else 0 if verdicts <= {audits.SAME, audits.SAME_UNDER_MAP} else 2)
 
 
+@_takes_rules
 @main.command()
 @click.argument("names", nargs=-1, type=RULE, metavar="[NAME]...")
 @click.option("--steps", type=click.IntRange(1, 100_000), default=200, show_default=True, help="Full-batch steps.")

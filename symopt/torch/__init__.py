@@ -39,9 +39,8 @@ INSTALL = 'pip install "symopt-toolkit[torch]"'
 RENAMED = {"power": "pow"}
 
 
-@functools.cache
 def require_torch():
-    """Import torch, or fail in one line saying how to install it (once: every step asks, per tensor)."""
+    """Import torch, or fail in one line saying how to install it."""
     try:
         import torch
     except ImportError:
