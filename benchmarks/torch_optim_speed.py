@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-from torch_step import HYPER, RULES, gpt2_shapes, median_interval, parameters, timed
+from torch_step import HYPER, RULES, gpt2_shapes, parameters, print_rows, timed
 
 import symopt
 import symopt.torch
@@ -73,11 +72,7 @@ def main(argv=None) -> None:
         torch.set_num_threads(n_threads)
         for name in args.rules:
             times = timed(contenders(name, shapes, args.seed, args.per_tensor), args.rounds)
-            fused = times["torch fused"]
-            for label, kept in times.items():
-                median, low, high = median_interval([a / b for a, b in zip(kept, fused)])
-                interval = "" if label == "torch fused" else f"{low:.2f}-{high:.2f}"
-                print(f"{name:9} {n_threads:>7} {label:22} {statistics.median(kept) * 1e3:9.2f} {median:16.2f} {interval:>15}")
+            print_rows(name, n_threads, times, 22)
     torch.set_num_threads(default_threads)
 
 

@@ -333,14 +333,14 @@ class _Parser:
         if tok.kind == "cmd":
             self._skip_group()
 
-    def _group_text(self, k: int) -> str:
-        """The raw text of the brace group ``k`` tokens ahead, without consuming it."""
-        j, depth, parts = self.i, 0, []
-        # move to the k-th token (not skipping ignored ones: a group follows its command directly)
-        j += k
+    def _group(self, j: int) -> tuple[list, int, bool]:
+        """The tokens inside the brace group that opens at token ``j`` (none if none opens there), the
+        index after it, and whether it was closed."""
         if j >= len(self.tokens) or not (self.tokens[j].kind == "op" and self.tokens[j].value == "{"):
-            return ""
-        for tok in self.tokens[j:]:
+            return [], j, True
+        depth, inside = 0, []
+        for k in range(j, len(self.tokens)):
+            tok = self.tokens[k]
             if tok.kind == "op" and tok.value == "{":
                 depth += 1
                 if depth == 1:
@@ -348,30 +348,25 @@ class _Parser:
             elif tok.kind == "op" and tok.value == "}":
                 depth -= 1
                 if depth == 0:
-                    break
-            parts.append(tok.value)
-        return " ".join(parts)
+                    return inside, k + 1, True
+            elif tok.kind == "end":
+                return inside, k, False
+            inside.append(tok)
+        return inside, len(self.tokens), False
+
+    def _group_text(self, k: int) -> str:
+        """The raw text of the brace group ``k`` tokens ahead, without consuming it (not skipping
+        ignored tokens: a group follows its command directly)."""
+        return " ".join(tok.value for tok in self._group(self.i + k)[0])
 
     def _skip_group(self) -> str:
         """Consume a brace group and return its tokens' text, joined."""
-        if not (self.tokens[self.i].kind == "op" and self.tokens[self.i].value == "{"):
-            return ""
-        depth, parts = 0, []
-        while self.i < len(self.tokens):
-            tok = self.tokens[self.i]
-            self.i += 1
-            if tok.kind == "op" and tok.value == "{":
-                depth += 1
-                if depth == 1:
-                    continue
-            elif tok.kind == "op" and tok.value == "}":
-                depth -= 1
-                if depth == 0:
-                    break
-            elif tok.kind == "end":
-                self.fail("unclosed {", tok)
-            parts.append(tok.value if tok.kind != "cmd" else "\\" + tok.value)
-        return "".join(parts)
+        inside, after, closed = self._group(self.i)
+        if not closed:
+            self.i = after
+            self.fail("unclosed {", self.tokens[min(after, len(self.tokens) - 1)])
+        self.i = after
+        return "".join(tok.value if tok.kind != "cmd" else "\\" + tok.value for tok in inside)
 
     # --- equations
     def equations(self) -> list[tuple[Ident, tuple, _Token]]:

@@ -35,6 +35,25 @@ def _against_torch():
 AGAINST_TORCH = _against_torch()
 
 
+def _adapter(torch, rule, **options):
+    """A runner of generated trajectories through ``symopt.torch.Optimizer(..., **options)``: the
+    group's hyperparameters set at each step, as a scheduler would."""
+    from symopt.torch import Optimizer
+
+    def run(case):
+        param = torch.nn.Parameter(torch.tensor(case.params.copy()))
+        optimizer = Optimizer([param], rule, **options, **case.hyper_at(1))
+        out = []
+        for t, grads in enumerate(case.grads, start=1):
+            optimizer.param_groups[0].update(case.hyper_at(t))
+            param.grad = torch.tensor(grads.copy())
+            optimizer.step()
+            out.append(param.detach().numpy().copy())
+        return out
+
+    return run
+
+
 def model(torch, seed=0):
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -133,22 +152,11 @@ def _sampled() -> list[str]:
 def test_agrees_with_the_references(torch, name):
     """Generated trajectories (float64 and float32, scheduled learning rates, extreme gradients)
     against the hand-written NumPy references, within the running error bound."""
-    from symopt.torch import Optimizer
 
     rule = symopt.get(name)
 
-    def run_adapter(case):
-        param = torch.nn.Parameter(torch.tensor(case.params.copy()))
-        optimizer = Optimizer([param], rule, **case.hyper_at(1))
-        out = []
-        for t, grads in enumerate(case.grads, start=1):
-            optimizer.param_groups[0].update(case.hyper_at(t))
-            param.grad = torch.tensor(grads.copy())
-            optimizer.step()
-            out.append(param.detach().numpy().copy())
-        return out
-
-    report = cross_check(rule, reference_runner(rule), against="reference", examples=8, seed=2, under_test=run_adapter)
+    report = cross_check(rule, reference_runner(rule), against="reference", examples=8, seed=2,
+                         under_test=_adapter(torch, rule))
     assert report.passed, (report.failure, report.counterexample and report.counterexample.errors.first)
 
 
@@ -163,18 +171,8 @@ def test_the_fused_group_step_agrees_with_the_references(torch):
 
     rule = symopt.get(random.Random(SEED).choice(_sampled()))
 
-    def run_adapter(case):
-        param = torch.nn.Parameter(torch.tensor(case.params.copy()))
-        optimizer = Optimizer([param], rule, fused=True, **case.hyper_at(1))
-        out = []
-        for t, grads in enumerate(case.grads, start=1):
-            optimizer.param_groups[0].update(case.hyper_at(t))
-            param.grad = torch.tensor(grads.copy())
-            optimizer.step()
-            out.append(param.detach().numpy().copy())
-        return out
-
-    report = cross_check(rule, reference_runner(rule), against="reference", examples=6, seed=3, under_test=run_adapter)
+    report = cross_check(rule, reference_runner(rule), against="reference", examples=6, seed=3,
+                         under_test=_adapter(torch, rule, fused=True))
     assert report.passed, (report.failure, report.counterexample and report.counterexample.errors.first)
     with pytest.raises(SymoptError, match="fused must be"):
         Optimizer([torch.nn.Parameter(torch.ones(2))], rule, fused="yes")
