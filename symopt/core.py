@@ -22,6 +22,11 @@ import sympy as sp
 from symopt import symbols as S
 
 
+# The versions whose semantics the rules follow (their sources: ``Rule.source``).
+TORCH_SOURCE = "torch 2.13"
+OPTAX_SOURCE = "optax 0.2.8"
+
+
 @dataclass(frozen=True)
 class Hyper:
     """A hyperparameter: its symbol, the keyword kernels take it by, its default and valid range.
@@ -189,6 +194,7 @@ class Rule:
     evaluate: str = ""  # the state that holds what to evaluate the model at, if not the parameters
     library: tuple[str, str] = ("", "")  # another library with these semantics: (package, class)
     ranks: tuple[int, ...] = ()  # the numbers of dimensions its parameters may have; () for any
+    source: str = ""  # the package (and version) whose semantics it follows: "torch 2.13", "optax 0.2.8"
 
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """Fail, naming the shape, if the rule does not take parameters of ``shape``.
@@ -290,7 +296,8 @@ class Rule:
 
 
 def rule(name: str, summary: str, reference: str, transform: Transform, *, torch: str = "", evaluate: str = "",
-         library: tuple[str, str] = ("", ""), ranks: tuple[int, ...] = (), **options: object) -> Rule:
+         library: tuple[str, str] = ("", ""), ranks: tuple[int, ...] = (), source: str = "",
+         **options: object) -> Rule:
     """Make a rule from a transform chain: its equations end with ``θ_t = θ_{t-1} - u``.
 
     The minus sign is distributed over the descent direction, so that AdamW's decay reads as the
@@ -306,6 +313,8 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
             another (Schedule-Free's x; its parameters hold y, where the gradient is taken).
         library: another library implementing the rule, ``(package, class)``, for ``verify --against``.
         ranks: the numbers of dimensions its parameters may have (Muon: ``(2,)``); any if empty.
+        source: the package, with its version, whose semantics the rule follows (``"optax 0.2.8"``):
+            what ``symopt list`` shows; defaults to torch's when the rule names a torch class.
         **options: the structural options the rule was built with.
 
     Raises:
@@ -335,6 +344,7 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         evaluate=evaluate,
         library=library,
         ranks=tuple(ranks),
+        source=source or (TORCH_SOURCE if torch else ""),
     )
     _validate(made)
     return made

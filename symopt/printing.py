@@ -33,6 +33,8 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     S.lr_max_prev: (r"\eta^{\max}_{t-1}", "ηᵐᵃˣₜ₋₁"),
     S.average_coefficient: (r"c_{t}", "cₜ"),
     S.warmup: (r"T_{\text{w}}", "T_w"),
+    S.gprev: (r"g^{\text{prev}}_{t}", "gᵖʳᵉᵛₜ"),
+    S.gprev_prev: (r"g^{\text{prev}}_{t-1}", "gᵖʳᵉᵛₜ₋₁"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m

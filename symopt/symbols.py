@@ -53,12 +53,17 @@ u, u_prev = pair("u", nonnegative=True)  # Adamax's exponentially weighted infin
 s, s_prev = pair("s", nonnegative=True)  # Adagrad's sum of squared gradients
 z, z_prev = pair("z")  # Schedule-Free's SGD (or Adam) sequence, the one the gradient steps move
 x, x_prev = pair("x")  # Schedule-Free's weighted average of z, what eval() puts in the parameters
+n, n_prev = pair("n", nonnegative=True)  # Adan's moving average of the squared look-ahead gradient
+dbar, dbar_prev = pair("dbar")  # Adan's moving average of the differences of successive gradients
+gprev, gprev_prev = pair("gprev")  # the gradient kept for the next step (Adan, optimistic gradient descent)
 
 # Intermediates.
 mhat = array("mhat_t")  # bias-corrected first moment
 vhat = array("vhat_t", nonnegative=True)  # bias-corrected second moment
 vtilde = array("vtilde_t", nonnegative=True)  # centred second moment, v - ḡ²
 c = array("c_t")  # Lion's interpolation of the moment and the gradient
+nhat = array("nhat_t", nonnegative=True)  # Adan's bias-corrected n
+diff = array("d_t")  # Adan's difference of successive gradients (0 at the first step)
 
 # Scalar state and intermediates: functions of t and the hyperparameters only.
 mu_product = Symbol("Pi_t", real=True)  # NAdam's running product of the momentum factors
@@ -89,6 +94,7 @@ lam = Symbol("lamda", nonnegative=True)  # weight decay (SymPy spells λ "lamda"
 kappa = Symbol("kappa", nonnegative=True)  # Adagrad's learning-rate decay
 s0 = Symbol("s_0", nonnegative=True)  # Adagrad's initial accumulator value
 psi = Symbol("psi", nonnegative=True)  # NAdam's momentum decay
+beta3 = Symbol("beta3", nonnegative=True)  # Adan's decay of the squared term
 beta = Symbol("beta", nonnegative=True)  # Schedule-Free's interpolation between z and x
 warmup = Symbol("T_w", nonnegative=True)  # Schedule-Free's warmup steps
 r_power = Symbol("r", nonnegative=True)  # Schedule-Free's power of t in the weights

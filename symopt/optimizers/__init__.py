@@ -24,7 +24,7 @@ from symopt.errors import SymoptError, UnknownNameError
 
 # name -> module of symopt.optimizers that defines a function of that name (``module:function`` where
 # the name is not an identifier). In the order of the note (SGD, momentum, Adam, AdamW), then
-# torch.optim's family, then Schedule-Free.
+# torch.optim's family, then Schedule-Free, Muon and Adafactor, then optax's.
 RULES: dict[str, str] = {
     "sgd": "sgd",
     "momentum": "momentum",
@@ -40,6 +40,12 @@ RULES: dict[str, str] = {
     "schedule-free-adamw": "schedule_free:schedule_free_adamw",
     "muon": "muon",
     "adafactor": "adafactor",
+    "adabelief": "adabelief",
+    "yogi": "yogi",
+    "sign_sgd": "sign",
+    "signum": "sign",
+    "optimistic_gradient_descent": "optimistic",
+    "adan": "adan",
 }
 
 
