@@ -112,6 +112,7 @@ STATE_SHAPES: dict[str, Callable[[tuple[int, ...]], tuple[int, ...]]] = {
     "rows": lambda shape: (*shape[:-1], 1) if len(shape) >= 2 else (),
     "columns": lambda shape: (*shape[:-2], 1, shape[-1]) if len(shape) >= 2 else (),
     "unfactored": lambda shape: shape if len(shape) < 2 else (),
+    "tensor": lambda shape: (),  # one number for the whole tensor (NovoGrad's layer-wise second moment)
 }
 
 

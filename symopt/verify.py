@@ -194,7 +194,7 @@ def torch_arguments(rule: Rule, hyper: dict) -> dict | str:
     from symopt.optimizers import options as defaults
 
     if not rule.torch:
-        return f"torch.optim has no {rule.name}"
+        return f"torch.optim has no {label(rule)}"
     cls = getattr(torch.optim, rule.torch, None)
     if cls is None:  # an older torch: Muon came in 2.9
         return f"torch.optim {torch.__version__} has no {rule.torch}"
@@ -375,7 +375,7 @@ def optax_transformation(rule: Rule):
         return (lambda h: optax.lion(h["lr"], b1=h["beta1"], b2=h["beta2"], weight_decay=h["weight_decay"])), {}
     return {
         "adagrad": "optax.adagrad divides by √(s + ε), with no symopt variant (torch: √s + ε)",
-        "nadam": "optax.nadam is Adam with a Nesterov step and no momentum schedule ψ: not torch's NAdam",
+        "nadam": "optax.nadam and nadamw have no momentum schedule ψ: they are nadam(convention='optax')",
         "radam": "optax.radam adds ε to √v̂ and rectifies from ρ_t ≥ 5, torch to √v and from ρ_t > 5",
         # optax has these too, in conventions of its own that no symopt variant maps yet
         "schedule-free-sgd": "optax.contrib.schedule_free_sgd is not compared: the schedulefree package is the witness",

@@ -46,6 +46,10 @@ RULES: dict[str, str] = {
     "signum": "sign",
     "optimistic_gradient_descent": "optimistic",
     "adan": "adan",
+    "lamb": "layerwise",
+    "lars": "layerwise",
+    "fromage": "layerwise",
+    "novograd": "layerwise",
 }
 
 
