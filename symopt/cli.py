@@ -256,18 +256,22 @@ def list_(names, fmt):
     if fmt == "json":
         _dump({
             "rules": [{"name": r.name, "summary": r.summary, "reference": r.reference, "torch": r.torch or None,
-                       "parameters": r.ranks_text(),
+                       "source": r.source, "parameters": r.ranks_text(), "whole_tensors": not r.elementwise,
                        "options": {k: {"default": v[0], "values": list(v)} for k, v in option_values(r.name).items()}}
                       for r in rules],
             "derivations": [{"key": key, "doc": line} for key, (_, line) in DERIVATIONS.items()],
         })
         return
     width = max(len(named[id(r)]) for r in rules)
-    click.echo("rules (options: NAME(option=value, ...) or NAME -O option=value; the first value is the default):")
+    source = max(len(r.source) for r in rules)
+    click.echo("rules (the package whose semantics each follows; options: NAME(option=value, ...) or "
+               "NAME -O option=value; the first value is the default):")
     for r in rules:
-        click.echo(f"  {named[id(r)].ljust(width)}  {r.summary}")
+        click.echo(f"  {named[id(r)].ljust(width)}  {r.source.ljust(source)}  {r.summary}")
         if r.ranks:  # Muon: matrices only
             click.echo(f"  {''.ljust(width)}    takes {r.ranks_text()} only")
+        if not r.elementwise:  # a norm, mean or product over the whole tensor
+            click.echo(f"  {''.ljust(width)}    takes whole tensors (not element by element)")
         values = option_values(r.name)
         if values:
             shown = ", ".join(f"{key}={'|'.join(map(repr, vs))}" for key, vs in values.items())

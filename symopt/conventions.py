@@ -8,7 +8,7 @@ hyperparameter map or the condition under which the forms agree, is :func:`symop
 
 Example:
     >>> [family.rule for family in FAMILIES]
-    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)']
+    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax']
 """
 
 from __future__ import annotations
@@ -62,6 +62,14 @@ FAMILIES = (
     Family("AMSGrad's maximum", "The maximum of which second moment?", (
         ("torch.optim.Adam(amsgrad=True): the raw v", "adam(amsgrad=True)"),
         ("optax.amsgrad: the bias-corrected v̂", "adam(amsgrad='corrected')"),
+    )),
+    Family("NAdam's momentum", "Does the momentum factor follow a schedule?", (
+        ("torch.optim.NAdam: μ_t = β₁(1 − ½·0.96^(tψ)), rising to β₁", "nadam"),
+        ("optax.nadam: μ_t = β₁ at every step, and eps_root", "nadam(convention='optax')"),
+    )),
+    Family("Adamax's decay", "Added to the gradient, or decoupled?", (
+        ("torch.optim.Adamax, optax.adamax: L2, added to the gradient", "adamax"),
+        ("optax.adamaxw: decoupled, θ(1 − ηλ)", "adamax(decoupled_weight_decay=True)"),
     )),
 )
 

@@ -22,6 +22,11 @@ import sympy as sp
 from symopt import symbols as S
 
 
+# The versions whose semantics the rules follow (their sources: ``Rule.source``).
+TORCH_SOURCE = "torch 2.13"
+OPTAX_SOURCE = "optax 0.2.8"
+
+
 @dataclass(frozen=True)
 class Hyper:
     """A hyperparameter: its symbol, the keyword kernels take it by, its default and valid range.
@@ -115,6 +120,7 @@ STATE_SHAPES: dict[str, Callable[[tuple[int, ...]], tuple[int, ...]]] = {
     "rows": lambda shape: (*shape[:-1], 1) if len(shape) >= 2 else (),
     "columns": lambda shape: (*shape[:-2], 1, shape[-1]) if len(shape) >= 2 else (),
     "unfactored": lambda shape: shape if len(shape) < 2 else (),
+    "tensor": lambda shape: (),  # one number for the whole tensor (NovoGrad's layer-wise second moment)
 }
 
 
@@ -202,6 +208,7 @@ class Rule:
     # Its torch class takes sparse gradients only (SparseAdam): the rule is the update of each element
     # a sparse gradient touches (its value materialised, 0 included); the others keep θ and state.
     sparse: bool = False
+    source: str = ""  # the package (and version) whose semantics it follows: "torch 2.13", "optax 0.2.8"
 
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """Fail, naming the shape, if the rule does not take parameters of ``shape``.
@@ -305,7 +312,7 @@ class Rule:
 
 def rule(name: str, summary: str, reference: str, transform: Transform, *, torch: str = "", evaluate: str = "",
          library: tuple[str, str] = ("", ""), ranks: tuple[int, ...] = (), sparse: bool = False,
-         **options: object) -> Rule:
+         source: str = "", **options: object) -> Rule:
     """Make a rule from a transform chain: its equations end with ``θ_t = θ_{t-1} - u``.
 
     The minus sign is distributed over the descent direction, so that AdamW's decay reads as the
@@ -323,6 +330,8 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         ranks: the numbers of dimensions its parameters may have (Muon: ``(2,)``); any if empty.
         sparse: its torch class takes sparse gradients (SparseAdam); the rule is the update of each
             element a gradient touches, and runners pass torch gradients that touch every element.
+        source: the package, with its version, whose semantics the rule follows (``"optax 0.2.8"``):
+            what ``symopt list`` shows; defaults to torch's when the rule names a torch class.
         **options: the structural options the rule was built with.
 
     Raises:
@@ -356,6 +365,7 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         library=library,
         ranks=tuple(ranks),
         sparse=sparse,
+        source=source or (TORCH_SOURCE if torch else ""),
     )
     _validate(made)
     check_contract(made)

@@ -488,6 +488,38 @@ class FMax(sp.Function):
     is_real = True
 
 
+class ZeroGuard(sp.Function):
+    """``ZeroGuard(z, d, x)``: ``d`` where ``z`` is 0, else ``x`` (optax's ``jnp.where(norm == 0, 1,
+    ratio)``: LAMB's and LARS's trust ratio is 1 where a norm is 0, so that such a tensor still moves
+    or is left alone rather than divided by 0). ``z`` is a number of the whole tensor (a norm)."""
+
+    nargs = 3
+    is_real = True
+
+
+def _zero_guard(z, d, x):
+    z = np.asarray(z)
+    x = np.asarray(x)
+    return np.where(z == 0, np.asarray(d, dtype=x.dtype if x.dtype.kind == "f" else None), x)
+
+
+def _zero_guard_bound(e, bounds, u):
+    # The branch taken is sure unless z is within rounding of 0 (the same test as a sign's): there
+    # two implementations may take different branches, and nothing bounds the difference.
+    (z, _, _), (mz, md, mx) = e.args, bounds
+    return (NearZero(z, mz, u) if mz != 0 else sp.S.Zero) + ZeroGuard(z, md, mx)
+
+
+def _zero_guard_latex(p, e):
+    z, d, x = e.args
+    return rf"egin{{cases}} {p(d)} & 	ext{{if }} {p(z)} = 0 \ {p(x)} & 	ext{{otherwise}} \end{{cases}}"
+
+
+def _zero_guard_text(p, e):
+    z, d, x = e.args
+    return f"{p(d)} if {p(z)} = 0 else {p(x)}"
+
+
 def newton_schulz_step(x: sp.Expr, a: sp.Expr, b: sp.Expr, c: sp.Expr) -> sp.Expr:
     """One step of the iteration as matrix algebra: ``aX + b(XXᵀ)X + c(XXᵀ)(XXᵀ)X``.
 
@@ -692,6 +724,14 @@ MATRIX_OPERATIONS: tuple[Operation, ...] = (
         latex=_fn_latex(r"\operatorname{{colmean}}\left({}\right)"),
         text=_fn_latex("colmean({})"),
         derivations="the mean over the second-to-last dimension: a row",
+    ),
+    Operation(
+        "zero guard", ZeroGuard, None, array=_zero_guard, bound=_zero_guard_bound,
+        latex=_zero_guard_latex,
+        text=_zero_guard_text,
+        derivations="a choice on whether a number of the whole tensor (a norm) is 0; its derivative is the chosen "
+                    "argument's",
+        derivative=lambda e, d: ZeroGuard(e.args[0], d[1], d[2]),
     ),
     Operation(
         "Newton–Schulz", NewtonSchulz, None, array=newton_schulz, rounds=True, bound=_newton_schulz_bound,

@@ -37,6 +37,9 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     S.eta_plus: (r"\eta_{+}", "η₊"),
     S.step_min: (r"\Gamma_{\min}", "Γₘᵢₙ"),
     S.step_max: (r"\Gamma_{\max}", "Γₘₐₓ"),
+    S.gprev: (r"g^{\text{prev}}_{t}", "gᵖʳᵉᵛₜ"),
+    S.gprev_prev: (r"g^{\text{prev}}_{t-1}", "gᵖʳᵉᵛₜ₋₁"),
+    S.diff: (r"\Delta g_{t}", "Δgₜ"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m

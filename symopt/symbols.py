@@ -53,12 +53,17 @@ u, u_prev = pair("u", nonnegative=True)  # Adamax's exponentially weighted infin
 s, s_prev = pair("s", nonnegative=True)  # Adagrad's sum of squared gradients
 z, z_prev = pair("z")  # Schedule-Free's SGD (or Adam) sequence, the one the gradient steps move
 x, x_prev = pair("x")  # Schedule-Free's weighted average of z, what eval() puts in the parameters
+n, n_prev = pair("n", nonnegative=True)  # Adan's moving average of the squared look-ahead gradient
+dbar, dbar_prev = pair("dbar")  # Adan's moving average of the differences of successive gradients
+gprev, gprev_prev = pair("gprev")  # the gradient kept for the next step (Adan, optimistic gradient descent)
 
 # Intermediates.
 mhat = array("mhat_t")  # bias-corrected first moment
 vhat = array("vhat_t", nonnegative=True)  # bias-corrected second moment
 vtilde = array("vtilde_t", nonnegative=True)  # centred second moment, v - ḡ²
 c = array("c_t")  # Lion's interpolation of the moment and the gradient
+nhat = array("nhat_t", nonnegative=True)  # Adan's bias-corrected n
+diff = array("gdiff_t")  # Adan's difference of successive gradients Δg_t (0 at the first step)
 
 # Scalar state and intermediates: functions of t and the hyperparameters only.
 mu_product = Symbol("Pi_t", real=True)  # NAdam's running product of the momentum factors
@@ -103,6 +108,7 @@ lam = Symbol("lamda", nonnegative=True)  # weight decay (SymPy spells λ "lamda"
 kappa = Symbol("kappa", nonnegative=True)  # Adagrad's learning-rate decay
 s0 = Symbol("s_0", nonnegative=True)  # Adagrad's initial accumulator value
 psi = Symbol("psi", nonnegative=True)  # NAdam's momentum decay
+beta3 = Symbol("beta3", nonnegative=True)  # Adan's decay of the squared term
 beta = Symbol("beta", nonnegative=True)  # Schedule-Free's interpolation between z and x
 warmup = Symbol("T_w", nonnegative=True)  # Schedule-Free's warmup steps
 r_power = Symbol("r", nonnegative=True)  # Schedule-Free's power of t in the weights
@@ -195,3 +201,10 @@ decay_rate = Symbol("c_decay", real=True)  # Adafactor's beta2_decay (≤ 0)
 eps1 = Symbol("epsilon1", positive=True)  # Adafactor's floor of the second moment's estimate
 eps2 = Symbol("epsilon2", nonnegative=True)  # Adafactor's floor of the parameters' RMS
 clip = Symbol("d", positive=True)  # Adafactor's update clipping threshold
+
+# Layer-wise rules (optax's LAMB, LARS, NovoGrad): a trust ratio of norms of the whole tensor.
+trust = array("phi_t", nonnegative=True)  # the trust ratio ‖θ‖/‖Δ‖ (one number for the whole tensor)
+direction = array("Delta_t")  # the update the trust ratio scales
+trust_coefficient = Symbol("xi", nonnegative=True)  # LARS's trust coefficient
+eps_trust = Symbol("epsilon_trust", nonnegative=True)  # added to the update's norm in LARS's ratio
+layer_var, layer_var_prev = pair("nu", nonnegative=True)  # NovoGrad's moving average of ‖g‖² (one per tensor)

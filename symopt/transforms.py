@@ -162,6 +162,7 @@ def precondition(first: sp.Expr, second: sp.Expr, eps: Hyper, epsilon: EpsilonPl
 def scale_by_adam(
     beta1: Hyper, beta2: Hyper, eps: Hyper, *, bias_correction_on: bool = True, epsilon: EpsilonPlacement = "outside",
     amsgrad: bool | Literal["corrected"] = False, eps_root: Hyper | None = None, increment: bool = False,
+    nesterov: bool = False,
 ) -> Transform:
     """Adam's direction ``m̂_t / (√v̂_t + ε)``: two moving averages, their bias corrections, and the
     RMS preconditioner (Kingma & Ba 2015, Algorithm 1; optax ``scale_by_adam``).
@@ -170,7 +171,9 @@ def scale_by_adam(
     ``v_t`` before the bias correction, as torch does (Reddi et al. 2018), or with
     ``amsgrad="corrected"`` over the bias-corrected ``v̂_t``, as optax's ``scale_by_amsgrad``.
     ``eps_root`` is the hyperparameter of ``epsilon="both"`` (optax's ``eps_root``); ``increment``
-    writes both averages as increments (:func:`moving_average`), as torch.optim.SparseAdam does.
+    writes both averages as increments (:func:`moving_average`), as torch.optim.SparseAdam does. With
+    ``nesterov`` the corrected first moment looks one step ahead, as optax's
+    ``scale_by_adam(nesterov=True)`` (its ``nadam``): :func:`nesterov_bias_correction`.
     """
     first = moving_average(FIRST_MOMENT, beta1, increment=increment)
     second = moving_average(SECOND_MOMENT, beta2, increment=increment)
@@ -191,7 +194,7 @@ def scale_by_adam(
             eq_max, v = running_max(v)
             equations += eq_max
         if bias_correction_on:
-            eq_mhat, m = correct_first.apply(m)
+            eq_mhat, m = (nesterov_bias_correction(beta1).apply(m) if nesterov else correct_first.apply(m))
             eq_vhat, v = correct_second.apply(v)
             equations += eq_mhat + eq_vhat
         if amsgrad == "corrected":
@@ -201,6 +204,18 @@ def scale_by_adam(
 
     hypers = (beta1, beta2, eps, *((eps_root,) if eps_root is not None else ()))
     return Transform("scale_by_adam", apply, hypers=hypers, states=states)
+
+
+def nesterov_bias_correction(decay: Hyper) -> Transform:
+    """``m̂_t = β m_t/(1 - βᵗ⁺¹) + (1 - β) g_t/(1 - βᵗ)``: the bias-corrected moving average looked one
+    step ahead, the next average's correction applied to this one (Dozat 2016 without the momentum
+    schedule; optax's ``nesterov=True`` in ``scale_by_adam`` and ``scale_by_belief``)."""
+    beta = decay.symbol
+
+    def apply(m):
+        return (Assign(S.mhat, beta * m / (1 - beta ** (S.t + 1)) + (1 - beta) * S.g / (1 - beta**S.t)),), S.mhat
+
+    return Transform("nesterov_bias_correction", apply, hypers=(decay,))
 
 
 def scale_by_rms(alpha: Hyper, eps: Hyper, *, centered: bool = False, eps_inside: bool = False) -> Transform:
@@ -332,6 +347,100 @@ def scale_by_lion(beta1: Hyper, beta2: Hyper) -> Transform:
         return interpolate + eq_m, sp.sign(S.c)
 
     return Transform("scale_by_lion", apply, hypers=(beta1, beta2), states=(FIRST_MOMENT,))
+
+
+def scale_by_sign() -> Transform:
+    """``sign(u)``: every element moves by the same amount (signSGD, Bernstein et al. 2018; optax
+    ``scale_by_sign``)."""
+    return Transform("scale_by_sign", lambda u: ((), sp.sign(u)))
+
+
+BELIEF = State("v", S.v, S.v_prev, doc="moving average of the squared prediction error (g - m)^2, plus eps_root")
+
+
+def scale_by_belief(beta1: Hyper, beta2: Hyper, eps: Hyper, eps_root: Hyper, *, nesterov: bool = False) -> Transform:
+    """AdaBelief's direction ``m̂_t/(√v̂_t + ε)``, v_t a moving average of the squared prediction
+    error (g_t - m_t)² with ε_root added to it at every step, in the state (Zhuang et al. 2020;
+    optax ``scale_by_belief``)."""
+    first = moving_average(FIRST_MOMENT, beta1)
+    correct_first = nesterov_bias_correction(beta1) if nesterov else bias_correction(S.mhat, beta1)
+    correct_second = bias_correction(S.vhat, beta2)
+    b2 = beta2.symbol
+
+    def apply(u):
+        eq_m, m = first.apply(u)
+        eq_v = (Assign(S.v, b2 * S.v_prev + (1 - b2) * (u - m) ** 2 + eps_root.symbol),)
+        eq_mhat, mhat = correct_first.apply(m)
+        eq_vhat, vhat = correct_second.apply(S.v)
+        return eq_m + eq_v + eq_mhat + eq_vhat, mhat / (sp.sqrt(vhat) + eps.symbol)
+
+    return Transform("scale_by_belief", apply, hypers=(beta1, beta2, eps, eps_root), states=(FIRST_MOMENT, BELIEF))
+
+
+def scale_by_yogi(beta1: Hyper, beta2: Hyper, eps: Hyper, initial: Hyper) -> Transform:
+    """Yogi's direction ``m̂_t/(√v̂_t + ε)``: v moves towards g_t² by (1 - β₂)g_t² at most,
+    ``v_t = v_{t-1} - (1 - β₂) sign(v_{t-1} - g_t²) g_t²``; both moments start at ``v₀``
+    (Zaheer et al. 2018, Algorithm 2; optax ``scale_by_yogi``, which starts both at 1e-6)."""
+    first = State("m", S.m, S.m_prev, init=initial.symbol, doc=FIRST_MOMENT.doc)
+    second = State("v", S.v, S.v_prev, init=initial.symbol,
+                   doc="second moment: moves towards g^2 by at most (1 - beta2) g^2 a step")
+    average = moving_average(first, beta1)
+    correct_first = bias_correction(S.mhat, beta1)
+    correct_second = bias_correction(S.vhat, beta2)
+    b2 = beta2.symbol
+
+    def apply(u):
+        eq_m, m = average.apply(u)
+        eq_v = (Assign(S.v, S.v_prev - (1 - b2) * sp.sign(S.v_prev - u**2) * u**2),)
+        eq_mhat, mhat = correct_first.apply(m)
+        eq_vhat, vhat = correct_second.apply(S.v)
+        return eq_m + eq_v + eq_mhat + eq_vhat, mhat / (sp.sqrt(vhat) + eps.symbol)
+
+    return Transform("scale_by_yogi", apply, hypers=(beta1, beta2, eps, initial), states=(first, second))
+
+
+PREVIOUS_GRADIENT = State("gprev", S.gprev, S.gprev_prev, doc="the gradient, kept for the next step")
+
+
+def scale_by_optimistic_gradient(alpha: Hyper, beta: Hyper) -> Transform:
+    """``(α + β) g_t - β g_{t-1}``, and ``α g_1`` at the first step, where there is no previous
+    gradient (Mokhtari et al. 2019; optax ``scale_by_optimistic_gradient``, which takes g_1 for it)."""
+    a, b = alpha.symbol, beta.symbol
+
+    def apply(u):
+        direction = sp.Piecewise((a * u, sp.Eq(S.t, 1)), ((a + b) * u - b * S.gprev_prev, True))
+        return (Assign(S.gprev, u),), direction
+
+    return Transform("scale_by_optimistic_gradient", apply, hypers=(alpha, beta), states=(PREVIOUS_GRADIENT,))
+
+
+ADAN_DIFFERENCE = State("dbar", S.dbar, S.dbar_prev, doc="moving average of the differences of successive gradients")
+ADAN_SQUARE = State("n", S.n, S.n_prev, doc="moving average of the squared look-ahead gradient")
+
+
+def scale_by_adan(beta1: Hyper, beta2: Hyper, beta3: Hyper, eps: Hyper, eps_root: Hyper) -> Transform:
+    """Adan's direction: moving averages of g_t, of Δg_t = g_t - g_{t-1} (0 at the first step) and of
+    (g_t + (1 - β₂) Δg_t)², each bias-corrected, and ``(m̂_t + (1 - β₂) d̄̂_t)/(√(n̂_t + ε_root) + ε)``
+    (Xie et al. 2022, Algorithm 1; optax ``scale_by_adan``, whose β's weigh the old value)."""
+    first = moving_average(FIRST_MOMENT, beta1)
+    differences = moving_average(ADAN_DIFFERENCE, beta2)
+    squares = moving_average(ADAN_SQUARE, beta3)
+    correct_first = bias_correction(S.mhat, beta1)
+    correct_square = bias_correction(S.nhat, beta3)
+    b2 = beta2.symbol
+
+    def apply(u):
+        eq_d = (Assign(S.diff, sp.Piecewise((0, sp.Eq(S.t, 1)), (u - S.gprev_prev, True))),)
+        eq_m, m = first.apply(u)
+        eq_dbar, dbar = differences.apply(S.diff)
+        eq_n, n = squares.apply((u + (1 - b2) * S.diff) ** 2)
+        eq_mhat, mhat = correct_first.apply(m)
+        eq_nhat, nhat = correct_square.apply(n)
+        direction = (mhat + (1 - b2) * dbar / (1 - b2**S.t)) / (sp.sqrt(nhat + eps_root.symbol) + eps.symbol)
+        return eq_d + eq_m + eq_dbar + eq_n + eq_mhat + eq_nhat + (Assign(S.gprev, u),), direction
+
+    return Transform("scale_by_adan", apply, hypers=(beta1, beta2, beta3, eps, eps_root),
+                     states=(FIRST_MOMENT, ADAN_DIFFERENCE, ADAN_SQUARE, PREVIOUS_GRADIENT))
 
 
 def schedule_free_average(lr: Hyper, interpolation: Hyper, warmup: Hyper, r: Hyper, lr_power: Hyper) -> Transform:
@@ -553,3 +662,46 @@ def averaged_sgd(lr: Hyper, decay: Hyper, power: Hyper, t0: Hyper) -> Transform:
         ), step
 
     return Transform("averaged_sgd", apply, hypers=(lr, decay, power, t0), states=(eta_state, mu_state, average))
+# --- layer-wise transforms (optax's LAMB, LARS, NovoGrad): norms of the whole tensor -------
+def scale_by_trust_ratio(coefficient: Hyper | None = None, eps: Hyper | None = None) -> Transform:
+    """``φ_t Δ_t`` with the trust ratio ``φ_t = ξ‖θ_{t-1}‖/(‖Δ_t‖ + ε)``, 1 where either norm is 0
+    (You et al. 2017, 2020; optax ``scale_by_trust_ratio``): every tensor moves by a fraction of its
+    own norm."""
+    from symopt.ops import Norm, ZeroGuard
+
+    def apply(u):
+        equations: tuple[Assign, ...] = ()
+        if not u.is_Symbol:  # name the update the ratio divides by the norm of
+            equations, u = (Assign(S.direction, u),), S.direction
+        param_norm, update_norm = Norm(S.theta_prev), Norm(u)
+        ratio = param_norm / (update_norm + (eps.symbol if eps is not None else 0))
+        if coefficient is not None:
+            ratio = coefficient.symbol * ratio
+        return equations + (Assign(S.trust, ZeroGuard(sp.Min(param_norm, update_norm), 1, ratio)),), S.trust * u
+
+    hypers = tuple(h for h in (coefficient, eps) if h is not None)
+    return Transform("scale_by_trust_ratio", apply, hypers=hypers)
+
+
+LAYER_SECOND_MOMENT = State("nu", S.layer_var, S.layer_var_prev, shape="tensor",
+                            doc="moving average of the squared norm of the gradient (one per tensor)")
+
+
+def scale_by_novograd(beta1: Hyper, beta2: Hyper, eps: Hyper, eps_root: Hyper, weight_decay: Hyper) -> Transform:
+    """NovoGrad's direction: ``ν_t``, a moving average of ‖g_t‖² (one number per tensor; ‖g_1‖² at the
+    first step), and the momentum ``m_t = β₁ m_{t-1} + g_t/(√(ν_t + ε_root) + ε) + λθ_{t-1}``
+    (Ginsburg et al. 2019, Algorithm 1; optax ``scale_by_novograd``)."""
+    from symopt.ops import Norm
+
+    b1, b2 = beta1.symbol, beta2.symbol
+
+    def apply(u):
+        square = Norm(u) ** 2
+        return (
+            Assign(S.layer_var, sp.Piecewise((square, sp.Eq(S.t, 1)), (b2 * S.layer_var_prev + (1 - b2) * square, True))),
+            Assign(S.m, b1 * S.m_prev + u / (sp.sqrt(S.layer_var + eps_root.symbol) + eps.symbol)
+                   + weight_decay.symbol * S.theta_prev),
+        ), S.m
+
+    return Transform("scale_by_novograd", apply, hypers=(beta1, beta2, eps, eps_root, weight_decay),
+                     states=(FIRST_MOMENT, LAYER_SECOND_MOMENT))

@@ -192,7 +192,7 @@ def torch_arguments(rule: Rule, hyper: dict) -> dict | str:
     from symopt.optimizers import options as defaults
 
     if not rule.torch:
-        return f"torch.optim has no {rule.name}"
+        return f"torch.optim has no {label(rule)}"
     cls = getattr(torch.optim, rule.torch, None)
     if cls is None:  # an older torch: Muon came in 2.9
         return f"torch.optim {torch.__version__} has no {rule.torch}"
@@ -364,6 +364,8 @@ def optax_transformation(rule: Rule):
     """
     import optax
 
+    if rule.library[0] == "optax":
+        return _optax_alias(rule, getattr(optax, rule.library[1]))
     o, name = dict(rule.options), rule.name
 
     def l2(make):
@@ -407,7 +409,7 @@ def optax_transformation(rule: Rule):
         return (lambda h: optax.lion(h["lr"], b1=h["beta1"], b2=h["beta2"], weight_decay=h["weight_decay"])), {}
     return {
         "adagrad": "optax.adagrad divides by √(s + ε), with no symopt variant (torch: √s + ε)",
-        "nadam": "optax.nadam is Adam with a Nesterov step and no momentum schedule ψ: not torch's NAdam",
+        "nadam": "optax.nadam and nadamw have no momentum schedule ψ: they are nadam(convention='optax')",
         "radam": "optax.radam adds ε to √v̂ and rectifies from ρ_t ≥ 5, torch to √v and from ρ_t > 5",
         # optax has these too, in conventions of its own that no symopt variant maps yet
         "schedule-free-sgd": "optax.contrib.schedule_free_sgd is not compared: the schedulefree package is the witness",
@@ -415,6 +417,28 @@ def optax_transformation(rule: Rule):
         "muon": "optax.contrib.muon is not compared: no muon variant is mapped to its conventions yet",
         "adafactor": "optax.adafactor is not compared: no adafactor variant is mapped to its conventions yet",
     }.get(name, f"optax has no {name}")
+
+
+def _optax_alias(rule: Rule, make):
+    """``(build, imposed)`` for a rule that names its optax alias (``Rule.library``): each
+    hyperparameter passes by its declared keyword (``lr`` as ``learning_rate``), and so does each
+    structural option the alias takes (``nesterov``); one it does not take is imposed at its default
+    (optax's ``yogi`` keeps ``initial_accumulator_value`` at 1e-6), except an L2 decay (a rule whose
+    chain starts with ``add_decayed_weights``), which is ``optax.add_decayed_weights`` chained first."""
+    import optax
+
+    accepted = inspect.signature(make).parameters
+    keyword = {h.name: h.keyword for h in rule.hypers}
+    l2 = rule.transforms[0] == "add_decayed_weights" and keyword.get("weight_decay") not in accepted
+    imposed = {h.name: h.default for h in rule.hypers
+               if h.keyword not in accepted and not (l2 and h.name == "weight_decay")}
+    options = {key: value for key, value in rule.options if key in accepted}
+
+    def build(h):
+        made = make(**{k: v for k, v in library_keywords(rule, h).items() if k in accepted}, **options)
+        return optax.chain(optax.add_decayed_weights(h["weight_decay"]), made) if l2 else made
+
+    return build, imposed
 
 
 def optax_runner(rule: Rule) -> tuple[Runner, dict] | str:
@@ -587,15 +611,24 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
             *intermediates, u, *([ratio] if ratio is not None else [])]
     # shape scalars a branch reads are fixed before compiling: each value gets its own function
     branching = [x for x in shape_args if any(x in p.free_symbols for e in outputs.values() for p in e.atoms(sp.Piecewise))]
+    # and so are the branches on the step counter and the scalars (Adan's first step), as the kernel
+    # takes them: one function per branch taken (a condition on t beside one on an array, merged by
+    # SymPy into one Piecewise, would otherwise be lowered to a reduce over arrays of unequal shapes)
+    conditions = sorted({c for x in targets for p in outputs[x].atoms(sp.Piecewise) for _, c in p.args
+                         if c is not sp.true and not c.free_symbols & S.ARRAYS and not c.free_symbols & set(branching)},
+                        key=sp.default_sort_key)
+    test = sp.lambdify([*scalar_args, *intermediates], conditions, modules="math")
     compiled: dict = {}
 
-    def evaluate(fixed: tuple):
-        if fixed not in compiled:
+    def evaluate(fixed: tuple, taken: tuple | None = None):
+        if (fixed, taken) not in compiled:
             chosen = dict(zip(branching, fixed))
+            if taken is not None:
+                chosen.update({c: sp.true if truth else sp.false for c, truth in zip(conditions, taken)})
             values = [outputs[x].xreplace(chosen) for x in targets]
             bounds = [magnitude(v, known, scalars, u, rounded=ratio) for v in values]
-            compiled[fixed] = sp.lambdify(args, [*values, *bounds], modules=[ops.namespace(), "numpy"])
-        return compiled[fixed]
+            compiled[fixed, taken] = sp.lambdify(args, [*values, *bounds], modules=[ops.namespace(), "numpy"])
+        return compiled[fixed, taken]
 
     start = sp.lambdify([h.symbol for h in rule.hypers], [s.init.xreplace({S.theta0: 0}) for s in rule.states],
                         modules="math")
@@ -608,7 +641,7 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
         shapes = [shape, *(s.shape_of(shape) for s in arrays)]
         shape_values = S.shape_values(shape)
         sizes = [shape_values[x] for x in shape_args]
-        function = evaluate(tuple(shape_values[x] for x in branching))
+        fixed = tuple(shape_values[x] for x in branching)
         first = case.hyper_at(1)  # the state starts from step 1's hyperparameters (see kernel_runner)
         initial = dict(zip((s.name for s in rule.states), start(*(first[h] for h in hypers))))
         theta0 = case.params.astype(np.float64)
@@ -626,7 +659,10 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
                     computed = [float(c) for c in steps_scalars(*step_args)]
                 except (ZeroDivisionError, OverflowError, ValueError):
                     computed = [np.nan] * len(intermediates)
-                result = function(value[0], grads.astype(np.float64), *value[1:], *bound, *step_args, *computed,
+                taken = None
+                if conditions and not any(map(np.isnan, computed)):
+                    taken = tuple(bool(c) for c in test(*step_args, *computed))
+                result = evaluate(fixed, taken)(value[0], grads.astype(np.float64), *value[1:], *bound, *step_args, *computed,
                                   unit_roundoff(case.dtype), *extra)
                 value = [np.broadcast_to(np.asarray(r, dtype=np.float64), sh) for r, sh in zip(result[:n], shapes)]
                 scalar = [computed[i] for i in new_scalars]

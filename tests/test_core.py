@@ -179,7 +179,7 @@ def test_one_step_lambda_eff_agrees_with_a_finite_difference_of_the_kernel(rule_
         env = {**values, S.theta_prev: params[i], S.g: grads[i],
                **{s.prev: (state[s.name] if s.scalar else state[s.name][i]) for s in rule_.states}}
         for eq in rule_.equations:
-            env[eq.lhs] = sp.sympify(eq.rhs).xreplace(env).evalf()
+            env[eq.lhs] = sp.sympify(eq.rhs.xreplace(env)).evalf()  # an equation may copy an input (g_t)
         env[S.g] = grads[i]  # λ_eff is written in the gradient before the decay, at λ = 0
         value = float(derived.xreplace(env).evalf())
         assert measured[i] == pytest.approx(value, rel=1e-4, abs=1e-8), (i, measured[i], value)

@@ -49,6 +49,7 @@ def test_every_convention_optax_lacks_is_named_by_the_variant_that_bridges_it(op
     from symopt.verify import optax_transformation
 
     assert OPTAX_RULES and any(r.name == "adamw" for r in OPTAX_RULES)
+    assert all(r in OPTAX_RULES for r in ALL if r.library[0] == "optax")  # a rule naming its optax alias is compared
     reasons = {label(r): optax_transformation(r) for r in ALL if r not in OPTAX_RULES}
     assert all(isinstance(v, str) and v for v in reasons.values())
     assert "amsgrad='corrected'" in reasons["adam(amsgrad=True)"]

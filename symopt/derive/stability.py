@@ -347,6 +347,9 @@ def threshold(rule: Rule, decay: bool = False) -> Threshold:
     lin = linearise(rule, decay)
     values = lin.numeric(defaults(rule, weight_decay=0.01 / rule.hyper("lr").default if decay else 0.0))
     held = held_values(lin, values)
+    if S.t in lin.matrix.xreplace(values).xreplace(held).free_symbols:
+        raise NotDerivable("its linearised step keeps a factor of t written inline (optax's Nesterov correction "
+                           "1 - β₁ᵗ⁺¹), not a step-dependent scalar whose limit it can take")
     candidates = []
     for name, boundary in boundaries(characteristic(rule, decay)):
         for root in _roots(boundary):

@@ -33,7 +33,7 @@ ENTRY_POINTS = "symopt.rules"  # the entry-point group installed packages regist
 
 # name -> module of symopt.optimizers that defines a function of that name (``module:function`` where
 # the name is not an identifier). In the order of the note (SGD, momentum, Adam, AdamW), then
-# torch.optim's family, then Schedule-Free.
+# torch.optim's family, then Schedule-Free, Muon and Adafactor, then optax's.
 RULES: dict[str, str] = {
     "sgd": "sgd",
     "momentum": "momentum",
@@ -53,6 +53,14 @@ RULES: dict[str, str] = {
     "rprop": "rprop",
     "asgd": "asgd",
     "sparse-adam": "sparse_adam:sparse_adam",
+    "adabelief": "adabelief",
+    "yogi": "yogi",
+    "sign_sgd": "sign",
+    "optimistic_gradient_descent": "optimistic",
+    "adan": "adan",
+    "lamb": "layerwise",
+    "lars": "layerwise",
+    "novograd": "layerwise",
 }
 
 

@@ -1,6 +1,6 @@
 """Lion (Chen et al. 2023), as optax writes it: the sign of an interpolated momentum."""
 
-from symopt.core import Rule, chain, rule
+from symopt.core import OPTAX_SOURCE, Rule, chain, rule
 from symopt.hyperparameters import BETA1, BETA2, LR, WEIGHT_DECAY
 from symopt.transforms import add_decayed_weights, scale_by_learning_rate, scale_by_lion
 
@@ -33,4 +33,5 @@ def lion() -> Rule:
             add_decayed_weights(WEIGHT_DECAY.restricted(default=1e-3)),
             scale_by_learning_rate(LR.restricted(default=1e-4)),
         ),
+        source=OPTAX_SOURCE,
     )

@@ -34,6 +34,7 @@ def schedule_free_sgd() -> Rule:
             schedule_free_average(LR.restricted(default=1.0), INTERPOLATION, WARMUP, R_POWER, LR_POWER),
         ),
         evaluate="x",
+        source="schedulefree 1.4.1",
         library=("schedulefree", "SGDScheduleFree"),
     )
 
@@ -66,5 +67,6 @@ def schedule_free_adamw() -> Rule:
             schedule_free_average(LR.restricted(default=0.0025), interpolation, WARMUP, R_POWER, LR_POWER),
         ),
         evaluate="x",
+        source="schedulefree 1.4.1",
         library=("schedulefree", "AdamWScheduleFree"),
     )

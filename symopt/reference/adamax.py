@@ -24,6 +24,7 @@ def adamax(
     beta2: float = 0.999,
     eps: float = 1e-8,
     weight_decay: float = 0.0,
+    decoupled_weight_decay: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of AdaMax (Adam with the infinity norm), as torch.optim.Adamax.
@@ -62,6 +63,9 @@ def adamax(
         Kingma & Ba, ICLR 2015, Algorithm 2 (Section 7.1); torch.optim.Adamax
         documentation and ``_single_tensor_adamax``.
     """
+    if decoupled_weight_decay:
+        return _adamaxw(params, grads, state, t, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                        weight_decay=weight_decay, inplace=inplace)
     lr, beta1, beta2, eps = float(lr), float(beta1), float(beta2), float(eps)
     weight_decay = float(weight_decay)
     p, state = _prepare(params, state, inplace)
@@ -80,6 +84,30 @@ def adamax(
         _addcdiv_(p, -clr, m, u, work)
     return p, state
 
+
+
+def _adamaxw(params, grads, state, t, *, lr, beta1, beta2, eps, weight_decay, inplace):
+    """optax 0.2.8's ``adamaxw`` (``scale_by_adamax``, ``add_decayed_weights``, the learning rate),
+    in optax's order::
+
+        mu = (1 - beta1) * g + beta1 * mu
+        nu = max(|g| + eps, beta2 * nu)
+        params = params + (-lr) * (mu / (1 - beta1**t) / nu + weight_decay * params)
+
+    The moments are ``state["mu"]`` and ``state["nu"]`` (optax's names)."""
+    lr, beta1, beta2, eps, weight_decay = float(lr), float(beta1), float(beta2), float(eps), float(weight_decay)
+    p, state = _prepare(params, state, inplace)
+    with np.errstate(all="ignore"):
+        g = np.asarray(grads, dtype=p.dtype)
+        mu = _state_array(state, "mu", p)
+        nu = _state_array(state, "nu", p)
+        mu[...] = (1.0 - beta1) * g + beta1 * mu
+        nu[...] = np.maximum(np.abs(g) + p.dtype.type(eps), beta2 * nu)
+        update = mu / p.dtype.type(1.0 - beta1**t) / nu
+        if weight_decay != 0.0:
+            update = update + weight_decay * p
+        p += (-lr * update).astype(p.dtype, copy=False)
+    return p, state
 
 
 #: The reference of each rule this module witnesses, by its registered name.

@@ -38,6 +38,8 @@ def nadam(
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     momentum_decay: float = 4e-3,
+    eps_root: float = 0.0,
+    convention: str = "torch",
     decoupled_weight_decay: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
@@ -95,6 +97,11 @@ def nadam(
         Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016
         workshop; torch.optim.NAdam documentation and ``_single_tensor_nadam``.
     """
+    if convention == "optax":
+        return _optax_nadam(params, grads, state, t, lr=lr, beta1=beta1, beta2=beta2, eps=eps, eps_root=eps_root,
+                            weight_decay=weight_decay, decoupled=bool(decoupled_weight_decay), inplace=inplace)
+    if convention != "torch":
+        raise ValueError(f"unknown convention {convention!r}")
     lr, beta1, beta2, eps = float(lr), float(beta1), float(beta2), float(eps)
     weight_decay, psi = float(weight_decay), float(momentum_decay)
     p, state = _prepare(params, state, inplace)
@@ -122,6 +129,39 @@ def nadam(
         _addcdiv_(p, (-lr * mu_next) / (1.0 - product_next), m, denom, work)
     return p, state
 
+
+
+def _optax_nadam(params, grads, state, t, *, lr, beta1, beta2, eps, eps_root, weight_decay, decoupled, inplace):
+    """optax 0.2.8's ``nadam`` (``decoupled=False``, its L2 decay written as
+    ``optax.add_decayed_weights`` chained first) and ``nadamw``, in optax's order::
+
+        g = g + weight_decay * params                       # nadam with L2 only
+        mu = (1 - beta1) * g + beta1 * mu;  nu = (1 - beta2) * g*g + beta2 * nu
+        mu_hat = beta1 * (mu / (1 - beta1**(t+1))) + (1 - beta1) * (g / (1 - beta1**t))
+        u = mu_hat / (sqrt(nu / (1 - beta2**t) + eps_root) + eps)
+        u = u + weight_decay * params                       # nadamw only
+        params = params + (-lr) * u
+
+    No momentum schedule: optax's Nesterov step is Dozat's with μ_t = β₁ at every step. The
+    moments are ``state["mu"]`` and ``state["nu"]`` (optax's names)."""
+    lr, beta1, beta2, eps, eps_root = float(lr), float(beta1), float(beta2), float(eps), float(eps_root)
+    weight_decay = float(weight_decay)
+    p, state = _prepare(params, state, inplace)
+    with np.errstate(all="ignore"):
+        g = np.asarray(grads, dtype=p.dtype)
+        if weight_decay != 0.0 and not decoupled:
+            g = g + weight_decay * p
+        mu = _state_array(state, "mu", p)
+        nu = _state_array(state, "nu", p)
+        mu[...] = (1.0 - beta1) * g + beta1 * mu
+        nu[...] = (1.0 - beta2) * (g * g) + beta2 * nu
+        dtype = p.dtype.type
+        mu_hat = beta1 * (mu / dtype(1.0 - beta1 ** (t + 1))) + (1.0 - beta1) * (g / dtype(1.0 - beta1**t))
+        update = mu_hat / (np.sqrt(nu / dtype(1.0 - beta2**t) + dtype(eps_root)) + dtype(eps))
+        if weight_decay != 0.0 and decoupled:
+            update = update + weight_decay * p
+        p += (-lr * update).astype(p.dtype, copy=False)
+    return p, state
 
 
 #: The reference of each rule this module witnesses, by its registered name.
