@@ -60,11 +60,17 @@ RULE = RuleName()
 
 
 class Witness(click.ParamType):
-    """verify's witness: one of :data:`choices`, or your own implementation, ``module:name`` or
-    ``path/to/file.py:name`` (a torch.optim.Optimizer subclass or a NumPy step function)."""
+    """verify's witness: one of :attr:`choices` (the built-in witnesses and the packages rules declare
+    their semantics from), or your own implementation, ``module:name`` or ``path/to/file.py:name`` (a
+    torch.optim.Optimizer subclass or a NumPy step function)."""
 
     name = "witness"
-    choices = ("reference", "torch", "schedulefree", "optax")
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from symopt.verify import witnesses
+
+        return witnesses()
 
     def get_metavar(self, param, *args, **kwargs):
         return "[" + "|".join(self.choices) + "|MODULE:NAME]"
@@ -404,8 +410,8 @@ def _report_line(report, width: int) -> str:
 @click.option("--all", "all_rules", is_flag=True, help="Every rule, with every structural variant.")
 @OPTION
 @click.option("--against", type=Witness(), default="reference", show_default=True,
-              help="The independent witness: the hand-written NumPy references, torch.optim, the schedulefree "
-                   "package, optax (through the variant that is optax's convention), or your own implementation, "
+              help="The independent witness: the hand-written NumPy references, torch.optim, a package a rule "
+                   "declares its semantics from (schedulefree, timm, ...: `symopt list` shows each rule's), optax (through the variant that is optax's convention), or your own implementation, "
                    "MODULE:NAME or path/to/file.py:NAME: a torch.optim.Optimizer subclass (built with the rule's "
                    "hyperparameters by their library keywords) or a NumPy step(params, grads, state, t, **hyper), "
                    "run in a child process, float64.")

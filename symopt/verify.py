@@ -37,9 +37,25 @@ StepFunction = Callable[..., tuple]
 # Something that runs a whole trajectory and returns θ after each step.
 Runner = Callable[["Trajectory"], list[np.ndarray]]
 
-AGAINST = ("reference", "torch", "schedulefree", "optax")
-# A missing witness: a rule with no hand-written reference fails verification; one torch lacks is
-# reported as such.
+# The witnesses every rule may name; the packages rules declare (``Rule.library``: schedulefree,
+# timm, ...) join them in :func:`witnesses`. A missing witness: a rule with no hand-written
+# reference fails verification; one a library lacks is reported as such.
+BUILT_IN = ("reference", "torch", "optax")
+
+
+def library_package(rule: Rule) -> str:
+    """The package a rule's declared library implementation comes from (``"timm"`` for
+    ``("timm.optim.adopt", "Adopt")``), the name ``verify --against`` takes; "" if none."""
+    return rule.library[0].partition(".")[0]
+
+
+def witnesses() -> tuple[str, ...]:
+    """What ``verify --against`` takes: the built-in witnesses, then every package a registered rule's
+    default variant declares its semantics from, in the order of the registry."""
+    from symopt.optimizers import get, rules
+
+    declared = (library_package(get(name)) for name in rules())
+    return tuple(dict.fromkeys([*BUILT_IN, *(p for p in declared if p)]))
 
 
 def require_hypothesis():
@@ -331,26 +347,68 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
     hyperparameters are set in its parameter group (``beta1``, ``beta2`` as ``betas``), so that
     values its constructor refuses but its step computes (Schedule-Free's β = 0 or 1) are compared too.
     """
-    name, cls_name = rule.library
-    if name != package:
+    module_name, cls_name = rule.library
+    if library_package(rule) != package:
         return f"{package} has no {rule.name}"
     try:
         import torch  # noqa: F401 (the package is built on it)
-
-        module = importlib.import_module(package)
     except ImportError:
-        raise SymoptError(f'comparing with {package} needs it: pip install "symopt-toolkit[{package}]"') from None
-    cls = getattr(module, cls_name)
+        raise SymoptError(f'comparing with {package} needs torch: pip install "symopt-toolkit[torch]"') from None
+    cls = getattr(import_library(module_name), cls_name)
+    accepted = inspect.signature(cls).parameters
+    # the single-tensor code path where there is a choice; the structural options it takes by name
+    fixed = {"foreach": False} if "foreach" in accepted else {}
+    fixed.update((key, value) for key, value in rule.options if key in accepted)
 
     def build(param):
-        optimizer = cls([param], foreach=False)
-        optimizer.train()
+        optimizer = cls([param], **fixed)
+        if hasattr(optimizer, "train"):  # Schedule-Free's optimizers compute the step in train mode
+            optimizer.train()
         return optimizer
 
     def run(case) -> list[np.ndarray]:
         return _torch_trajectory(case, build, lambda group, hyper: group.update(library_keywords(rule, hyper)))
 
     return run
+
+
+def import_library(name: str):
+    """Import the module ``name`` of a witness package (``"timm.optim.adopt"``). If the package's own
+    ``__init__`` cannot be imported, the module is loaded by itself, its parent packages stubbed with
+    their paths: timm's ``__init__`` imports torchvision for its models, which a CPU-only torch may not
+    have (its PyPI wheel is a CUDA build), while timm's optimizers import torch alone.
+
+    Raises:
+        SymoptError: if the package is not installed, saying how to install it.
+    """
+    import sys
+    import types
+
+    package = name.partition(".")[0]
+    install = f'comparing with {package} needs it: pip install "symopt-toolkit[{package}]"'
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        if error.name and error.name.partition(".")[0] == package:
+            raise SymoptError(install) from None
+        failed = error
+    except Exception as error:  # noqa: BLE001 (a broken dependency of the package's __init__)
+        failed = error
+    spec = importlib.util.find_spec(package) if package not in sys.modules else None
+    found = spec and spec.submodule_search_locations
+    if not found:
+        raise SymoptError(f"{package} cannot be imported: {failed}") from None
+    parts = name.split(".")
+    path = list(found)[0]
+    for depth in range(1, len(parts)):
+        stub = types.ModuleType(".".join(parts[:depth]))
+        stub.__path__ = [path]
+        sys.modules[stub.__name__] = stub
+        path = f"{path}/{parts[depth]}"
+    try:
+        return importlib.import_module(name)
+    except Exception as error:  # noqa: BLE001
+        raise SymoptError(f"{name} cannot be imported: {error}") from None
 
 
 # --- optax, a second library witness ---------------------------------------------------------------
@@ -1007,10 +1065,10 @@ def verify(rule: Rule, against: str = "reference", examples: int = 100, seed: in
         >>> verify(symopt.get("sgd"), examples=20).passed
         True
     """
-    if against not in AGAINST:
+    if against not in witnesses() and against != library_package(rule):
         from symopt.errors import UnknownNameError
 
-        raise UnknownNameError("witness", against, AGAINST)
+        raise UnknownNameError("witness", against, witnesses())
     if backend != "numpy" and not rule.elementwise:
         return Report(label(rule), against, skipped=f"{rule.name} works on whole tensors: the {backend} backend "
                       "runs elementwise rules only (its NumPy kernel is verified)")
