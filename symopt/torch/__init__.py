@@ -226,6 +226,20 @@ def run_group(kernel, values, params, grads, arrays, scalars, steps) -> list[dic
     return advanced
 
 
+_GROUP_KERNELS: dict = {}  # id of a kernel -> (the kernel, its rule's group kernel or None)
+
+
+def _group_of(kernel):
+    """:func:`_group_kernel` of ``kernel``'s rule, found by the kernel's identity (the rule's hash walks
+    its equations: not at every step)."""
+    made = _GROUP_KERNELS.get(id(kernel))
+    if made is None or made[0] is not kernel:
+        if len(_GROUP_KERNELS) >= 64:
+            _GROUP_KERNELS.clear()
+        made = _GROUP_KERNELS[id(kernel)] = (kernel, _group_kernel(kernel.rule))
+    return made[1]
+
+
 @functools.lru_cache(maxsize=64)
 def _group_kernel(rule):
     """``rule``'s step of a whole param group in one pass (:class:`symopt.backends.group.GroupKernel`),
@@ -247,16 +261,14 @@ def step_group(kernel, values, params, grads, arrays, scalars, steps, fused: boo
     threads), where it runs every tensor of the group: an elementwise rule, numba installed, CPU
     tensors of float32 or float64. Anything else (and ``fused`` False) takes :func:`run_group`, the
     generated torch code, tensor by tensor."""
-    group = _group_kernel(kernel.rule) if fused and params else None
-    if group is None or not group.takes(params):
-        return run_group(kernel, values, params, grads, arrays, scalars, steps)
-    torch = require_torch()
-    rule = kernel.rule
-    states = [{**{s.name: a for s, a in zip(rule.arrays, state)}, **{s.name: v for s, v in zip(rule.scalars, scalar)}}
-              for state, scalar in zip(arrays, scalars)]
-    group.step(params, grads, states, steps, threads=torch.get_num_threads(),
-               **{h.name: v for h, v in zip(rule.hypers, values)})
-    return [{s.name: state[s.name] for s in rule.scalars} for state in states]
+    group = _group_of(kernel) if fused and params else None
+    if group is not None:
+        columns = [list(column) for column in zip(*arrays)] if kernel.rule.arrays else []
+        advanced = group.run(params, grads, columns, scalars, steps, values, threads=require_torch().get_num_threads(),
+                             others=True)
+        if advanced is not None:
+            return advanced
+    return run_group(kernel, values, params, grads, arrays, scalars, steps)
 
 
 @functools.cache

@@ -53,7 +53,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import math
+import operator
 
 from symopt.errors import SymoptError, UnknownNameError
 from symopt.torch import (Touched, _kernel, _number, eager, gradient, initial_state, real_view, require_torch,
@@ -67,6 +69,9 @@ GROUP_KEYS = ("params", "param_names")
 # the parameters' dtype's (Adafactor's ε₁, declared "torch: the dtype's eps").
 FLOAT64_EPS = 2.220446049250313e-16
 MAX_STEP = 2**53
+_GRAD, _DTYPE, _LAYOUT = operator.attrgetter("grad"), operator.attrgetter("dtype"), operator.attrgetter("layout")
+_ITEM, _STEP = operator.methodcaller("item"), operator.itemgetter("step")
+_PLAIN = frozenset({float, int, bool, str, type(None)})  # a group's values that key as they are
 
 
 class Refused(SymoptError, AttributeError):
@@ -180,8 +185,9 @@ def _base_class():
             """The variant that computes ``group``: the first whose options are the group's structural
             keywords and whose hyperparameters take the group's values, every keyword it lacks being
             at torch's default."""
-            foreign = sorted(k for k in group if k in _foreign(self._torch))
-            if foreign:  # set by hand after construction: another optimizer's keyword, never ignored
+            others = _foreign(self._torch)
+            if not others.isdisjoint(group):  # set by hand after construction: another optimizer's keyword, never ignored
+                foreign = sorted(k for k in group if k in others)
                 raise SymoptError(f"torch.optim.{self._torch} takes no {', '.join(foreign)} (a param group key of "
                                   "another optimizer)")
             if group.get("differentiable"):
@@ -189,9 +195,8 @@ def _base_class():
                                   "writes in place under no_grad)")
             # the choice depends on the structural values and on which hyperparameters are at torch's
             # default (a scheduler moving a value does not add an entry: ranges are checked at the step)
-            hypers = {h.keyword for r in self._rules for h in r.hypers}
-            key = tuple((k, _same(group.get(k, p.default), p.default) if k in hypers else _key(group.get(k)))
-                        for k, p in self._signature.parameters.items() if k != "params")
+            key = tuple((k, _same(group.get(k, default), default) if hyper else _key(group.get(k)))
+                        for k, default, hyper in _keying(type(self)))
             cache = self.__dict__.setdefault("_chosen", {})
             if key not in cache:
                 cache[key] = self._choose(group)
@@ -231,6 +236,44 @@ def _base_class():
                     return f"{h.name} must be in {h.range_text()}, got {value!r}"
             return None
 
+        def _plan(self, group) -> tuple:
+            """``(rule, kernel, values)`` of ``group``: :meth:`_rule`, its kernel, and a dict to keep the
+            group's checked hyperparameters in by dtype (:meth:`_values`); kept under the group's values
+            while they are plain numbers (a scheduler moving one makes a new entry: a few are kept),
+            so that a step does not map torch's keywords again while they do not change."""
+            others = _foreign(self._torch)
+            raw = tuple(map(group.get, _keying(type(self), names=True)))
+            if not others.isdisjoint(group) or not _plain(raw):
+                rule = self._rule(group)
+                return rule, self._kernel(rule), {}
+            plans = self.__dict__.setdefault("_plans", {})
+            plan = plans.get(raw)
+            if plan is None:
+                rule = self._rule(group)
+                if len(plans) >= 64:
+                    plans.clear()
+                plan = plans[raw] = (rule, self._kernel(rule), {})
+            return plan
+
+        def _values(self, rule, kernel, group, dtype, kept: dict) -> tuple[list[float], frozenset]:
+            """The group's hyperparameters in the rule's order, checked (:meth:`Kernel.hyperparameters`),
+            for parameters of ``dtype``, and the states no step reads with them (:func:`_dead`); kept in
+            ``kept`` (:meth:`_plan`'s) by dtype."""
+            made = kept.get(dtype)
+            if made is None:
+                values = kernel.hyperparameters(**self._hyper(rule, group, dtype))
+                made = kept[dtype] = values, _dead(rule, _zeros(rule, values))
+            return made
+
+        def _kernel(self, rule):
+            """:func:`symopt.torch._kernel` of one of the class's rules, by the rule's identity (a rule's
+            hash walks its equations)."""
+            kernels = self.__dict__.setdefault("_kernels", {})
+            kernel = kernels.get(id(rule))
+            if kernel is None or kernel.rule is not rule:
+                kernel = kernels[id(rule)] = _kernel(rule)
+            return kernel
+
         def _raw(self, rule, group) -> dict:
             return from_library_keywords(rule, {h.keyword: group[h.keyword] for h in rule.hypers
                                                 if h.keyword in group})
@@ -266,8 +309,15 @@ def _base_class():
         @torch.no_grad()
         def _step(self):
             for group in self.param_groups:
-                rule = self._rule(group)
-                kernel = _kernel(rule)
+                rule, kernel, kept = self._plan(group)
+                params = group["params"]
+                grads = list(map(_GRAD, params))
+                if not all(map(operator.is_not, grads, itertools.repeat(None))):
+                    params, grads = [p for p, g in zip(params, grads) if g is not None], [g for g in grads if g is not None]
+                if not params:
+                    continue
+                if self._step_usual(group, rule, kernel, kept, params, grads):
+                    continue
                 by_dtype: dict = {}
                 work: dict = {}
                 touched = Touched()
@@ -277,15 +327,12 @@ def _base_class():
                 array_states, scalar_states = rule.arrays, rule.scalars
                 array_keys = [s.keyword for s in array_states]
                 scalar_keys = [s.keyword for s in scalar_states]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    if rule.sparse and p.grad.layout == torch.strided:  # as torch's class
+                for p, grad in zip(params, grads):
+                    if rule.sparse and grad.layout == torch.strided:  # as torch's class
                         raise SymoptError(f"{owner} takes sparse gradients only, as torch's does, not a dense one")
-                    grad = gradient(rule, p, -p.grad if maximize else p.grad, owner)
-                    if p.dtype not in by_dtype:  # once per dtype: _dead hashes the rule
-                        values = kernel.hyperparameters(**self._hyper(rule, group, p.dtype))
-                        by_dtype[p.dtype] = values, _dead(rule, _zeros(rule, values))
+                    grad = gradient(rule, p, -grad if maximize else grad, owner)
+                    if p.dtype not in by_dtype:
+                        by_dtype[p.dtype] = self._values(rule, kernel, group, p.dtype, kept)
                     values, dead = by_dtype[p.dtype]
                     state = self.state[p]
                     if not state:
@@ -318,6 +365,48 @@ def _base_class():
                         for s, key in zip(scalar_states, scalar_keys):
                             state[key] = new[s.name]
                         state["step"].fill_(t)
+
+        def _step_usual(self, group, rule, kernel, kept, params, grads) -> bool:
+            """The step of a usual group, read in a few calls per list rather than a few dozen per
+            parameter: dense gradients, one real dtype, every parameter's state made and holding all
+            the rule's arrays, step counts as tensors (what the general loop of :meth:`_step` computes,
+            in the same order). False, having changed nothing, for any other group (the general loop
+            takes it, with its errors)."""
+            if rule.sparse or rule.scalars:
+                return False
+            kinds = set(map(_DTYPE, params))
+            dtype = kinds.pop() if len(kinds) == 1 else None
+            if dtype not in (torch.float32, torch.float64) or set(map(_LAYOUT, grads)) != {torch.strided}:
+                return False
+            states = [self.state[p] for p in params]
+            values, dead = self._values(rule, kernel, group, dtype, kept)
+            if not all(states):
+                for p, state in zip(params, states):
+                    if not state:
+                        state.update(self._initial(rule, kernel, p, values, dead))
+            columns = [list(map(dict.get, states, itertools.repeat(s.keyword))) for s in rule.arrays]
+            if not all(all(map(operator.is_not, column, itertools.repeat(None))) for column in columns):
+                return False  # a state torch does not keep (a dead buffer), or one missing: checked there
+            counters = list(map(_STEP, states))
+            fused = group.get("fused") is True or group.get("foreach") is True  # numba's; the default path: torch's
+            through = _counters(counters) if fused else None
+            if through is not None:
+                counts = through.read().tolist()
+            elif set(map(type, counters)) <= {torch.Tensor}:
+                counts = list(map(_ITEM, counters))
+            else:
+                return False
+            steps = [int(count) + 1 for count in counts]
+            if group.get("maximize"):
+                grads = torch._foreach_neg(grads)
+            self._step_group(group, kernel, values, params, grads, list(zip(*columns)) if columns else [[]] * len(params),
+                             [[]] * len(params), steps)
+            if through is not None:
+                through.write(steps)
+            else:
+                for counter, t in zip(counters, steps):
+                    counter.fill_(t)
+            return True
 
         def _step_group(self, group, kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
             """The step of one param group's parameters of one dtype: with ``fused=True`` or
@@ -490,8 +579,38 @@ def _kept(state, p) -> bool:
     return state.scalar or state.shape == "param" or p.dim() == 0 or state.shape_of(tuple(p.shape)) != ()
 
 
+def _counters(tensors: list):
+    """The step counts held by ``tensors``, read and written in one call each where the group step
+    can (:class:`symopt.backends.group.Counters`: numba installed, CPU tensors of one element), else
+    None."""
+    try:
+        from symopt.backends.group import Counters
+
+        return Counters.of(tensors)
+    except (ImportError, SymoptError):  # numba missing
+        return None
+
+
+@functools.cache
+def _keying(cls, names: bool = False) -> tuple:
+    """The keywords a group of ``cls`` is keyed by (:meth:`_rule`): each with torch's default and
+    whether it carries a hyperparameter of one of the class's rules; with ``names``, the keywords alone."""
+    carried = {h.keyword for r in cls._rules for h in r.hypers}
+    keying = tuple((k, p.default, k in carried) for k, p in cls._signature.parameters.items() if k != "params")
+    return tuple(k for k, _, _ in keying) if names else keying
+
+
+def _plain(values: tuple) -> bool:
+    """Whether a group's values are plain (numbers, flags, strings, None, tuples of them): a key as
+    they are, which no change in place can make stale (a Tensor's can)."""
+    return set(map(type, values)) <= _PLAIN or all(
+        type(v) in _PLAIN or (type(v) is tuple and set(map(type, v)) <= _PLAIN) for v in values)
+
+
 def _key(value):
     """A group's value as part of a cache key (tensors and lists by their numbers)."""
+    if type(value) in _PLAIN:
+        return value
     torch = require_torch()
     if isinstance(value, torch.Tensor):
         return ("tensor", value.item()) if value.numel() == 1 else ("tensor", id(value))
@@ -502,6 +621,8 @@ def _key(value):
 
 def _same(value, default) -> bool:
     """Whether a group's value is torch's default (a number by value, anything else by identity)."""
+    if type(value) is float and type(default) in (float, int):
+        return value == default
     value = _number(value)
     if isinstance(default, bool) or isinstance(value, bool) or default is None or value is None:
         return value is default or (isinstance(value, bool) and isinstance(default, bool) and value == default)
