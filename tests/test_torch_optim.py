@@ -203,6 +203,80 @@ def test_fused_and_foreach_step_each_group_in_one_pass(torch, optim):
         close(torch, train(torch, plain, plain_p, 4, seed=3)[:3], train(torch, ours, ours_p, 4, seed=3)[:3], cls)
 
 
+def test_the_fused_step_sees_a_replaced_or_resized_tensor(torch, optim):
+    """The fused step keeps what it checked of a group under the tensors' addresses and layouts: a
+    parameter's ``.data`` replaced, a gradient laid out anew, a state tensor replaced are each seen
+    (torch.optim's trajectory goes on); a state resized in place, or a ``.data`` that keeps the address
+    with a smaller shape, is refused in one line with nothing written, and the run resumes once undone.
+    A class of an elementwise rule with array states, picked with a fixed seed."""
+    from conftest import require
+
+    require("numba", install='pip install "symopt-toolkit[numba]"')
+    usual = [n for n in optim.names() if all(r.elementwise and r.arrays and not r.sparse and not r.scalars
+                                             for r in getattr(optim, n)._rules)]
+    name = random.Random(19).choice(usual)
+    cls = getattr(optim, name)
+    keyword = "fused" if "fused" in inspect.signature(cls).parameters else "foreach"
+    generator = torch.Generator().manual_seed(5)
+    init = [torch.randn(4, 3, generator=generator, dtype=torch.float64), torch.randn(6, generator=generator,
+                                                                                       dtype=torch.float64)]
+    ours_p, _, theirs_p, theirs = pair(torch, optim, name, init, lr=0.01)
+    ours = cls(ours_p, lr=0.01, **{keyword: True})
+
+    def step(ours_step=True, theirs_step=True):
+        for p, q in zip(ours_p, theirs_p):  # into the same gradients, as zero_grad(set_to_none=False) keeps them
+            g = torch.randn(p.shape, generator=generator, dtype=p.dtype)
+            for x in (p, q):
+                if x.grad is None or x.grad.shape != x.shape:
+                    x.grad = torch.empty_like(x)
+                x.grad.copy_(g)
+        if ours_step:
+            ours.step()
+        if theirs_step:
+            theirs.step()
+
+    def agree():
+        close(torch, [p.detach() for p in ours_p], [p.detach() for p in theirs_p], cls)
+
+    step(), step()
+    fresh = torch.randn(4, 3, generator=generator, dtype=torch.float64)
+    ours_p[0].data, theirs_p[0].data = fresh.clone(), fresh.clone()  # new memory: a new key
+    step()
+    agree()
+    step()
+    g = ours_p[0].grad
+    ours_p[0].grad = g.t().contiguous().t()  # the same numbers laid out column by column: stepped alone
+    assert not ours_p[0].grad.is_contiguous()
+    ours.step(), theirs.step()
+    agree()
+    ours_p[0].grad = None  # a contiguous one again at the next step
+    key = next(k for k in ours.state[ours_p[1]] if k != "step")
+    ours.state[ours_p[1]][key] = ours.state[ours_p[1]][key] * 0.5  # a state replaced
+    theirs.state[theirs_p[1]][key] = theirs.state[theirs_p[1]][key] * 0.5
+    step()
+    agree()
+    before = [p.detach().clone() for p in ours_p]
+    ours.state[ours_p[1]][key].resize_(3)  # resized in place, at the same address: refused, nothing written
+    with pytest.raises(SymoptError) as refused:
+        step(theirs_step=False)
+    assert one_line(refused) and all(torch.equal(p.detach(), b) for p, b in zip(ours_p, before))
+    ours.state[ours_p[1]][key].resize_(6)  # undone: its numbers kept
+    theirs.step()
+    ours.step()
+    agree()
+    whole = ours_p[1].data
+    ours_p[1].data = whole[:3]  # the same address, a smaller shape: its state no longer fits
+    ours_p[1].grad = torch.ones(3, dtype=torch.float64)
+    before = [p.detach().clone() for p in ours_p]
+    with pytest.raises(SymoptError) as refused:
+        ours.step()
+    assert one_line(refused) and all(torch.equal(p.detach(), b) for p, b in zip(ours_p, before))
+    ours_p[1].data = whole
+    ours_p[1].grad = None
+    step()
+    agree()
+
+
 def _takes_complex(torch, name) -> bool:
     try:
         getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(2, dtype=torch.complex64))])

@@ -550,7 +550,7 @@ class GroupKernel:
         kinds = set(key[2 * count:3 * count])
         if not all(key[3 * count:5 * count]) or len(kinds) != 1:  # contiguous, on the CPU; one dtype
             return None
-        dtype = _TORCH_DTYPES.get(kinds.pop())
+        dtype = _numpy_dtype(kinds.pop())
         if not isinstance(dtype, np.dtype) or dtype not in DTYPES:
             return None
         if any(shapes[j:j + n] != shapes[:n] for j in range(n, count, n)):
@@ -573,7 +573,7 @@ class GroupKernel:
                 if type(a) not in _TENSORS or not a.is_cpu or a.dtype is not kind or a.shape != shape or not a.is_contiguous():
                     break
             else:
-                dtype = _TORCH_DTYPES.get(kind)
+                dtype = _numpy_dtype(kind)
                 if dtype is not None and isinstance(dtype, np.dtype):
                     return [a.data_ptr() for a in arrays], p.numel(), dtype, True
         described = []
