@@ -180,13 +180,15 @@ class Counters:
     @classmethod
     def of(cls, tensors: list) -> Counters | None:
         """The counters of ``tensors``, or None if any is not a CPU tensor of one float32 or float64."""
-        if not tensors or not _torch_tensors(set(map(type, tensors))):
+        types = set(map(type, tensors))
+        if not tensors or not _torch_tensors(types):
             return None
-        kinds = set(map(_DTYPE, tensors))
+        data_ptr, _, dtype_of, _, is_cpu, numel = _readers(types)
+        kinds = set(map(dtype_of, tensors))
         dtypes = {kind: _numpy_dtype(kind) for kind in kinds}
         if not set(dtypes.values()) <= {np.dtype(np.float32), np.dtype(np.float64)}:
             return None
-        if not all(map(_IS_CPU, tensors)) or set(map(_NUMEL, tensors)) != {1}:
+        if not all(map(is_cpu, tensors)) or set(map(numel, tensors)) != {1}:
             return None
         n = len(tensors)
         if len(kinds) == 1:  # the usual case: one flag for all, kept
@@ -197,8 +199,8 @@ class Counters:
                     _FLAGS.clear()
                 wide = _FLAGS[key] = np.full(n, key[1])
         else:
-            wide = np.array([dtypes[kind] == np.float64 for kind in map(_DTYPE, tensors)])
-        return cls(np.fromiter(map(_DATA_PTR, tensors), np.int64, n), wide)
+            wide = np.array([dtypes[kind] == np.float64 for kind in map(dtype_of, tensors)])
+        return cls(np.fromiter(map(data_ptr, tensors), np.int64, n), wide)
 
     def read(self) -> np.ndarray:
         values = np.empty(self.addresses.size)
@@ -242,6 +244,29 @@ _TENSORS: set = set()  # the types read as torch tensors (torch.Tensor, torch.nn
 _TENSOR_API = ("data_ptr", "is_cpu", "is_contiguous", "stride", "numel", "shape", "dtype")
 _IS_CPU, _DTYPE, _SHAPE = operator.attrgetter("is_cpu"), operator.attrgetter("dtype"), operator.attrgetter("shape")
 _CONTIGUOUS, _DATA_PTR, _NUMEL = (operator.methodcaller(name) for name in ("is_contiguous", "data_ptr", "numel"))
+_READ = ("data_ptr", "shape", "dtype", "is_contiguous", "is_cpu", "numel")
+_READERS: dict = {}  # a set of tensor types -> how to read each of _READ from them
+
+
+def _readers(types: set) -> tuple:
+    """How to read an address, shape, dtype, contiguity, device and size from tensors of ``types``
+    (torch tensors, as :func:`_torch_tensors` has found them), as functions of one tensor: the C
+    descriptors of the class all of them take these from (torch's ``TensorBase``: a third of the cost
+    of looking each up on the tensor) when none overrides one, else plain lookups."""
+    key = frozenset(types)
+    made = _READERS.get(key)
+    if made is None:
+        owners = {next((c for c in kind.__mro__ if "data_ptr" in vars(c)), None) for kind in types}
+        owner = owners.pop() if len(owners) == 1 else None
+        found = [vars(owner).get(name) for name in _READ] if owner is not None else []
+        native = (found and all(type(d).__name__ in ("method_descriptor", "getset_descriptor") for d in found)
+                  and all(getattr(kind, name) is d for kind in types for name, d in zip(_READ, found)))
+        made = (tuple(d if type(d).__name__ == "method_descriptor" else d.__get__ for d in found) if native
+                else (_DATA_PTR, _SHAPE, _DTYPE, _CONTIGUOUS, _IS_CPU, _NUMEL))
+        if len(_READERS) >= _KEPT:
+            _READERS.clear()
+        _READERS[key] = made
+    return made
 
 
 def _numpy_dtype(kind):
@@ -526,11 +551,13 @@ class GroupKernel:
         if not params or len(set(steps)) != 1:
             return None
         arrays = [*params, *grads, *itertools.chain.from_iterable(columns)]
-        if not _torch_tensors(set(map(type, arrays))):
+        types = set(map(type, arrays))
+        if not _torch_tensors(types):
             return None
+        data_ptr, shape, dtype, contiguous, is_cpu, _ = _readers(types)
         try:
-            key = (*map(_DATA_PTR, arrays), *map(_SHAPE, arrays), *map(_DTYPE, arrays), *map(_CONTIGUOUS, arrays),
-                   *map(_IS_CPU, arrays))
+            key = (*map(data_ptr, arrays), *map(shape, arrays), *map(dtype, arrays), *map(contiguous, arrays),
+                   *map(is_cpu, arrays))
         except RuntimeError:  # a tensor without strided memory (sparse): the general path names it
             return None
         kept = self._groups.get(key, _MISSING)
@@ -556,7 +583,7 @@ class GroupKernel:
         if any(shapes[j:j + n] != shapes[:n] for j in range(n, count, n)):
             return None
         table = [list(key[k:count:n]) for k in range(n)]  # each tensor's θ, g and state addresses
-        sizes = list(map(_NUMEL, params))
+        sizes = list(map(_readers(set(map(type, params)))[5], params))
         _separate(list(range(n)), table, sizes, dtype)
         nonempty = [k for k in range(n) if sizes[k]]
         return dtype, np.array([table[k] for k in nonempty], dtype=np.int64).reshape(len(nonempty), count // n), \
