@@ -22,6 +22,14 @@ pass; any other (a strided view, or a state laid out unlike its parameter, as Nu
 it for a transposed array) is stepped alone by the rule's per-tensor numba kernel, which copies it
 in and out: the same numbers, at per-tensor speed.
 
+What it keeps between steps: a torch optimizer's usual group (contiguous CPU tensors of one dtype, each
+gradient and state shaped like its parameter, one step number) is read in five calls per tensor (its
+address, shape, dtype, contiguity and device), and what follows from those (the checks, the table of
+addresses, the chunks, the separation of each tensor's arrays) is kept under exactly them
+(:meth:`GroupKernel._regular`): a parameter whose ``.data`` is replaced, a state resized in place or
+replaced, a gradient laid out anew, is a new key, checked again. :class:`Counters` reads and writes the
+optimizer's step counts through their addresses, in one call each.
+
 Threads: as many as asked (``threads=``: the torch optimizer passes ``torch.get_num_threads()``, what
 torch's fused step uses). The calling thread and threads of this module each run one stretch of the
 chunks (the compiled loop releases the GIL), cut so that each has the same number of elements; a
