@@ -390,20 +390,24 @@ def _base_class():
             counters = list(map(_STEP, states))
             fused = group.get("fused") is True or group.get("foreach") is True  # numba's; the default path: torch's
             through = _counters(counters) if fused else None
-            if through is not None:
-                counts = through.read().tolist()
+            if through is not None:  # advanced now, while in cache; put back if the step fails
+                counts = through.advance()
             elif set(map(type, counters)) <= {torch.Tensor}:
                 counts = list(map(_ITEM, counters))
             else:
                 return False
-            steps = [int(count) + 1 for count in counts]
-            if group.get("maximize"):
-                grads = torch._foreach_neg(grads)
-            self._step_group(group, kernel, values, params, grads, list(zip(*columns)) if columns else [[]] * len(params),
-                             [[]] * len(params), steps)
-            if through is not None:
-                through.write(steps)
-            else:
+            try:
+                steps = [int(count) + 1 for count in counts.tolist()] if through is not None else \
+                    [int(count) + 1 for count in counts]
+                if group.get("maximize"):
+                    grads = torch._foreach_neg(grads)
+                arrays = list(zip(*columns)) if columns else [[]] * len(params)
+                self._step_group(group, kernel, values, params, grads, arrays, [[]] * len(params), steps)
+            except BaseException:
+                if through is not None:
+                    through.write(counts)
+                raise
+            if through is None:
                 for counter, t in zip(counters, steps):
                     counter.fill_(t)
             return True
