@@ -518,12 +518,15 @@ def optax_runner(rule: Rule) -> tuple[Runner, dict] | str:
     build, imposed = made
 
     def run(case) -> list[np.ndarray]:
-        params = jnp.asarray(case.params)
-        state, out = build(case.hyper_at(1)).init(params), []
-        for t, grads in enumerate(case.grads, start=1):
-            updates, state = build(case.hyper_at(t)).update(jnp.asarray(grads), state, params)
-            params = optax.apply_updates(params, updates)
-            out.append(np.asarray(params).copy())
+        # eagerly: a transformation rebuilt at each step brings new closures, which a jax.lax.cond
+        # (NovoGrad's first step) would trace and compile again at every step (minutes per case)
+        with jax.disable_jit():
+            params = jnp.asarray(case.params)
+            state, out = build(case.hyper_at(1)).init(params), []
+            for t, grads in enumerate(case.grads, start=1):
+                updates, state = build(case.hyper_at(t)).update(jnp.asarray(grads), state, params)
+                params = optax.apply_updates(params, updates)
+                out.append(np.asarray(params).copy())
         return out
 
     return run, imposed
