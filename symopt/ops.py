@@ -517,7 +517,7 @@ def _zero_guard_bound(e, bounds, u):
 
 def _zero_guard_latex(p, e):
     z, d, x = e.args
-    return rf"egin{{cases}} {p(d)} & 	ext{{if }} {p(z)} = 0 \ {p(x)} & 	ext{{otherwise}} \end{{cases}}"
+    return rf"\begin{{cases}} {p(d)} & \text{{if }} {p(z)} = 0 \\ {p(x)} & \text{{otherwise}} \end{{cases}}"
 
 
 def _zero_guard_text(p, e):
