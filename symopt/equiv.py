@@ -54,6 +54,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from symopt import ops
 from symopt import symbols as S
 from symopt.core import Rule
 from symopt.hyperparameters import SCHEDULED
@@ -493,8 +494,12 @@ class _Uninterpreted:
     values of its arguments (rounded to :data:`_KEY_DIGITS`), the same on both sides of an equation
     exactly when its arguments agree. Deterministic: the numbers come from SHA-256, not ``hash``."""
 
-    def __init__(self, values: dict, salt: str, branches: frozenset = frozenset()):
+    def __init__(self, values: dict, salt: str, branches: frozenset = frozenset(), inputs: tuple = (),
+                 moved: dict | None = None):
         self.values, self.salt, self.memo, self.branches = values, salt, {}, branches
+        # the step's inputs (θ, g, the state): a scale-invariant operation's argument is keyed by its
+        # values at other values of them (:meth:`_ray`), evaluated by ``moved`` (shared by all)
+        self.inputs, self.moved = tuple(inputs), {} if moved is None else moved
 
     def __call__(self, e: sp.Basic):
         if e in self.memo:
@@ -542,6 +547,10 @@ class _Uninterpreted:
         raise _Undefined(f"condition {cond}")
 
     def _opaque(self, e: sp.Basic):
+        op = ops.lookup(e)
+        if op is not None and op.scale_invariant and self.inputs:
+            rest = [self._key(self(arg)) for arg in e.args[1:]]
+            return self._random(f"{type(e).__name__}(ray {self._ray(e.args[0])}, {', '.join(rest)})")
         args = []
         for arg in e.args:
             try:
@@ -554,6 +563,30 @@ class _Uninterpreted:
             args = [sp.srepr(e)]
         return self._random(f"{type(e).__name__}({', '.join(args)})")
 
+    def _ray(self, arg: sp.Basic) -> str:
+        """The key of ``arg`` up to a positive factor that does not depend on the step's inputs (a
+        function of the hyperparameters and t): its values here and at :data:`_RAY_POINTS` other
+        values of the inputs (the rest as here), divided by the largest of their magnitudes. Two
+        arguments c·x and x (c > 0 at this point) get the same key, so ``sign(c·x) = sign(x)`` is
+        proved where it holds; arguments not so proportional get different keys, as they would with
+        the plain key. Where ``arg`` cannot be evaluated at a point, the key is "undefined"."""
+        try:
+            values = [self(arg)]
+            for j in range(_RAY_POINTS):
+                if j not in self.moved:
+                    rng = random.Random(f"{self.salt}|ray {j}")
+                    shifted = {s: mpmath.mpf(rng.randint(2, 97)) / rng.randint(3, 37) * (
+                        1 if s.is_nonnegative or rng.random() < 0.5 else -1) for s in self.inputs}
+                    self.moved[j] = _Uninterpreted({**self.values, **shifted}, self.salt, self.branches,
+                                                   self.inputs, self.moved)
+                values.append(self.moved[j](arg))
+        except (_Undefined, ZeroDivisionError, ValueError, OverflowError):
+            return "undefined"
+        largest = max(abs(v) for v in values)
+        if largest < mpmath.mpf(10) ** -40:
+            return "0"
+        return ";".join(self._key(v / largest) for v in values)
+
     @staticmethod
     def _key(value) -> str:
         parts = (value.real, value.imag) if isinstance(value, mpmath.mpc) else (value,)
@@ -563,6 +596,8 @@ class _Uninterpreted:
         digest = hashlib.sha256(f"{self.salt}|{key}".encode()).digest()
         return mpmath.mpf(int.from_bytes(digest[:8], "big")) / 2**64 + mpmath.mpf(1) / 2
 
+
+_RAY_POINTS = 3  # the other values of the inputs a scale-invariant operation's argument is keyed by
 
 _RELATIONS = {sp.StrictGreaterThan: operator.gt, sp.GreaterThan: operator.ge, sp.StrictLessThan: operator.lt,
               sp.LessThan: operator.le, sp.Eq: operator.eq, sp.Ne: operator.ne}
@@ -635,6 +670,7 @@ def _proved(p: _Problem, found: dict, values: dict, constant: bool, trials: int 
     hypers = {h.symbol: h for h in (*p.a.hypers, *p.b.hypers)}
     whole = {s for s in symbols if s.is_integer} | {h.symbol for h in hypers.values() if h.integer}
     branches, boundaries = _whole_number_branches(equations, whole)
+    inputs = tuple(sorted(set(_symbolic_point(p).values()) & set(symbols), key=sp.default_sort_key))
 
     def draw_point():
         draw = {h.symbol: draw_value(h) for h in (*p.a.hypers, *p.b.hypers)}
@@ -656,7 +692,8 @@ def _proved(p: _Problem, found: dict, values: dict, constant: bool, trials: int 
         return None
 
     def holds(draw, salt) -> bool:
-        evaluate = _Uninterpreted({s: mpmath.mpf(int(v.p)) / int(v.q) for s, v in draw.items()}, salt, branches)
+        evaluate = _Uninterpreted({s: mpmath.mpf(int(v.p)) / int(v.q) for s, v in draw.items()}, salt, branches,
+                                  inputs)
         for e in equations:
             try:
                 value = evaluate(e)

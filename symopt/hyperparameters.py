@@ -65,6 +65,8 @@ OPTAX_BETA1 = BETA1.restricted(library="b1")
 OPTAX_BETA2 = BETA2.restricted(library="b2")
 BETA3 = Hyper(S.beta3, "beta3", 0.99, 0.0, 1.0, doc="decay of the squared term (Adan)", library="b3",
               special=(0.0, 0.99), sample=(0.01, 0.9999))
+SIGN_DECAY = Hyper(S.beta, "beta", 0.9, 0.0, 1.0, doc="decay of the moving average whose sign is taken",
+                   special=(0.9, 0.0), sample=(0.01, 0.9999))
 OPTIMISM_ALPHA = Hyper(S.alpha, "alpha", 1.0, 0.0, inf, doc="weight of the gradient (optimistic gradient descent)",
                        special=(1.0, 0.0), sample=(0.0, 2.0))
 OPTIMISM_BETA = Hyper(S.beta, "beta", 1.0, 0.0, inf,
@@ -75,6 +77,8 @@ TRUST_COEFFICIENT = Hyper(S.trust_coefficient, "trust_coefficient", 1e-3, 0.0, i
                           special=(1e-3, 1.0), sample=(1e-4, 1.0), log=True)
 EPS_TRUST = Hyper(S.eps_trust, "eps", 0.0, 0.0, inf, doc="added to the update's norm in the trust ratio",
                   special=(0.0, 1e-8), sample=(1e-12, 1e-3), log=True)
+MIN_NORM = Hyper(S.min_norm, "min_norm", 1e-6, 0.0, inf, doc="floor of the norms in the trust ratio",
+                 special=(1e-6, 0.0), sample=(1e-8, 1e-2), log=True)
 
 # The hyperparameters a learning-rate schedule varies, the first a rule has: the paper's AdamW
 # schedules its multiplier η_t, every other rule its learning rate (``symopt equiv`` treats it as an
@@ -83,4 +87,4 @@ SCHEDULED = ("schedule_multiplier", "lr")
 
 # The order hyperparameters are listed in, whatever the order of the transforms that own them.
 ORDER = ("lr", "schedule_multiplier", "lr_decay", "momentum", "dampening", "alpha", "beta", "beta1", "beta2", "beta3", "eps", "eps_root", "weight_decay",
-         "momentum_decay", "initial_accumulator_value", "trust_coefficient", "warmup_steps", "r", "weight_lr_power")
+         "momentum_decay", "initial_accumulator_value", "trust_coefficient", "min_norm", "warmup_steps", "r", "weight_lr_power")

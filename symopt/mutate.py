@@ -407,11 +407,14 @@ def equivalent_to(rule: Rule, mutant: Mutant, seconds: int = EQUIV_SECONDS) -> t
         return False, f"equiv: NOT EQUIVALENT ({verdict.reason or 'no reason given'})"
     # The mutant's kernel is checked with the rule's own hyperparameter values: one that equals the
     # rule only through a map (β₁ scaled where only the sign of a sum is used) is still wrong.
+    # A state rescaled by a constant, with the same hyperparameters, is the same optimizer: equiv's
+    # map holds from each rule's own initial state, and verify compares θ alone (Signum's average
+    # scaled by 1/(1 - β) under its sign).
     mapped = [f"{k} = {v}" for k, v in verdict.hypers.items() if sp.sstr(v) != k]
-    mapped += [f"{k} = {v}·{k}" for k, v in verdict.states.items() if v != 1]
     if mapped:
         return False, f"equiv: EQUIVALENT only through the map {', '.join(mapped)}, not with the same hyperparameters"
-    return True, "equiv: EQUIVALENT"
+    states = [f"{k} = {v}·{k}" for k, v in verdict.states.items() if v != 1]
+    return True, "equiv: EQUIVALENT" + (f" (its state is {', '.join(states)}: θ is the same)" if states else "")
 
 
 def decide(rule: Rule, mutant: Mutant, examples: int = EXAMPLES, seed: int = 0) -> Outcome:

@@ -62,6 +62,10 @@ class Operation:
     array: Callable | None = None
     rounds: bool = False
     nan: tuple[tuple[str, str], ...] = ()  # (backend, behaviour at a NaN argument): see the module doc
+    # Its value is the same when its first argument is multiplied by a positive number (sign; the zero
+    # test of a zero guard): equiv's proof keys it by that argument up to such a factor, so that a
+    # state rescaled by a positive constant under a sign is proved the same rule (Signum's m_t/(1 - β)).
+    scale_invariant: bool = False
 
     def at_nan(self, backend: str) -> str:
         """What the operation gives for a NaN argument on ``backend``: ``"nan"``, ``"0"`` or ``"other"``
@@ -197,6 +201,7 @@ OPERATIONS: tuple[Operation, ...] = (
         derivations="its derivative is 0 wherever its argument is not 0",
         derivative=lambda e, d: sp.S.Zero,
         nan=(("numpy", "nan"), ("numba", "nan"), ("torch", "0")),  # torch.sign(nan) is 0
+        scale_invariant=True,
     ),
     Operation(
         "max", sp.Max, "maximum",
@@ -512,7 +517,7 @@ def _zero_guard_bound(e, bounds, u):
 
 def _zero_guard_latex(p, e):
     z, d, x = e.args
-    return rf"egin{{cases}} {p(d)} & 	ext{{if }} {p(z)} = 0 \ {p(x)} & 	ext{{otherwise}} \end{{cases}}"
+    return rf"\begin{{cases}} {p(d)} & \text{{if }} {p(z)} = 0 \\ {p(x)} & \text{{otherwise}} \end{{cases}}"
 
 
 def _zero_guard_text(p, e):
@@ -732,6 +737,7 @@ MATRIX_OPERATIONS: tuple[Operation, ...] = (
         derivations="a choice on whether a number of the whole tensor (a norm) is 0; its derivative is the chosen "
                     "argument's",
         derivative=lambda e, d: ZeroGuard(e.args[0], d[1], d[2]),
+        scale_invariant=True,
     ),
     Operation(
         "Newton–Schulz", NewtonSchulz, None, array=newton_schulz, rounds=True, bound=_newton_schulz_bound,

@@ -133,6 +133,16 @@ def gradients_at_scale(shape, dtype, scale: float) -> st.SearchStrategy[np.ndarr
     return hnp.arrays(dtype, shape, elements=element)
 
 
+def vanishing_tensors(shape, dtype) -> st.SearchStrategy[np.ndarray]:
+    """A whole tensor whose norm is tiny: all zeros, or every element at one scale from 1e-12 to 1e-6
+    (:func:`gradients_at_scale`), where a rule on whole tensors floors its norms (Fromage's ν_min,
+    1e-6 by default) or guards a division by one (LAMB's and LARS's trust ratio of 1 at a zero norm).
+    Gradients drawn element by element almost never make a whole tensor so small."""
+    dtype = np.dtype(dtype)
+    zeros = st.just(np.zeros(shape, dtype=dtype))
+    return st.one_of(zeros, log_uniform(1e-12, 1e-6).flatmap(lambda scale: gradients_at_scale(shape, dtype, scale)))
+
+
 def gradient_sequences(shape, dtype, max_steps: int = MAX_STEPS, scale: float | None = None
                        ) -> st.SearchStrategy[list[np.ndarray]]:
     """1 to ``max_steps`` gradients of ``shape``: magnitudes 1e-8 to 1e8 drawn independently, or
@@ -191,7 +201,8 @@ def trajectories(draw, rule, max_steps: int = MAX_STEPS, scheduled: bool | None 
     One case in :data:`LONG_EVERY` is long: up to :data:`LONG_STEPS` steps on a shape of at most 4
     elements (:func:`long_gradient_sequences`), its schedule a drawn pattern repeated likewise. One
     case in three draws its gradients at one scale (:func:`gradients_at_scale`), the others with
-    magnitudes spread over 16 decades.
+    magnitudes spread over 16 decades. For a rule on whole tensors, one case in three has a few of
+    its gradients, and in half of those its start, of a tiny norm (:func:`vanishing_tensors`).
 
     Args:
         rule: a :class:`~symopt.core.Rule` (its hyperparameters are drawn over their ranges).
@@ -214,7 +225,13 @@ def trajectories(draw, rule, max_steps: int = MAX_STEPS, scheduled: bool | None 
             schedule = [pattern[t % len(pattern)] for t in range(len(grads))]
         else:
             schedule = draw(st.lists(rates, min_size=len(grads), max_size=len(grads)))
-    return Trajectory(dtype, draw(weights(shape, dtype)), grads, hyper, schedule)
+    params = draw(weights(shape, dtype))
+    if not rule.elementwise and draw(one_in(3)):  # norms of whole tensors at their floors and zeros
+        for k in draw(st.lists(st.integers(0, len(grads) - 1), min_size=1, max_size=3)):
+            grads[k] = draw(vanishing_tensors(shape, dtype))
+        if draw(st.booleans()):
+            params = draw(vanishing_tensors(shape, dtype))
+    return Trajectory(dtype, params, grads, hyper, schedule)
 
 
 def shape_classes(rule) -> list[tuple[int, ...]]:

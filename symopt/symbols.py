@@ -202,9 +202,12 @@ eps1 = Symbol("epsilon1", positive=True)  # Adafactor's floor of the second mome
 eps2 = Symbol("epsilon2", nonnegative=True)  # Adafactor's floor of the parameters' RMS
 clip = Symbol("d", positive=True)  # Adafactor's update clipping threshold
 
-# Layer-wise rules (optax's LAMB, LARS, NovoGrad): a trust ratio of norms of the whole tensor.
+# Layer-wise rules (optax's LAMB, LARS, Fromage, NovoGrad): a trust ratio of norms of the whole tensor.
 trust = array("phi_t", nonnegative=True)  # the trust ratio ‖θ‖/‖Δ‖ (one number for the whole tensor)
 direction = array("Delta_t")  # the update the trust ratio scales
 trust_coefficient = Symbol("xi", nonnegative=True)  # LARS's trust coefficient
 eps_trust = Symbol("epsilon_trust", nonnegative=True)  # added to the update's norm in LARS's ratio
+min_norm = Symbol("nu_min", nonnegative=True)  # Fromage's floor of both norms
+floored_param_norm = array("omega_t", nonnegative=True)  # Fromage's max(ν_min, ‖θ_{t-1}‖) (one per tensor)
+floored_update_norm = array("Omega_t", nonnegative=True)  # Fromage's max(ν_min, ‖Δ_t‖) (one per tensor)
 layer_var, layer_var_prev = pair("nu", nonnegative=True)  # NovoGrad's moving average of ‖g‖² (one per tensor)

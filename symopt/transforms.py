@@ -662,11 +662,15 @@ def averaged_sgd(lr: Hyper, decay: Hyper, power: Hyper, t0: Hyper) -> Transform:
         ), step
 
     return Transform("averaged_sgd", apply, hypers=(lr, decay, power, t0), states=(eta_state, mu_state, average))
-# --- layer-wise transforms (optax's LAMB, LARS, NovoGrad): norms of the whole tensor -------
-def scale_by_trust_ratio(coefficient: Hyper | None = None, eps: Hyper | None = None) -> Transform:
+
+
+# --- layer-wise transforms (optax's LAMB, LARS, Fromage, NovoGrad): norms of the whole tensor -------
+def scale_by_trust_ratio(coefficient: Hyper | None = None, eps: Hyper | None = None,
+                         min_norm: Hyper | None = None) -> Transform:
     """``φ_t Δ_t`` with the trust ratio ``φ_t = ξ‖θ_{t-1}‖/(‖Δ_t‖ + ε)``, 1 where either norm is 0
     (You et al. 2017, 2020; optax ``scale_by_trust_ratio``): every tensor moves by a fraction of its
-    own norm."""
+    own norm. With ``min_norm`` both norms are floored at it (Fromage's ``safe_norm``), named ω_t and
+    Ω_t: the ratio and optax's test for a zero norm both read the floored norms."""
     from symopt.ops import Norm, ZeroGuard
 
     def apply(u):
@@ -674,13 +678,27 @@ def scale_by_trust_ratio(coefficient: Hyper | None = None, eps: Hyper | None = N
         if not u.is_Symbol:  # name the update the ratio divides by the norm of
             equations, u = (Assign(S.direction, u),), S.direction
         param_norm, update_norm = Norm(S.theta_prev), Norm(u)
+        if min_norm is not None:
+            equations += (Assign(S.floored_param_norm, sp.Max(param_norm, min_norm.symbol)),
+                          Assign(S.floored_update_norm, sp.Max(update_norm, min_norm.symbol)))
+            param_norm, update_norm = S.floored_param_norm, S.floored_update_norm
         ratio = param_norm / (update_norm + (eps.symbol if eps is not None else 0))
         if coefficient is not None:
             ratio = coefficient.symbol * ratio
         return equations + (Assign(S.trust, ZeroGuard(sp.Min(param_norm, update_norm), 1, ratio)),), S.trust * u
 
-    hypers = tuple(h for h in (coefficient, eps) if h is not None)
+    hypers = tuple(h for h in (coefficient, eps, min_norm) if h is not None)
     return Transform("scale_by_trust_ratio", apply, hypers=hypers)
+
+
+def scale_by_fromage_learning_rate(lr: Hyper) -> Transform:
+    """Fromage's step and shrink: ``θ_t = (θ_{t-1} - η u)/√(1 + η²)``, written as the direction
+    ``η u/√(1 + η²) + (1 - 1/√(1 + η²)) θ_{t-1}`` (Bernstein et al. 2020, Algorithm 1; optax
+    ``fromage``'s learning rate times 1/√(1 + η²) and its decay by that factor minus 1)."""
+    eta = lr.symbol
+    shrink = 1 / sp.sqrt(1 + eta**2)
+    return Transform("scale_by_fromage_learning_rate",
+                     lambda u: ((), eta * shrink * u + (1 - shrink) * S.theta_prev), hypers=(lr,))
 
 
 LAYER_SECOND_MOMENT = State("nu", S.layer_var, S.layer_var_prev, shape="tensor",

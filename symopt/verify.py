@@ -463,9 +463,13 @@ def optax_transformation(rule: Rule):
                                           eps_in_sqrt=o["epsilon"] == "inside")), {"momentum": 0.0}
     if name == "adamax":
         return l2(lambda h: optax.adamax(h["lr"], b1=h["beta1"], b2=h["beta2"], eps=h["eps"])), {}
+    if name == "adadelta":  # optax's form is torch's: L2 decay first, ε inside both roots, η after
+        return (lambda h: optax.adadelta(h["lr"], rho=h["rho"], eps=h["eps"], weight_decay=h["weight_decay"])), {}
     if name == "lion":
         return (lambda h: optax.lion(h["lr"], b1=h["beta1"], b2=h["beta2"], weight_decay=h["weight_decay"])), {}
     return {
+        "rprop": "optax.rprop applies the previous step's update (its first step does not move; torch's applies "
+                 "this step's), with no symopt variant yet",
         "adagrad": "optax.adagrad divides by √(s + ε), with no symopt variant (torch: √s + ε)",
         "nadam": "optax.nadam and nadamw have no momentum schedule ψ: they are nadam(convention='optax')",
         "radam": "optax.radam adds ε to √v̂ and rectifies from ρ_t ≥ 5, torch to √v and from ρ_t > 5",
@@ -518,12 +522,15 @@ def optax_runner(rule: Rule) -> tuple[Runner, dict] | str:
     build, imposed = made
 
     def run(case) -> list[np.ndarray]:
-        params = jnp.asarray(case.params)
-        state, out = build(case.hyper_at(1)).init(params), []
-        for t, grads in enumerate(case.grads, start=1):
-            updates, state = build(case.hyper_at(t)).update(jnp.asarray(grads), state, params)
-            params = optax.apply_updates(params, updates)
-            out.append(np.asarray(params).copy())
+        # eagerly: a transformation rebuilt at each step brings new closures, which a jax.lax.cond
+        # (NovoGrad's first step) would trace and compile again at every step (minutes per case)
+        with jax.disable_jit():
+            params = jnp.asarray(case.params)
+            state, out = build(case.hyper_at(1)).init(params), []
+            for t, grads in enumerate(case.grads, start=1):
+                updates, state = build(case.hyper_at(t)).update(jnp.asarray(grads), state, params)
+                params = optax.apply_updates(params, updates)
+                out.append(np.asarray(params).copy())
         return out
 
     return run, imposed

@@ -320,3 +320,23 @@ def test_a_branch_moved_on_a_real_quantity_is_never_proved():
                     assert verdict.equivalent is not True, (label(rule), str(rel))
                     tried += 1
     assert tried, "the registry has a branch on a real quantity"
+
+
+def test_a_state_rescaled_by_a_positive_constant_under_a_sign_is_proved_the_same_and_a_negated_one_is_not():
+    """sign(c·x) = sign(x) for c > 0 (ops: sign is scale-invariant): Signum's average kept as
+    m_t/(1 - β) is the same optimizer, through the state map 1/(1 - β); kept as -m_t it is not."""
+    from symopt import symbols as S
+
+    rule = get("signum")
+    (state,) = rule.states
+    beta = rule.hyper("beta").symbol
+
+    def with_average(rhs):
+        return rule.with_equations([Assign(e.lhs, rhs) if e.lhs == state.new else e for e in rule.equations])
+
+    verdict = equivalent(rule, with_average(beta * state.prev + S.g), examples=FEW, release=0, conditions=False)
+    assert verdict.equivalent is True, verdict.reason
+    assert sp.simplify(verdict.states[state.name] - 1 / (1 - sp.Symbol("beta", real=True))) == 0
+    negated = equivalent(rule, with_average(beta * state.prev - (1 - beta) * S.g), examples=FEW, release=0,
+                         conditions=False)
+    assert negated.equivalent is not True

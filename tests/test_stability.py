@@ -183,3 +183,24 @@ def test_nadam_threshold_at_finite_t_and_at_psi_0_has_the_values_computed_by_han
     assert finite(10, 0.0) == pytest.approx(3.486, abs=5e-4)
     assert float(t.scaled.xreplace({psi: 0, b1: 0.9, eta: 1})) == pytest.approx(3.8 / 1.09)
     assert float(t.scaled.xreplace({psi: 4e-3, b1: 0.9, eta: 1})) == pytest.approx(3.8 / (0.1 * 2.8))
+
+
+# --- the characteristic polynomial against NumPy's, for every rule that linearises -----------------
+def _linearisations():
+    for name in symopt.rules():
+        try:
+            yield name, stability.linearise(symopt.get(name))
+        except symopt.SymoptError:
+            continue
+
+
+@pytest.mark.parametrize("name, lin", list(_linearisations()), ids=lambda x: x if isinstance(x, str) else "")
+def test_characteristic_polynomial_has_the_coefficients_of_numpys_at_the_defaults(name, lin):
+    """det(zI − M) by Berkowitz's expansion against np.poly of the numeric matrix (its eigenvalues):
+    a law, independent of how the determinant is expanded; t at 10 where the step keeps a power of it."""
+    values = lin.numeric(stability.defaults(lin.rule))
+    values.update(stability.held_values(lin, values))
+    values.update({stability.CURVATURE: sp.Float(0.37), S.t: sp.Integer(10)})
+    matrix = np.array(lin.matrix.xreplace(values).evalf(), dtype=float)
+    poly = sp.Poly(stability._characteristic(lin).xreplace(values), stability.Z)
+    assert np.allclose([float(c) for c in poly.all_coeffs()], np.poly(matrix), rtol=1e-9, atol=1e-12)

@@ -377,3 +377,29 @@ def test_each_backend_does_at_nan_what_the_ops_table_declares(torch):
                     assert value[i] == other, (backend, op.name, i, value[i])
                 else:
                     assert value[i] == float(declared), (backend, op.name, i, value[i])
+
+
+def test_generated_trajectories_of_whole_tensor_rules_reach_zero_and_tiny_norms():
+    """A rule on whole tensors floors its norms (Fromage's ν_min = 1e-6) or guards a zero one (LAMB's
+    trust ratio): some generated gradients, and starts, are whole tensors of norm 0 or below 1e-6."""
+    from hypothesis import Phase, given
+    from hypothesis import settings as configure
+
+    from symopt.strategies import trajectories
+
+    rule = next(symopt.get(name) for name in RULES if not symopt.get(name).elementwise)
+    seen = {"zero gradient": 0, "tiny gradient": 0, "zero start": 0, "tiny start": 0}
+
+    @configure(max_examples=60, database=None, phases=[Phase.generate])
+    @given(trajectories(rule, max_steps=5))
+    def draw(case):
+        for g in case.grads:
+            norm = float(np.linalg.norm(g.astype(np.float64)))
+            seen["zero gradient"] += g.size > 0 and norm == 0
+            seen["tiny gradient"] += 0 < norm < 1e-6
+        norm = float(np.linalg.norm(case.params.astype(np.float64)))
+        seen["zero start"] += case.params.size > 0 and norm == 0
+        seen["tiny start"] += 0 < norm < 1e-6
+
+    draw()
+    assert all(seen.values()), seen

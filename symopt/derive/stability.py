@@ -111,15 +111,29 @@ def _pinned(rule: Rule) -> dict:
 
 
 def preconditioners(rule: Rule) -> tuple:
-    """The array states that only precondition: their update, without decay, is even in g_t."""
+    """The array states that only precondition: their update, without decay, is even under the sign
+    flip θ → −θ of the quadratic, which flips g_t and every state that is not itself even.
+
+    Found from the inside out: a state is even if its update is, with g_t and the states not yet
+    found even flipped (Adam's v first, then AMSGrad's maximum of it; AdaBelief's s_t of (g_t − m_t)²
+    and Adan's n_t of its look-ahead gradient, with m_t and g_{t-1} flipped).
+    """
     step = rule.step_map()
     lam = _decay(rule)
-    found = []
-    for state in rule.arrays:
-        value = analysis.long_run(step[state.new].xreplace({lam: 0} if lam else {}), rule)
-        if value.has(S.g) and sp.expand(value.xreplace({S.g: -S.g}) - value) == 0:
-            found.append(state)
-    return tuple(found)
+    updates = {state: analysis.long_run(step[state.new].xreplace({lam: 0} if lam else {}), rule)
+               for state in rule.arrays}
+    even: list = []
+    grown = True
+    while grown:
+        grown = False
+        for state, value in updates.items():
+            if state in even or not value.has(S.g):
+                continue
+            flip = {S.g: -S.g, **{s.prev: -s.prev for s in rule.arrays if s is not state and s not in even}}
+            if sp.expand(value.xreplace(flip) - value) == 0:
+                even.append(state)
+                grown = True
+    return tuple(s for s in rule.arrays if s in even)
 
 
 @functools.lru_cache(maxsize=64)
@@ -245,7 +259,10 @@ def characteristic(rule: Rule, decay: bool = False) -> sp.Expr:
 
 def _characteristic(lin: Linearisation) -> sp.Expr:
     n = lin.matrix.shape[0]
-    poly = sp.Poly(sp.expand((Z * sp.eye(n) - lin.matrix).det()), Z)
+    # Berkowitz's division-free determinant: a polynomial in the entries at once, where the default
+    # (Bareiss's fraction-free elimination) cancels quotients of roots (Adan's 5×5 with √ε_root took
+    # minutes, Berkowitz 0.04 s)
+    poly = sp.Poly(sp.expand((Z * sp.eye(n) - lin.matrix).det(method="berkowitz")), Z)
     return _factor(sp.expand(poly.as_expr() / poly.LC()))
 
 
@@ -283,7 +300,8 @@ def _spectral_radius(lin: Linearisation, values: dict, curvature: float) -> floa
 def held_values(lin: Linearisation, values: dict) -> dict:
     """The held quantities as numbers, when the held states are :data:`HELD` and g_t = 0."""
     out: dict = {}
-    start = {S.theta_prev: sp.S.Zero, **{s.prev: sp.Float(HELD) for s in lin.rule.arrays if s.name in lin.frozen}}
+    start = {**{x: sp.S.Zero for x in lin.variables},
+             **{s.prev: sp.Float(HELD) for s in lin.rule.arrays if s.name in lin.frozen}}
     for symbol, expr in lin.held.items():
         out[symbol] = sp.Float(expr.xreplace(values).xreplace(start).xreplace(out).evalf())
     return out
@@ -530,7 +548,7 @@ def adaptive(rule: Rule, factor: float = 4.0, steps: int = 1500, last: int = 500
     scale = t.scale
     for symbol, expr in reversed(list(lin.held.items())):
         scale = scale.xreplace({symbol: expr})
-    scale = sp.lambdify([s.prev for s in frozen], scale.xreplace(values).xreplace({S.theta_prev: 0}), modules="math")
+    scale = sp.lambdify([s.prev for s in frozen], scale.xreplace(values).xreplace({x: 0 for x in lin.variables}), modules="math")
     limit = float(t.finite_scaled.xreplace(values))
     star = float(t.finite.xreplace(values).xreplace(held_values(lin, values)))
     curvature = factor * star

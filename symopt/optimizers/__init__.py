@@ -56,10 +56,12 @@ RULES: dict[str, str] = {
     "adabelief": "adabelief",
     "yogi": "yogi",
     "sign_sgd": "sign",
+    "signum": "sign",
     "optimistic_gradient_descent": "optimistic",
     "adan": "adan",
     "lamb": "layerwise",
     "lars": "layerwise",
+    "fromage": "layerwise",
     "novograd": "layerwise",
 }
 

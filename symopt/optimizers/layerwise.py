@@ -1,11 +1,11 @@
-"""optax 0.2.8's layer-wise rules: each tensor's step scaled by norms of the whole tensor (LAMB and
-LARS by a trust ratio, NovoGrad by a second moment per tensor)."""
+"""optax 0.2.8's layer-wise rules: each tensor's step scaled by norms of the whole tensor (LAMB,
+LARS and Fromage by a trust ratio, NovoGrad by a second moment per tensor)."""
 
 from symopt.core import OPTAX_SOURCE, Rule, chain, rule
-from symopt.hyperparameters import (EPS, EPS_ROOT, EPS_TRUST, MOMENTUM, OPTAX_BETA1, OPTAX_BETA2, OPTAX_LR,
+from symopt.hyperparameters import (EPS, EPS_ROOT, EPS_TRUST, MIN_NORM, MOMENTUM, OPTAX_BETA1, OPTAX_BETA2, OPTAX_LR,
                                     TRUST_COEFFICIENT, WEIGHT_DECAY)
-from symopt.transforms import (BUFFER, accumulate, add_decayed_weights, scale_by_adam, scale_by_learning_rate,
-                               scale_by_novograd, scale_by_trust_ratio)
+from symopt.transforms import (BUFFER, accumulate, add_decayed_weights, scale_by_adam, scale_by_fromage_learning_rate,
+                               scale_by_learning_rate, scale_by_novograd, scale_by_trust_ratio)
 
 
 def lamb() -> Rule:
@@ -75,6 +75,32 @@ def lars(nesterov: bool = False) -> Rule:
         source=OPTAX_SOURCE,
         library=("optax", "lars"),
         nesterov=nesterov,
+    )
+
+
+def fromage() -> Rule:
+    """Fromage: ``θ_t = (θ_{t-1} - η φ_t g_t)/√(1 + η²)``, φ_t = ‖θ_{t-1}‖/‖g_t‖ with both norms floored at
+    ν_min: every step moves a tensor by η of its own norm, and the shrink keeps the norm from growing.
+
+    Returns:
+        The rule.
+
+    Example:
+        >>> import symopt
+        >>> symopt.get("fromage").transforms
+        ('scale_by_trust_ratio', 'scale_by_fromage_learning_rate')
+
+    Reference: Bernstein et al. (2020), "On the distance between two neural networks and the
+    stability of learning", Algorithm 1; optax ``fromage``.
+    """
+    return rule(
+        "fromage",
+        "Fromage, a step of relative size η in every tensor, shrunk by 1/sqrt(1 + η²)",
+        "Bernstein et al. (2020), Algorithm 1; optax fromage (norms floored at min_norm)",
+        chain("fromage", scale_by_trust_ratio(min_norm=MIN_NORM),
+              scale_by_fromage_learning_rate(OPTAX_LR.restricted(default=1e-2))),
+        source=OPTAX_SOURCE,
+        library=("optax", "fromage"),
     )
 
 

@@ -1,5 +1,6 @@
-"""LAMB, LARS and NovoGrad: optax 0.2.8's ``lamb``, ``lars``, ``novograd``
-(``scale_by_trust_ratio``, ``scale_by_novograd``); You et al. (2017, 2020), Ginsburg et al. (2019). Each step takes the whole tensor: its norms are of all of it."""
+"""LAMB, LARS, Fromage and NovoGrad: optax 0.2.8's ``lamb``, ``lars``, ``fromage``, ``novograd``
+(``scale_by_trust_ratio``, ``scale_by_novograd``); You et al. (2017, 2020), Bernstein et al.
+(2020), Ginsburg et al. (2019). Each step takes the whole tensor: its norms are of all of it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 from symopt.reference._common import State, _prepare, _state_array
 from symopt.reference._optax import _apply_lr_, _corrected, _moment_
 
-__all__ = ["lamb", "lars", "novograd"]
+__all__ = ["lamb", "lars", "fromage", "novograd"]
 
 
 def _norm(x: np.ndarray, floor: float = 0.0) -> float:
@@ -153,6 +154,58 @@ def lars(
     return p, state
 
 
+def fromage(
+    params: np.ndarray,
+    grads: np.ndarray,
+    state: State,
+    t: int,
+    *,
+    lr: float = 1e-2,
+    min_norm: float = 1e-6,
+    inplace: bool = False,
+) -> Tuple[np.ndarray, State]:
+    """One step of Fromage, as optax's ``fromage``::
+
+        mult = 1 / sqrt(1 + lr**2)
+        update = -(lr * mult) * (‖params‖/‖g‖) * g + (mult - 1) * params    # norms floored at min_norm
+        params = params + update
+
+    that is ``(params - lr * ‖params‖/‖g‖ * g) / sqrt(1 + lr**2)``; no state.
+
+    Args:
+        params: parameters, float32 or float64 array of any shape.
+        grads: gradient of the loss at ``params``, same shape.
+        state: optimizer state (stays empty).
+        t: number of the step being taken (unused).
+        lr: learning rate: the step's size relative to the tensor's norm.
+        min_norm: floor of both norms.
+        inplace: update ``params`` in place instead of a copy.
+
+    Returns:
+        ``(params, state)`` after the step.
+
+    Example:
+        >>> import numpy as np
+        >>> p, _ = fromage(np.array([3.0, 4.0]), np.array([0.0, 1.0]), {}, 1, lr=0.75)
+        >>> p                      # (θ - 0.75·5·g)/1.25
+        array([2.4, 0.2])
+
+    Reference:
+        Bernstein, Vahdat, Yue and Liu, "On the distance between two neural networks and the
+        stability of learning", NeurIPS 2020, Algorithm 1; optax ``fromage``.
+    """
+    lr = float(lr)
+    p, state = _prepare(params, state, inplace)
+    with np.errstate(all="ignore"):
+        g = np.asarray(grads, dtype=p.dtype)
+        dtype = p.dtype.type
+        mult = 1.0 / (1.0 + lr**2) ** 0.5
+        scaled = g * dtype(_trust_ratio(p, g, floor=float(min_norm)))
+        update = scaled * dtype(-(lr * mult)) + dtype(mult - 1.0) * p
+        p += update.astype(p.dtype, copy=False)
+    return p, state
+
+
 def novograd(
     params: np.ndarray,
     grads: np.ndarray,
@@ -221,4 +274,4 @@ def novograd(
 
 
 #: The reference of each rule this module witnesses, by its registered name.
-REFERENCES = {"lamb": lamb, "lars": lars, "novograd": novograd}
+REFERENCES = {"lamb": lamb, "lars": lars, "fromage": fromage, "novograd": novograd}
