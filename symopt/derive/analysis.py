@@ -130,17 +130,18 @@ def long_run(expr: sp.Expr, rule: Rule) -> sp.Expr:
     vanishing = contracting(rule)
 
     def rate(e):
-        """The coefficient of t in the exponent of c^(rate·t + e), c a number in (0, 1), or None."""
-        if not (e.is_Pow and e.exp.has(S.t) and e.base.is_Number and 0 < e.base < 1):
+        """The coefficient of t in the exponent of c^(rate·t + e), c a number in (0, 1) or a
+        hyperparameter in [0, 1) (β^(t+1): optax's Nesterov correction), or None."""
+        if not (e.is_Pow and e.exp.has(S.t) and (e.base in vanishing or (e.base.is_Number and 0 < e.base < 1))):
             return None
         exponent = sp.Poly(sp.expand(e.exp), S.t)
         return exponent.LC() if exponent.degree() == 1 else None
 
     def vanishes(e) -> bool:
-        if e.is_Pow and e.exp == S.t and e.base in vanishing:
-            return True
         k = rate(e)
-        return k is not None and (k.is_positive is True or _zero_at(k) is not None)
+        if k is None:
+            return False
+        return k.is_positive is True or (e.base.is_Number and _zero_at(k) is not None)
 
     def limit(e):
         k = rate(e)
