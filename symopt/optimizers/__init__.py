@@ -61,6 +61,10 @@ RULES: dict[str, str] = {
     "lamb": "layerwise",
     "lars": "layerwise",
     "novograd": "layerwise",
+    "adopt": "adopt",
+    "laprop": "laprop",
+    "madgrad": "madgrad",
+    "mars": "mars",
 }
 
 
