@@ -11,10 +11,9 @@ def adopt(decoupled: bool = False, clip: bool = True) -> Rule:
     ``θ_t = θ_{t-1} - η m_t``, then ``v_t = β₂ v_{t-1} + (1 - β₂) g_t²``; the first step only sets
     ``v_1 = g_1²`` and leaves θ and m (timm's ``continue``).
 
-    timm follows the authors' code: the clip bound is (t - 1)^clip_exp with ω = 0.333 by default (the
-    paper's Algorithm 2 clips at t^(1/4), counting its steps from 0 after the initialising one: the
-    same bound for ω = 1/4), ε is a floor under √v (not added), and L2 decay enters the gradient,
-    also in the first step's v.
+    timm's clip bound is (t - 1)^clip_exp with ω = 0.333 by default, where the authors' code
+    (``clip_lambda``) defaults to a fourth root of the step count, as the updated paper's theory asks;
+    ε is a floor under √v (not added), and L2 decay enters the gradient, also in the first step's v.
 
     Args:
         decoupled: decay as AdamW, ``θ_{t-1}(1 - ηλ)`` (timm's ``decoupled``), from step 2 on.
