@@ -93,10 +93,14 @@ MADGRAD_MOMENTUM = MOMENTUM.restricted(doc="momentum: the parameters average the
                                        special=(0.9,), sample=(0.01, 0.99))
 MARS_GAMMA = Hyper(S.mars_gamma, "gamma", 0.025, 0.0, inf, doc="weight of MARS's gradient correction",
                    special=(0.025, 0.0), sample=(0.0, 1.0))
+# Their special values differ from the betas' (and κ's from 1), so that generated cases tell the 1-D
+# step from MARS's on a matrix, which coincide where betas_1d = betas and κ = 1 (timm's defaults).
 BETA1_1D = BETA1.restricted(symbol=S.beta1_1d, name="beta1_1d", library=("betas_1d", 0), default=0.9,
+                            special=(0.5, 0.9),
                             doc="decay of the first moment of 1-D parameters (MARS's AdamW step)")
 BETA2_1D = BETA2.restricted(symbol=S.beta2_1d, name="beta2_1d", library=("betas_1d", 1), default=0.99,
+                            special=(0.5, 0.99),
                             doc="decay of the second moment of 1-D parameters (MARS's AdamW step)")
 LR_1D_FACTOR = Hyper(S.lr_1d_factor, "lr_1d_factor", 1.0, 0.0, inf,
-                     doc="multiplies the learning rate of 1-D parameters (MARS's AdamW step)", special=(1.0,),
+                     doc="multiplies the learning rate of 1-D parameters (MARS's AdamW step)", special=(1.0, 0.5),
                      sample=(0.01, 2.0))
