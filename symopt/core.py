@@ -25,6 +25,7 @@ from symopt import symbols as S
 # The versions whose semantics the rules follow (their sources: ``Rule.source``).
 TORCH_SOURCE = "torch 2.13"
 OPTAX_SOURCE = "optax 0.2.8"
+TIMM_SOURCE = "timm 1.0.31"
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,9 @@ class Rule:
     # a sparse gradient touches (its value materialised, 0 included); the others keep θ and state.
     sparse: bool = False
     source: str = ""  # the package (and version) whose semantics it follows: "torch 2.13", "optax 0.2.8"
+    # Keywords the library's constructor takes for this variant beyond its structural options, where a
+    # variant is a value no option names: ADOPT without clipping is timm's ``clip_exp=None``.
+    library_options: tuple[tuple[str, object], ...] = ()
 
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """Fail, naming the shape, if the rule does not take parameters of ``shape``.
@@ -312,7 +316,7 @@ class Rule:
 
 def rule(name: str, summary: str, reference: str, transform: Transform, *, torch: str = "", evaluate: str = "",
          library: tuple[str, str] = ("", ""), ranks: tuple[int, ...] = (), sparse: bool = False,
-         source: str = "", **options: object) -> Rule:
+         source: str = "", library_options: tuple[tuple[str, object], ...] = (), **options: object) -> Rule:
     """Make a rule from a transform chain: its equations end with ``θ_t = θ_{t-1} - u``.
 
     The minus sign is distributed over the descent direction, so that AdamW's decay reads as the
@@ -332,6 +336,8 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
             element a gradient touches, and runners pass torch gradients that touch every element.
         source: the package, with its version, whose semantics the rule follows (``"optax 0.2.8"``):
             what ``symopt list`` shows; defaults to torch's when the rule names a torch class.
+        library_options: ``(keyword, value)`` pairs the library's constructor takes for this variant
+            beyond its options (ADOPT without clipping: ``(("clip_exp", None),)``).
         **options: the structural options the rule was built with.
 
     Raises:
@@ -366,6 +372,7 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         ranks=tuple(ranks),
         sparse=sparse,
         source=source or (TORCH_SOURCE if torch else ""),
+        library_options=tuple(library_options),
     )
     _validate(made)
     check_contract(made)

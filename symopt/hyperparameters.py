@@ -88,3 +88,23 @@ SCHEDULED = ("schedule_multiplier", "lr")
 # The order hyperparameters are listed in, whatever the order of the transforms that own them.
 ORDER = ("lr", "schedule_multiplier", "lr_decay", "momentum", "dampening", "alpha", "beta", "beta1", "beta2", "beta3", "eps", "eps_root", "weight_decay",
          "momentum_decay", "initial_accumulator_value", "trust_coefficient", "min_norm", "warmup_steps", "r", "weight_lr_power")
+
+# timm 1.0.31's ADOPT, LaProp, MADGRAD and MARS (timm's constructor names; ``betas`` split as torch's).
+CLIP_EXP = Hyper(S.clip_exp, "clip_exp", 0.333, 0.0, inf,
+                 doc="ADOPT clips the normalised gradient to (t-1)^clip_exp", special=(0.333, 0.25, 0.0),
+                 sample=(0.0, 1.0))
+MADGRAD_MOMENTUM = MOMENTUM.restricted(doc="momentum: the parameters average the dual iterate with weight 1 - momentum",
+                                       special=(0.9,), sample=(0.01, 0.99))
+MARS_GAMMA = Hyper(S.mars_gamma, "gamma", 0.025, 0.0, inf, doc="weight of MARS's gradient correction",
+                   special=(0.025, 0.0), sample=(0.0, 1.0))
+# Their special values differ from the betas' (and κ's from 1), so that generated cases tell the 1-D
+# step from MARS's on a matrix, which coincide where betas_1d = betas and κ = 1 (timm's defaults).
+BETA1_1D = BETA1.restricted(symbol=S.beta1_1d, name="beta1_1d", library=("betas_1d", 0), default=0.9,
+                            special=(0.5, 0.9),
+                            doc="decay of the first moment of 1-D parameters (MARS's AdamW step)")
+BETA2_1D = BETA2.restricted(symbol=S.beta2_1d, name="beta2_1d", library=("betas_1d", 1), default=0.99,
+                            special=(0.5, 0.99),
+                            doc="decay of the second moment of 1-D parameters (MARS's AdamW step)")
+LR_1D_FACTOR = Hyper(S.lr_1d_factor, "lr_1d_factor", 1.0, 0.0, inf,
+                     doc="multiplies the learning rate of 1-D parameters (MARS's AdamW step)", special=(1.0, 0.5),
+                     sample=(0.01, 2.0))

@@ -211,3 +211,21 @@ min_norm = Symbol("nu_min", nonnegative=True)  # Fromage's floor of both norms
 floored_param_norm = array("omega_t", nonnegative=True)  # Fromage's max(ν_min, ‖θ_{t-1}‖) (one per tensor)
 floored_update_norm = array("Omega_t", nonnegative=True)  # Fromage's max(ν_min, ‖Δ_t‖) (one per tensor)
 layer_var, layer_var_prev = pair("nu", nonnegative=True)  # NovoGrad's moving average of ‖g‖² (one per tensor)
+
+# timm 1.0.31's ADOPT, LaProp, MADGRAD and MARS.
+clip_exp = Symbol("omega", nonnegative=True)  # ADOPT's clip_exp: the normalised gradient is clipped to (t-1)^ω
+normalized = array("ghat_t")  # ADOPT's gradient divided by max(√v_{t-1}, ε) (clipped), the momentum's input
+lr_average, lr_average_prev = Symbol("etabar_t", nonnegative=True), Symbol("etabar_tm1", nonnegative=True)  # LaProp
+ones_average, ones_average_prev = Symbol("zeta_t", nonnegative=True), Symbol("zeta_tm1", nonnegative=True)  # LaProp
+laprop_step = Symbol("alpha_t", nonnegative=True)  # LaProp's step size η/η̄_t (the first moment's bias correction)
+stepped = array("thetatilde_t")  # LaProp's parameters after the step, before the decay
+dual_weight = Symbol("lamda_t", nonnegative=True)  # MADGRAD's λ_t = (η + ε)√t, the weight of g_t in its sums
+dual_sum, dual_sum_prev = pair("S")  # MADGRAD's s: the λ-weighted sum of the gradients
+dual_square, dual_square_prev = pair("V", nonnegative=True)  # MADGRAD's ν: the λ-weighted sum of g²
+initial_point, initial_point_prev = pair("x0")  # MADGRAD's x₀, the parameters before the first step
+dual_iterate = array("zhat_t")  # MADGRAD's z_t = x₀ - s_t/(∛ν_t + ε), which θ averages
+mars_gamma = Symbol("gamma", nonnegative=True)  # MARS's gamma: the weight of the gradient correction
+mars_clipped = array("ctilde_t")  # ... clipped: c_t/max(1, ‖c_t‖)
+beta1_1d = Symbol("beta1_1d", nonnegative=True)  # MARS's betas_1d, for the AdamW step of 1-D parameters
+beta2_1d = Symbol("beta2_1d", nonnegative=True)
+lr_1d_factor = Symbol("kappa_1d", nonnegative=True)  # MARS's lr_1d_factor

@@ -723,3 +723,149 @@ def scale_by_novograd(beta1: Hyper, beta2: Hyper, eps: Hyper, eps_root: Hyper, w
 
     return Transform("scale_by_novograd", apply, hypers=(beta1, beta2, eps, eps_root, weight_decay),
                      states=(FIRST_MOMENT, LAYER_SECOND_MOMENT))
+
+
+# --- timm 1.0.31's ADOPT, LaProp, MADGRAD and MARS --------------------------------------------------
+def scale_by_adopt(beta1: Hyper, beta2: Hyper, eps: Hyper, clip_exp: Hyper | None) -> Transform:
+    """ADOPT's direction (Taniguchi et al. 2024; timm's ``Adopt``): the gradient normalised by the
+    *previous* second moment, ``ĝ_t = g_t/max(√v_{t-1}, ε)``, clipped to ``±(t - 1)^ω`` with a
+    ``clip_exp`` ω, averaged into ``m_t``; ``v_t`` is updated after, with g_t². The first step only
+    sets ``v_1 = g_1²``: m keeps its value (and :func:`skip_first_step` drops the step)."""
+    b1, b2 = beta1.symbol, beta2.symbol
+    first = sp.Eq(S.t, 1)
+
+    def apply(u):
+        normalized = u / sp.Max(sp.sqrt(S.v_prev), eps.symbol)
+        if clip_exp is not None:
+            bound = (S.t - 1) ** clip_exp.symbol
+            normalized = sp.Min(sp.Max(normalized, -bound), bound)
+        return (
+            Assign(S.normalized, normalized),
+            Assign(S.m, sp.Piecewise((S.m_prev, first), (b1 * S.m_prev + (1 - b1) * S.normalized, True))),
+            Assign(S.v, sp.Piecewise((u**2, first), (b2 * S.v_prev + (1 - b2) * u**2, True))),
+        ), S.m
+
+    hypers = (beta1, beta2, eps, *((clip_exp,) if clip_exp is not None else ()))
+    return Transform("scale_by_adopt", apply, hypers=hypers, states=(FIRST_MOMENT, SECOND_MOMENT))
+
+
+def skip_first_step() -> Transform:
+    """No step at t = 1 (ADOPT's first step only initialises its second moment): the direction is 0."""
+    return Transform("skip_first_step", lambda u: ((), sp.Piecewise((0, sp.Eq(S.t, 1)), (u, True))))
+
+
+LR_AVERAGE = State("exp_avg_lr_1", S.lr_average, S.lr_average_prev, scalar=True,
+                   doc="moving average of the learning rate (the first moment's bias correction)")
+ONES_AVERAGE = State("exp_avg_lr_2", S.ones_average, S.ones_average_prev, scalar=True,
+                     doc="moving average of 1 (the second moment's bias correction, 1 - beta2^t)")
+
+
+def scale_by_laprop(lr: Hyper, beta1: Hyper, beta2: Hyper, eps: Hyper) -> Transform:
+    """LaProp's direction (Ziyin et al. 2020; timm's ``LaProp``): the gradient normalised by the
+    bias-corrected second moment *before* the momentum, with the learning rate inside it,
+    ``m_t = β₁ m_{t-1} + η(1 - β₁) g_t/(√(v_t/ζ_t) + ε)``, and the step ``α_t m_t`` with
+    ``α_t = η/η̄_t``, η̄_t the moving average of the learning rate (0 while η̄_t is 0). ζ_t, the moving
+    average of 1, is 1 - β₂ᵗ; η̄_t is η(1 - β₁ᵗ) while η is constant, so α_t = 1/(1 - β₁ᵗ) then."""
+    eta, b1, b2 = lr.symbol, beta1.symbol, beta2.symbol
+
+    def apply(u):
+        return (
+            Assign(S.v, b2 * S.v_prev + (1 - b2) * u**2),
+            Assign(S.ones_average, b2 * S.ones_average_prev + (1 - b2)),
+            Assign(S.lr_average, b1 * S.lr_average_prev + (1 - b1) * eta),
+            Assign(S.m, b1 * S.m_prev + eta * (1 - b1) * (u / (sp.sqrt(S.v / S.ones_average) + eps.symbol))),
+            Assign(S.laprop_step, sp.Piecewise((0, sp.Eq(S.lr_average, 0)), (eta / S.lr_average, True))),
+        ), S.laprop_step * S.m
+
+    return Transform("scale_by_laprop", apply, hypers=(lr, beta1, beta2, eps),
+                     states=(FIRST_MOMENT, SECOND_MOMENT, LR_AVERAGE, ONES_AVERAGE))
+
+
+def add_decayed_stepped_weights(weight_decay: Hyper, lr: Hyper) -> Transform:
+    """Decay the parameters *after* the step, ``θ_t = θ̃_t(1 - ηλ)`` with ``θ̃_t = θ_{t-1} - u``: the
+    decay of the stepped parameters, scaled by the learning rate (timm's LaProp)."""
+
+    def apply(u):
+        return (Assign(S.stepped, S.theta_prev - u),), u + lr.symbol * weight_decay.symbol * S.stepped
+
+    return Transform("add_decayed_stepped_weights", apply, hypers=(weight_decay, lr))
+
+
+DUAL_SUM = State("s", S.dual_sum, S.dual_sum_prev, doc="the lambda-weighted sum of the gradients")
+DUAL_SQUARE = State("grad_sum_sq", S.dual_square, S.dual_square_prev,
+                    doc="the lambda-weighted sum of the squared gradients")
+INITIAL_POINT = State("x0", S.initial_point, S.initial_point_prev, init=S.theta0,
+                      doc="the parameters before the first step, the dual averages' origin")
+
+
+def madgrad_average(lr: Hyper, momentum: Hyper, eps: Hyper, weight_decay: Hyper | None = None) -> Transform:
+    """MADGRAD's dual averaging with momentum (Defazio & Jelassi 2021, Algorithm 1; timm's ``MADGRAD``):
+    the sums ``S_t = S_{t-1} + λ_t g_t`` and ``V_t = V_{t-1} + λ_t g_t²`` with ``λ_t = (η + ε)√t``, the
+    dual iterate ``ẑ_t = x₀ - S_t/(∛V_t + ε)`` and the parameters ``θ_t = ρθ_{t-1} + (1 - ρ)ẑ_t``, an
+    average of ẑ. With ``weight_decay`` the parameters are first decayed, ``θ_{t-1}(1 - ηλ)``.
+
+    Ends the chain with the new parameters themselves, as :func:`schedule_free_average`."""
+    eta, rho, e = lr.symbol, momentum.symbol, eps.symbol
+
+    def apply(u):
+        equations = (
+            Assign(S.dual_weight, (eta + e) * sp.sqrt(S.t)),
+            Assign(S.dual_square, S.dual_square_prev + S.dual_weight * u**2),
+            Assign(S.dual_sum, S.dual_sum_prev + S.dual_weight * u),
+            Assign(S.dual_iterate, S.initial_point_prev - S.dual_sum / (S.dual_square ** sp.Rational(1, 3) + e)),
+            Assign(S.initial_point, S.initial_point_prev),
+        )
+        kept = S.theta_prev if weight_decay is None else (1 - eta * weight_decay.symbol) * S.theta_prev
+        return equations, S.theta_prev - (rho * kept + (1 - rho) * S.dual_iterate)
+
+    hypers = (lr, momentum, eps, *((weight_decay,) if weight_decay is not None else ()))
+    return Transform("madgrad_average", apply, hypers=hypers, states=(DUAL_SUM, DUAL_SQUARE, INITIAL_POINT))
+
+
+def scale_by_mars(beta1: Hyper, beta2: Hyper, eps: Hyper, gamma: Hyper, weight_decay: Hyper, mars_type: str,
+                  one_d: tuple[Hyper, Hyper, Hyper] | None) -> Transform:
+    """MARS's direction (Yuan et al. 2024; timm's ``Mars``): the gradient corrected by the change of the
+    gradient, ``c_t = g_t + γβ₁/(1 - β₁)(g_t - g_{t-1})`` (g_t itself at the first step), its norm over
+    the whole tensor clipped to 1, ``c̃_t = c_t/max(1, ‖c_t‖)``, a moving average m_t of c̃_t, and
+    AdamW's bias-corrected step on it (``mars_type="adamw"``, the second moment of c̃_t) or Lion's
+    ``sign(m_t)`` (``"lion"``); the decay λθ_{t-1} is added, and the learning rate applied after.
+
+    With ``one_d`` (β₁, β₂ and the learning-rate factor κ of timm's ``betas_1d`` and ``lr_1d_factor``)
+    a parameter of fewer than two dimensions takes AdamW's step on g_t instead, scaled by κ
+    (timm's ``optimize_1d=False``)."""
+    from symopt.ops import Norm
+
+    b1, b2, e = beta1.symbol, beta2.symbol, eps.symbol
+    decay = weight_decay.symbol * S.theta_prev
+
+    def adamw_step(m, v, first: sp.Expr, second: sp.Expr) -> sp.Expr:
+        return m / (1 - first**S.t) / (sp.sqrt(v) / sp.sqrt(1 - second**S.t) + e)
+
+    def apply(u):
+        correction = sp.Piecewise((u, sp.Eq(S.t, 1)), (u + gamma.symbol * b1 / (1 - b1) * (u - S.gprev_prev), True))
+        m = b1 * S.m_prev + (1 - b1) * S.mars_clipped
+        v = b2 * S.v_prev + (1 - b2) * S.mars_clipped**2 if mars_type == "adamw" else S.v_prev
+        step = adamw_step(S.m, S.v, b1, b2) if mars_type == "adamw" else sp.sign(S.m)
+        step = step + decay
+        if one_d is not None:
+            c1, c2, factor = (h.symbol for h in one_d)
+            matrix = sp.GreaterThan(S.ndim, 2)
+            m = sp.Piecewise((m, matrix), (c1 * S.m_prev + (1 - c1) * u, True))
+            v = sp.Piecewise((v, matrix), (c2 * S.v_prev + (1 - c2) * u**2, True))
+            step = sp.Piecewise((step, matrix), (factor * (adamw_step(S.m, S.v, c1, c2) + decay), True))
+        equations = (
+            Assign(S.c, correction),
+            Assign(S.mars_clipped, S.c / sp.Max(1, Norm(S.c))),
+            Assign(S.m, m),
+            *((Assign(S.v, v),) if v != S.v_prev else ()),
+            Assign(S.gprev, u),
+        )
+        return equations, step
+
+    uses_v = mars_type == "adamw" or one_d is not None
+    hypers = (beta1, beta2, eps, gamma, weight_decay, *(one_d or ()))
+    return Transform("scale_by_mars", apply, hypers=hypers,
+                     states=(FIRST_MOMENT, *((SECOND_MOMENT,) if uses_v else ()), LAST_GRADIENT))
+
+
+LAST_GRADIENT = State("last_grad", S.gprev, S.gprev_prev, doc="the gradient, kept for the next step's correction")

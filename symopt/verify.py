@@ -359,6 +359,7 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
     # the single-tensor code path where there is a choice; the structural options it takes by name
     fixed = {"foreach": False} if "foreach" in accepted else {}
     fixed.update((key, value) for key, value in rule.options if key in accepted)
+    fixed.update(rule.library_options)  # what a variant fixes beyond its options (ADOPT's clip_exp=None)
 
     def build(param):
         optimizer = cls([param], **fixed)
@@ -560,7 +561,8 @@ def magnitude(expr, known: dict, scalars: set, u=None, rounded=None):
     Running error analysis (Higham, *Accuracy and Stability of Numerical Algorithms*, 3.3): the
     error of a sum is at most the sum of its terms' errors plus its own rounding, so a sum that
     cancels keeps the size of what cancelled; a product ``ab`` carries ``|a| M(b) + M(a) |b|``; a
-    power ``bᵖ`` carries ``|p| |b|^(p-1) M(b)``; every operation adds one rounding of its result.
+    power ``bᵖ`` carries ``|p| |b|^(p-1) M(b)`` (a root, 0 < p < 1, is bounded as the square root);
+    every operation adds one rounding of its result.
     Every other operation's bound comes from its entry in :mod:`symopt.ops` (a sign within rounding
     of 0 may flip: its bound is infinite there, and ``u``, the symbol of the unit roundoff, says
     where). ``known`` gives the bounds of the inputs; expressions of ``scalars`` alone are exact to a
@@ -618,6 +620,17 @@ def magnitude(expr, known: dict, scalars: set, u=None, rounded=None):
             base, exp = e.args
             if ops.exact(e):  # sign(c)**2: exact
                 return sp.Abs(exp) * sp.Abs(base) ** (exp - 1) * m(base)
+            if exp.is_Rational and 0 < exp < 1:
+                # a root (MADGRAD's cube root), as the square root's bound: |x̃ᵖ - xᵖ| ≤ min(p|x|ᵖ⁻¹|x̃ - x|,
+                # |x̃ - x|ᵖ) for 0 < p < 1, the second where x is small against its own error; exact at
+                # an exact argument; nothing comparable where it cancels to within rounding of 0 (a
+                # negative argument's root is NaN in one implementation and a residue in another).
+                mb = m(base)
+                return sp.Piecewise(
+                    (0, sp.Le(mb, 0)),
+                    (sp.oo, sp.StrictLessThan(sp.Abs(base), ops.SIGN_MARGIN * u * mb)),
+                    (sp.Min(mb * sp.Abs(base) ** (exp - 1), mb**exp * u ** (exp - 1)), True),
+                ) + sp.Abs(e)
             return sp.Abs(exp) * sp.Abs(base) ** (exp - 1) * m(base) + sp.Abs(e)
         raise SymoptError(f"no error bound for {e.func.__name__}")
 

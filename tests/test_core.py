@@ -181,7 +181,7 @@ def test_one_step_lambda_eff_agrees_with_a_finite_difference_of_the_kernel(rule_
         for eq in rule_.equations:
             env[eq.lhs] = sp.sympify(eq.rhs.xreplace(env)).evalf()  # an equation may copy an input (g_t)
         env[S.g] = grads[i]  # λ_eff is written in the gradient before the decay, at λ = 0
-        value = float(derived.xreplace(env).evalf())
+        value = float(sp.sympify(derived.xreplace(env)).evalf())  # λ_eff may be one symbol (MADGRAD: ρ)
         assert measured[i] == pytest.approx(value, rel=1e-4, abs=1e-8), (i, measured[i], value)
 
 

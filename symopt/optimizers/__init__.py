@@ -63,6 +63,10 @@ RULES: dict[str, str] = {
     "lars": "layerwise",
     "fromage": "layerwise",
     "novograd": "layerwise",
+    "adopt": "adopt",
+    "laprop": "laprop",
+    "madgrad": "madgrad",
+    "mars": "mars",
 }
 
 

@@ -1,0 +1,52 @@
+"""ADOPT, as timm 1.0.31 writes it (``timm.optim.Adopt``): Adam's momentum of the gradient normalised
+by the previous second moment, so that v_t and g_t are independent."""
+
+from symopt.core import TIMM_SOURCE, Rule, chain, rule
+from symopt.hyperparameters import BETA1, BETA2, CLIP_EXP, EPS, LR, WEIGHT_DECAY
+from symopt.transforms import add_decayed_weights, scale_by_adopt, scale_by_learning_rate, skip_first_step
+
+
+def adopt(decoupled: bool = False, clip: bool = True) -> Rule:
+    """ADOPT: ``ĝ_t = clip(g_t/max(√v_{t-1}, ε), (t - 1)^ω)``, ``m_t = β₁ m_{t-1} + (1 - β₁) ĝ_t``,
+    ``θ_t = θ_{t-1} - η m_t``, then ``v_t = β₂ v_{t-1} + (1 - β₂) g_t²``; the first step only sets
+    ``v_1 = g_1²`` and leaves θ and m (timm's ``continue``).
+
+    timm's clip bound is (t - 1)^clip_exp with ω = 0.333 by default, where the authors' code
+    (``clip_lambda``) defaults to a fourth root of the step count, as the updated paper's theory asks;
+    ε is a floor under √v (not added), and L2 decay enters the gradient, also in the first step's v.
+
+    Args:
+        decoupled: decay as AdamW, ``θ_{t-1}(1 - ηλ)`` (timm's ``decoupled``), from step 2 on.
+        clip: clip the normalised gradient to ±(t - 1)^ω (timm's ``clip_exp`` a number); ``False``
+            is timm's ``clip_exp=None``.
+
+    Returns:
+        The rule.
+
+    Example:
+        >>> import symopt
+        >>> symopt.get("adopt").transforms
+        ('add_decayed_weights', 'scale_by_adopt', 'skip_first_step', 'scale_by_learning_rate')
+
+    Reference: Taniguchi et al. (2024), "ADOPT: Modified Adam Can Converge with Any β₂ with the
+    Optimal Rate", Algorithm 2; timm ``Adopt`` (``_single_tensor_adopt``).
+    """
+    for key, value in (("decoupled", decoupled), ("clip", clip)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be True or False, not {value!r}")
+    scale = scale_by_adopt(BETA1, BETA2.restricted(default=0.9999), EPS.restricted(default=1e-6, special=(1e-6,)),
+                           CLIP_EXP if clip else None)
+    decay = add_decayed_weights(WEIGHT_DECAY)
+    steps = (scale, decay) if decoupled else (decay, scale)
+    return rule(
+        "adopt",
+        "ADOPT, momentum of the gradient normalised by the previous second moment" + (", decoupled decay" if decoupled
+                                                                                        else ""),
+        "Taniguchi et al. (2024), Algorithm 2; timm Adopt (clip at (t-1)^clip_exp, eps a floor under sqrt(v))",
+        chain("adopt", *steps, skip_first_step(), scale_by_learning_rate(LR)),
+        source=TIMM_SOURCE,
+        library=("timm.optim.adopt", "Adopt"),
+        library_options=() if clip else (("clip_exp", None),),
+        decoupled=decoupled,
+        clip=clip,
+    )

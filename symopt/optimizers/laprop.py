@@ -1,0 +1,44 @@
+"""LaProp, as timm 1.0.31 writes it (``timm.optim.LaProp``): the gradient normalised by the second
+moment before it enters the momentum, which Adam does after."""
+
+from symopt.core import TIMM_SOURCE, Rule, chain, rule
+from symopt.hyperparameters import BETA1, BETA2, EPS, LR, WEIGHT_DECAY
+from symopt.transforms import add_decayed_stepped_weights, scale_by_laprop
+
+
+def laprop() -> Rule:
+    """LaProp: ``v_t = β₂ v_{t-1} + (1 - β₂) g_t²``,
+    ``m_t = β₁ m_{t-1} + η(1 - β₁) g_t/(√(v_t/ζ_t) + ε)``, ``θ̃_t = θ_{t-1} - α_t m_t`` and
+    ``θ_t = θ̃_t(1 - ηλ)``.
+
+    The momentum averages normalised steps, so β₁ and β₂ are independent (LaProp converges with
+    β₁ > β₂, where Adam may not). The learning rate sits inside the momentum; its bias correction is
+    ``α_t = η/η̄_t``, η̄_t the moving average of the learning rate (η̄_t = η(1 - β₁ᵗ) while η is
+    constant, α_t = 0 while η̄_t is 0), and ζ_t, the moving average of 1, is 1 - β₂ᵗ. timm follows
+    the authors' code (which tracks η̄ so that a schedule is bias-corrected as it changes); its
+    decoupled decay shrinks the parameters *after* the step, θ̃_t(1 - ηλ), not θ_{t-1}.
+
+    Returns:
+        The rule.
+
+    Example:
+        >>> import symopt
+        >>> symopt.get("laprop").transforms
+        ('scale_by_laprop', 'add_decayed_stepped_weights')
+
+    Reference: Ziyin, Wang and Ueda (2020), "LaProp: Separating Momentum and Adaptivity in Adam",
+    Algorithm 1; timm ``LaProp`` (``_single_tensor_laprop``).
+    """
+    lr = LR.restricted(default=4e-4)
+    return rule(
+        "laprop",
+        "LaProp, momentum of the gradient normalised by the bias-corrected second moment",
+        "Ziyin et al. (2020), Algorithm 1; timm LaProp (learning rate inside the momentum, decay after the step)",
+        chain(
+            "laprop",
+            scale_by_laprop(lr, BETA1, BETA2, EPS.restricted(default=1e-15, special=(1e-15, 1e-8))),
+            add_decayed_stepped_weights(WEIGHT_DECAY, lr),
+        ),
+        source=TIMM_SOURCE,
+        library=("timm.optim.laprop", "LaProp"),
+    )
