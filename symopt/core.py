@@ -25,6 +25,17 @@ from symopt import symbols as S
 # The versions whose semantics the rules follow (their sources: ``Rule.source``).
 TORCH_SOURCE = "torch 2.13"
 OPTAX_SOURCE = "optax 0.2.8"
+TIMM_SOURCE = "timm 1.0.31"
+
+
+@dataclass(frozen=True)
+class LibraryKeyword:
+    """The library's keyword of a structural option, where it is not the option's name: metadata of
+    the option's annotation, ``cautious: Annotated[bool, LibraryKeyword("caution")] = False`` (timm
+    takes the cautious mask as ``caution=True``). Runners read it, as they read :attr:`Hyper.library`
+    (:func:`symopt.optimizers.option_keywords`); none special-cases a rule."""
+
+    keyword: str
 
 
 @dataclass(frozen=True)

@@ -497,6 +497,27 @@ class ZeroGuard(sp.Function):
     is_real = True
 
 
+class TensorSum(sp.Function):
+    """``TensorSum(X)`` is the sum of every element of the whole tensor: one number (a mean is
+    ``TensorSum(X)/N``; the cautious mask's fraction of agreeing elements)."""
+
+    nargs = 1
+    is_real = True
+
+
+def _tensor_sum(x):
+    x = np.asarray(x)
+    return np.sum(x, dtype=x.dtype)
+
+
+def _tensor_sum_bound(e, bounds, u):
+    from symopt.symbols import numel
+
+    # a sum of N terms adds at most N roundings of the sum of their magnitudes
+    (x,), (mx,) = e.args, bounds
+    return TensorSum(mx) + numel * TensorSum(sp.Abs(x))
+
+
 def _zero_guard(z, d, x):
     z = np.asarray(z)
     x = np.asarray(x)
@@ -724,6 +745,13 @@ MATRIX_OPERATIONS: tuple[Operation, ...] = (
         latex=_fn_latex(r"\operatorname{{colmean}}\left({}\right)"),
         text=_fn_latex("colmean({})"),
         derivations="the mean over the second-to-last dimension: a row",
+    ),
+    Operation(
+        "tensor sum", TensorSum, None, array=_tensor_sum, bound=_tensor_sum_bound,
+        latex=_fn_latex(r"\operatorname{{sum}}\left({}\right)"),
+        text=_fn_latex("sum({})"),
+        derivations="the sum of every element of the whole tensor: one number, linear",
+        derivative=lambda e, d: TensorSum(d[0]),
     ),
     Operation(
         "zero guard", ZeroGuard, None, array=_zero_guard, bound=_zero_guard_bound,

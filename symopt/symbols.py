@@ -208,3 +208,6 @@ direction = array("Delta_t")  # the update the trust ratio scales
 trust_coefficient = Symbol("xi", nonnegative=True)  # LARS's trust coefficient
 eps_trust = Symbol("epsilon_trust", nonnegative=True)  # added to the update's norm in LARS's ratio
 layer_var, layer_var_prev = pair("nu", nonnegative=True)  # NovoGrad's moving average of ‖g‖² (one per tensor)
+# The cautious mask (Liang et al. 2024; timm's ``caution=True``): 1 where the update and the gradient
+# agree in sign, else 0.
+caution = array("omega_t", nonnegative=True)

@@ -8,12 +8,12 @@ and state it needs (optax's ``scale_by_adam`` keeps ``ScaleByAdamState`` beside 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Literal
+from typing import Annotated, Literal
 
 import sympy as sp
 
 from symopt import symbols as S
-from symopt.core import Assign, Hyper, State, Transform
+from symopt.core import Assign, Hyper, LibraryKeyword, State, Transform
 
 # ``library``: the key torch.optim keeps each under (symopt.torch.optim maps checkpoints with it).
 FIRST_MOMENT = State("m", S.m, S.m_prev, doc="first moment: moving average of the gradient", library="exp_avg")
@@ -705,3 +705,35 @@ def scale_by_novograd(beta1: Hyper, beta2: Hyper, eps: Hyper, eps_root: Hyper, w
 
     return Transform("scale_by_novograd", apply, hypers=(beta1, beta2, eps, eps_root, weight_decay),
                      states=(FIRST_MOMENT, LAYER_SECOND_MOMENT))
+
+
+# --- the cautious mask (Liang et al. 2024, "Cautious Optimizers"; timm 1.0.31's ``caution=True``) -------
+# The structural option that appends :func:`cautious_mask` to a rule's chain: a rule takes it with
+# ``cautious: Cautious = False`` in its signature and ``*caution(cautious)`` in its chain, where its
+# update is formed (before the decoupled decay and the learning rate, as timm masks it). timm's keyword
+# for it is ``caution``.
+Cautious = Annotated[bool, LibraryKeyword("caution")]
+CAUTION_FLOOR = sp.Rational(1, 1000)  # timm's mask.mean().clamp_(min=1e-3)
+
+
+def cautious_mask() -> Transform:
+    """``ω_t u/max(mean(ω_t), 10⁻³)`` with ``ω_t = max(0, sign(u g_t))``: the update kept only where it
+    agrees in sign with the gradient, and rescaled by the fraction of the whole tensor that agrees
+    (Liang et al. 2024, Algorithm 1; timm 1.0.31: ``mask = (exp_avg * grad > 0)``,
+    ``mask.div_(mask.mean().clamp_(min=1e-3))``). The mean is over the whole tensor: a rule with the
+    mask takes whole tensors. ``g_t`` is the gradient as the chain has it there (with L2 decay, the
+    decayed one)."""
+    from symopt.ops import TensorSum
+
+    def apply(u):
+        agree = sp.Max(0, sp.sign(u * S.g))  # 1 where u·g > 0, else 0 (exact)
+        return (Assign(S.caution, agree),), S.caution * u / sp.Max(TensorSum(S.caution) / S.numel, CAUTION_FLOOR)
+
+    return Transform("cautious_mask", apply)
+
+
+def caution(cautious: bool) -> tuple[Transform, ...]:
+    """The cautious mask where ``cautious`` is set, else nothing: ``chain(..., *caution(cautious), ...)``."""
+    if not isinstance(cautious, bool):
+        raise ValueError(f"cautious must be True or False, not {cautious!r}")
+    return (cautious_mask(),) if cautious else ()

@@ -356,9 +356,13 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
         raise SymoptError(f'comparing with {package} needs torch: pip install "symopt-toolkit[torch]"') from None
     cls = getattr(import_library(module_name), cls_name)
     accepted = inspect.signature(cls).parameters
-    # the single-tensor code path where there is a choice; the structural options it takes by name
+    # the single-tensor code path where there is a choice; the structural options it takes, by their
+    # library keywords (an option's annotation may declare one: timm's ``caution`` for ``cautious``)
     fixed = {"foreach": False} if "foreach" in accepted else {}
-    fixed.update((key, value) for key, value in rule.options if key in accepted)
+    made = _library_options(rule, accepted, f"{module_name}.{cls_name}")
+    if isinstance(made, str):
+        return made
+    fixed.update(made)
 
     def build(param):
         optimizer = cls([param], **fixed)
@@ -370,6 +374,26 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
         return _torch_trajectory(case, build, lambda group, hyper: group.update(library_keywords(rule, hyper)))
 
     return run
+
+
+def _library_options(rule: Rule, accepted, where: str) -> dict | str:
+    """The structural options of ``rule`` a library's class takes, by its keywords (its own name or
+    the keyword its annotation declares: :func:`symopt.optimizers.option_keywords`), or why the class
+    has no such variant: an option it does not take, set to another value than its default."""
+    from symopt.optimizers import option_keywords, options as defaults
+
+    try:
+        known, keywords = defaults(rule.name), option_keywords(rule.name)
+    except SymoptError:  # a rule built outside the registry: its options as they are named
+        known, keywords = {}, {}
+    out: dict = {}
+    for key, value in rule.options:
+        keyword = keywords.get(key, key)
+        if keyword in accepted and (key not in known or type(value) is type(known[key])):
+            out[keyword] = value
+        elif key in known and value != known[key]:
+            return f"{where} has no option {key}={value!r}"
+    return out
 
 
 def import_library(name: str):
