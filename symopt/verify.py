@@ -364,14 +364,28 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
         return made
     fixed.update(made)
 
-    def build(param):
-        optimizer = cls([param], **fixed)
+    # the keywords its constructor requires (timm's SGDP has no default learning rate): step 1's values
+    required = {key for key, p in accepted.items() if p.kind is not p.VAR_KEYWORD and p.kind is not p.VAR_POSITIONAL
+                and key != "params" and (p.default is p.empty or type(p.default).__name__ == "_RequiredParameter")}
+
+    def build(param, hyper):
+        given = {key: value for key, value in library_keywords(rule, hyper).items() if key in required}
+        optimizer = cls([param], **fixed, **given)
         if hasattr(optimizer, "train"):  # Schedule-Free's optimizers compute the step in train mode
             optimizer.train()
         return optimizer
 
     def run(case) -> list[np.ndarray]:
-        return _torch_trajectory(case, build, lambda group, hyper: group.update(library_keywords(rule, hyper)))
+        try:
+            return _torch_trajectory(case, lambda param: build(param, case.hyper_at(1)),
+                                     lambda group, hyper: group.update(library_keywords(rule, hyper)))
+        except (RuntimeError, ZeroDivisionError):
+            if case.params.size:
+                raise
+            from hypothesis import reject
+
+            reject()  # timm's AdamP cannot view an empty tensor by its channels: no empty parameters
+            raise
 
     return run
 
@@ -446,6 +460,8 @@ def optax_transformation(rule: Rule):
     """
     import optax
 
+    if "cautious_mask" in rule.transforms:
+        return f"optax has no cautious mask ({label(rule)} is timm's caution=True: --against timm)"
     if rule.library[0] == "optax":
         return _optax_alias(rule, getattr(optax, rule.library[1]))
     o, name = dict(rule.options), rule.name

@@ -61,6 +61,8 @@ RULES: dict[str, str] = {
     "lamb": "layerwise",
     "lars": "layerwise",
     "novograd": "layerwise",
+    "adamp": "adamp",
+    "sgdp": "adamp",
 }
 
 
