@@ -717,6 +717,7 @@ def scale_by_novograd(beta1: Hyper, beta2: Hyper, eps: Hyper, eps_root: Hyper, w
 # for it is ``caution``.
 Cautious = Annotated[bool, LibraryKeyword("caution")]
 CAUTION_FLOOR = sp.Rational(1, 1000)  # timm's mask.mean().clamp_(min=1e-3)
+CAUTION_REFERENCE = "; the cautious mask of Liang et al. (2024), Algorithm 1, as timm 1.0.31's caution=True"
 
 
 def cautious_mask() -> Transform:

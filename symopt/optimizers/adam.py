@@ -8,8 +8,8 @@ from typing import Literal
 
 from symopt.core import TIMM_SOURCE, Rule, chain, rule
 from symopt.hyperparameters import BETA1, BETA2, EPS, EPS_ROOT, LR, SCHEDULE_MULTIPLIER, WEIGHT_DECAY
-from symopt.transforms import (EPSILON_PLACEMENTS, Cautious, add_decayed_weights, caution, scale_by_adam,
-                               scale_by_learning_rate, scale_by_schedule)
+from symopt.transforms import (CAUTION_REFERENCE, EPSILON_PLACEMENTS, Cautious, add_decayed_weights, caution,
+                               scale_by_adam, scale_by_learning_rate, scale_by_schedule)
 
 
 Epsilon = Literal["outside", "inside", "hat", "both"]
@@ -136,9 +136,11 @@ def adamw(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: b
         "paper": (lr, weight_decay, scale_by_schedule(SCHEDULE_MULTIPLIER)),
         "independent": (lr, weight_decay),
     }[decay]
+    summary, reference = ADAMW_SOURCES[decay]
     return rule(
         "adamw",
-        *ADAMW_SOURCES[decay],
+        summary + (", cautious" if cautious else ""),
+        reference + (CAUTION_REFERENCE if cautious else ""),
         chain("adamw", _scale_by_adam(bias_correction, epsilon, amsgrad), *caution(cautious), *placed),
         torch="AdamW",
         library=TIMM_ADAMW if cautious else ("", ""),

@@ -2,7 +2,8 @@
 
 from symopt.core import OPTAX_SOURCE, TIMM_SOURCE, Rule, chain, rule
 from symopt.hyperparameters import BETA1, BETA2, LR, WEIGHT_DECAY
-from symopt.transforms import Cautious, add_decayed_weights, caution, scale_by_learning_rate, scale_by_lion
+from symopt.transforms import (CAUTION_REFERENCE, Cautious, add_decayed_weights, caution, scale_by_learning_rate,
+                               scale_by_lion)
 
 
 def lion(cautious: Cautious = False) -> Rule:
@@ -31,8 +32,9 @@ def lion(cautious: Cautious = False) -> Rule:
     """
     return rule(
         "lion",
-        "Lion, the sign of an interpolated momentum, with decoupled weight decay",
-        "Chen et al. (2023), Algorithm 2; optax lion (weight decay scaled by the learning rate)",
+        "Lion, the sign of an interpolated momentum, with decoupled weight decay" + (", cautious" if cautious else ""),
+        "Chen et al. (2023), Algorithm 2; optax lion (weight decay scaled by the learning rate)"
+        + (CAUTION_REFERENCE if cautious else ""),
         chain(
             "lion",
             scale_by_lion(BETA1, BETA2.restricted(default=0.99)),
