@@ -11,6 +11,7 @@ The CI test (tests/test_mutate.py) runs a sample of a few mutants per rule; this
 
     python benchmarks/mutation.py                     # every rule, every mutant
     python benchmarks/mutation.py adamax radam        # some rules
+    python benchmarks/mutation.py "adamw(cautious=True)"   # one variant
     python benchmarks/mutation.py --variants --json out.json
 """
 
@@ -23,12 +24,12 @@ import time
 
 import symopt
 from symopt.mutate import EXAMPLES, KINDS, mutants, score
-from symopt.optimizers import label, variants
+from symopt.optimizers import label, resolve, variants
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("rules", nargs="*", help="rule names (default: every registered rule)")
+    parser.add_argument("rules", nargs="*", help="rule names or specs (default: every registered rule)")
     parser.add_argument("--variants", action="store_true", help="every structural variant, not only the defaults")
     parser.add_argument("--examples", type=int, default=EXAMPLES, help="generated trajectories per mutant")
     parser.add_argument("--seed", type=int, default=0)
@@ -37,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     names = args.rules or symopt.rules()
-    rules = [symopt.get(n, **o) for n in names for o in (variants(n) if args.variants else [{}])]
+    # a name, or a spec with options without --variants: adamw(cautious=True)
+    rules = ([symopt.get(n, **o) for n in names for o in variants(n)] if args.variants
+             else [resolve(n) for n in names])
     rows, records, started = [], [], time.perf_counter()
     for rule in rules:
         began = time.perf_counter()

@@ -29,6 +29,16 @@ TIMM_SOURCE = "timm 1.0.31"
 
 
 @dataclass(frozen=True)
+class LibraryKeyword:
+    """The library's keyword of a structural option, where it is not the option's name: metadata of
+    the option's annotation, ``cautious: Annotated[bool, LibraryKeyword("caution")] = False`` (timm
+    takes the cautious mask as ``caution=True``). Runners read it, as they read :attr:`Hyper.library`
+    (:func:`symopt.optimizers.option_keywords`); none special-cases a rule."""
+
+    keyword: str
+
+
+@dataclass(frozen=True)
 class Hyper:
     """A hyperparameter: its symbol, the keyword kernels take it by, its default and valid range.
 

@@ -80,6 +80,13 @@ EPS_TRUST = Hyper(S.eps_trust, "eps", 0.0, 0.0, inf, doc="added to the update's 
 MIN_NORM = Hyper(S.min_norm, "min_norm", 1e-6, 0.0, inf, doc="floor of the norms in the trust ratio",
                  special=(1e-6, 0.0), sample=(1e-8, 1e-2), log=True)
 
+# timm 1.0.31's AdamP and SGDP (Heo et al. 2021): the cosine threshold and the decay's ratio where projected.
+PROJECTION_DELTA = Hyper(S.projection_delta, "delta", 0.1, 0.0, inf,
+                         doc="threshold of the cosine between gradient and weight, times the square root of the size",
+                         special=(0.1, 0.0), sample=(1e-3, 10.0), log=True)
+WD_RATIO = Hyper(S.wd_ratio, "wd_ratio", 0.1, 0.0, inf, doc="multiplies the weight decay where the update is projected",
+                 special=(0.1, 1.0), sample=(1e-3, 1.0), log=True)
+
 # The hyperparameters a learning-rate schedule varies, the first a rule has: the paper's AdamW
 # schedules its multiplier η_t, every other rule its learning rate (``symopt equiv`` treats it as an
 # input of each step, like the gradient).
@@ -87,7 +94,8 @@ SCHEDULED = ("schedule_multiplier", "lr")
 
 # The order hyperparameters are listed in, whatever the order of the transforms that own them.
 ORDER = ("lr", "schedule_multiplier", "lr_decay", "momentum", "dampening", "alpha", "beta", "beta1", "beta2", "beta3", "eps", "eps_root", "weight_decay",
-         "momentum_decay", "initial_accumulator_value", "trust_coefficient", "min_norm", "warmup_steps", "r", "weight_lr_power")
+         "momentum_decay", "initial_accumulator_value", "trust_coefficient", "min_norm", "warmup_steps", "r", "weight_lr_power",
+         "delta", "wd_ratio")
 
 # timm 1.0.31's ADOPT, LaProp, MADGRAD and MARS (timm's constructor names; ``betas`` split as torch's).
 CLIP_EXP = Hyper(S.clip_exp, "clip_exp", 0.333, 0.0, inf,

@@ -502,6 +502,95 @@ class ZeroGuard(sp.Function):
     is_real = True
 
 
+class TensorSum(sp.Function):
+    """``TensorSum(X)`` is the sum of every element of the whole tensor: one number (a mean is
+    ``TensorSum(X)/N``; the cautious mask's fraction of agreeing elements)."""
+
+    nargs = 1
+    is_real = True
+
+
+def _tensor_sum(x):
+    x = np.asarray(x)
+    return np.sum(x, dtype=x.dtype)
+
+
+def _tensor_sum_bound(e, bounds, u):
+    from symopt.symbols import numel
+
+    # a sum of N terms adds at most N roundings of the sum of their magnitudes
+    (x,), (mx,) = e.args, bounds
+    return TensorSum(mx) + numel * TensorSum(sp.Abs(x))
+
+
+class ChannelSum(sp.Function):
+    """``ChannelSum(X)``: the sum over every dimension but the first, kept for broadcasting (shape
+    C×1×…×1): one number per channel, timm's ``_channel_view(x).sum(dim=1)`` (AdamP's per-channel
+    dot products and norms). A vector's channels are its elements; a number is its own channel."""
+
+    nargs = 1
+    is_real = True
+
+
+class Amax(sp.Function):
+    """``Amax(X)``: the largest element of the whole tensor, one number (-inf for an empty tensor;
+    AdamP's largest cosine over the channels)."""
+
+    nargs = 1
+    is_real = True
+
+
+class IfPositive(sp.Function):
+    """``IfPositive(z, a, b)``: ``a`` where ``z > 0``, else ``b`` (NumPy's ``where(z > 0, a, b)``; a NaN
+    ``z`` gives ``b``). ``z`` may be a number of the whole tensor (AdamP projects a tensor when its
+    largest cosine is below a threshold) or an array."""
+
+    nargs = 3
+    is_real = True
+
+
+def _channel_sum(x):
+    x = np.asarray(x)
+    if x.ndim < 2:
+        return x.copy()
+    return np.sum(x, axis=tuple(range(1, x.ndim)), keepdims=True, dtype=x.dtype)
+
+
+def _amax(x):
+    x = np.asarray(x)
+    return np.max(x, initial=-np.inf).astype(x.dtype) if x.dtype.kind == "f" else np.max(x, initial=-np.inf)
+
+
+def _if_positive(z, a, b):
+    z, a, b = np.asarray(z), np.asarray(a), np.asarray(b)
+    floats = [v.dtype for v in (a, b, z) if v.ndim and v.dtype.kind == "f"] or [z.dtype]
+    with np.errstate(invalid="ignore"):
+        return np.where(z > 0, a, b).astype(np.result_type(*floats), copy=False)
+
+
+def _if_positive_bound(e, bounds, u):
+    # As a zero guard's: the branch is sure unless z is within rounding of 0.
+    (z, _, _), (mz, ma, mb) = e.args, bounds
+    return (NearZero(z, mz, u) if mz != 0 else sp.S.Zero) + IfPositive(z, ma, mb)
+
+
+def _channel_sum_bound(e, bounds, u):
+    from symopt.symbols import channels, numel
+
+    (x,), (mx,) = e.args, bounds
+    return ChannelSum(mx) + (numel / channels) * ChannelSum(sp.Abs(x))
+
+
+def _if_positive_latex(p, e):
+    z, a, b = e.args
+    return rf"\begin{{cases}} {p(a)} & \text{{if }} {p(z)} > 0 \\ {p(b)} & \text{{otherwise}} \end{{cases}}"
+
+
+def _if_positive_text(p, e):
+    z, a, b = e.args
+    return f"{p(a)} if {p(z)} > 0 else {p(b)}"
+
+
 def _zero_guard(z, d, x):
     z = np.asarray(z)
     x = np.asarray(x)
@@ -729,6 +818,34 @@ MATRIX_OPERATIONS: tuple[Operation, ...] = (
         latex=_fn_latex(r"\operatorname{{colmean}}\left({}\right)"),
         text=_fn_latex("colmean({})"),
         derivations="the mean over the second-to-last dimension: a row",
+    ),
+    Operation(
+        "tensor sum", TensorSum, None, array=_tensor_sum, bound=_tensor_sum_bound,
+        latex=_fn_latex(r"\operatorname{{sum}}\left({}\right)"),
+        text=_fn_latex("sum({})"),
+        derivations="the sum of every element of the whole tensor: one number, linear",
+        derivative=lambda e, d: TensorSum(d[0]),
+    ),
+    Operation(
+        "channel sum", ChannelSum, None, array=_channel_sum, bound=_channel_sum_bound,
+        latex=_fn_latex(r"\operatorname{{chsum}}\left({}\right)"),
+        text=_fn_latex("chsum({})"),
+        derivations="the sum over every dimension but the first: one number per channel, linear",
+        derivative=lambda e, d: ChannelSum(d[0]),
+    ),
+    Operation(
+        "largest element", Amax, None, array=_amax, bound=lambda e, bounds, u: Amax(bounds[0]),
+        latex=_fn_latex(r"\operatorname{{amax}}\left({}\right)"),
+        text=_fn_latex("amax({})"),
+        derivations="the largest element of the whole tensor: one number",
+    ),
+    Operation(
+        "if positive", IfPositive, None, array=_if_positive, bound=_if_positive_bound,
+        latex=_if_positive_latex,
+        text=_if_positive_text,
+        derivations="a choice on the sign of a number (of the whole tensor, or of each element); its derivative "
+                    "is the chosen argument's",
+        derivative=lambda e, d: IfPositive(e.args[0], d[1], d[2]),
     ),
     Operation(
         "zero guard", ZeroGuard, None, array=_zero_guard, bound=_zero_guard_bound,

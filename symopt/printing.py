@@ -40,6 +40,7 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     S.gprev: (r"g^{\text{prev}}_{t}", "gᵖʳᵉᵛₜ"),
     S.gprev_prev: (r"g^{\text{prev}}_{t-1}", "gᵖʳᵉᵛₜ₋₁"),
     S.diff: (r"\Delta g_{t}", "Δgₜ"),
+    S.caution: (r"\varphi_{t}", "ϕₜ"),
     S.initial_point: (r"x_{0,t}", "x₀,ₜ"),
     S.initial_point_prev: (r"x_{0,t-1}", "x₀,ₜ₋₁"),
     S.beta1_1d: (r"\beta^{\text{1D}}_{1}", "β₁¹ᴰ"),

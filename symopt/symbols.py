@@ -155,6 +155,7 @@ rows = Symbol("A", integer=True, positive=True)  # the parameter's rows (its sec
 cols = Symbol("B", integer=True, positive=True)  # its columns (its last side; 1 for a 0-d array)
 numel = Symbol("N", integer=True, positive=True)  # its number of elements (1 for an empty array)
 ndim = Symbol("D", integer=True, nonnegative=True)  # its number of dimensions
+channels = Symbol("C", integer=True, positive=True)  # its first side, the channels of AdamP's view (1 for a 0-d or empty side)
 
 #: shape symbol -> its value for a parameter of a given shape.
 SHAPES = {
@@ -162,6 +163,7 @@ SHAPES = {
     cols: lambda shape: max(1, shape[-1]) if len(shape) >= 1 else 1,
     numel: lambda shape: max(1, _product(shape)),
     ndim: len,
+    channels: lambda shape: max(1, shape[0]) if len(shape) >= 1 else 1,
 }
 
 
@@ -229,3 +231,16 @@ mars_clipped = array("ctilde_t")  # ... clipped: c_t/max(1, ‖c_t‖)
 beta1_1d = Symbol("beta1_1d", nonnegative=True)  # MARS's betas_1d, for the AdamW step of 1-D parameters
 beta2_1d = Symbol("beta2_1d", nonnegative=True)
 lr_1d_factor = Symbol("kappa_1d", nonnegative=True)  # MARS's lr_1d_factor
+# The cautious mask (Liang et al. 2024; timm's ``caution=True``): 1 where the update and the gradient
+# agree in sign, else 0.
+caution = array("varphi_t", nonnegative=True)  # ϕ_t (φ_t is the trust ratio, ω_t Fromage's floored norm)
+# AdamP and SGDP (Heo et al. 2021; timm 1.0.31's projection()): the weights normalised per channel and
+# as a whole, the cosines of the gradient with them, the projected update and the decay's ratio.
+unit_channel = array("thetahat_t")  # θ_{t-1} divided by its channel's norm (+ ε)
+unit_layer = array("thetabar_t")  # θ_{t-1} divided by its norm (+ ε)
+cos_channel = array("Psi_t", nonnegative=True)  # the largest |cos(g, θ)| over the channels: one number
+cos_layer = array("Upsilon_t", nonnegative=True)  # |cos(g, θ)| of the whole tensor: one number
+projected = array("Deltatilde_t")  # the update with its radial component removed where projected
+decay_ratio = array("Lambda_t", nonnegative=True)  # wd_ratio where projected, else 1: one number
+projection_delta = Symbol("delta", nonnegative=True)  # timm's delta: the cosine threshold (times √size)
+wd_ratio = Symbol("r_wd", nonnegative=True)  # timm's wd_ratio: the decay's ratio where projected

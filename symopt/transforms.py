@@ -8,12 +8,12 @@ and state it needs (optax's ``scale_by_adam`` keeps ``ScaleByAdamState`` beside 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Literal
+from typing import Annotated, Literal
 
 import sympy as sp
 
 from symopt import symbols as S
-from symopt.core import Assign, Hyper, State, Transform
+from symopt.core import Assign, Hyper, LibraryKeyword, State, Transform
 
 # ``library``: the key torch.optim keeps each under (symopt.torch.optim maps checkpoints with it).
 FIRST_MOMENT = State("m", S.m, S.m_prev, doc="first moment: moving average of the gradient", library="exp_avg")
@@ -39,15 +39,16 @@ EpsilonPlacement = Literal["outside", "inside", "hat", "both"]
 EPSILON_PLACEMENTS: tuple[str, ...] = ("outside", "inside", "hat", "both")
 
 
-def add_decayed_weights(weight_decay: Hyper) -> Transform:
-    """Add ``λ θ_{t-1}`` to the direction.
+def add_decayed_weights(weight_decay: Hyper, factor: sp.Expr = sp.S.One) -> Transform:
+    """Add ``λ θ_{t-1}`` to the direction (``factor·λ θ_{t-1}`` with a ``factor``: AdamP's ratio where
+    it projects, :func:`project_radial`).
 
     At the head of a chain the direction is still the gradient, so this is L2 regularisation, and
     it is written as the note writes it, ``g_t = g_t + λ θ_{t-1}``: every later use of g_t sees the
     decay. Later in a chain it is decoupled weight decay (Loshchilov & Hutter), added to the
     direction after it was preconditioned.
     """
-    lam = weight_decay.symbol
+    lam = weight_decay.symbol * factor
 
     def apply(u):
         if u == S.g:
@@ -162,7 +163,7 @@ def precondition(first: sp.Expr, second: sp.Expr, eps: Hyper, epsilon: EpsilonPl
 def scale_by_adam(
     beta1: Hyper, beta2: Hyper, eps: Hyper, *, bias_correction_on: bool = True, epsilon: EpsilonPlacement = "outside",
     amsgrad: bool | Literal["corrected"] = False, eps_root: Hyper | None = None, increment: bool = False,
-    nesterov: bool = False,
+    nesterov: bool = False, look_ahead: bool = False,
 ) -> Transform:
     """Adam's direction ``m̂_t / (√v̂_t + ε)``: two moving averages, their bias corrections, and the
     RMS preconditioner (Kingma & Ba 2015, Algorithm 1; optax ``scale_by_adam``).
@@ -173,9 +174,11 @@ def scale_by_adam(
     ``eps_root`` is the hyperparameter of ``epsilon="both"`` (optax's ``eps_root``); ``increment``
     writes both averages as increments (:func:`moving_average`), as torch.optim.SparseAdam does. With
     ``nesterov`` the corrected first moment looks one step ahead, as optax's
-    ``scale_by_adam(nesterov=True)`` (its ``nadam``): :func:`nesterov_bias_correction`.
+    ``scale_by_adam(nesterov=True)`` (its ``nadam``): :func:`nesterov_bias_correction`. With
+    ``look_ahead`` the first moment looks one step ahead before its correction,
+    ``(β₁ m_t + (1 - β₁) g_t)/(1 - β₁ᵗ)``, as timm's AdamP (``nesterov=True``) does.
     """
-    first = moving_average(FIRST_MOMENT, beta1, increment=increment)
+    first = moving_average(FIRST_MOMENT, beta1, increment=increment, nesterov=look_ahead)
     second = moving_average(SECOND_MOMENT, beta2, increment=increment)
     correct_first = bias_correction(S.mhat, beta1)
     correct_second = bias_correction(S.vhat, beta2)
@@ -869,3 +872,83 @@ def scale_by_mars(beta1: Hyper, beta2: Hyper, eps: Hyper, gamma: Hyper, weight_d
 
 
 LAST_GRADIENT = State("last_grad", S.gprev, S.gprev_prev, doc="the gradient, kept for the next step's correction")
+# --- the cautious mask (Liang et al. 2024, "Cautious Optimizers"; timm 1.0.31's ``caution=True``) -------
+# The structural option that appends :func:`cautious_mask` to a rule's chain: a rule takes it with
+# ``cautious: Cautious = False`` in its signature and ``*caution(cautious)`` in its chain, where its
+# update is formed (before the decoupled decay and the learning rate, as timm masks it). timm's keyword
+# for it is ``caution``.
+Cautious = Annotated[bool, LibraryKeyword("caution")]
+CAUTION_FLOOR = sp.Rational(1, 1000)  # timm's mask.mean().clamp_(min=1e-3)
+CAUTION_REFERENCE = "; the cautious mask of Liang et al. (2024), Algorithm 1, as timm 1.0.31's caution=True"
+
+
+def cautious_mask() -> Transform:
+    """``ϕ_t u/max(mean(ϕ_t), 10⁻³)`` with ``ϕ_t = max(0, sign(u g_t))``: the update kept only where it
+    agrees in sign with the gradient, and rescaled by the fraction of the whole tensor that agrees
+    (Liang et al. 2024, Algorithm 1; timm 1.0.31: ``mask = (exp_avg * grad > 0)``,
+    ``mask.div_(mask.mean().clamp_(min=1e-3))``). The mean is over the whole tensor: a rule with the
+    mask takes whole tensors. ``g_t`` is the gradient as the chain has it there (with L2 decay, the
+    decayed one)."""
+    from symopt.ops import TensorSum
+
+    def apply(u):
+        agree = sp.Max(0, sp.sign(u * S.g))  # 1 where u·g > 0, else 0 (exact)
+        return (Assign(S.caution, agree),), S.caution * u / sp.Max(TensorSum(S.caution) / S.numel, CAUTION_FLOOR)
+
+    return Transform("cautious_mask", apply)
+
+
+def caution(cautious: bool) -> tuple[Transform, ...]:
+    """The cautious mask where ``cautious`` is set, else nothing: ``chain(..., *caution(cautious), ...)``."""
+    if not isinstance(cautious, bool):
+        raise ValueError(f"cautious must be True or False, not {cautious!r}")
+    return (cautious_mask(),) if cautious else ()
+
+
+# --- AdamP's and SGDP's projection (Heo et al. 2021; timm 1.0.31's ``projection()``) ---------------------
+def project_radial(delta: Hyper, wd_ratio: Hyper, eps: Hyper) -> Transform:
+    """Remove the radial component of the update of a weight that looks scale-invariant, and set the
+    ratio ``Λ_t`` its decoupled decay is multiplied by (Heo et al. 2021, Algorithm 1; timm 1.0.31's
+    ``projection``), for a parameter of two dimensions or more (a vector or a number is left alone,
+    ``Λ_t = 1``):
+
+    - per channel (the first dimension, the rest flattened): ``Ψ_t``, the largest |cos(g_t, θ_{t-1})|
+      over the channels, each norm floored at ε (torch's ``cosine_similarity``); where it is below
+      ``δ/√(N/C)`` the update loses its component along each channel's ``θ̂ = θ/(‖θ_c‖ + ε)``:
+      ``Δ̃ = Δ - θ̂·chsum(θ̂Δ)``, and ``Λ_t`` is ``wd_ratio``;
+    - else over the whole tensor: ``Υ_t`` = |cos(g_t, θ_{t-1})| below ``δ/√N`` projects on
+      ``θ̄ = θ/(‖θ‖ + ε)`` likewise;
+    - else nothing: ``Δ̃ = Δ``, ``Λ_t = 1``.
+
+    The choice reads the whole tensor (its cosines, a largest element): a rule with it takes whole
+    tensors. ``g_t`` is the gradient as the chain has it there.
+    """
+    from symopt.ops import Amax, ChannelSum, IfPositive, Norm, TensorSum
+
+    d, r, e = delta.symbol, wd_ratio.symbol, eps.symbol
+    theta, grad = S.theta_prev, S.g
+    factored = sp.GreaterThan(S.ndim, 2)
+
+    def apply(u):
+        equations: tuple[Assign, ...] = ()
+        if not u.is_Symbol:  # name the update the projection takes its component from
+            equations, u = (Assign(S.direction, u),), S.direction
+        channel_norm = sp.sqrt(ChannelSum(theta**2))
+        channel_cos = sp.Abs(ChannelSum(grad * theta)) / (sp.Max(sp.sqrt(ChannelSum(grad**2)), e)
+                                                           * sp.Max(channel_norm, e))
+        layer_cos = sp.Abs(TensorSum(grad * theta)) / (sp.Max(Norm(grad), e) * sp.Max(Norm(theta), e))
+        by_channel = d / sp.sqrt(S.numel / S.channels) - S.cos_channel  # > 0: project each channel
+        by_layer = d / sp.sqrt(S.numel) - S.cos_layer  # > 0: project the whole tensor
+        projected = IfPositive(by_channel, u - S.unit_channel * ChannelSum(S.unit_channel * u),
+                               IfPositive(by_layer, u - S.unit_layer * TensorSum(S.unit_layer * u), u))
+        ratio = IfPositive(by_channel, r, IfPositive(by_layer, r, 1))
+        return equations + (
+            Assign(S.cos_channel, sp.Piecewise((Amax(channel_cos), factored), (0, True))),
+            Assign(S.cos_layer, sp.Piecewise((layer_cos, factored), (0, True))),
+            Assign(S.unit_channel, sp.Piecewise((theta / (channel_norm + e), factored), (0, True))),
+            Assign(S.unit_layer, sp.Piecewise((theta / (Norm(theta) + e), factored), (0, True))),
+            Assign(S.projected, sp.Piecewise((projected, factored), (u, True))),
+            Assign(S.decay_ratio, sp.Piecewise((ratio, factored), (1, True))),
+        ), S.projected
+
+    return Transform("project_radial", apply, hypers=(delta, wd_ratio, eps))

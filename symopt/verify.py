@@ -356,21 +356,59 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
         raise SymoptError(f'comparing with {package} needs torch: pip install "symopt-toolkit[torch]"') from None
     cls = getattr(import_library(module_name), cls_name)
     accepted = inspect.signature(cls).parameters
-    # the single-tensor code path where there is a choice; the structural options it takes by name
+    # the single-tensor code path where there is a choice; the structural options it takes, by their
+    # library keywords (an option's annotation may declare one: timm's ``caution`` for ``cautious``)
     fixed = {"foreach": False} if "foreach" in accepted else {}
-    fixed.update((key, value) for key, value in rule.options if key in accepted)
+    made = _library_options(rule, accepted, f"{module_name}.{cls_name}")
+    if isinstance(made, str):
+        return made
+    fixed.update(made)
     fixed.update(rule.library_options)  # what a variant fixes beyond its options (ADOPT's clip_exp=None)
 
-    def build(param):
-        optimizer = cls([param], **fixed)
+    # the keywords its constructor requires (timm's SGDP has no default learning rate): step 1's values
+    required = {key for key, p in accepted.items() if p.kind is not p.VAR_KEYWORD and p.kind is not p.VAR_POSITIONAL
+                and key != "params" and (p.default is p.empty or type(p.default).__name__ == "_RequiredParameter")}
+
+    def build(param, hyper):
+        given = {key: value for key, value in library_keywords(rule, hyper).items() if key in required}
+        optimizer = cls([param], **fixed, **given)
         if hasattr(optimizer, "train"):  # Schedule-Free's optimizers compute the step in train mode
             optimizer.train()
         return optimizer
 
     def run(case) -> list[np.ndarray]:
-        return _torch_trajectory(case, build, lambda group, hyper: group.update(library_keywords(rule, hyper)))
+        try:
+            return _torch_trajectory(case, lambda param: build(param, case.hyper_at(1)),
+                                     lambda group, hyper: group.update(library_keywords(rule, hyper)))
+        except (RuntimeError, ZeroDivisionError):
+            if case.params.size:
+                raise
+            from hypothesis import reject
+
+            reject()  # timm's AdamP cannot view an empty tensor by its channels: no empty parameters
+            raise
 
     return run
+
+
+def _library_options(rule: Rule, accepted, where: str) -> dict | str:
+    """The structural options of ``rule`` a library's class takes, by its keywords (its own name or
+    the keyword its annotation declares: :func:`symopt.optimizers.option_keywords`), or why the class
+    has no such variant: an option it does not take, set to another value than its default."""
+    from symopt.optimizers import option_keywords, options as defaults
+
+    try:
+        known, keywords = defaults(rule.name), option_keywords(rule.name)
+    except SymoptError:  # a rule built outside the registry: its options as they are named
+        known, keywords = {}, {}
+    out: dict = {}
+    for key, value in rule.options:
+        keyword = keywords.get(key, key)
+        if keyword in accepted and (key not in known or type(value) is type(known[key])):
+            out[keyword] = value
+        elif key in known and value != known[key]:
+            return f"{where} has no option {key}={value!r}"
+    return out
 
 
 def import_library(name: str):
@@ -423,6 +461,8 @@ def optax_transformation(rule: Rule):
     """
     import optax
 
+    if "cautious_mask" in rule.transforms:
+        return f"optax has no cautious mask ({label(rule)} is timm's caution=True: --against timm)"
     if rule.library[0] == "optax":
         return _optax_alias(rule, getattr(optax, rule.library[1]))
     o, name = dict(rule.options), rule.name

@@ -67,6 +67,8 @@ RULES: dict[str, str] = {
     "laprop": "laprop",
     "madgrad": "madgrad",
     "mars": "mars",
+    "adamp": "adamp",
+    "sgdp": "adamp",
 }
 
 
@@ -198,6 +200,30 @@ def option_values(name: str) -> dict[str, tuple]:
         else:
             raise SymoptError(f"{name}: option {key} needs a bool or Literal annotation")
         out[key] = (default, *(v for v in values if v != default))
+    return out
+
+
+@functools.cache
+def option_keywords(name: str) -> dict[str, str]:
+    """The library keyword of each structural option of rule ``name`` whose keyword is not its name,
+    read from the option's annotation (:class:`symopt.core.LibraryKeyword`, e.g. timm's ``caution``
+    for ``cautious``); what :mod:`symopt.verify` passes the option to a library's class by.
+
+    Example:
+        >>> option_keywords("adamw")
+        {'cautious': 'caution'}
+    """
+    from symopt.core import LibraryKeyword
+
+    try:
+        hints = typing.get_type_hints(factory(name), include_extras=True)
+    except Exception:  # a user's annotation that does not resolve: option_values says so
+        return {}
+    out: dict[str, str] = {}
+    for key in options(name):
+        for extra in getattr(hints.get(key), "__metadata__", ()):
+            if isinstance(extra, LibraryKeyword):
+                out[key] = extra.keyword
     return out
 
 

@@ -6,16 +6,17 @@ which v AMSGrad takes the maximum of (``amsgrad``), and how AdamW scales its dec
 
 from typing import Literal
 
-from symopt.core import Rule, chain, rule
+from symopt.core import TIMM_SOURCE, Rule, chain, rule
 from symopt.hyperparameters import BETA1, BETA2, EPS, EPS_ROOT, LR, SCHEDULE_MULTIPLIER, WEIGHT_DECAY
-from symopt.transforms import (EPSILON_PLACEMENTS, add_decayed_weights, scale_by_adam, scale_by_learning_rate,
-                               scale_by_schedule)
+from symopt.transforms import (CAUTION_REFERENCE, EPSILON_PLACEMENTS, Cautious, add_decayed_weights, caution,
+                               scale_by_adam, scale_by_learning_rate, scale_by_schedule)
 
 
 Epsilon = Literal["outside", "inside", "hat", "both"]
 AMSGrad = Literal[False, True, "corrected"]
 Decay = Literal["lr", "paper", "independent"]
 DECAYS: tuple[str, ...] = ("lr", "paper", "independent")
+TIMM_ADAMW = ("timm.optim.adamw", "AdamWLegacy")  # torch's AdamW, with timm's caution option
 
 
 def _check(bias_correction: object, epsilon: object, amsgrad: object) -> None:
@@ -90,7 +91,7 @@ def adam(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: AM
 
 
 def adamw(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: bool = False,
-          decay: Decay = "lr") -> Rule:
+          decay: Decay = "lr", cautious: Cautious = False) -> Rule:
     """AdamW: Adam with the weight decay decoupled from the gradient.
 
     ``θ_t = θ_{t-1} - η m̂_t/(√v̂_t + ε) - η λ θ_{t-1}``: the same chain as :func:`adam` with the
@@ -107,6 +108,10 @@ def adamw(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: b
             ``θ_t = θ_{t-1} - η_t(α m̂_t/(√v̂_t + ε) + λθ_{t-1})`` with α the learning rate and η_t
             a schedule multiplier of its own (the hyperparameter ``schedule_multiplier``);
             ``"independent"``: ``θ - λθ``, multiplied by neither (TF-Addons' ``AdamW``).
+        cautious: keep the update only where it agrees in sign with the gradient, rescaled by the
+            fraction that agrees (:func:`symopt.transforms.cautious_mask`; Liang et al. 2024), as timm's
+            ``AdamWLegacy(caution=True)``, whose form without it is torch's AdamW: the variant follows
+            timm 1.0.31 and is verified against it (``--against timm``).
 
     Returns:
         The rule.
@@ -131,13 +136,18 @@ def adamw(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: b
         "paper": (lr, weight_decay, scale_by_schedule(SCHEDULE_MULTIPLIER)),
         "independent": (lr, weight_decay),
     }[decay]
+    summary, reference = ADAMW_SOURCES[decay]
     return rule(
         "adamw",
-        *ADAMW_SOURCES[decay],
-        chain("adamw", _scale_by_adam(bias_correction, epsilon, amsgrad), *placed),
+        summary + (", cautious" if cautious else ""),
+        reference + (CAUTION_REFERENCE if cautious else ""),
+        chain("adamw", _scale_by_adam(bias_correction, epsilon, amsgrad), *caution(cautious), *placed),
         torch="AdamW",
+        library=TIMM_ADAMW if cautious else ("", ""),
+        source=TIMM_SOURCE if cautious else "",
         bias_correction=bias_correction,
         epsilon=epsilon,
         amsgrad=amsgrad,
         decay=decay,
+        cautious=cautious,
     )

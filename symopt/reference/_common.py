@@ -109,3 +109,13 @@ def _add_scaled_(p: np.ndarray, alpha: float, x: np.ndarray, work: np.ndarray) -
     """``p <- p + alpha*x`` in place (torch: ``p.add_(x, alpha=alpha)``); ``work`` is scratch."""
     np.multiply(x, alpha, out=work)
     np.add(p, work, out=p)
+
+
+def _cautious_mask(update: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    """timm 1.0.31's cautious mask (Liang et al. 2024, "Cautious Optimizers"): 1 where ``update`` and
+    the gradient have the same strict sign, 0 elsewhere, divided by the mask's mean over the whole
+    tensor clamped below at 1e-3 (``mask = (exp_avg * grad > 0).to(grad.dtype)``,
+    ``mask.div_(mask.mean().clamp_(min=1e-3))``), in the gradient's dtype."""
+    mask = (update * grads > 0).astype(grads.dtype)
+    mean = mask.mean(dtype=grads.dtype) if mask.size else grads.dtype.type(np.nan)
+    return mask / np.maximum(mean, grads.dtype.type(1e-3))

@@ -10,7 +10,7 @@ import numpy as np
 
 from symopt.reference._common import (
     State, _prepare, _l2_gradient, _decayed_gradient, _state_array, _lerp_, _ema_square_,
-    _addcdiv_,
+    _addcdiv_, _cautious_mask,
 )
 
 __all__ = ["adam", "adamw", "adam_convention", "EPSILON_PLACEMENTS"]
@@ -208,9 +208,11 @@ def adamw(
     eps_root: float = 0.0,
     decay: str = "lr",
     schedule_multiplier: float = 1.0,
+    cautious: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
-    """One step of AdamW (torch.optim.AdamW), optionally AMSGrad.
+    """One step of AdamW (torch.optim.AdamW), optionally AMSGrad, optionally cautious (timm's
+    ``AdamWLegacy(caution=True)``).
 
     ``decay="paper"`` (Loshchilov & Hutter's Algorithm 2, with
     ``schedule_multiplier`` their η_t) and ``decay="independent"``
@@ -236,6 +238,8 @@ def adamw(
         amsgrad: normalise by the running maximum of ``v`` (AMSGrad).
         bias_correction: apply the ``1 - beta**t`` corrections.
         epsilon: ``"outside"``, ``"inside"`` or ``"hat"``; see :func:`adam`.
+        cautious: multiply ``m`` by timm's cautious mask of ``m * grads`` before the step
+            (:func:`symopt.reference._common._cautious_mask`), as ``AdamWLegacy(caution=True)`` does.
         inplace: update ``params`` and the moments in place instead of copies.
 
     Returns:
@@ -255,11 +259,11 @@ def adamw(
         2019; torch.optim.AdamW documentation and ``_single_tensor_adam`` with
         ``decoupled_weight_decay=True``; Reddi, Kale & Kumar, ICLR 2018.
     """
-    if epsilon == "both" or amsgrad == "corrected" or decay != "lr":
+    if epsilon == "both" or amsgrad == "corrected" or decay != "lr" or cautious:
         return adam_convention(params, grads, state, t, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                                eps_root=eps_root, weight_decay=weight_decay, amsgrad=amsgrad,
                                bias_correction=bias_correction, epsilon=epsilon, decay=decay,
-                               schedule_multiplier=schedule_multiplier, inplace=inplace)
+                               schedule_multiplier=schedule_multiplier, cautious=cautious, inplace=inplace)
     _check_epsilon(epsilon)
     p, state = _prepare(params, state, inplace)
     with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in torch
@@ -288,6 +292,7 @@ def adam_convention(
     epsilon: str = "outside",
     decay: str = "l2",
     schedule_multiplier: float = 1.0,
+    cautious: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of Adam in any of the conventions libraries write it in, plainly.
@@ -304,6 +309,7 @@ def adam_convention(
             mhat / sqrt(vhat + eps)                        # "inside"
             mhat / (sqrt(vhat) + eps / sqrt(1 - beta2**t)) # "hat" (Keras, TF1)
             mhat / (sqrt(vhat + eps_root) + eps)           # "both" (optax)
+        d = d * mask(m * grads)                            # cautious (timm's caution=True)
         params = params - lr * d                           # decay="l2"
         params = params - lr * d - lr * weight_decay * params        # "lr" (torch, optax)
         params = params - schedule_multiplier * (lr * d + weight_decay * params)  # "paper"
@@ -354,6 +360,8 @@ def adam_convention(
             d = mhat / (np.sqrt(vhat) + eps / c2 ** 0.5)
         else:
             d = mhat / (np.sqrt(vhat + eps_root) + eps)
+        if cautious:  # timm masks exp_avg by the sign of exp_avg * grad: d has m's sign
+            d = d * _cautious_mask(m, g)
         if decay == "l2":
             step = lr * d
         elif decay == "lr":

@@ -1,0 +1,79 @@
+"""timm's cautious mask and AdamP's projection: laws the kernels keep, and the option's library keyword.
+
+The cross-checks against timm's classes and the references run in tests/test_verify.py and
+tests/test_witness.py over the registry; here, cheap laws of the two transforms on the kernels:
+a mask of all ones changes nothing, a mask of all zeros leaves only the decay, and AdamP never
+projecting (δ = 0) is AdamW. Rules are picked by their options, never named in a list.
+"""
+
+import inspect
+
+import numpy as np
+import pytest
+
+import symopt
+from symopt.optimizers import option_keywords, option_values, rules
+from symopt.verify import import_library
+
+CAUTIOUS = [name for name in rules() if "cautious" in option_values(name)]
+
+
+@pytest.mark.parametrize("name", CAUTIOUS)
+def test_a_cautious_variant_declares_a_class_that_takes_its_keyword(name):
+    rule = symopt.get(name, cautious=True)
+    assert not rule.elementwise  # the mask's mean is over the whole tensor
+    module, cls = rule.library
+    keyword = option_keywords(name).get("cautious", "cautious")
+    assert keyword in inspect.signature(getattr(import_library(module), cls)).parameters
+    assert rule.source.startswith(module.partition(".")[0])
+
+
+def _step(rule, params, grads, **hyper):
+    kernel = rule.kernel()
+    state = kernel.init(params, **hyper)
+    for t, g in enumerate(grads, start=1):
+        params, state = kernel.step(params, g, state, t, **hyper)
+    return params
+
+
+@pytest.mark.parametrize("name", CAUTIOUS)
+def test_the_mask_is_one_where_every_element_agrees_and_zero_where_none_does(name):
+    rng = np.random.default_rng(0)
+    plain, cautious = symopt.get(name), symopt.get(name, cautious=True)
+    params = rng.standard_normal((3, 4))
+    grad = rng.standard_normal((3, 4)) + np.sign(rng.standard_normal((3, 4)))  # no element near 0
+    hyper = {h.name: h.default for h in plain.hypers}
+    # the first step's update has the gradient's sign everywhere: the mask is 1 and its mean 1
+    np.testing.assert_allclose(_step(cautious, params, [grad], **hyper), _step(plain, params, [grad], **hyper),
+                               rtol=1e-12, atol=0)
+    # a step against a long history of the opposite gradient: no element agrees, the mean is
+    # clamped at 1e-3 and the update is 0 on every element: only the decay moves the parameters
+    history = [grad] * 30 + [-grad]
+    decay_only = _step(cautious, params, history[:-1], **hyper)
+    decay_only = decay_only * (1 - hyper["lr"] * hyper.get("weight_decay", 0.0))
+    np.testing.assert_allclose(_step(cautious, params, history, **hyper), decay_only, rtol=1e-12, atol=0)
+
+
+def test_adamp_that_never_projects_is_adamw():
+    # δ = 0: no cosine is below δ/√n, nothing is projected and the decay's ratio is 1
+    rng = np.random.default_rng(1)
+    params = rng.standard_normal((4, 3))
+    grads = [rng.standard_normal((4, 3)) for _ in range(5)]
+    hyper = dict(lr=1e-2, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.1)
+    adamp = _step(symopt.get("adamp"), params, grads, delta=0.0, wd_ratio=0.5, **hyper)
+    np.testing.assert_allclose(adamp, _step(symopt.get("adamw"), params, grads, **hyper), rtol=1e-12, atol=0)
+
+
+def test_adamp_removes_the_radial_part_of_each_channel():
+    # a gradient orthogonal to each row of θ: the per-channel cosines are 0, every channel is
+    # projected, and each row's step is orthogonal to that row (to first order in ε), the decay
+    # multiplied by wd_ratio
+    theta = np.array([[3.0, 4.0, 0.0], [0.0, 1.0, 1.0]])
+    grad = np.array([[4.0, -3.0, 0.0], [1.0, 0.0, 0.0]])
+    rule = symopt.get("adamp")
+    hyper = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, delta=0.1, wd_ratio=0.1)
+    step = _step(rule, theta, [grad], **hyper) - theta
+    assert np.all(np.abs(np.sum(step * theta, axis=1)) < 1e-8 * np.sum(theta * theta, axis=1))
+    assert np.all(np.abs(step).sum(axis=1) > 1e-3)  # it moved, along the rows' tangents
+    decayed = _step(rule, theta, [grad], **(hyper | {"weight_decay": 1.0}))
+    np.testing.assert_allclose(decayed - theta - step, -hyper["lr"] * 0.1 * theta, rtol=1e-9, atol=1e-15)
