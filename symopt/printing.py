@@ -40,6 +40,11 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     S.gprev: (r"g^{\text{prev}}_{t}", "gᵖʳᵉᵛₜ"),
     S.gprev_prev: (r"g^{\text{prev}}_{t-1}", "gᵖʳᵉᵛₜ₋₁"),
     S.diff: (r"\Delta g_{t}", "Δgₜ"),
+    # AdEMAMix
+    S.mslow: (r"m^{\text{slow}}_{t}", "mˢˡᵒʷₜ"),
+    S.mslow_prev: (r"m^{\text{slow}}_{t-1}", "mˢˡᵒʷₜ₋₁"),
+    S.beta3_t: (r"\beta_{3,t}", "β₃,ₜ"),
+    S.warmup_ab3: (r"T_{\alpha\beta_{3}}", "T_αβ₃"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m

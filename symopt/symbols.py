@@ -208,3 +208,9 @@ direction = array("Delta_t")  # the update the trust ratio scales
 trust_coefficient = Symbol("xi", nonnegative=True)  # LARS's trust coefficient
 eps_trust = Symbol("epsilon_trust", nonnegative=True)  # added to the update's norm in LARS's ratio
 layer_var, layer_var_prev = pair("nu", nonnegative=True)  # NovoGrad's moving average of ‖g‖² (one per tensor)
+
+# AdEMAMix (pytorch-optimizer 4.1.0): the slow moving average of g, and the warm-up of α and β₃.
+mslow, mslow_prev = pair("mslow")  # the slow moving average of the gradient (its exp_avg_slow)
+alpha_t = Symbol("alpha_t", nonnegative=True)  # α at step t: min(tα/T, α) while warming up
+beta3_t = Symbol("beta3_t", nonnegative=True)  # β₃ at step t (β₁ → β₃ while warming up)
+warmup_ab3 = Symbol("T_alphabeta3", positive=True)  # its t_alpha_beta3: the steps α and β₃ warm up over
