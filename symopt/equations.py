@@ -65,7 +65,7 @@ _GREEK_COMMANDS = {name: name for name in set(_GREEK.values())} | {
     "lambda": "lamda", "Lambda": "Lamda", "varepsilon": "epsilon", "vartheta": "theta", "varphi": "phi",
     "varrho": "rho", "varpi": "pi", "varsigma": "sigma"}
 _SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉₊₋ₐₑₒₓₕₖₗₘₙₚₛₜᵢᵣᵤᵥⱼ", "0123456789+-aeoxhklmnpstiruvj"))
-_SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ᵗᵐᵃˣ", "0123456789+-tmax"))
+_SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ᵗᵐᵃˣˢˡᵒʷᵖʳᵉᵛ", "0123456789+-tmaxslowprev"))
 _DECORATIONS = {"\u0302": "hat", "\u0303": "tilde", "\u0304": "bar", "\u0305": "bar"}
 _DECORATION_COMMANDS = {"hat": "hat", "widehat": "hat", "tilde": "tilde", "widetilde": "tilde", "bar": "bar",
                         "overline": "bar"}
@@ -759,9 +759,9 @@ class _Parser:
                 self.i += 1
                 sub += _normal_sub(tok.value)
                 text += tok.value
-            elif tok.kind == "sup" and tok.value == _MAX:
+            elif tok.kind == "sup" and re.fullmatch(r"[a-z]{2,}", tok.value):  # vᵐᵃˣₜ, mˢˡᵒʷₜ: part of the name
                 self.i += 1
-                stem += "^max"
+                stem += f"^{tok.value}"
             elif tok.kind == "op" and tok.value == "_" and not sub:
                 self.i += 1
                 sub = self._subscript_text()

@@ -87,6 +87,17 @@ PROJECTION_DELTA = Hyper(S.projection_delta, "delta", 0.1, 0.0, inf,
 WD_RATIO = Hyper(S.wd_ratio, "wd_ratio", 0.1, 0.0, inf, doc="multiplies the weight decay where the update is projected",
                  special=(0.1, 1.0), sample=(1e-3, 1.0), log=True)
 
+# AdEMAMix (pytorch-optimizer 4.1.0's names: ``betas`` is (β₁, β₂, β₃), α mixes in the slow average).
+ADEMAMIX_BETA1 = BETA1
+ADEMAMIX_BETA2 = BETA2
+ADEMAMIX_BETA3 = BETA3.restricted(default=0.9999, library=("betas", 2), doc="decay of the slow moving average",
+                                  special=(0.9999, 0.0, 0.9), sample=(0.01, 0.99999))
+ADEMAMIX_ALPHA = Hyper(S.alpha, "alpha", 5.0, 0.0, inf, doc="weight of the slow moving average",
+                       special=(5.0, 0.0), sample=(0.0, 20.0))
+ADEMAMIX_WARMUP = Hyper(S.warmup_ab3, "t_alpha_beta3", 256.0, 0.0, inf, low_open=True,
+                        doc="steps over which alpha and beta3 warm up", special=(256.0, 1.0), sample=(1.0, 300.0),
+                        log=True)
+
 # The hyperparameters a learning-rate schedule varies, the first a rule has: the paper's AdamW
 # schedules its multiplier η_t, every other rule its learning rate (``symopt equiv`` treats it as an
 # input of each step, like the gradient).
@@ -95,7 +106,7 @@ SCHEDULED = ("schedule_multiplier", "lr")
 # The order hyperparameters are listed in, whatever the order of the transforms that own them.
 ORDER = ("lr", "schedule_multiplier", "lr_decay", "momentum", "dampening", "alpha", "beta", "beta1", "beta2", "beta3", "eps", "eps_root", "weight_decay",
          "momentum_decay", "initial_accumulator_value", "trust_coefficient", "min_norm", "warmup_steps", "r", "weight_lr_power",
-         "delta", "wd_ratio")
+         "delta", "wd_ratio", "t_alpha_beta3")
 
 # timm 1.0.31's ADOPT, LaProp, MADGRAD and MARS (timm's constructor names; ``betas`` split as torch's).
 CLIP_EXP = Hyper(S.clip_exp, "clip_exp", 0.333, 0.0, inf,

@@ -905,3 +905,36 @@ OPERATIONS = OPERATIONS + MATRIX_OPERATIONS + (
         in_rules=False,
     ),
 )
+
+
+# --- functions of the step counter and the hyperparameters (AdEMAMix's warm-up of β₃) ---------------
+def _of_scalars(e: sp.Basic) -> bool:
+    from symopt.symbols import ARRAYS
+
+    return not (e.free_symbols & ARRAYS)
+
+
+# Only on scalars (numbers of t and the hyperparameters, which kernels compute with Python's ``math``
+# before the arrays): an exp or log of an array is outside the table. Their bounds, for a derivation
+# or a check that asks, are the usual first-order ones plus one rounding of the result.
+SCALAR_OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "exp", sp.exp, None,
+        bound=lambda e, bounds, u: sp.Abs(e) * (bounds[0] + 1),
+        latex=lambda p, e: rf"\exp\left({p(e.args[0])}\right)",
+        text=lambda p, e: f"exp({p(e.args[0])})",
+        derivations="smooth; only of the step counter and the hyperparameters",
+        derivative=lambda e, d: e * d[0],
+        matches=_of_scalars,
+    ),
+    Operation(
+        "log", sp.log, None,
+        bound=lambda e, bounds, u: bounds[0] / sp.Abs(e.args[0]) + sp.Abs(e),
+        latex=lambda p, e: rf"\ln\left({p(e.args[0])}\right)",
+        text=lambda p, e: f"ln({p(e.args[0])})",
+        derivations="smooth where its argument is positive; only of the step counter and the hyperparameters",
+        derivative=lambda e, d: d[0] / e.args[0],
+        matches=_of_scalars,
+    ),
+)
+OPERATIONS = OPERATIONS + SCALAR_OPERATIONS

@@ -46,6 +46,12 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     S.beta1_1d: (r"\beta^{\text{1D}}_{1}", "β₁¹ᴰ"),
     S.beta2_1d: (r"\beta^{\text{1D}}_{2}", "β₂¹ᴰ"),
     S.lr_1d_factor: (r"\kappa_{\text{1D}}", "κ¹ᴰ"),
+    # AdEMAMix
+    S.mslow: (r"m^{\text{slow}}_{t}", "mˢˡᵒʷₜ"),
+    S.mslow_prev: (r"m^{\text{slow}}_{t-1}", "mˢˡᵒʷₜ₋₁"),
+    S.alpha_t: (r"\alpha_{t}", "αₜ"),
+    S.beta3_t: (r"\beta_{3,t}", "β₃,ₜ"),
+    S.warmup_ab3: (r"T_{\alpha\beta_{3}}", "T_αβ₃"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m

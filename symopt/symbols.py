@@ -244,3 +244,8 @@ projected = array("Deltatilde_t")  # the update with its radial component remove
 decay_ratio = array("Lambda_t", nonnegative=True)  # wd_ratio where projected, else 1: one number
 projection_delta = Symbol("delta", nonnegative=True)  # timm's delta: the cosine threshold (times √size)
 wd_ratio = Symbol("r_wd", nonnegative=True)  # timm's wd_ratio: the decay's ratio where projected
+# AdEMAMix (pytorch-optimizer 4.1.0): the slow moving average of g, and the warm-up of α and β₃.
+mslow, mslow_prev = pair("mslow")  # the slow moving average of the gradient (its exp_avg_slow)
+alpha_t = Symbol("alphaw_t", nonnegative=True)  # α at step t (printed α_t; LaProp's α_t is its step size): min(tα/T, α) while warming up
+beta3_t = Symbol("beta3_t", nonnegative=True)  # β₃ at step t (β₁ → β₃ while warming up)
+warmup_ab3 = Symbol("T_alphabeta3", positive=True)  # its t_alpha_beta3: the steps α and β₃ warm up over

@@ -952,3 +952,43 @@ def project_radial(delta: Hyper, wd_ratio: Hyper, eps: Hyper) -> Transform:
         ), S.projected
 
     return Transform("project_radial", apply, hypers=(delta, wd_ratio, eps))
+# --- AdEMAMix (pytorch-optimizer 4.1.0): a fast and a slow moving average mixed -------------------
+SLOW_MOMENT = State("m_slow", S.mslow, S.mslow_prev, doc="slow moving average of the gradient",
+                    library="exp_avg_slow")
+
+
+def scale_by_ademamix(beta1: Hyper, beta2: Hyper, beta3: Hyper, alpha: Hyper, eps: Hyper,
+                      warmup: Hyper | None = None) -> Transform:
+    """AdEMAMix's direction ``(m̂_t + α_t mˢˡᵒʷ_t)/(√v̂_t + ε)``: Adam's bias-corrected moments beside a
+    slow moving average of g at the rate β₃,ₜ, not bias-corrected (Pagliardini et al. 2024,
+    Algorithm 1; pytorch-optimizer's ``AdEMAMix``).
+
+    With ``warmup`` (its ``t_alpha_beta3`` T) α and β₃ warm up: ``α_t = min(tα/T, α)`` and
+    ``β₃,ₜ = min(exp(ln β₁ ln β₃/((1 - t/T) ln β₃ + (t/T) ln β₁)), β₃)``, which moves the slow
+    average's half-life linearly from β₁'s to β₃'s; without it ``α_t = α`` and ``β₃,ₜ = β₃``.
+    """
+    first = moving_average(FIRST_MOMENT, beta1)
+    second = moving_average(SECOND_MOMENT, beta2)
+    correct_first = bias_correction(S.mhat, beta1)
+    correct_second = bias_correction(S.vhat, beta2)
+    b1, b3, a = beta1.symbol, beta3.symbol, alpha.symbol
+
+    def apply(u):
+        schedule: tuple[Assign, ...] = ()
+        weight, decay = a, b3
+        if warmup is not None:
+            fraction = S.t / warmup.symbol
+            exponent = sp.log(b1) * sp.log(b3) / ((1 - fraction) * sp.log(b3) + fraction * sp.log(b1))
+            schedule = (Assign(S.alpha_t, sp.Min(S.t * a / warmup.symbol, a)),
+                        Assign(S.beta3_t, sp.Min(sp.exp(exponent), b3)))
+            weight, decay = S.alpha_t, S.beta3_t
+        eq_m, m = first.apply(u)
+        eq_v, v = second.apply(u**2)
+        eq_slow = (Assign(S.mslow, decay * S.mslow_prev + (1 - decay) * u),)
+        eq_mhat, m = correct_first.apply(m)
+        eq_vhat, v = correct_second.apply(v)
+        equations = schedule + eq_m + eq_v + eq_slow + eq_mhat + eq_vhat
+        return equations, (m + weight * S.mslow) / (sp.sqrt(v) + eps.symbol)
+
+    hypers = (beta1, beta2, beta3, alpha, eps, *((warmup,) if warmup is not None else ()))
+    return Transform("scale_by_ademamix", apply, hypers=hypers, states=(FIRST_MOMENT, SECOND_MOMENT, SLOW_MOMENT))

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable
 
 import sympy as sp
@@ -150,8 +151,30 @@ def long_run(expr: sp.Expr, rule: Rule) -> sp.Expr:
         symbol = _zero_at(k)
         return sp.Piecewise((sp.S.Zero, sp.StrictGreaterThan(symbol, 0)), (e.xreplace({symbol: 0}), True))
 
-    out = expr.replace(vanishes, limit)
+    out = expr.replace(vanishes, limit).replace(lambda e: isinstance(e, sp.Min) and _warmed_up(e) is not None,
+                                                _warmed_up)
     return per_case(out, sp.expand) if out.has(sp.Piecewise) and not expr.has(sp.Piecewise) else out
+
+
+def _warmed_up(e: sp.Min) -> sp.Expr | None:
+    """A warm-up's value as t → ∞, ``min(a, kt + c) → a`` (AdEMAMix's ``α_t = min(α, tα/T)``): one
+    argument free of t, every other linear in t with a rate k > 0, or k = a·q with q > 0 and a ≥ 0
+    (where a = 0 both are 0 for every t); None otherwise."""
+    steady = [a for a in e.args if not a.has(S.t)]
+    if len(steady) != 1:
+        return None
+    (a,) = steady
+    for other in e.args:
+        if other is a:
+            continue
+        try:
+            poly = sp.Poly(sp.expand(other), S.t)
+        except sp.PolynomialError:
+            return None
+        k = poly.LC() if poly.degree() == 1 else None
+        if k is None or not (k.is_positive or (a.is_nonnegative and sp.simplify(k / a).is_positive)):
+            return None
+    return a
 
 
 def _zero_at(rate: sp.Expr) -> sp.Symbol | None:
@@ -423,6 +446,25 @@ def moment_names(rule: Rule) -> dict[sp.Expr, sp.Symbol]:
     return names
 
 
+def moment_aliases(rule: Rule) -> dict[sp.Symbol, sp.Symbol]:
+    """``{symbol: name}`` for the rule's other quantities whose steady state is a moment that
+    :func:`moment_names` names by another symbol: AdEMAMix's slow average mˢˡᵒʷ_t settles at E[g_t]
+    as its m̂_t does, and is read as m̂_t where a steady state is averaged over the noise."""
+    decay = rule.hyper("weight_decay")
+    try:
+        values = steady_state(rule, {decay.symbol: sp.S.Zero} if decay else None)
+    except NotDerivable:
+        return {}
+    names = moment_names(rule)
+    averages = averages_of_gradient(rule)
+    out: dict[sp.Symbol, sp.Symbol] = {}
+    for symbol, value in values.items():
+        name = names.get(S.Mean(value))
+        if symbol in averages and name is not None and name != symbol and symbol not in (S.g, S.theta):
+            out[symbol] = name
+    return out
+
+
 @functools.lru_cache(maxsize=64)
 def averages_of_gradient(rule: Rule) -> frozenset:
     """The quantities the rule computes from moving averages of the gradient alone: each state whose
@@ -459,11 +501,14 @@ def _polynomial_in_g(expr: sp.Expr) -> bool:
     return not any(c.has(S.g) for c in poly.coeffs())
 
 
-def settling_time(rule: Rule, values: dict | None = None, within: float = 0.01, up_to: int = 10**7) -> int | None:
+def settling_time(rule: Rule, values: dict | None = None, within: float = 0.01, up_to: int = 10**7,
+                  states: bool = False) -> int | None:
     """The first step (on a log grid) at which every step-dependent scalar of the rule (a bias
     correction, NAdam's μ_t, RAdam's r_t) is within ``within`` of its long-run value, at the
     hyperparameters ``values`` (by keyword; the rest at their defaults); 0 for a rule without such
-    scalars, None if not by ``up_to``."""
+    scalars, None if not by ``up_to``. With ``states``, also every moving average's start from 0
+    (``x_t = a x_{t-1} + ...`` with a long-run decay a in (0, 1): 1 - aᵗ within ``within`` of 1), which
+    no bias correction divides out (AdEMAMix's slow average at β₃ = 0.9999 takes 46,000 steps)."""
     decay = rule.hyper("weight_decay")
     settled = steady_state(rule, {decay.symbol: sp.S.Zero} if decay else None)
     numbers = {h.symbol: sp.Float((values or {}).get(h.name, h.default)) for h in rule.hypers}
@@ -477,17 +522,56 @@ def settling_time(rule: Rule, values: dict | None = None, within: float = 0.01, 
                 value = sp.lambdify(S.t, env[eq.lhs].xreplace(numbers).xreplace(
                     {s.prev: s.init for s in rule.scalars}), modules="math")
                 checks.append((value, float(limit)))
+    start = 0
+    if states:
+        start = _averages_settle(rule, env, settled, numbers, within)
+        if start > up_to:
+            return None
     if not checks:
-        return 0
+        return start
     for t in sorted({int(round(10 ** (k / 20))) for k in range(0, 20 * 8)} | {up_to}):
         if t > up_to:
             break
         try:
             if all(abs(f(t) / limit - 1) <= within for f, limit in checks):
-                return t
+                return max(t, start)
         except (ValueError, ZeroDivisionError, OverflowError):
             continue
     return None
+
+
+def averages_settling_time(rule: Rule, values: dict | None = None, within: float = 0.01) -> int:
+    """The first step at which every moving average of the rule that no bias correction divides is
+    within ``within`` of its long-run value, at the hyperparameters ``values`` (by keyword; the rest at
+    their defaults): 0 where there is none (AdEMAMix's slow average at β₃ = 0.9999: 46,050)."""
+    decay = rule.hyper("weight_decay")
+    settled = steady_state(rule, {decay.symbol: sp.S.Zero} if decay else None)
+    numbers = {h.symbol: sp.Float((values or {}).get(h.name, h.default)) for h in rule.hypers}
+    env: dict = {}
+    for eq in rule.equations:
+        env[eq.lhs] = eq.rhs.xreplace(env)
+    return _averages_settle(rule, env, settled, numbers, within)
+
+
+def _averages_settle(rule: Rule, env: dict, settled: dict, numbers: dict, within: float) -> int:
+    """The first step at which every moving average that no bias correction divides (``x_t = a x_{t-1}
+    + ...`` with a long-run decay a in (0, 1), and no equation dividing by ``1 - aᵗ``) is within
+    ``within`` of its long-run value: ⌈ln(within)/ln(a)⌉ steps from its start at 0."""
+    decay = rule.hyper("weight_decay")
+    no_decay = {decay.symbol: sp.S.Zero} if decay else {}
+    start = 0
+    for state in rule.arrays:
+        a = sp.diff(env[state.new].xreplace(no_decay), state.prev)
+        if a.free_symbols & S.ARRAYS:
+            continue
+        corrected = any(1 - a**S.t in sp.Add.make_args(sp.sympify(f.base)) or f.base == 1 - a**S.t
+                        for eq in rule.equations if state.new in eq.rhs.free_symbols
+                        for f in sp.preorder_traversal(eq.rhs) if isinstance(f, sp.Pow) and f.exp.is_negative)
+        limit = sp.sympify(a).xreplace({x: v for x, v in settled.items() if x not in S.ARRAYS}).xreplace(numbers)
+        if corrected or not (limit.is_number and limit.is_real and 0 < float(limit) < 1):
+            continue
+        start = max(start, math.ceil(math.log(within) / math.log(float(limit))))
+    return start
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:

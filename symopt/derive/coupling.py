@@ -36,13 +36,19 @@ RMS = Private("r", positive=True)  # the gradient's root mean square
 
 
 def check(rule: Rule) -> None:
-    """A weight decay whose steady-state λ_eff depends on the gradient's RMS alone.
+    """A weight decay whose steady-state λ_eff depends on the gradient's RMS alone, and a state that
+    settles within :data:`MAX_WARMUP` steps at the defaults (so that a simulation reaches it).
 
     Raises:
         NotDerivable: saying which of these fails, and how.
     """
     weight_decay.check(rule)
     ratio_expression(rule)
+    late = analysis.averages_settling_time(rule)
+    if late > MAX_WARMUP:  # the simulation measures the steady state: it must reach it
+        raise NotDerivable(f"at its default hyperparameters a moving average no bias correction divides settles "
+                           f"after {late:,} steps, beyond the {MAX_WARMUP:,} steps a simulation of its steady state "
+                           "runs")
 
 
 def applies(rule: Rule) -> bool:
@@ -68,6 +74,9 @@ def ratio_expression(rule: Rule) -> sp.Expr:
     decay = rule.hyper("weight_decay").symbol
     settled = analysis.steady_state(rule, {decay: sp.S.Zero})
     expr = expr.xreplace({x: v for x, v in settled.items() if x not in S.ARRAYS and v.free_symbols <= scalars})
+    expr = analysis.long_run(expr, rule)  # a schedule's long-run value (AdEMAMix's warmed-up α)
+    if S.t in expr.free_symbols:
+        raise NotDerivable("its steady-state λ_eff still depends on the step t (a schedule with no long-run value)")
     if not expr.free_symbols <= scalars | {RMS}:
         left = ", ".join(sorted(str(x) for x in expr.free_symbols - scalars - {RMS}))
         raise NotDerivable(f"its steady-state λ_eff still depends on {left}, not only on the gradient RMS")
@@ -94,6 +103,9 @@ def general_ratio(rule: Rule, mean: float, second: float) -> float:
     settled = analysis.steady_state(rule, {lam: sp.S.Zero})
     scalars = {S.t, *(h.symbol for h in rule.hypers)}
     expr = expr.xreplace({x: v for x, v in settled.items() if x not in S.ARRAYS and v.free_symbols <= scalars})
+    expr = analysis.long_run(expr, rule)  # a schedule's long-run value (AdEMAMix's warmed-up α)
+    if S.t in expr.free_symbols:
+        raise NotDerivable("its steady-state λ_eff still depends on the step t (a schedule with no long-run value)")
     return float(expr.xreplace({h.symbol: h.default for h in rule.hypers if h.name != "weight_decay"}).evalf())
 
 
@@ -156,10 +168,11 @@ MAX_WARMUP = 6_000
 
 
 def settling_time(rule: Rule, within: float = 0.01) -> int | None:
-    """The first step at which every scalar factor of the rule (NAdam's μ_t, RAdam's r_t...) is
-    within ``within`` of its long-run value at the default hyperparameters; None if not by
+    """The first step at which every scalar factor of the rule (NAdam's μ_t, RAdam's r_t...), and
+    every moving average's start from 0, is within ``within`` of its long-run value at the default
+    hyperparameters; None if not by
     :data:`MAX_WARMUP` (the t → ∞ of the derivation is then out of a simulation's reach)."""
-    return analysis.settling_time(rule, within=within, up_to=MAX_WARMUP)
+    return analysis.settling_time(rule, within=within, up_to=MAX_WARMUP, states=True)
 
 
 def simulate(

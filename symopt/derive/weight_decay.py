@@ -21,6 +21,7 @@ from symopt.derive.analysis import (
     factor,
     fixed_point,
     long_run,
+    moment_aliases,
     moment_names,
     per_case,
     tangent,
@@ -170,8 +171,8 @@ def paths(rule: Rule, form: str) -> dict[str, sp.Expr]:
         out[state.name] = _in_units_of_decay(rule, through[state.name])
     out[BETWEEN] = _in_units_of_decay(rule, total_tangent(rule, form) - direct - sp.Add(*through.values()))
     if form == "steady":
-        names = moment_names(rule)
-        out = {k: per_case(v.xreplace(names), factor) for k, v in out.items()}
+        names, aliases = moment_names(rule), moment_aliases(rule)
+        out = {k: per_case(v.xreplace(aliases).xreplace(names), factor) for k, v in out.items()}
     return {k: v for k, v in out.items() if v != 0}
 
 

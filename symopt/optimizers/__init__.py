@@ -69,6 +69,7 @@ RULES: dict[str, str] = {
     "mars": "mars",
     "adamp": "adamp",
     "sgdp": "adamp",
+    "ademamix": "ademamix",
 }
 
 
