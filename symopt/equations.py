@@ -65,7 +65,7 @@ _GREEK_COMMANDS = {name: name for name in set(_GREEK.values())} | {
     "lambda": "lamda", "Lambda": "Lamda", "varepsilon": "epsilon", "vartheta": "theta", "varphi": "phi",
     "varrho": "rho", "varpi": "pi", "varsigma": "sigma"}
 _SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉₊₋ₐₑₒₓₕₖₗₘₙₚₛₜᵢᵣᵤᵥⱼ", "0123456789+-aeoxhklmnpstiruvj"))
-_SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ᵗᵐᵃˣˢˡᵒʷᵖʳᵉᵛ", "0123456789+-tmaxslowprev"))
+_SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ᵗᵐᵃˣˢˡᵒʷᵖʳᵉᵛⁱⁿᶜ", "0123456789+-tmaxslowprevinc"))
 _DECORATIONS = {"\u0302": "hat", "\u0303": "tilde", "\u0304": "bar", "\u0305": "bar"}
 _DECORATION_COMMANDS = {"hat": "hat", "widehat": "hat", "tilde": "tilde", "widetilde": "tilde", "bar": "bar",
                         "overline": "bar"}
@@ -284,6 +284,7 @@ _ALIASES = {"sqrt": "sqrt", "abs": "abs", "norm": "norm"}  # ASCII calls for the
 class _Parser:
     def __init__(self, tokens: list[_Token], latex: bool):
         self.tokens, self.i, self.latex = tokens, 0, latex
+        self.norms = 0  # how many ‖·‖ are open: inside one, a ‖ closes it (it does not start a product's factor)
 
     # --- helpers
     def peek(self, k: int = 0) -> _Token:
@@ -444,9 +445,10 @@ class _Parser:
                                                                                             "if:", "for"):
                 return False
             return tok.value in _GREEK_COMMANDS or tok.value in _DECORATION_COMMANDS or tok.value in _WRAPPERS \
-                or tok.value in ("sqrt", "frac", "dfrac", "tfrac", "max", "min", "begin", "|", "Vert", "lVert", "nabla") \
+                or tok.value in ("sqrt", "frac", "dfrac", "tfrac", "max", "min", "begin", "nabla") \
+                or (tok.value in ("|", "Vert", "lVert") and not self.norms) \
                 or tok.value in _functions()[0]
-        return tok.kind == "op" and tok.value in ("(", "{", "‖", "sqrt")
+        return tok.kind == "op" and (tok.value in ("(", "{", "sqrt") or (tok.value == "‖" and not self.norms))
 
     def product(self):
         node = self.unary()
@@ -536,7 +538,9 @@ class _Parser:
             return ("abs", node)
         if self.is_op("‖"):
             self.next()
+            self.norms += 1
             node = self.ternary()
+            self.norms -= 1
             self.expect("‖", "a closing '‖'")
             if self.is_op("_"):
                 self.next()
@@ -547,8 +551,11 @@ class _Parser:
         if self.is_op("sqrt"):
             self.next()
             if tok.kind == "cmd":
-                if self.is_op("("):  # \sqrt[n]{x}: an n-th root is not in the table
-                    self.fail("an n-th root \\sqrt[n]{...} is not in symopt's operation table (it has √x)", tok)
+                if self.is_op("("):  # \sqrt[n]{x} = x^(1/n), a power (MADGRAD's cube root)
+                    self.next()
+                    index = self.ternary()
+                    self.expect(")", "a closing ']'")
+                    return ("pow", self.primary(), ("div", ("num", sp.Integer(1)), index))
                 return ("sqrt", self.primary())
             return ("sqrt", self.postfix_free_primary())
         if tok.kind == "cmd" and tok.value in ("frac", "dfrac", "tfrac"):

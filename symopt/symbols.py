@@ -233,7 +233,7 @@ beta2_1d = Symbol("beta2_1d", nonnegative=True)
 lr_1d_factor = Symbol("kappa_1d", nonnegative=True)  # MARS's lr_1d_factor
 # The cautious mask (Liang et al. 2024; timm's ``caution=True``): 1 where the update and the gradient
 # agree in sign, else 0.
-caution = array("varphi_t", nonnegative=True)  # ϕ_t (φ_t is the trust ratio, ω_t Fromage's floored norm)
+caution = array("M_t", nonnegative=True)  # the mask M_t (φ_t is the trust ratio, ω_t Fromage's floored norm)
 # AdamP and SGDP (Heo et al. 2021; timm 1.0.31's projection()): the weights normalised per channel and
 # as a whole, the cosines of the gradient with them, the projected update and the decay's ratio.
 unit_channel = array("thetahat_t")  # θ_{t-1} divided by its channel's norm (+ ε)

@@ -883,7 +883,7 @@ CAUTION_REFERENCE = "; the cautious mask of Liang et al. (2024), Algorithm 1, as
 
 
 def cautious_mask() -> Transform:
-    """``ϕ_t u/max(mean(ϕ_t), 10⁻³)`` with ``ϕ_t = max(0, sign(u g_t))``: the update kept only where it
+    """``M_t u/max(mean(M_t), 10⁻³)`` with ``M_t = max(0, sign(u g_t))``: the update kept only where it
     agrees in sign with the gradient, and rescaled by the fraction of the whole tensor that agrees
     (Liang et al. 2024, Algorithm 1; timm 1.0.31: ``mask = (exp_avg * grad > 0)``,
     ``mask.div_(mask.mean().clamp_(min=1e-3))``). The mean is over the whole tensor: a rule with the

@@ -183,9 +183,9 @@ def test_a_file_of_equations_is_a_rule_argument_of_every_command(runner, tmp_pat
     assert result.exit_code == 0, result.output
     assert "θₜ = θₜ₋₁ - η·m̂ₜ/(√v̂ₜ + ε)" in result.output and "kingma-ba.txt" in result.output
     bad = tmp_path / "bad.tex"
-    bad.write_text(r"\theta_t \gets \theta_{t-1} - \gamma g_t", encoding="utf-8")
+    bad.write_text(r"\theta_t \gets \theta_{t-1} - \iota g_t", encoding="utf-8")  # ι: no symbol of symopt
     result = runner.invoke(cli.main, ["derive", str(bad)])
-    assert result.exit_code == 2 and "bad.tex: line 1" in result.output and "\\gamma" in result.output
+    assert result.exit_code == 2 and "bad.tex: line 1" in result.output and "\\iota" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 
