@@ -76,6 +76,14 @@ TRUST_COEFFICIENT = Hyper(S.trust_coefficient, "trust_coefficient", 1e-3, 0.0, i
 EPS_TRUST = Hyper(S.eps_trust, "eps", 0.0, 0.0, inf, doc="added to the update's norm in the trust ratio",
                   special=(0.0, 1e-8), sample=(1e-12, 1e-3), log=True)
 
+# SOAP (pytorch-optimizer 4.1.0): the Kronecker factors' decay (the package's None, β₂, is its default
+# value 0.95 here) and the steps between updates of their eigenbases.
+SHAMPOO_BETA = Hyper(S.shampoo_beta, "shampoo_beta", 0.95, 0.0, 1.0, doc="decay of the Kronecker factors",
+                     special=(0.95, 0.0, 0.9), sample=(0.01, 0.9999))
+PRECONDITION_FREQUENCY = Hyper(S.frequency, "precondition_frequency", 10.0, 1.0, inf,
+                               doc="steps between updates of the eigenbases", integer=True,
+                               special=(10.0, 1.0, 2.0), sample=(1.0, 12.0))
+
 # The hyperparameters a learning-rate schedule varies, the first a rule has: the paper's AdamW
 # schedules its multiplier η_t, every other rule its learning rate (``symopt equiv`` treats it as an
 # input of each step, like the gradient).

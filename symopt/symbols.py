@@ -208,3 +208,17 @@ direction = array("Delta_t")  # the update the trust ratio scales
 trust_coefficient = Symbol("xi", nonnegative=True)  # LARS's trust coefficient
 eps_trust = Symbol("epsilon_trust", nonnegative=True)  # added to the update's norm in LARS's ratio
 layer_var, layer_var_prev = pair("nu", nonnegative=True)  # NovoGrad's moving average of ‖g‖² (one per tensor)
+
+# SOAP (Vyas et al. 2024; pytorch-optimizer 4.1.0): Shampoo's Kronecker factors, their eigenbases, and
+# Adam in the rotated basis.
+left_factor, left_factor_prev = pair("L")  # moving average of g gᵀ (A×A)
+right_factor, right_factor_prev = pair("Rk")  # moving average of gᵀ g (B×B), printed R_t
+left_basis, left_basis_prev = pair("QL")  # the eigenbasis of L (A×A), printed Q^L_t
+right_basis, right_basis_prev = pair("QR")  # the eigenbasis of R (B×B), printed Q^R_t
+rotated = array("Ghat_t")  # the gradient in the eigenbasis, (Q^L)ᵀ g Q^R
+vbar = array("vbar_t", nonnegative=True)  # the rotated second moment before it is re-sorted
+soap_direction = array("N_t")  # Adam's step in the eigenbasis, rotated back
+left_order = array("PL_t")  # the permutation sorting L's estimated eigenvalues, printed P^L_t
+right_order = array("PR_t")  # ... and R's, printed P^R_t
+shampoo_beta = Symbol("beta_s", nonnegative=True)  # the Kronecker factors' decay
+frequency = Symbol("f", integer=True, positive=True)  # steps between updates of the eigenbases

@@ -61,6 +61,7 @@ RULES: dict[str, str] = {
     "lamb": "layerwise",
     "lars": "layerwise",
     "novograd": "layerwise",
+    "soap": "soap",
 }
 
 
