@@ -514,7 +514,8 @@ def test_state_means_are_the_kernels_averages_over_the_noise(rule_):
     keywords = {"weight_decay": 0.0} if rule_.hyper("weight_decay") else {}
     rng = rng_for(rule_, "moments")
     for hyper in [{}] + ends(rule_, skip=("weight_decay",)):
-        shape = (WIDTH // 10, 10) if rule_.ranks else (WIDTH,)  # a matrix for a rule that takes matrices
+        # a matrix for a rule that takes matrices, of sides that keep a Gram matrix of a side small (SOAP's)
+        shape = (100, WIDTH // 100) if rule_.ranks else (WIDTH,)
         params = np.zeros(shape)
         state = kernel.init(params, **hyper)
         for t in range(1, MOMENT_STEPS[-1] + 1):
