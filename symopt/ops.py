@@ -933,7 +933,7 @@ MATRIX_OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "transpose", T, None, array=_transpose, bound=lambda e, bounds, u: T(bounds[0]),
-        latex=lambda p, e: rf"{_group_latex(p, e.args[0])}^{{\top}}",
+        latex=lambda p, e: _transpose_latex(p, e.args[0]),
         text=lambda p, e: f"{_group_text(p, e.args[0])}ᵀ",
         derivations="the transpose of the last two dimensions",
     ),
@@ -1003,6 +1003,12 @@ MATRIX_OPERATIONS: tuple[Operation, ...] = (
 def _group_latex(p, x) -> str:
     tex = p(x)
     return tex if x.is_Atom or isinstance(x, (Dot, T)) else rf"\left({tex}\right)"
+
+
+def _transpose_latex(p, x) -> str:
+    tex = _group_latex(p, x)
+    # a symbol with a superscript of its own (SOAP's Q^{L}_{t-1}) is grouped: a double superscript otherwise
+    return (f"{{{tex}}}" if "^" in tex and not tex.endswith(r"\right)") else tex) + r"^{\top}"
 
 
 def _group_text(p, x) -> str:
