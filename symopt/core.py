@@ -132,6 +132,9 @@ STATE_SHAPES: dict[str, Callable[[tuple[int, ...]], tuple[int, ...]]] = {
     "columns": lambda shape: (*shape[:-2], 1, shape[-1]) if len(shape) >= 2 else (),
     "unfactored": lambda shape: shape if len(shape) < 2 else (),
     "tensor": lambda shape: (),  # one number for the whole tensor (NovoGrad's layer-wise second moment)
+    # a matrix per side of the last two dimensions (SOAP's Kronecker factors and their eigenbases)
+    "row_gram": lambda shape: (*shape[:-1], shape[-2]) if len(shape) >= 2 else (),
+    "column_gram": lambda shape: (*shape[:-2], shape[-1], shape[-1]) if len(shape) >= 2 else (),
 }
 
 

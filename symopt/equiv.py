@@ -624,7 +624,10 @@ def _whole_number_branches(equations: list, whole: set) -> tuple[frozenset, list
         symbols = sorted(d.free_symbols, key=sp.default_sort_key)
         if type(rel) not in _RELATIONS or not symbols or not set(symbols) <= whole:
             continue
-        poly = sp.Poly(d, *symbols)
+        try:
+            poly = sp.Poly(d, *symbols)
+        except sp.PolynomialError:  # not a polynomial of them (SOAP's (t - 1) mod f): left uninterpreted
+            continue
         unit = [x for x in symbols if abs(poly.coeff_monomial(x)) == 1]
         if poly.total_degree() != 1 or not all(c.is_integer for c in poly.coeffs()) or not unit:
             continue

@@ -98,6 +98,14 @@ ADEMAMIX_WARMUP = Hyper(S.warmup_ab3, "t_alpha_beta3", 256.0, 0.0, inf, low_open
                         doc="steps over which alpha and beta3 warm up", special=(256.0, 1.0), sample=(1.0, 300.0),
                         log=True)
 
+# SOAP (pytorch-optimizer 4.1.0): the Kronecker factors' decay (the package's None, β₂, is its default
+# value 0.95 here) and the steps between updates of their eigenbases.
+SHAMPOO_BETA = Hyper(S.shampoo_beta, "shampoo_beta", 0.95, 0.0, 1.0, doc="decay of the Kronecker factors",
+                     special=(0.95, 0.0, 0.9), sample=(0.01, 0.9999))
+PRECONDITION_FREQUENCY = Hyper(S.frequency, "precondition_frequency", 10.0, 1.0, inf,
+                               doc="steps between updates of the eigenbases", integer=True,
+                               special=(10.0, 1.0, 2.0), sample=(1.0, 12.0))
+
 # The hyperparameters a learning-rate schedule varies, the first a rule has: the paper's AdamW
 # schedules its multiplier η_t, every other rule its learning rate (``symopt equiv`` treats it as an
 # input of each step, like the gradient).

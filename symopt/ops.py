@@ -30,6 +30,7 @@ SymPy's own ``diff`` made one).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -779,6 +780,235 @@ def _fn_latex(template: str) -> Callable:
     return lambda p, e: template.format(*(p(a) for a in e.args))
 
 
+# --- SOAP's eigenbases (Vyas et al. 2024; pytorch-optimizer 4.1.0) --------------------------------
+# A symmetric matrix's eigenvectors are defined up to sign, and up to order and rotation within an
+# eigenvalue repeated: the operations below fix order and sign, and their error bounds are those of
+# the eigenvectors up to sign (a rule that uses them, as SOAP does, is invariant to the signs of
+# their columns: v holds squares, and each rotation is undone with the same matrix). Where an
+# eigenvalue gap (or a QR factor's conditioning) is too small for a first-order bound to be
+# meaningful, the bound is infinite and what depends on it is not compared.
+
+
+class Remainder(sp.Function):
+    """``Remainder(n, k)``: n mod k, of the step counter and a hyperparameter only (SOAP's
+    ``step % precondition_frequency == 0``). Not rewritten by SymPy, as ``Mod(t - 1, f)`` is (to
+    ``Mod(f + t - 1, f)``); lowered by ``lambdify`` through ``_imp_``."""
+
+    nargs = 2
+    is_real = True
+    _imp_ = staticmethod(lambda n, k: n % k)
+
+    @classmethod
+    def eval(cls, n, k):
+        if n.is_Integer and k.is_Integer and k != 0:
+            return sp.Integer(int(n) % int(k))
+        return None
+
+    def _eval_evalf(self, prec):
+        n, k = (a.evalf(prec) for a in self.args)
+        if n.is_Number and k.is_Number and k != 0 and n.is_finite and k.is_finite:
+            return sp.Float(float(n) % float(k), prec)
+        return None
+
+
+class Eigenbasis(sp.Function):
+    """``Eigenbasis(X)``: the eigenvectors of the symmetric matrix X (its lower triangle read, X + 10⁻³⁰I
+    decomposed, as pytorch-optimizer's SOAP does), as columns by descending eigenvalue (torch's
+    ``eigh`` ascending, flipped), each column's sign fixed so that its entry of largest magnitude
+    (the first of them) is positive."""
+
+    nargs = 1
+    is_real = True
+
+
+class QR(sp.Function):
+    """``QR(X)``: the orthogonal factor Q of X = QR computed in float32 whatever X's dtype (as
+    pytorch-optimizer's SOAP calls ``torch.linalg.qr(x.to(torch.float32))``), with R's diagonal made
+    nonnegative (Q's columns multiplied by the signs of R's diagonal: unique for a full-rank X), and
+    returned in X's dtype."""
+
+    nargs = 1
+    is_real = True
+
+
+class SortOrder(sp.Function):
+    """``SortOrder(X)``: the permutation matrix P that sorts X's diagonal in descending order (ties in
+    their order): ``Y P`` has Y's columns in that order, ``Pᵀ Y`` its rows (SOAP's ``argsort(...,
+    descending=True)`` and ``index_select``)."""
+
+    nargs = 1
+    is_real = True
+
+
+def _fix_signs(q: np.ndarray) -> np.ndarray:
+    if not q.size:
+        return q
+    index = np.argmax(np.abs(q), axis=-2)[..., None, :]
+    signs = np.sign(np.take_along_axis(q, index, axis=-2))
+    return q * np.where(signs == 0, 1, signs).astype(q.dtype)
+
+
+def eigenbasis(x) -> np.ndarray:
+    """The lowering of :class:`Eigenbasis`: NumPy's ``eigh`` (LAPACK), columns reversed, signs fixed.
+
+    Example:
+        >>> eigenbasis(np.array([[1.0, 0.0], [0.0, 2.0]]))
+        array([[0., 1.],
+               [1., 0.]])
+    """
+    x = np.asarray(x)
+    if not x.size:
+        return x.copy()
+    shifted = x + x.dtype.type(1e-30) * np.eye(x.shape[-1], dtype=x.dtype)
+    if not np.all(np.isfinite(shifted)):
+        return np.full_like(x, np.nan)
+    _, q = np.linalg.eigh(shifted)
+    return _fix_signs(q[..., ::-1]).astype(x.dtype)
+
+
+def qr_factor(x) -> np.ndarray:
+    """The lowering of :class:`QR`: NumPy's ``qr`` (LAPACK's Householder QR) in float32, R's diagonal
+    made nonnegative.
+
+    Example:
+        >>> qr_factor(np.array([[0.0, -2.0], [-3.0, 0.0]]))
+        array([[ 0., -1.],
+               [-1.,  0.]])
+    """
+    x = np.asarray(x)
+    if not x.size:
+        return x.copy()
+    single = x.astype(np.float32)
+    if not np.all(np.isfinite(single)):
+        return np.full_like(x, np.nan)
+    q, r = np.linalg.qr(single)
+    signs = np.sign(np.diagonal(r, axis1=-2, axis2=-1))
+    return (q * np.where(signs == 0, 1, signs)[..., None, :]).astype(x.dtype)
+
+
+def order(x) -> np.ndarray:
+    """The lowering of :class:`SortOrder`: the permutation matrix sorting the diagonal, descending.
+
+    Example:
+        >>> order(np.diag([1.0, 3.0, 2.0])) @ np.diag([1.0, 3.0, 2.0]).T  # rows of P^T X: X's in that order
+        array([[0., 3., 0.],
+               [0., 0., 2.],
+               [1., 0., 0.]])
+    """
+    x = np.asarray(x)
+    diagonal = np.diagonal(x, axis1=-2, axis2=-1)
+    index = np.argsort(-diagonal, axis=-1, kind="stable")
+    p = np.zeros(x.shape, dtype=x.dtype)
+    np.put_along_axis(p, index[..., None, :], 1, axis=-2)
+    return p
+
+
+# Two faithful implementations of an eigenbasis or a QR factor differ by up to √u (relative) before
+# their bound is called infinite: beyond it a first-order bound, multiplied by verify's tolerance
+# (thousands of u), would no longer say anything.
+def _meaningful(u) -> float:
+    return math.sqrt(max(float(u), 2.0**-24))
+
+
+class EigenvectorBound(sp.Function):
+    """``EigenvectorBound(X, M, u)``: the bound of ``Eigenbasis(X)`` up to the signs of its columns,
+    in units of u. X is perturbed by E, ‖E‖_F ≤ u(‖M‖_F + n‖X‖_F) (the input's error and a backward
+    stable eigensolver's); column j moves by at most ‖E‖/gap_j to first order (Davis–Kahan), gap_j
+    the distance from λ_j to the nearest other eigenvalue. Infinite where that exceeds √u (or
+    float32's, whichever is larger) relative: a repeated or near-repeated eigenvalue, whose
+    eigenvectors no implementation determines. Only in bounds."""
+
+    nargs = 3
+
+
+def _eigenvector_bound(x, m, u):
+    x = np.asarray(x, dtype=np.float64)
+    m = np.broadcast_to(np.asarray(m, dtype=np.float64), x.shape)
+    if not x.size:
+        return np.zeros(x.shape)
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(m))):
+        return np.full(x.shape, np.inf)
+    n = x.shape[-1]
+    values = np.linalg.eigvalsh(x)[..., ::-1]
+    perturbation = np.sqrt(np.sum(m * m)) + n * np.sqrt(np.sum(x * x))
+    if n == 1:
+        gaps = np.full(values.shape, np.inf)
+    else:
+        distance = np.abs(values[..., :, None] - values[..., None, :])
+        distance = distance + np.where(np.eye(n, dtype=bool), np.inf, 0.0)
+        gaps = distance.min(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        column = np.where(float(u) * perturbation < _meaningful(u) * gaps, perturbation / gaps, np.inf)
+    return np.broadcast_to(column[..., None, :] + 1.0, x.shape).copy()
+
+
+class QRBound(sp.Function):
+    """``QRBound(X, M, u)``: the bound of ``QR(X)`` in units of u (of X's dtype), for a square X. The
+    factor is computed in float32 (unit roundoff u₃₂ ≥ u) from X perturbed by E, each column xⱼ by
+    at most u‖Mⱼ‖ + u₃₂(1 + n)‖xⱼ‖ (the input's error, its rounding to float32, Householder QR's
+    columnwise backward error); with X's columns scaled to unit norm (Xₛ, which has the same Q), Q
+    moves by at most 2‖Xₛ⁻¹‖₂‖Eₛ‖_F to first order (Sun 1991), plus its rounding back. Infinite where
+    that exceeds √u₃₂ relative (a singular or ill-conditioned Xₛ). Only in bounds."""
+
+    nargs = 3
+
+
+def _qr_bound(x, m, u):
+    x = np.asarray(x, dtype=np.float64)
+    m = np.broadcast_to(np.asarray(m, dtype=np.float64), x.shape)
+    if not x.size:
+        return np.zeros(x.shape)
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(m))):
+        return np.full(x.shape, np.inf)
+    u = float(u)
+    single = max(u, 2.0**-24)
+    n = x.shape[-1]
+    # Householder QR's error is columnwise and Q(XD) = Q(X) for a positive diagonal D: measured on X
+    # with its columns scaled to unit norm (X ≈ QΛ, SOAP's power iteration, is then well conditioned)
+    norms = np.sqrt(np.sum(x * x, axis=-2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = u * np.sqrt(np.sum(m * m, axis=-2)) / norms + single * (1 + n)
+        smallest = np.linalg.svd(x / norms[..., None, :], compute_uv=False).min() if np.all(norms > 0) else 0.0
+        moved = 2.0 * np.sqrt(np.sum(relative * relative)) / smallest
+    if not moved < _meaningful(u):
+        return np.full(x.shape, np.inf)
+    return np.full(x.shape, (moved + single) / u)
+
+
+class SortTie(sp.Function):
+    """``SortTie(X, M, u)``: ∞ where two of X's diagonal entries are within rounding of each other
+    (4u(Mᵢ + Mⱼ)), so that two implementations may sort them differently; else 0. The bound of
+    ``SortOrder(X)``, a permutation computed exactly otherwise. Only in bounds."""
+
+    nargs = 3
+
+
+def _sort_tie(x, m, u):
+    x = np.asarray(x, dtype=np.float64)
+    m = np.broadcast_to(np.asarray(m, dtype=np.float64), x.shape)
+    if not x.size:
+        return np.zeros(x.shape)
+    d = np.diagonal(x, axis1=-2, axis2=-1)
+    md = np.diagonal(m, axis1=-2, axis2=-1)
+    n = d.shape[-1]
+    with np.errstate(invalid="ignore"):
+        close = np.abs(d[..., :, None] - d[..., None, :]) <= SIGN_MARGIN * float(u) * (md[..., :, None] + md[..., None, :])
+    close = close & ~np.eye(n, dtype=bool)
+    tied = bool(np.any(close)) or not np.all(np.isfinite(d)) or not np.all(np.isfinite(md))
+    return np.full(x.shape, np.inf if tied else 0.0)
+
+
+def _remainder_latex(p, e):
+    n, k = e.args
+    inner = p(n) if n.is_Atom else rf"\left({p(n)}\right)"
+    return rf"{inner} \bmod {p(k)}"
+
+
+def _remainder_text(p, e):
+    n, k = e.args
+    return f"{p(n) if n.is_Atom else '(' + p(n) + ')'} mod {p(k)}"
+
+
 MATRIX_OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "max ignoring NaN", FMax, "fmax",
@@ -797,7 +1027,7 @@ MATRIX_OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "transpose", T, None, array=_transpose, bound=lambda e, bounds, u: T(bounds[0]),
-        latex=lambda p, e: rf"{_group_latex(p, e.args[0])}^{{\top}}",
+        latex=lambda p, e: _transpose_latex(p, e.args[0]),
         text=lambda p, e: f"{_group_text(p, e.args[0])}ᵀ",
         derivations="the transpose of the last two dimensions",
     ),
@@ -862,12 +1092,46 @@ MATRIX_OPERATIONS: tuple[Operation, ...] = (
         text=lambda p, e: f"NS_{p(e.args[4])}({p(e.args[0])})",
         derivations="each step maps every singular value σ to aσ + bσ³ + cσ⁵ and keeps the singular vectors",
     ),
+    Operation(
+        "remainder", Remainder, None, bound=lambda e, bounds, u: sp.S.Zero,  # of integers: exact
+        latex=_remainder_latex,
+        text=_remainder_text,
+        derivations="of the step counter and a hyperparameter only: a choice on it is a branch on the step",
+    ),
+    Operation(
+        "eigenbasis", Eigenbasis, None, array=eigenbasis,
+        bound=lambda e, bounds, u: EigenvectorBound(e.args[0], bounds[0], u),
+        latex=_fn_latex(r"\operatorname{{eig}}\left({}\right)"),
+        text=_fn_latex("eig({})"),
+        derivations="the eigenvectors of a symmetric matrix, by descending eigenvalue, signs fixed; defined where "
+                    "the eigenvalues are distinct",
+    ),
+    Operation(
+        "QR factor", QR, None, array=qr_factor,
+        bound=lambda e, bounds, u: QRBound(e.args[0], bounds[0], u),
+        latex=_fn_latex(r"\operatorname{{qr}}\left({}\right)"),
+        text=_fn_latex("qr({})"),
+        derivations="the orthogonal factor of a QR decomposition (computed in float32), R's diagonal nonnegative",
+    ),
+    Operation(
+        "descending order", SortOrder, None, array=order,
+        bound=lambda e, bounds, u: SortTie(e.args[0], bounds[0], u),
+        latex=_fn_latex(r"\operatorname{{sort}}\left({}\right)"),
+        text=_fn_latex("sort({})"),
+        derivations="the permutation matrix that sorts a matrix's diagonal in descending order",
+    ),
 )
 
 
 def _group_latex(p, x) -> str:
     tex = p(x)
     return tex if x.is_Atom or isinstance(x, (Dot, T)) else rf"\left({tex}\right)"
+
+
+def _transpose_latex(p, x) -> str:
+    tex = _group_latex(p, x)
+    # a symbol with a superscript of its own (SOAP's Q^{L}_{t-1}) is grouped: a double superscript otherwise
+    return (f"{{{tex}}}" if "^" in tex and not tex.endswith(r"\right)") else tex) + r"^{\top}"
 
 
 def _group_text(p, x) -> str:
@@ -902,6 +1166,27 @@ OPERATIONS = OPERATIONS + MATRIX_OPERATIONS + (
         latex=lambda p, e: rf"\operatorname{{tie}}_{{\text{{bf16}}}}\left({p(e.args[0])}\right)",
         text=lambda p, e: f"tie_bf16({p(e.args[0])})",
         derivations="only in error bounds: whether rounding to bfloat16 may go either way",
+        in_rules=False,
+    ),
+    Operation(
+        "eigenvector bound", EigenvectorBound, None, array=_eigenvector_bound, bound=None,
+        latex=lambda p, e: rf"\operatorname{{bound}}_{{\text{{eig}}}}\left({p(e.args[0])}\right)",
+        text=lambda p, e: f"bound_eig({p(e.args[0])})",
+        derivations="only in error bounds: how far an eigenbasis may move",
+        in_rules=False,
+    ),
+    Operation(
+        "QR bound", QRBound, None, array=_qr_bound, bound=None,
+        latex=lambda p, e: rf"\operatorname{{bound}}_{{\text{{qr}}}}\left({p(e.args[0])}\right)",
+        text=lambda p, e: f"bound_qr({p(e.args[0])})",
+        derivations="only in error bounds: how far a QR factor may move",
+        in_rules=False,
+    ),
+    Operation(
+        "sort tie", SortTie, None, array=_sort_tie, bound=None,
+        latex=lambda p, e: rf"\operatorname{{tie}}_{{\text{{sort}}}}\left({p(e.args[0])}\right)",
+        text=lambda p, e: f"tie_sort({p(e.args[0])})",
+        derivations="only in error bounds: whether a sort may go either way",
         in_rules=False,
     ),
 )

@@ -51,6 +51,15 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     S.alpha_t: (r"\alpha_{t}", "αₜ"),
     S.beta3_t: (r"\beta_{3,t}", "β₃,ₜ"),
     S.warmup_ab3: (r"T_{\alpha\beta_{3}}", "T_αβ₃"),
+    S.right_factor: (r"R_{t}", "Rₜ"),
+    S.right_factor_prev: (r"R_{t-1}", "Rₜ₋₁"),
+    S.left_basis: (r"Q^{L}_{t}", "Qᴸₜ"),
+    S.left_basis_prev: (r"Q^{L}_{t-1}", "Qᴸₜ₋₁"),
+    S.right_basis: (r"Q^{R}_{t}", "Qᴿₜ"),
+    S.right_basis_prev: (r"Q^{R}_{t-1}", "Qᴿₜ₋₁"),
+    S.left_order: (r"P^{L}_{t}", "Pᴸₜ"),
+    S.right_order: (r"P^{R}_{t}", "Pᴿₜ"),
+    S.shampoo_beta: (r"\beta_{s}", "βₛ"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m
@@ -220,8 +229,9 @@ class SymoptTextPrinter(StrPrinter):
         out = ""
         for i, term in enumerate(ordered_terms(expr)):
             negative = term.could_extract_minus_sign()
-            body = self._print(-term if negative else term)
-            if (-term if negative else term).is_Add:
+            inner = -term if negative else term
+            body = self._print(inner)
+            if inner.is_Add or inner.is_Piecewise:  # a sum, or a branch ("0 if t = 1 else ..."), in a sum
                 body = f"({body})"
             if i == 0:
                 out = f"-{body}" if negative else body

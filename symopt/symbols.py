@@ -249,3 +249,16 @@ mslow, mslow_prev = pair("mslow")  # the slow moving average of the gradient (it
 alpha_t = Symbol("alphaw_t", nonnegative=True)  # α at step t (printed α_t; LaProp's α_t is its step size): min(tα/T, α) while warming up
 beta3_t = Symbol("beta3_t", nonnegative=True)  # β₃ at step t (β₁ → β₃ while warming up)
 warmup_ab3 = Symbol("T_alphabeta3", positive=True)  # its t_alpha_beta3: the steps α and β₃ warm up over
+# SOAP (Vyas et al. 2024; pytorch-optimizer 4.1.0): Shampoo's Kronecker factors, their eigenbases, and
+# Adam in the rotated basis.
+left_factor, left_factor_prev = pair("L")  # moving average of g gᵀ (A×A)
+right_factor, right_factor_prev = pair("Rk")  # moving average of gᵀ g (B×B), printed R_t
+left_basis, left_basis_prev = pair("QL")  # the eigenbasis of L (A×A), printed Q^L_t
+right_basis, right_basis_prev = pair("QR")  # the eigenbasis of R (B×B), printed Q^R_t
+rotated = array("Ghat_t")  # the gradient in the eigenbasis, (Q^L)ᵀ g Q^R
+vbar = array("vbar_t", nonnegative=True)  # the rotated second moment before it is re-sorted
+soap_direction = array("N_t")  # Adam's step in the eigenbasis, rotated back
+left_order = array("PL_t")  # the permutation sorting L's estimated eigenvalues, printed P^L_t
+right_order = array("PR_t")  # ... and R's, printed P^R_t
+shampoo_beta = Symbol("beta_s", nonnegative=True)  # the Kronecker factors' decay
+frequency = Symbol("f", integer=True, positive=True)  # steps between updates of the eigenbases

@@ -992,3 +992,73 @@ def scale_by_ademamix(beta1: Hyper, beta2: Hyper, beta3: Hyper, alpha: Hyper, ep
 
     hypers = (beta1, beta2, beta3, alpha, eps, *((warmup,) if warmup is not None else ()))
     return Transform("scale_by_ademamix", apply, hypers=hypers, states=(FIRST_MOMENT, SECOND_MOMENT, SLOW_MOMENT))
+# SOAP (Vyas et al. 2024; pytorch-optimizer 4.1.0): Adam in the eigenbasis of Shampoo's preconditioner.
+ROTATED_SECOND_MOMENT = State("v", S.v, S.v_prev, library="exp_avg_sq",
+                              doc="second moment of the gradient in the eigenbasis, re-sorted with it")
+LEFT_FACTOR = State("L", S.left_factor, S.left_factor_prev, shape="row_gram",
+                    doc="moving average of g g^T, Shampoo's left Kronecker factor")
+RIGHT_FACTOR = State("R", S.right_factor, S.right_factor_prev, shape="column_gram",
+                     doc="moving average of g^T g, Shampoo's right Kronecker factor")
+LEFT_BASIS = State("QL", S.left_basis, S.left_basis_prev, shape="row_gram", doc="the eigenbasis of L")
+RIGHT_BASIS = State("QR", S.right_basis, S.right_basis_prev, shape="column_gram", doc="the eigenbasis of R")
+
+
+def scale_by_soap(beta1: Hyper, beta2: Hyper, shampoo_beta: Hyper, eps: Hyper, frequency: Hyper, *,
+                  correct_bias: bool = True) -> Transform:
+    """SOAP's direction (Vyas et al. 2024, Algorithm 3; pytorch-optimizer 4.1.0's ``SOAP``), for a matrix g:
+
+    - Adam's moments in the eigenbasis of the step before: ``Ĝ_t = Q^Lᵀ g Q^R``, ``m_t`` the moving
+      average of g itself (kept in the original basis and rotated when used), ``v̄_t`` of Ĝ_t²;
+      the direction ``N_t = Q^L (Q^Lᵀ m_t Q^R/(√v̄_t + ε)) Q^Rᵀ``, times √(1 - β₂ᵗ⁻¹)/(1 - β₁ᵗ⁻¹);
+    - the Kronecker factors ``L_t = β_s L + (1 - β_s) g gᵀ``, ``R_t = β_s R + (1 - β_s) gᵀ g``;
+    - their eigenbases: at the first step the eigenvectors of L_1 and R_1 (the step takes no
+      step: the moments stay 0); then, where (t - 1) mod f = 0, one step of power iteration,
+      ``Q^L_t = qr(L_t Q^L_{t-1} P^L_t)``, its columns first sorted by the estimated eigenvalues
+      diag(Q^Lᵀ L_t Q^L) (``P^L_t``), and v re-sorted alike, ``v_t = P^Lᵀ v̄_t P^R``.
+
+    The moments and bias corrections count from the second step (the package's ``step - 1``).
+    """
+    from symopt.ops import QR, Dot, Eigenbasis, Remainder, SortOrder, T
+
+    b1, b2, bs, e, f = beta1.symbol, beta2.symbol, shampoo_beta.symbol, eps.symbol, frequency.symbol
+    first = sp.Eq(S.t, 1)
+    refresh = sp.Eq(Remainder(S.t - 1, f), 0)
+    left, right = S.left_basis_prev, S.right_basis_prev
+
+    def apply(u):
+        correction = sp.sqrt(1 - b2 ** (S.t - 1)) / (1 - b1 ** (S.t - 1)) if correct_bias else sp.S.One
+        rotated_moment = Dot(Dot(T(left), S.m), right)
+        return (
+            Assign(S.rotated, Dot(Dot(T(left), u), right)),
+            Assign(S.m, sp.Piecewise((S.m_prev, first), (b1 * S.m_prev + (1 - b1) * u, True))),
+            Assign(S.vbar, sp.Piecewise((S.v_prev, first), (b2 * S.v_prev + (1 - b2) * S.rotated**2, True))),
+            Assign(S.soap_direction, Dot(Dot(left, rotated_moment / (sp.sqrt(S.vbar) + e)), T(right))),
+            Assign(S.left_factor, bs * S.left_factor_prev + (1 - bs) * Dot(u, T(u))),
+            Assign(S.right_factor, bs * S.right_factor_prev + (1 - bs) * Dot(T(u), u)),
+            Assign(S.left_order, SortOrder(Dot(Dot(T(left), S.left_factor), left))),
+            Assign(S.right_order, SortOrder(Dot(Dot(T(right), S.right_factor), right))),
+            Assign(S.left_basis, sp.Piecewise((Eigenbasis(S.left_factor), first),
+                                              (QR(Dot(Dot(S.left_factor, left), S.left_order)), refresh),
+                                              (left, True))),
+            Assign(S.right_basis, sp.Piecewise((Eigenbasis(S.right_factor), first),
+                                               (QR(Dot(Dot(S.right_factor, right), S.right_order)), refresh),
+                                               (right, True))),
+            Assign(S.v, sp.Piecewise((S.vbar, first), (Dot(Dot(T(S.left_order), S.vbar), S.right_order), refresh),
+                                     (S.vbar, True))),
+        ), correction * S.soap_direction
+
+    return Transform("scale_by_soap", apply, hypers=(beta1, beta2, shampoo_beta, eps, frequency),
+                     states=(FIRST_MOMENT, ROTATED_SECOND_MOMENT, LEFT_FACTOR, RIGHT_FACTOR, LEFT_BASIS, RIGHT_BASIS))
+
+
+def decay_after_step(weight_decay: Hyper, lr: Hyper) -> Transform:
+    """Decoupled weight decay of the parameters after the step (pytorch-optimizer's
+    ``apply_weight_decay`` once ``p`` has moved): θ_t = (θ_{t-1} - u)(1 - ηλ), so the direction
+    becomes ``u + ηλ(θ_{t-1} - u)``."""
+    lam, eta = weight_decay.symbol, lr.symbol
+    return Transform("decay_after_step", lambda u: ((), u + eta * lam * (S.theta_prev - u)), hypers=(weight_decay, lr))
+
+
+def skip_first_step() -> Transform:
+    """No step at the first step (t = 1), whose gradient only starts a preconditioner (SOAP)."""
+    return Transform("skip_first_step", lambda u: ((), sp.Piecewise((0, sp.Eq(S.t, 1)), (u, True))))

@@ -38,8 +38,10 @@ def check(rule: Rule) -> None:
         NotDerivable: naming what is missing.
     """
     if not {s.shape for s in rule.arrays} >= {"rows", "columns"}:
-        raise NotDerivable(f"{rule.name}'s state holds no row and column means (every state is shaped like the "
-                           "parameters)" if rule.arrays else f"{rule.name} keeps no per-parameter state")
+        alike = all(s.shape == "param" for s in rule.arrays)
+        raise NotDerivable(f"{rule.name}'s state holds no row and column means"
+                           + (" (every state is shaped like the parameters)" if alike else "")
+                           if rule.arrays else f"{rule.name} keeps no per-parameter state")
     if S.var_estimate not in {eq.lhs for eq in rule.equations}:
         raise NotDerivable(f"{rule.name} assigns no factored estimate V̂_t from its row and column means")
 

@@ -70,6 +70,7 @@ RULES: dict[str, str] = {
     "adamp": "adamp",
     "sgdp": "adamp",
     "ademamix": "ademamix",
+    "soap": "soap",
 }
 
 
