@@ -753,7 +753,8 @@ def scale_by_adopt(beta1: Hyper, beta2: Hyper, eps: Hyper, clip_exp: Hyper | Non
 
 
 def skip_first_step() -> Transform:
-    """No step at t = 1 (ADOPT's first step only initialises its second moment): the direction is 0."""
+    """No step at t = 1, whose gradient only starts a state (ADOPT's second moment, SOAP's
+    preconditioner): the direction is 0."""
     return Transform("skip_first_step", lambda u: ((), sp.Piecewise((0, sp.Eq(S.t, 1)), (u, True))))
 
 
@@ -1049,16 +1050,3 @@ def scale_by_soap(beta1: Hyper, beta2: Hyper, shampoo_beta: Hyper, eps: Hyper, f
 
     return Transform("scale_by_soap", apply, hypers=(beta1, beta2, shampoo_beta, eps, frequency),
                      states=(FIRST_MOMENT, ROTATED_SECOND_MOMENT, LEFT_FACTOR, RIGHT_FACTOR, LEFT_BASIS, RIGHT_BASIS))
-
-
-def decay_after_step(weight_decay: Hyper, lr: Hyper) -> Transform:
-    """Decoupled weight decay of the parameters after the step (pytorch-optimizer's
-    ``apply_weight_decay`` once ``p`` has moved): θ_t = (θ_{t-1} - u)(1 - ηλ), so the direction
-    becomes ``u + ηλ(θ_{t-1} - u)``."""
-    lam, eta = weight_decay.symbol, lr.symbol
-    return Transform("decay_after_step", lambda u: ((), u + eta * lam * (S.theta_prev - u)), hypers=(weight_decay, lr))
-
-
-def skip_first_step() -> Transform:
-    """No step at the first step (t = 1), whose gradient only starts a preconditioner (SOAP)."""
-    return Transform("skip_first_step", lambda u: ((), sp.Piecewise((0, sp.Eq(S.t, 1)), (u, True))))

@@ -2,7 +2,7 @@
 
 from symopt.core import Rule, chain, rule
 from symopt.hyperparameters import BETA1, BETA2, EPS, LR, PRECONDITION_FREQUENCY, SHAMPOO_BETA, WEIGHT_DECAY
-from symopt.transforms import decay_after_step, scale_by_learning_rate, scale_by_soap, skip_first_step
+from symopt.transforms import add_decayed_stepped_weights, scale_by_learning_rate, scale_by_soap, skip_first_step
 
 SOAP_SOURCE = "pytorch-optimizer 4.1.0"
 # pytorch-optimizer's SOAP defaults: lr 3e-3, betas (0.95, 0.95), weight decay 1e-2.
@@ -29,7 +29,7 @@ def soap(correct_bias: bool = True) -> Rule:
     Example:
         >>> import symopt
         >>> symopt.get("soap").transforms
-        ('scale_by_soap', 'scale_by_learning_rate', 'decay_after_step', 'skip_first_step')
+        ('scale_by_soap', 'scale_by_learning_rate', 'add_decayed_stepped_weights', 'skip_first_step')
 
     Reference: N. Vyas et al., "SOAP: Improving and Stabilizing Shampoo using Adam" (2024),
     Algorithm 3; pytorch-optimizer 4.1.0, ``pytorch_optimizer/optimizer/soap.py``.
@@ -47,7 +47,7 @@ def soap(correct_bias: bool = True) -> Rule:
             scale_by_soap(SOAP_BETA1, SOAP_BETA2, SHAMPOO_BETA, EPS, PRECONDITION_FREQUENCY,
                           correct_bias=correct_bias),
             scale_by_learning_rate(lr),
-            decay_after_step(WEIGHT_DECAY.with_default(1e-2), lr),
+            add_decayed_stepped_weights(WEIGHT_DECAY.with_default(1e-2), lr),
             skip_first_step(),
         ),
         library=("pytorch_optimizer", "SOAP"),
