@@ -871,7 +871,7 @@ def qr_factor(x) -> np.ndarray:
     made nonnegative.
 
     Example:
-        >>> qr_factor(np.array([[0.0, -2.0], [-3.0, 0.0]]))
+        >>> qr_factor(np.array([[0.0, -2.0], [-3.0, 0.0]])) + 0.0  # (+ 0.0: no negative zeros shown)
         array([[ 0., -1.],
                [-1.,  0.]])
     """
@@ -890,7 +890,7 @@ def order(x) -> np.ndarray:
     """The lowering of :class:`SortOrder`: the permutation matrix sorting the diagonal, descending.
 
     Example:
-        >>> order(np.diag([1.0, 3.0, 2.0])) @ np.diag([1.0, 3.0, 2.0]).T  # rows of P^T X: X's in that order
+        >>> order(np.diag([1.0, 3.0, 2.0])).T @ np.diag([1.0, 3.0, 2.0])  # rows of P^T X: X's in that order
         array([[0., 3., 0.],
                [0., 0., 2.],
                [1., 0., 0.]])

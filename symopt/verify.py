@@ -406,7 +406,9 @@ def _library_options(rule: Rule, accepted, where: str) -> dict | str:
         keyword = keywords.get(key, key)
         if keyword in accepted and (key not in known or type(value) is type(known[key])):
             out[keyword] = value
-        elif key in known and value != known[key]:
+        elif key in known and value != known[key] and not rule.library_options:
+            # (a variant that declares the keywords its class takes for it, ADOPT's clip=False as
+            # clip_exp=None, is the class's)
             return f"{where} has no option {key}={value!r}"
     return out
 

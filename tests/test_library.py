@@ -18,8 +18,19 @@ OWN_TESTS = {"schedulefree": "tests/test_schedule_free.py"}
 
 
 def _declared(rule) -> bool:
+    """A variant whose package is a witness of its own here, and which that package's class has (a
+    variant it lacks, AdamW's cautious mask without bias correction, is refused by verify in one
+    line: ``library_runner`` says so, and the variant is not a case of this test)."""
+    from symopt.errors import SymoptError
+    from symopt.verify import library_runner
+
     package = library_package(rule)
-    return bool(package) and package not in BUILT_IN and package not in OWN_TESTS
+    if not package or package in BUILT_IN or package in OWN_TESTS:
+        return False
+    try:
+        return not isinstance(library_runner(rule, package), str)
+    except SymoptError:  # the package is not installed: the test requires it (a failure in CI)
+        return True
 
 
 SAMPLED = registry_sample(_declared)

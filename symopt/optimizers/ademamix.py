@@ -68,6 +68,8 @@ def ademamix(weight_decouple: bool = False, fixed_decay: bool = False, warmup: b
         chain("ademamix", *transforms),
         source=SOURCE,
         library=("pytorch_optimizer", "AdEMAMix"),
+        # its class warms up where t_alpha_beta3 is given, not None (each step's value goes into the group)
+        library_options=(("t_alpha_beta3", ADEMAMIX_WARMUP.default),) if warmup else (),
         weight_decouple=weight_decouple,
         fixed_decay=fixed_decay,
         warmup=warmup,

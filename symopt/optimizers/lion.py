@@ -1,23 +1,16 @@
 """Lion (Chen et al. 2023), as optax writes it: the sign of an interpolated momentum."""
 
-from symopt.core import OPTAX_SOURCE, TIMM_SOURCE, Rule, chain, rule
+from symopt.core import OPTAX_SOURCE, Rule, chain, rule
 from symopt.hyperparameters import BETA1, BETA2, LR, WEIGHT_DECAY
-from symopt.transforms import (CAUTION_REFERENCE, Cautious, add_decayed_weights, caution, scale_by_learning_rate,
-                               scale_by_lion)
+from symopt.transforms import add_decayed_weights, scale_by_learning_rate, scale_by_lion
 
 
-def lion(cautious: Cautious = False) -> Rule:
+def lion() -> Rule:
     """Lion: step by ``sign(β₁ m_{t-1} + (1 - β₁) g_t)``, every element by exactly η, with
     decoupled weight decay scaled by η, and update the moment at the slower rate β₂ after.
 
     The chain is optax's ``lion``; lion-pytorch computes ``θ(1 - ηλ)`` and then subtracts
     ``η sign(c_t)``, the same in exact arithmetic. torch.optim has no Lion.
-
-    Args:
-        cautious: keep the step only where its sign agrees with the gradient's, rescaled by the
-            fraction that agrees (:func:`symopt.transforms.cautious_mask`; Liang et al. 2024), as timm's
-            ``Lion(caution=True)``, whose form without it is optax's: the variant follows timm 1.0.31
-            and is verified against it (``--against timm``).
 
     Returns:
         The rule.
@@ -32,17 +25,13 @@ def lion(cautious: Cautious = False) -> Rule:
     """
     return rule(
         "lion",
-        "Lion, the sign of an interpolated momentum, with decoupled weight decay" + (", cautious" if cautious else ""),
-        "Chen et al. (2023), Algorithm 2; optax lion (weight decay scaled by the learning rate)"
-        + (CAUTION_REFERENCE if cautious else ""),
+        "Lion, the sign of an interpolated momentum, with decoupled weight decay",
+        "Chen et al. (2023), Algorithm 2; optax lion (weight decay scaled by the learning rate)",
         chain(
             "lion",
             scale_by_lion(BETA1, BETA2.restricted(default=0.99)),
-            *caution(cautious),
             add_decayed_weights(WEIGHT_DECAY.restricted(default=1e-3)),
             scale_by_learning_rate(LR.restricted(default=1e-4)),
         ),
-        source=TIMM_SOURCE if cautious else OPTAX_SOURCE,
-        library=("timm.optim.lion", "Lion") if cautious else ("", ""),
-        cautious=cautious,
+        source=OPTAX_SOURCE,
     )
