@@ -61,7 +61,7 @@ def declared_defaults(name) -> dict:
 
 
 # Hyperparameters that switch on every branch, for each rule's variants (every variant outside CI; in
-# CI each rule's default and two drawn: tests/conftest.py's registry_sample). RAdam's beta2 = 0.999
+# CI each rule's default and one drawn: tests/conftest.py's registry_sample). RAdam's beta2 = 0.999
 # puts steps 1-5 in the un-adapted branch and steps 6 on in the rectified one; the contract tests
 # take WARM steps.
 BUSY_RULES = registry_sample(lambda rule: rule.name in NAMES and _elementwise_at_its_parameters(rule))

@@ -19,7 +19,7 @@ GENERATED = EXAMPLES * 3 // 4
 from conftest import busy_value, registry_sample  # noqa: E402
 
 ALL = [symopt.get(name, **options) for name in RULES for options in variants(name)]
-# Each rule's default variant and two drawn in CI (tests/conftest.py's registry_sample), every variant
+# Each rule's default variant and one drawn in CI (tests/conftest.py's registry_sample), every variant
 # outside CI: the cost of the suite grows with the rules, not with their variants.
 SAMPLED = registry_sample()
 # A rule's variants in one test share one budget of cases beyond a dozen (AdamW's conventions make
