@@ -133,14 +133,26 @@ def gradients_at_scale(shape, dtype, scale: float) -> st.SearchStrategy[np.ndarr
     return hnp.arrays(dtype, shape, elements=element)
 
 
+def tiny_tensors(shape, dtype) -> st.SearchStrategy[np.ndarray]:
+    """A whole tensor of a tiny norm, not zero: every element at one scale from 1e-12 to 1e-6
+    (:func:`gradients_at_scale`); an all-zero draw, which that favours on small shapes, becomes every
+    element at the scale."""
+    dtype = np.dtype(dtype)
+
+    def at_scale(scale):
+        return gradients_at_scale(shape, dtype, scale).map(
+            lambda a: a if a.size == 0 or a.any() else np.full(shape, scale, dtype=dtype))
+
+    return log_uniform(1e-12, 1e-6).flatmap(at_scale)
+
+
 def vanishing_tensors(shape, dtype) -> st.SearchStrategy[np.ndarray]:
     """A whole tensor whose norm is tiny: all zeros, or every element at one scale from 1e-12 to 1e-6
-    (:func:`gradients_at_scale`), where a rule on whole tensors floors its norms (Fromage's ν_min,
+    (:func:`tiny_tensors`), where a rule on whole tensors floors its norms (Fromage's ν_min,
     1e-6 by default) or guards a division by one (LAMB's and LARS's trust ratio of 1 at a zero norm).
     Gradients drawn element by element almost never make a whole tensor so small."""
     dtype = np.dtype(dtype)
-    zeros = st.just(np.zeros(shape, dtype=dtype))
-    return st.one_of(zeros, log_uniform(1e-12, 1e-6).flatmap(lambda scale: gradients_at_scale(shape, dtype, scale)))
+    return st.one_of(st.just(np.zeros(shape, dtype=dtype)), tiny_tensors(shape, dtype))
 
 
 def gradient_sequences(shape, dtype, max_steps: int = MAX_STEPS, scale: float | None = None
@@ -202,7 +214,8 @@ def trajectories(draw, rule, max_steps: int = MAX_STEPS, scheduled: bool | None 
     elements (:func:`long_gradient_sequences`), its schedule a drawn pattern repeated likewise. One
     case in three draws its gradients at one scale (:func:`gradients_at_scale`), the others with
     magnitudes spread over 16 decades. For a rule on whole tensors, one case in three has a few of
-    its gradients, and in half of those its start, of a tiny norm (:func:`vanishing_tensors`).
+    its gradients of a tiny or zero norm (:func:`vanishing_tensors`), and in half of those its start of a
+    tiny norm (:func:`tiny_tensors`).
 
     Args:
         rule: a :class:`~symopt.core.Rule` (its hyperparameters are drawn over their ranges).
@@ -229,8 +242,8 @@ def trajectories(draw, rule, max_steps: int = MAX_STEPS, scheduled: bool | None 
     if not rule.elementwise and draw(one_in(3)):  # norms of whole tensors at their floors and zeros
         for k in draw(st.lists(st.integers(0, len(grads) - 1), min_size=1, max_size=3)):
             grads[k] = draw(vanishing_tensors(shape, dtype))
-        if draw(st.booleans()):
-            params = draw(vanishing_tensors(shape, dtype))
+        if draw(one_in(2)):  # a start of a tiny norm (weights() draws zero starts often enough)
+            params = draw(tiny_tensors(shape, dtype))
     return Trajectory(dtype, params, grads, hyper, schedule)
 
 

@@ -3,6 +3,9 @@ own completeness, and the registry as the only list. Every test here runs over t
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -221,7 +224,11 @@ def test_options_and_their_values_come_from_the_rule_functions():
     assert option_values("adam") == {"bias_correction": (True, False), "epsilon": ("outside", "inside", "hat", "both"),
                                      "amsgrad": (False, True, "corrected")}
     assert option_values("sgd") == {}
-    assert len(variants("adamw")) == 2 * 4 * 2 * 3
+    # every combination of the options, each value as the rule function declares it
+    values = option_values("adamw")
+    assert len(variants("adamw")) == math.prod(len(v) for v in values.values())
+    assert {tuple(sorted(v.items())) for v in variants("adamw")} == {
+        tuple(sorted(zip(values, combination))) for combination in itertools.product(*values.values())}
 
 
 def test_every_registered_rule_has_an_independent_reference_and_verify_fails_without_one():

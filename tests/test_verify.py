@@ -252,10 +252,13 @@ def test_verify_json_states_what_was_compared(runner):
     result = runner.invoke(cli.main, ["verify", "adamax", "--examples", "10", "--format", "json"])
     data = json.loads(result.output)
     assert result.exit_code == 0
-    (report,) = data["rules"]
-    assert report["verdict"] == "PASS" and set(report["dtypes"]) == {"float64", "float32"}
-    for d in report["dtypes"].values():
-        assert d["generated"] > 0 and d["fraction"] == d["compared"] / d["generated"] >= data["floor"]
+    # one report for each of the rule's variants, as the registry lists them
+    expected = [label(symopt.get("adamax", **v)) for v in variants("adamax")]
+    assert [report["rule"] for report in data["rules"]] == expected
+    for report in data["rules"]:
+        assert report["verdict"] == "PASS" and set(report["dtypes"]) == {"float64", "float32"}
+        for d in report["dtypes"].values():
+            assert d["generated"] > 0 and d["fraction"] == d["compared"] / d["generated"] >= data["floor"]
 
 
 def test_verify_with_nothing_compared_exits_2_in_one_line(runner):
@@ -390,7 +393,9 @@ def test_generated_trajectories_of_whole_tensor_rules_reach_zero_and_tiny_norms(
     rule = next(symopt.get(name) for name in RULES if not symopt.get(name).elementwise)
     seen = {"zero gradient": 0, "tiny gradient": 0, "zero start": 0, "tiny start": 0}
 
-    @configure(max_examples=60, database=None, phases=[Phase.generate])
+    # a tiny start is about one case in six as designed (one in three has vanishing norms, half of those
+    # a tiny start), fewer as Hypothesis draws: 60 cases could miss it, 180 practically never
+    @configure(max_examples=180, database=None, phases=[Phase.generate])
     @given(trajectories(rule, max_steps=5))
     def draw(case):
         for g in case.grads:

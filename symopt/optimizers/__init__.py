@@ -233,8 +233,9 @@ def variants(name: str) -> list[dict[str, object]]:
     """Every combination of a rule's structural options, the defaults first.
 
     Example:
-        >>> variants("nadam")
-        [{'decoupled_weight_decay': False}, {'decoupled_weight_decay': True}]
+        >>> variants("nadam")  # doctest: +NORMALIZE_WHITESPACE
+        [{'decoupled_weight_decay': False, 'convention': 'torch'}, {'decoupled_weight_decay': False, 'convention': 'optax'},
+         {'decoupled_weight_decay': True, 'convention': 'torch'}, {'decoupled_weight_decay': True, 'convention': 'optax'}]
     """
     values = option_values(name)
     return [dict(zip(values, combination)) for combination in itertools.product(*values.values())]

@@ -37,7 +37,7 @@ def adamax(decoupled_weight_decay: bool = False) -> Rule:
             chain(
                 "adamax",
                 scale_by_adamax(OPTAX_BETA1, OPTAX_BETA2, EPS),
-                add_decayed_weights(WEIGHT_DECAY.with_default(1e-4)),
+                add_decayed_weights(WEIGHT_DECAY),  # one default for λ across the variants (as nadamw)
                 scale_by_learning_rate(OPTAX_LR.restricted(default=2e-3)),
             ),
             source=OPTAX_SOURCE,

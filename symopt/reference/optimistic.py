@@ -58,12 +58,14 @@ def optimistic_gradient_descent(
     p, state = _prepare(params, state, inplace)
     with np.errstate(all="ignore"):
         g = np.asarray(grads, dtype=p.dtype)
-        previous = state.get("previous_gradient")
-        if previous is None:
-            previous = g
+        stored = state.get("previous_gradient")
+        previous = g if stored is None else stored
         update = (alpha + beta) * g - beta * previous
         _apply_lr_(p, float(lr), update.astype(p.dtype, copy=False), np.empty_like(p))
-        state["previous_gradient"] = np.array(g, copy=True)
+        if stored is None:
+            state["previous_gradient"] = np.array(g, copy=True)
+        else:  # the state's own array, written in place (inplace=True mutates the objects it was given)
+            stored[...] = g
     return p, state
 
 
