@@ -523,7 +523,7 @@ def test_state_means_are_the_kernels_averages_over_the_noise(rule_):
             kernel.step(params, MEAN + NOISE * rng.standard_normal(shape), state, t, inplace=True, **keywords, **hyper)
             if t not in MOMENT_STEPS:
                 continue
-            env = {**hyper_env(rule_, hyper), S.t: t}
+            env = {**hyper_env(rule_, hyper), S.t: t, S.theta0: 0.0}  # the parameters start at 0
             moments_of_g = {S.Mean(S.g): MEAN, S.Mean(S.g**2): MEAN**2 + NOISE**2}
             for s, mean in means.items():
                 averaged = mean.xreplace({k: sp.Float(v) for k, v in moments_of_g.items()})
