@@ -191,18 +191,21 @@ def hyper_env(rule, hyper: dict) -> dict:
     return {h.symbol: float(hyper.get(h.name, h.default)) for h in rule.hypers}
 
 
-def draw_state(rule, rng, t: int, hyper: dict | None = None) -> dict:
+def draw_state(rule, rng, t: int, hyper: dict | None = None, start: bool = False) -> dict:
     """A state before step t: array states log-uniform over six decades (signed unless the symbol
     is nonnegative), scalar states at their start at t = 1 (which may be a hyperparameter, at
-    ``hyper``'s value) and in (0, 1/2] after."""
+    ``hyper``'s value) and in (0, 1/2] after; ``start``: at t = 1 the array states at their start as
+    well (a number: ADOPT's v_0 = 0, below ε², which six decades from 10⁻⁴ never reach)."""
     state = {}
     for s in rule.states:
+        init = sp.sympify(s.init).xreplace({k: sp.Float(v) for k, v in hyper_env(rule, hyper or {}).items()})
         if s.scalar:
-            start = sp.sympify(s.init).xreplace({k: sp.Float(v) for k, v in hyper_env(rule, hyper or {}).items()})
-            state[s.name] = float(start) if t == 1 else float(rng.uniform(0.01, 0.5))
+            state[s.name] = float(init) if t == 1 else float(rng.uniform(0.01, 0.5))
         else:
             x = 10 ** rng.uniform(-4, 2)
             state[s.name] = x if s.prev.is_nonnegative else x * rng.choice((-1, 1))
+            if start and t == 1 and init.is_number:
+                state[s.name] = float(init)
     return state
 
 
@@ -237,11 +240,21 @@ def test_one_step_lambda_eff_is_the_kernels_derivative_on_every_branch(rule_):
     skip = ("weight_decay",)
     cases = [{}] + [draw_hyper(rule_, rng, skip) for _ in range(EXAMPLES)] + [e for e in ends(rule_, skip=skip)
                                                                             for _ in range(2)]
+    # then, while a branch is not taken, up to 4 × EXAMPLES more draws, at t = 1 from the rule's start
+    # (drawn after the planned ones, which are as they were)
     checked = 0
-    for i, hyper in enumerate(cases):
-        t = (1, 100)[i % 2] if i > EXAMPLES else STEPS[i % len(STEPS)]  # each end at the first step and later
+    planned = len(cases)
+    for i in range(planned + 4 * EXAMPLES):
+        if i < planned:
+            hyper = cases[i]
+            t = (1, 100)[i % 2] if i > EXAMPLES else STEPS[i % len(STEPS)]  # each end at the first step and later
+        elif not coverage.missing():
+            break
+        else:
+            hyper, t = draw_hyper(rule_, rng, skip), STEPS[i % len(STEPS)]
+            cases.append(hyper)
         for _ in range(50):  # redraw a state the rule cannot reach (√ of a negative) or within rounding of a switch
-            state = draw_state(rule_, rng, t, hyper)
+            state = draw_state(rule_, rng, t, hyper, start=i >= planned)
             g = float(10 ** rng.uniform(-3, 1) * rng.choice((-1, 1)))
             theta = float(abs(g) * 10 ** rng.uniform(-1, 1) * rng.choice((-1, 1)))
             env = run_equations(rule_, {**inputs(rule_, state, hyper, t, g, theta), lam: 0.0})
