@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import random
+import math
 import subprocess
 import sys
 import time
@@ -263,22 +264,40 @@ def _threshold_mutants():
 
 def _same_on_a_grid(rule, old, new) -> bool:
     """The independent oracle: both right-hand sides evaluated exactly at every step 1..12 and every
-    whole-number hyperparameter 0..12, the other symbols at fixed rationals."""
+    whole-number hyperparameter 0..12, the other symbols at fixed rationals; the quantities the rule
+    assigns before them written out, and at t = 1 the states at their start (ADOPT's m_1 = m_0 = 0,
+    so that its first step is 0 whether or not it is skipped)."""
+    earlier = {}
+    for eq in rule.equations:
+        if eq.rhs in (old, new):
+            break
+        earlier[eq.lhs] = eq.rhs.xreplace(earlier)
+    old, new = old.xreplace(earlier), new.xreplace(earlier)
+    start = {s.prev: sp.sympify(s.init) for s in rule.states if sp.sympify(s.init).is_number}
     rng = random.Random(0)
     integer = {h.symbol for h in rule.hypers if h.integer}
     symbols = sorted(old.free_symbols | new.free_symbols, key=sp.default_sort_key)
     fixed = {s: sp.Rational(rng.randint(1, 97), 37) for s in symbols if s.name != "t" and s not in integer}
     counters = [s for s in symbols if s.name == "t" or s in integer]
-    for values in itertools.product(range(0, 13), repeat=len(counters)):
-        point = {**fixed, **dict(zip(counters, values))}
+    # and each real hyperparameter at a closed, finite end of its range (ADOPT's clip_exp 0, where 0⁰ = 1)
+    at_ends = [fixed] + [{**fixed, h.symbol: sp.Rational(end)} for h in rule.hypers if h.symbol in fixed
+                         for end, open_ in ((h.low, h.low_open), (h.high, h.high_open))
+                         if math.isfinite(end) and not open_]
+    for others, values in itertools.product(at_ends, itertools.product(range(0, 13), repeat=len(counters))):
+        point = {**others, **dict(zip(counters, values))}
         if any(s.name == "t" and v < 1 for s, v in zip(counters, values)):
             continue
+        if any(s.name == "t" and v == 1 for s, v in zip(counters, values)):
+            point.update(start)
         try:
             a, b = old.xreplace(point), new.xreplace(point)
         except ZeroDivisionError:
             continue
-        if a.has(sp.zoo, sp.nan) or b.has(sp.zoo, sp.nan):
+        undefined = a.has(sp.zoo, sp.nan, sp.oo, -sp.oo), b.has(sp.zoo, sp.nan, sp.oo, -sp.oo)
+        if all(undefined):
             continue
+        if any(undefined):  # one a number, the other not (SOAP's first step, 0 skipped, a 0/0 taken)
+            return False
         if sp.simplify(a - b) != 0:
             return False
     return True
