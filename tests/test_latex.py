@@ -187,7 +187,7 @@ def test_markdown_display_blocks_render_on_github():
              "chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega").split()
     allowed = {r"\begin", r"\end", r"\frac", r"\sqrt", r"\left", r"\right", r"\hat", r"\text", r"\mathbb",
                r"\partial", r"\lim", r"\to", r"\infty", r"\mathrm", r"\cdot", r"\bar", r"\tilde", r"\max", r"\min",
-               r"\operatorname", r"\mathbf", r"\sum", r"\geq", r"\leq", r"\top", r"\bmod", *(f"\\{g}" for g in greek)}
+               r"\operatorname", r"\mathbf", r"\sum", r"\geq", r"\leq", r"\top", r"\bmod", r"\vee", *(f"\\{g}" for g in greek)}
     for path in DERIVATIONS.glob("*.md"):
         text = path.read_text()
         for line in text.splitlines():

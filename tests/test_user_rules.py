@@ -162,7 +162,7 @@ def test_a_rule_an_installed_package_registers_is_a_name_like_symopts(runner, tm
     try:
         assert "my-adabelief" in symopt.rules() and symopt.rules().count("adam") == 1  # no plugin replaces a rule
         listed = runner.invoke(cli.main, ["list"])
-        assert listed.exit_code == 0 and "AdaBelief: Adam with the second moment of g - m" in listed.output
+        assert listed.exit_code == 0 and "AdaBelief: Adam with the second moment of g - m" in listed.output, listed.output
         latex = runner.invoke(cli.main, ["latex", "my-adabelief(decoupled=False):moving-averages"])
         assert latex.exit_code == 0, latex.output
         assert symopt.get("my-adabelief", decoupled=False).options == (("decoupled", False),)

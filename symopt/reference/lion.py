@@ -6,7 +6,7 @@ from typing import Tuple
 
 import numpy as np
 
-from symopt.reference._common import State, _prepare, _state_array, _add_scaled_, _cautious_mask
+from symopt.reference._common import State, _prepare, _state_array, _add_scaled_
 
 __all__ = ["lion"]
 
@@ -21,7 +21,6 @@ def lion(
     beta1: float = 0.9,
     beta2: float = 0.99,
     weight_decay: float = 1e-3,
-    cautious: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of Lion (EvoLved Sign Momentum), as optax's ``lion``.
@@ -54,8 +53,6 @@ def lion(
         beta1: interpolation between momentum and gradient inside the sign.
         beta2: decay rate of the stored momentum.
         weight_decay: decoupled weight decay coefficient (scaled by ``lr``).
-        cautious: multiply ``sign(c)`` by timm's cautious mask of ``sign(c) * grads``
-            (:func:`symopt.reference._common._cautious_mask`), as timm's ``Lion(caution=True)``.
         inplace: update ``params`` and the momentum in place instead of copies.
 
     Returns:
@@ -84,8 +81,6 @@ def lion(
         np.multiply(m, beta1, out=work)
         np.add(update, work, out=update)
         np.sign(update, out=update)
-        if cautious:  # timm: mask = (update * grad > 0), divided by its mean clamped at 1e-3
-            update *= _cautious_mask(update, np.asarray(grads, dtype=p.dtype))
         if weight_decay != 0.0:
             # optax add_decayed_weights: u + weight_decay * params
             np.multiply(p, weight_decay, out=work)
