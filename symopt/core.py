@@ -498,7 +498,7 @@ def _check_symbols(made: Rule) -> None:
             raise SymoptError(f"{made.name}: the symbol {symbol.name} is reserved for the effective weight decay "
                               "derivation: give yours another name")
         known = declared.get(symbol.name)
-        if known is not None and known is not symbol:
+        if known is not None and known != symbol:  # equal, not identical: SymPy's cache may hand out a copy
             raise SymoptError(f"{made.name}: its symbol {symbol.name} has other assumptions than symopt's "
                               f"{symbol.name} ({_assumptions(symbol)} against {_assumptions(known)}): the two "
                               "would print alike and never cancel; use symopt.symbols' one or another name")
