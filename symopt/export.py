@@ -49,10 +49,11 @@ class Subject:
         return self.rule.name + (f":{self.derivation.key}" if self.derivation else "")
 
 
-def names() -> list[str]:
-    """Every exportable name: each rule, and each derivation that applies to it (``adam:coupling``)."""
+def names(rules=None) -> list[str]:
+    """Every exportable name: each rule (of ``rules``, default all), and each derivation that applies
+    to it (``adam:coupling``)."""
     out = []
-    for rule_name in RULES:
+    for rule_name in RULES if rules is None else rules:
         out.append(rule_name)
         rule = get(rule_name)
         out += [f"{rule_name}:{key}" for key, module in MODULES.items() if module.applies(rule)]

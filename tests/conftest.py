@@ -94,6 +94,17 @@ def registry_sample(where=None, *, per_rule: int = PER_RULE, total: int | None =
     return [rule for i, rule in enumerate(chosen) if i in drawn]
 
 
+def for_each(subtests, items, keep, check, name=str) -> None:
+    """``check`` on each of ``items`` that ``keep`` is true of, each a subtest named ``name(item)``.
+    ``keep`` (a derivation's ``applies``, which runs SymPy) is decided here, in the worker that runs the
+    test, and not at collection, where every xdist worker would compute it for every item."""
+    kept = [item for item in items if keep(item)]
+    assert kept, "nothing to check"
+    for item in kept:
+        with subtests.test(name(item)):
+            check(item)
+
+
 @pytest.fixture(scope="session")
 def torch():
     """torch, with float64 as its default dtype (torch keeps its step counter in that type)."""

@@ -13,32 +13,27 @@ from pathlib import Path
 
 import pytest
 import sympy as sp
-from conftest import FULL, require
+from conftest import FULL, for_each, registry_sample, require
 
 import symopt
 from symopt import cli, export, printing
 from symopt import symbols as S
 from symopt.mistakes import MISTAKES
-from symopt.optimizers import RULES, variants
+from symopt.optimizers import RULES
 
 ROOT = Path(__file__).resolve().parents[1]
 KATEX = ROOT / "tools" / "katex"
 DERIVATIONS = ROOT / "derivations"
-NAMES = export.names()
 
 
-def _pdflatex_names() -> list[str]:
-    """What pdflatex compiles: every document outside CI; in CI each rule's own and two of its
-    derivations' drawn with a fixed seed (the derivations' math is rendered by KaTeX in full), so
-    that CI's time grows with the rules and not with rules times derivations."""
-    if FULL:
-        return NAMES
-    chosen = []
-    for rule in dict.fromkeys(name.partition(":")[0] for name in NAMES):
-        derived = [name for name in NAMES if name.startswith(f"{rule}:")]
-        drawn = random.Random(f"pdflatex:{rule}").sample(derived, min(2, len(derived)))
-        chosen += [rule, *(name for name in derived if name in drawn)]
-    return chosen
+def pdflatex_names(rule: str) -> list[str]:
+    """What pdflatex compiles of ``rule``: its document and every derivation's outside CI; in CI its
+    own and two of its derivations' drawn with a fixed seed (the derivations' math is rendered by
+    KaTeX in full), so that CI's time grows with the rules and not with rules times derivations."""
+    derived = export.names([rule])[1:]
+    if not FULL:
+        derived = random.Random(f"pdflatex:{rule}").sample(derived, min(2, len(derived)))
+    return [rule, *derived]
 
 
 # --- collecting the math ---------------------------------------------------------------------------
@@ -53,7 +48,7 @@ def math_of_markdown(text: str) -> list[tuple[str, bool]]:
 
 def all_math() -> list[tuple[str, bool]]:
     items = []
-    for name in NAMES:
+    for name in export.names():
         subject = export.resolve(name)
         items.append((export.aligned(subject), True))
         items += math_of_markdown(export.markdown(subject))
@@ -72,6 +67,7 @@ def katex(items: list[tuple[str, bool]]) -> list[dict]:
     return json.loads(done.stdout)
 
 
+@pytest.mark.xdist_group("documents")  # every derivation, computed once in a process, as export's
 def test_katex_renders_every_exported_block_and_document():
     items = all_math()
     assert len(items) > 200
@@ -93,11 +89,12 @@ def pdflatex(source: str, folder: Path) -> subprocess.CompletedProcess:
                           cwd=folder, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("name", _pdflatex_names())
-def test_pdflatex_compiles_every_standalone_document(tmp_path, name):
-    done = pdflatex(export.standalone(export.resolve(name)), tmp_path)
-    assert done.returncode == 0, done.stdout[-2000:]
-    assert (tmp_path / "doc.pdf").stat().st_size > 1000
+@pytest.mark.parametrize("rule", RULES)
+def test_pdflatex_compiles_every_standalone_document(tmp_path, rule):
+    for name in pdflatex_names(rule):
+        done = pdflatex(export.standalone(export.resolve(name)), tmp_path)
+        assert done.returncode == 0, (name, done.stdout[-2000:])
+        assert (tmp_path / "doc.pdf").stat().st_size > 1000, name
 
 
 def test_pdflatex_check_rejects_a_broken_document(tmp_path):
@@ -135,13 +132,13 @@ def _opaque(expr: sp.Expr) -> sp.Expr:
 
 
 def round_trip_cases():
-    """Every equation of every rule variant and every mistake; Piecewise branches one by one.
+    """Every equation of every rule variant (in CI, :func:`registry_sample`'s) and every mistake;
+    Piecewise branches one by one.
 
     Written-down exceptions: a ``cases`` environment (torch's first momentum step) is not read by
     SymPy's parser, so each branch is checked on its own; max, min and sign are placeholders.
     """
-    rules = [symopt.get(n, **o) for n in RULES for o in variants(n)]
-    rules += [m.build() for ms in MISTAKES.values() for m in ms]
+    rules = registry_sample() + [m.build() for ms in MISTAKES.values() for m in ms]
     for rule in rules:
         for eq in rule.equations:
             pieces = eq.rhs.atoms(sp.Piecewise)
@@ -151,13 +148,6 @@ def round_trip_cases():
                     yield f"{rule.name}:{eq.lhs}:branch", _opaque(eq.rhs.xreplace({piece: value}))
             else:
                 yield f"{rule.name}:{eq.lhs}", _opaque(eq.rhs)
-    # Derivation results in the rules' symbols. Exceptions: results with expectations (\mathbb{E}),
-    # derivatives (\partial) or limits, which SymPy's parser does not read, are left out.
-    for name in RULES:
-        for d in symopt.derivations(name):
-            for eq in d.results:
-                if not eq.rhs.has(S.Mean, sp.Derivative, sp.Limit, sp.Abs, sp.Sum, sp.Indexed):
-                    yield f"{name}:{d.key}", _opaque(eq.rhs)
 
 
 CASES = list(round_trip_cases())
@@ -166,6 +156,25 @@ CASES = list(round_trip_cases())
 @pytest.mark.parametrize(("label", "expr"), CASES, ids=[c[0] for c in CASES])
 def test_latex_parses_back_to_the_same_expression(label, expr):
     assert sp.simplify(parse_back(expr) - expr) == 0
+
+
+def _derivation_results(name: str) -> list[tuple[str, sp.Expr]]:
+    """The results of ``name``'s derivations in the rules' symbols. Exceptions: results with
+    expectations (\\mathbb{E}), derivatives (\\partial) or limits, which SymPy's parser does not read."""
+    return [(d.key, _opaque(eq.rhs)) for d in symopt.derivations(name) for eq in d.results
+            if not eq.rhs.has(S.Mean, sp.Derivative, sp.Limit, sp.Abs, sp.Sum, sp.Indexed)]
+
+
+def _results_parse_back(name: str) -> None:
+    wrong = [key for key, rhs in _derivation_results(name) if sp.simplify(parse_back(rhs) - rhs) != 0]
+    assert not wrong, wrong
+
+
+@pytest.mark.xdist_group("documents")  # the derivations, computed once in a process, are export's
+def test_derivation_results_parse_back_to_the_same_expression(subtests):
+    """Every rule's derivation results that the parser reads, a subtest per rule (computed when the
+    test runs, in the process that exports derivations/, not at collection)."""
+    for_each(subtests, RULES, _derivation_results, _results_parse_back)
 
 
 def test_round_trip_rejects_a_different_expression():

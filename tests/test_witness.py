@@ -37,6 +37,7 @@ import zlib
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import for_each
 
 import symopt
 from symopt import ops
@@ -298,13 +299,19 @@ def test_one_step_lambda_eff_is_the_kernels_derivative_on_every_branch(rule_):
 # --- the settled step under a constant gradient --------------------------------------------------------
 # benchmarks/witness.py sets SYMOPT_WITNESS_ALL: every variant, and more examples
 SAMPLED = all_variants() if os.environ.get("SYMOPT_WITNESS_ALL") else sampled_variants()
-SETTLING = [r for r in SAMPLED if r.elementwise and steady.applies(r)]
+def SETTLING(rule) -> bool:  # which sampled variants the test below checks (decided when it runs)
+    return rule.elementwise and steady.applies(rule)
+
+
 SETTLE_STEPS = 3000
 LATE = 10**6
 
 
-@pytest.mark.parametrize("rule_", SETTLING, ids=label)
-def test_settled_step_is_where_the_kernel_settles(rule_):
+def test_settled_step_is_where_the_kernel_settles(subtests):
+    for_each(subtests, SAMPLED, SETTLING, settled_step_is_where_the_kernel_settles, label)
+
+
+def settled_step_is_where_the_kernel_settles(rule_):
     """θ_t − θ_{t−1} after 3000 steps of a constant gradient from step 10⁶ (t → ∞; decays drawn ≤ 0.95
     so that the state settles, and every range's ends), for gradients of both signs over eight decades.
     Where the kernel settles more slowly than that (Adadelta's average of squared updates grows from 0 at
@@ -396,7 +403,7 @@ def cancellation(rule_, env: dict, expected: float, steps: int = 400) -> float:
 
 
 # --- the stability threshold -----------------------------------------------------------------------------
-STABLE = [r for r in SAMPLED if stability.applies(r)]
+STABLE = stability.applies  # which sampled variants the test below checks (decided when it runs)
 
 
 def jacobian_radius(rule_, hyper: dict, curvature: float, t: int, frozen: tuple[str, ...]) -> float:
@@ -456,8 +463,11 @@ def threshold_at(rule_, hyper: dict, t: int | None):
     return value((th.finite_scaled if t else th.scaled) * th.scale, env), holds
 
 
-@pytest.mark.parametrize("rule_", STABLE, ids=label)
-def test_threshold_is_where_the_kernels_linearised_step_turns_unstable(rule_):
+def test_threshold_is_where_the_kernels_linearised_step_turns_unstable(subtests):
+    for_each(subtests, SAMPLED, STABLE, threshold_is_where_the_kernels_linearised_step_turns_unstable, label)
+
+
+def threshold_is_where_the_kernels_linearised_step_turns_unstable(rule_):
     """Just below the derived threshold the kernel's linearised step contracts, just above it expands
     (the preconditioner held at 1): at the defaults, at each range's ends the derivation does not
     exclude, and, where the threshold has a finite-t form, at t = 10 and t = 10⁴ as well."""
@@ -511,13 +521,16 @@ def test_every_result_says_when_it_holds_in_text_and_json(name):
 
 
 # --- E[x_t] of the moving averages, from a zero start --------------------------------------------------
-AVERAGING = [r for r in SAMPLED if moments.applies(r)]
+AVERAGING = moments.applies  # which sampled variants the test below checks (decided when it runs)
 MOMENT_STEPS = (1, 2, 5, 30)
 MEAN, NOISE, WIDTH = 0.5, 1.0, 20_000  # the gradients N(MEAN, NOISE²), over WIDTH parameters
 
 
-@pytest.mark.parametrize("rule_", AVERAGING, ids=label)
-def test_state_means_are_the_kernels_averages_over_the_noise(rule_):
+def test_state_means_are_the_kernels_averages_over_the_noise(subtests):
+    for_each(subtests, SAMPLED, AVERAGING, state_means_are_the_kernels_averages_over_the_noise, label)
+
+
+def state_means_are_the_kernels_averages_over_the_noise(rule_):
     """E[x_t] of each state the derivation solves (rsolve from the rule's first step) against the mean, over
     20000 parameters (500 for a rule with a Gram matrix per side), of the kernel's state fed independent gradients N(0.5, 1) (stationary, λ = 0): at
     t = 1, 2, 5 and 30, at the defaults and at every closed end of a range, within five standard errors
@@ -557,11 +570,14 @@ def test_state_means_are_the_kernels_averages_over_the_noise(rule_):
 
 
 # --- the steady λ_eff under zero-mean noise -----------------------------------------------------------
-COUPLED = [r for r in SAMPLED if coupling.applies(r)]
+COUPLED = coupling.applies  # which sampled variants the test below checks (decided when it runs)
 
 
-@pytest.mark.parametrize("rule_", COUPLED, ids=label)
-def test_steady_lambda_eff_is_the_kernels_shrink_rate_under_zero_mean_noise(rule_):
+def test_steady_lambda_eff_is_the_kernels_shrink_rate_under_zero_mean_noise(subtests):
+    for_each(subtests, SAMPLED, COUPLED, steady_lambda_eff_is_the_kernels_shrink_rate_under_zero_mean_noise, label)
+
+
+def steady_lambda_eff_is_the_kernels_shrink_rate_under_zero_mean_noise(rule_):
     """The steady λ_eff/λ (zero-mean noise, the rule's averages read as moments of g: only those that are
     moving averages of g) against the kernel: two runs on the same zero-mean noise, with and without λ, of
     gradient RMS 1e-3 and 1, the extra shrink rate measured (the coupling simulation, 200 parameters per
@@ -587,11 +603,14 @@ def test_steady_lambda_eff_is_the_kernels_shrink_rate_under_zero_mean_noise(rule
 
 
 # --- the equilibrium of a scale-invariant weight --------------------------------------------------------
-NORMED = [r for r in SAMPLED if norms.applies(r)]
+NORMED = norms.applies  # which sampled variants the test below checks (decided when it runs)
 
 
-@pytest.mark.parametrize("rule_", NORMED, ids=label)
-def test_norm_equilibrium_is_where_the_kernels_random_walk_settles(rule_):
+def test_norm_equilibrium_is_where_the_kernels_random_walk_settles(subtests):
+    for_each(subtests, SAMPLED, NORMED, norm_equilibrium_is_where_the_kernels_random_walk_settles, label)
+
+
+def norm_equilibrium_is_where_the_kernels_random_walk_settles(rule_):
     """The equilibrium norm, the angular update and the time to shrink 30x to 10x the equilibrium, against
     a random walk of a 256-coordinate scale-invariant weight with the kernel (gradient noise orthogonal to
     θ, of mean square c/W²), within 5%, for every sampled variant the derivation applies to."""
@@ -600,11 +619,14 @@ def test_norm_equilibrium_is_where_the_kernels_random_walk_settles(rule_):
 
 
 # --- Schedule-Free's averaging weights --------------------------------------------------------------
-AVERAGED = [r for r in SAMPLED if averaging.applies(r)]
+AVERAGED = averaging.applies  # which sampled variants the test below checks (decided when it runs)
 
 
-@pytest.mark.parametrize("rule_", AVERAGED, ids=label)
-def test_averaging_weights_are_the_kernels(rule_):
+def test_averaging_weights_are_the_kernels(subtests):
+    for_each(subtests, SAMPLED, AVERAGED, averaging_weights_are_the_kernels, label)
+
+
+def averaging_weights_are_the_kernels(rule_):
     """x_T = Σ w_t z_t / Σ w_t with the derived weights (the closed forms during and after a linear warmup)
     against the kernel's x_T, over 40 steps of random gradients, z_t read from the kernel's state after each
     step: with a warmup (T_w = 10, r = 1.5), without one, at r = 0 and at p = 0 (the ends of their ranges)."""
@@ -631,8 +653,11 @@ def test_averaging_weights_are_the_kernels(rule_):
 
 
 # --- the settled step of a rule on whole matrices (Newton–Schulz) ------------------------------------------
-MATRIX_SETTLING = [r for r in SAMPLED if any(isinstance(n, ops.NewtonSchulz) for eq in r.equations
-                                              for n in sp.preorder_traversal(eq.rhs)) and steady.applies(r)]
+def MATRIX_SETTLING(rule) -> bool:  # the sampled variants the test below checks
+    return any(isinstance(n, ops.NewtonSchulz) for eq in rule.equations for n in sp.preorder_traversal(eq.rhs)) \
+        and steady.applies(rule)
+
+
 SHAPES = ((6, 4), (4, 6), (5, 5))  # tall, wide, square: each side of a max or min on the shape
 
 
@@ -648,8 +673,11 @@ def newton_schulz(x: np.ndarray, a: float, b: float, c: float, steps: int, eps: 
     return x.T if tall else x
 
 
-@pytest.mark.parametrize("rule_", MATRIX_SETTLING, ids=label)
-def test_settled_step_through_newton_schulz_is_where_the_kernel_settles(rule_):
+def test_settled_step_through_newton_schulz_is_where_the_kernel_settles(subtests):
+    for_each(subtests, SAMPLED, MATRIX_SETTLING, settled_step_through_newton_schulz_is_where_the_kernel_settles, label)
+
+
+def settled_step_through_newton_schulz_is_where_the_kernel_settles(rule_):
     """θ_t − θ_{t−1} after 600 steps of a constant matrix gradient (the momentum settled: t → ∞), against
     the derived settled step with its Newton–Schulz evaluated by the iteration written from its definition
     here, on tall, wide and square matrices, at the defaults and at every closed end of a range (one
@@ -684,11 +712,14 @@ def test_settled_step_through_newton_schulz_is_where_the_kernel_settles(rule_):
 
 
 # --- factored second moments -------------------------------------------------------------------------------
-FACTORED = [r for r in SAMPLED if factored.applies(r)]
+FACTORED = factored.applies  # which sampled variants the test below checks (decided when it runs)
 
 
-@pytest.mark.parametrize("rule_", FACTORED, ids=label)
-def test_factored_estimate_memory_and_decay_are_the_kernels(rule_):
+def test_factored_estimate_memory_and_decay_are_the_kernels(subtests):
+    for_each(subtests, SAMPLED, FACTORED, factored_estimate_memory_and_decay_are_the_kernels, label)
+
+
+def factored_estimate_memory_and_decay_are_the_kernels(rule_):
     """The derivation evaluates the rule's equations on symbolic matrices; the kernel computes with numbers.
     Its first step on a 3 x 4 gradient is along g/√V̂ with V̂ the derived estimate (a step of one size on
     every element where g² has rank one, where the estimate is exact; not for a general g²); its state

@@ -10,6 +10,7 @@ one list of derivations, kept as names so that ``symopt --help`` lists them with
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
@@ -109,8 +110,13 @@ def on_request(rule: Rule, key: str) -> Derivation:
                       assumptions=(), steps=(), results=(), applies=False)
 
 
+@functools.lru_cache(maxsize=1024)
 def derive(rule: Rule, key: str) -> Derivation:
-    """The derivation ``key`` of ``rule``, or a one-line statement of why it does not apply."""
+    """The derivation ``key`` of ``rule``, or a one-line statement of why it does not apply.
+
+    A rule is immutable data and a derivation a function of it: each is computed once in a process
+    (``symopt export`` asks for a rule's derivations for its page, for each derivation's page and for
+    the note)."""
     module = MODULES[key]
     try:
         module.check(rule)  # the specific reason it does not apply, if it does not
