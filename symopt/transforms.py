@@ -1055,7 +1055,7 @@ def scale_by_soap(beta1: Hyper, beta2: Hyper, shampoo_beta: Hyper, eps: Hyper, f
 # --- SM3 (Anil et al. 2019; optax 0.2.8's scale_by_sm3) --------------------------------------------
 COVER_ACCUMULATORS = State("mu", S.cover_acc, S.cover_acc_prev, shape="covers",
                            doc="one accumulator per slice along each dimension (the cover sets), concatenated")
-SM3_MOMENTUM = State("nu", S.m, S.m_prev, doc="moving average of the preconditioned gradient (optax's nu)")
+SM3_MOMENTUM = State("m", S.m, S.m_prev, doc="moving average of the preconditioned gradient (optax's nu)")
 
 
 def scale_by_sm3(momentum: Hyper, beta2: Hyper, eps: Hyper) -> Transform:
