@@ -135,6 +135,9 @@ STATE_SHAPES: dict[str, Callable[[tuple[int, ...]], tuple[int, ...]]] = {
     # a matrix per side of the last two dimensions (SOAP's Kronecker factors and their eigenbases)
     "row_gram": lambda shape: (*shape[:-1], shape[-2]) if len(shape) >= 2 else (),
     "column_gram": lambda shape: (*shape[:-2], shape[-1], shape[-1]) if len(shape) >= 2 else (),
+    # one number per slice along each dimension, the dimensions' vectors concatenated (SM3's
+    # accumulators, one per cover set: A + B for a matrix, n for a vector; a number is its own cover)
+    "covers": lambda shape: (sum(shape),) if len(shape) >= 1 else (1,),
 }
 
 

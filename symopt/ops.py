@@ -1223,3 +1223,83 @@ SCALAR_OPERATIONS: tuple[Operation, ...] = (
     ),
 )
 OPERATIONS = OPERATIONS + SCALAR_OPERATIONS
+
+
+# --- SM3's cover sets (Anil et al. 2019; optax 0.2.8's scale_by_sm3) ------------------------------
+# The cover of a tensor of D dimensions by its slices: along each dimension k, one set per index j,
+# the elements whose k-th index is j. One number per set is kept as one vector per dimension, the
+# D vectors concatenated in the order of the dimensions (A + B numbers for an A×B matrix, n for a
+# vector: each element its own set; a number is its own set). Both operations are generic in rank.
+
+
+class CoverMin(sp.Function):
+    """``CoverMin(M, X)``: for each element of X, the smallest of the numbers M holds for the slices
+    through it, one per dimension (M the concatenated vectors of the cover); shaped like X, which
+    gives the shape only. For a vector, M itself; for a number, M's one value."""
+
+    nargs = 2
+    is_real = True
+
+
+class CoverMax(sp.Function):
+    """``CoverMax(X)``: for each slice of X along each dimension, its largest element (the maximum
+    over every dimension but that one), the dimensions' vectors concatenated: what :class:`CoverMin`
+    reads. For a vector, X itself; for a number, a vector of its one value. The maximum over an
+    empty slice (a tensor with a side 0) is -inf."""
+
+    nargs = 1
+    is_real = True
+
+
+def _cover_pieces(m, shape):
+    """M's vector of each dimension of ``shape``, shaped to broadcast along it."""
+    m = np.asarray(m)
+    m = np.broadcast_to(m.reshape(-1) if m.ndim else m, (sum(shape),))
+    pieces, start = [], 0
+    for k, side in enumerate(shape):
+        pieces.append(m[start:start + side].reshape((1,) * k + (side,) + (1,) * (len(shape) - k - 1)))
+        start += side
+    return pieces
+
+
+def _cover_min(m, x):
+    x, m = np.asarray(x), np.asarray(m)
+    if x.ndim == 0:
+        return np.array(m.reshape(-1)[0] if m.ndim else m)
+    pieces = _cover_pieces(m, x.shape)
+    smallest = functools.reduce(np.minimum, pieces)
+    return np.array(np.broadcast_to(smallest, x.shape))
+
+
+def _cover_max(x):
+    x = np.asarray(x)
+    if x.ndim == 0:
+        return x.reshape(1).copy()
+    parts = [np.max(x, axis=tuple(j for j in range(x.ndim) if j != k), initial=-np.inf) for k in range(x.ndim)]
+    return np.concatenate(parts).astype(x.dtype, copy=False)
+
+
+def _cover_min_bound(e, bounds, u):
+    # exact (a selection); it moves by at most the largest error of the numbers it selects from:
+    # the maximum of the covers' bounds, which is -CoverMin(-M)
+    (_, x), (mm, _) = e.args, bounds
+    return -CoverMin(-mm, x)
+
+
+COVER_OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "cover minimum", CoverMin, None, array=_cover_min, bound=_cover_min_bound,
+        latex=lambda p, e: rf"\operatorname{{covmin}}\left({p(e.args[0])}\right)",
+        text=lambda p, e: f"covmin({p(e.args[0])})",
+        derivations="each element's smallest accumulator over the slices through it, one per dimension: a "
+                    "selection, piecewise linear",
+    ),
+    Operation(
+        "cover maximum", CoverMax, None, array=_cover_max, bound=lambda e, bounds, u: CoverMax(bounds[0]),
+        latex=_fn_latex(r"\operatorname{{covmax}}\left({}\right)"),
+        text=_fn_latex("covmax({})"),
+        derivations="the largest element of each slice along each dimension (the maximum over every other "
+                    "dimension), the dimensions' vectors concatenated: a selection, piecewise linear",
+    ),
+)
+OPERATIONS = OPERATIONS + COVER_OPERATIONS

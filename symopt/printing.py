@@ -60,6 +60,10 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     S.left_order: (r"P^{L}_{t}", "Pᴸₜ"),
     S.right_order: (r"P^{R}_{t}", "Pᴿₜ"),
     S.shampoo_beta: (r"\beta_{s}", "βₛ"),
+    # SM3 (the paper's SM3-II writes its accumulators μ′ and each element's estimate ν′)
+    S.cover_acc: (r"\mu'_{t}", "μ'ₜ"),
+    S.cover_acc_prev: (r"\mu'_{t-1}", "μ'ₜ₋₁"),
+    S.cover_estimate: (r"\nu'_{t}", "ν'ₜ"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m

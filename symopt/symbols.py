@@ -262,3 +262,7 @@ left_order = array("PL_t")  # the permutation sorting L's estimated eigenvalues,
 right_order = array("PR_t")  # ... and R's, printed P^R_t
 shampoo_beta = Symbol("beta_s", nonnegative=True)  # the Kronecker factors' decay
 frequency = Symbol("f", integer=True, positive=True)  # steps between updates of the eigenbases
+# SM3 (Anil et al. 2019; optax 0.2.8's scale_by_sm3): one accumulator per slice of the parameter along
+# each of its dimensions (the cover sets), and each element's estimate, the smallest of its covers'.
+cover_acc, cover_acc_prev = pair("mucov", nonnegative=True)  # the accumulators of every dimension, concatenated, printed μ′_t
+cover_estimate = array("nucov_t", nonnegative=True)  # ν′_t: min over the covers of μ′_{t-1}, plus g² (per element)

@@ -1050,3 +1050,33 @@ def scale_by_soap(beta1: Hyper, beta2: Hyper, shampoo_beta: Hyper, eps: Hyper, f
 
     return Transform("scale_by_soap", apply, hypers=(beta1, beta2, shampoo_beta, eps, frequency),
                      states=(FIRST_MOMENT, ROTATED_SECOND_MOMENT, LEFT_FACTOR, RIGHT_FACTOR, LEFT_BASIS, RIGHT_BASIS))
+
+
+# --- SM3 (Anil et al. 2019; optax 0.2.8's scale_by_sm3) --------------------------------------------
+COVER_ACCUMULATORS = State("mu", S.cover_acc, S.cover_acc_prev, shape="covers",
+                           doc="one accumulator per slice along each dimension (the cover sets), concatenated")
+SM3_MOMENTUM = State("m", S.m, S.m_prev, doc="moving average of the preconditioned gradient (optax's nu)")
+
+
+def scale_by_sm3(momentum: Hyper, beta2: Hyper, eps: Hyper) -> Transform:
+    """SM3-II's preconditioner with optax's momentum (Anil et al. 2019, Algorithm SM3-II; optax 0.2.8's
+    ``scale_by_sm3``): ``ν′_t = g_t² + covmin(μ′_{t-1})``, each element's smallest accumulator over
+    the slices through it, one per dimension, plus g²; the accumulators ``μ′_t = covmax(ν′_t)``, the
+    largest ν′_t of each slice; ``U_t = g_t/√(ν′_t + ε)``, and ``m_t = β₁ m_{t-1} + (1 - β₁) U_t``.
+    With ``β₂ < 1`` optax weighs them ``(1 - β₂) g_t² + β₂ covmin(μ′_{t-1})``; at β₂ = 1 (its default)
+    both weights are 1. optax's ``where(ν′ > 0, rsqrt(ν′ + ε), 0)`` is the same for ε > 0: ν′_t is 0
+    only where g_t is."""
+    from symopt.ops import CoverMax, CoverMin
+
+    b1, b2, e = momentum.symbol, beta2.symbol, eps.symbol
+    weight = sp.Piecewise((1, sp.Eq(b2, 1)), (1 - b2, True))
+
+    def apply(u):
+        return (
+            Assign(S.cover_estimate, weight * u**2 + b2 * CoverMin(S.cover_acc_prev, u)),
+            Assign(S.cover_acc, CoverMax(S.cover_estimate)),
+            Assign(S.scaled, u / sp.sqrt(S.cover_estimate + e)),
+            Assign(S.m, b1 * S.m_prev + (1 - b1) * S.scaled),
+        ), S.m
+
+    return Transform("scale_by_sm3", apply, hypers=(momentum, beta2, eps), states=(COVER_ACCUMULATORS, SM3_MOMENTUM))

@@ -11,7 +11,7 @@ import symopt
 from symopt import ops
 from symopt.errors import SymoptError
 from symopt.printing import latex
-from symopt.strategies import matrix_shapes
+from symopt.strategies import matrix_shapes, shapes
 
 QUINTIC = (3.4445, -4.7750, 2.0315)
 
@@ -119,3 +119,34 @@ def test_the_elementwise_backends_say_in_one_line_that_they_do_not_run_matrix_ru
     assert result.exit_code == 2, result.output  # nothing was compared: not a pass
     assert result.output.count("skipped: ") == 5 and "its NumPy kernel is verified" in result.output
     assert "nothing was compared" in result.output.splitlines()[-1]
+
+
+def _cover_oracle(x):
+    """SM3's cover by slices, element by element (an independent oracle of ops.CoverMax/CoverMin): each
+    dimension k's vector holds, for each index j along it, the largest element whose k-th index is j."""
+    if x.ndim == 0:
+        return [[float(x)]]
+    vectors = [[-np.inf] * side for side in x.shape]
+    for index in np.ndindex(*x.shape):
+        for k, j in enumerate(index):
+            vectors[k][j] = max(vectors[k][j], float(x[index]))
+    return vectors
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes().flatmap(lambda s: hnp.arrays(np.float64, s, elements=st.floats(0.0, 1e6))), st.data())
+def test_cover_operations_are_the_slices_maxima_and_each_elements_smallest(x, data):
+    """covmax holds each slice's largest element, dimension after dimension; covmin gives each element
+    the smallest of the numbers of the slices through it; each element is at most covmin(covmax(x)),
+    and equal for a vector or a number (its slices are its elements)."""
+    vectors = _cover_oracle(x)
+    packed = ops._cover_max(x)
+    assert packed.tolist() == [v for vector in vectors for v in vector]
+    numbers = data.draw(hnp.arrays(np.float64, packed.shape, elements=st.floats(0.0, 1e6)))
+    expected = np.empty(x.shape)
+    offsets = np.cumsum([0, *(len(v) for v in vectors)])
+    for index in np.ndindex(*x.shape):
+        expected[index] = min(numbers[offsets[k] + j] for k, j in enumerate(index)) if index else numbers[0]
+    assert np.array_equal(ops._cover_min(numbers, x), expected)
+    covered = ops._cover_min(packed, x)
+    assert np.all(x <= covered) and (x.ndim > 1 or np.array_equal(x, covered))
