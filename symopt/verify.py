@@ -518,7 +518,7 @@ def optax_transformation(rule: Rule):
         return (lambda h: optax.lion(h["lr"], b1=h["beta1"], b2=h["beta2"], weight_decay=h["weight_decay"])), {}
     return {
         "rprop": "optax.rprop applies the previous step's update (its first step does not move; torch's applies "
-                 "this step's), with no symopt variant yet",
+                 "this step's): rprop(convention='optax')",
         "adagrad": "optax.adagrad divides by √(s + ε), with no symopt variant (torch: √s + ε)",
         "nadam": "optax.nadam and nadamw have no momentum schedule ψ: they are nadam(convention='optax')",
         "radam": "optax.radam adds ε to √v̂ and rectifies from ρ_t ≥ 5, torch to √v and from ρ_t > 5",
