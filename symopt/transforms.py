@@ -650,7 +650,7 @@ def scale_by_delayed_rprop(lr: Hyper, eta_minus: Hyper, eta_plus: Hyper, step_mi
     (0 where the sign changed) rather than the gradient, compares g_t with δ_{t-1}, and applies the
     previous step's δ_{t-1} as Δ_t (0 where the sign changes now): its first step does not move (δ_0 = 0).
     A step size changes, and is clamped to [Γ_min, Γ_max], only where σ_t ≠ 0 (optax's
-    ``jnp.where(s == 0, step_size, clip(...))``); |σ_t| is exactly 0 or 1, so that the choice is a
+    ``jnp.where(s == 0, step_size, clip(...))``); σ_t² is exactly 0 or 1, so that the choice is a
     sum of the two values, each multiplied by an exact 0 or 1."""
     size = State("step_size", S.step_size, S.step_size_prev, init=lr.symbol, doc="the step size of each element")
     kept = State("prev_update", S.rprop_update, S.rprop_update_prev,
@@ -659,7 +659,7 @@ def scale_by_delayed_rprop(lr: Hyper, eta_minus: Hyper, eta_plus: Hyper, step_mi
 
     def apply(u):
         same, changed = sp.Max(S.sign_change, 0), sp.Max(-S.sign_change, 0)
-        moved = sp.Abs(S.sign_change)
+        moved = S.sign_change**2  # 1 where a sign was compared, else 0 (σ_t² rather than |σ_t|: it reads back from LaTeX)
         grown = sp.Min(sp.Max(S.step_size_prev * (1 + (up - 1) * same + (down - 1) * changed), step_min.symbol),
                        step_max.symbol)
         return (
