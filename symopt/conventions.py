@@ -74,8 +74,8 @@ FAMILIES = (
     Family("Rprop's step", "Which step does it apply, and what does it compare the gradient's sign with?", (
         ("torch.optim.Rprop: this step's Γ_t sign(g̃_t), g_t compared with the kept gradient g̃_{t-1}",
          "rprop"),
-        ("optax.rprop: the previous step's δ_{t-1} = Γ_{t-1} sign(g_{t-1}), g_t compared with it; "
-         "the first step does not move", "rprop(convention='optax')"),
+        (("optax.rprop: the previous step's δ_{t-1} = Γ_{t-1} sign(g_{t-1}), g_t compared with it; "
+          "the first step does not move"), "rprop(convention='optax')"),
     )),
     # Rules of their own that read as AdamW, momentum or signSGD with something added: is any of them
     # the other with some hyperparameters? (ADOPT against Adam, Yogi, AdaBelief, AdamP and SGDP are
