@@ -8,7 +8,7 @@ hyperparameter map or the condition under which the forms agree, is :func:`symop
 
 Example:
     >>> [family.rule for family in FAMILIES]
-    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax']
+    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd']
 """
 
 from __future__ import annotations
@@ -70,6 +70,33 @@ FAMILIES = (
     Family("Adamax's decay", "Added to the gradient, or decoupled?", (
         ("torch.optim.Adamax, optax.adamax: L2, added to the gradient", "adamax"),
         ("optax.adamaxw: decoupled, θ(1 − ηλ)", "adamax(decoupled_weight_decay=True)"),
+    )),
+    Family("Rprop's step", "Which step does it apply, and what does it compare the gradient's sign with?", (
+        ("torch.optim.Rprop: this step's Γ_t sign(g̃_t), g_t compared with the kept gradient g̃_{t-1}",
+         "rprop"),
+        (("optax.rprop: the previous step's δ_{t-1} = Γ_{t-1} sign(g_{t-1}), g_t compared with it; "
+          "the first step does not move"), "rprop(convention='optax')"),
+    )),
+    # Rules of their own that read as AdamW, momentum or signSGD with something added: is any of them
+    # the other with some hyperparameters? (ADOPT against Adam, Yogi, AdaBelief, AdamP and SGDP are
+    # left out: their verdicts take 4-10 s of CPU each, or 20 generated cases leave them undecided.)
+    Family("AdamW's relatives", "Is it AdamW with other hyperparameters?", (
+        ("torch.optim.AdamW", "adamw"),
+        ("timm LaProp: g_t/√v̂_t averaged, η inside the average, the decay after the step", "laprop"),
+        ("optax.lamb: AdamW's update times a trust ratio ‖θ‖/‖Δ‖ per tensor", "lamb"),
+        ("pytorch-optimizer AdEMAMix: a slow average of g_t added, α times", "ademamix(weight_decouple=True)"),
+        ("optax.adan: averages of g_t and of its differences", "adan"),
+        ("timm Mars: g_t corrected by its change, its norm clipped", "mars"),
+        ("optax.novograd: one second moment per tensor, the decay inside the momentum", "novograd"),
+    )),
+    Family("LARS", "Is it SGD with momentum with other hyperparameters?", (
+        ("torch.optim.SGD", "momentum"),
+        ("optax.lars: g_t times a trust ratio ‖θ‖/‖g‖ per tensor, η inside the buffer", "lars"),
+    )),
+    Family("The sign of what?", "Which average does the step take the sign of?", (
+        ("optax.sign_sgd: of g_t", "sign_sgd"),
+        ("optax.signum: of a moving average of g_t", "signum"),
+        ("optax.lion: of an interpolation of g_t and a moving average, with decoupled decay", "lion"),
     )),
 )
 

@@ -30,12 +30,37 @@ TIMM_SOURCE = "timm 1.0.31"
 
 @dataclass(frozen=True)
 class LibraryKeyword:
-    """The library's keyword of a structural option, where it is not the option's name: metadata of
-    the option's annotation, ``cautious: Annotated[bool, LibraryKeyword("caution")] = False`` (timm
-    takes the cautious mask as ``caution=True``). Runners read it, as they read :attr:`Hyper.library`
-    (:func:`symopt.optimizers.option_keywords`); none special-cases a rule."""
+    """How a library's class expresses a structural option, where it is not by the option's name and
+    value: metadata of the option's annotation. ``cautious: Annotated[bool, LibraryKeyword("caution")]``
+    passes the option's value as timm's ``caution``; with ``values``, the option's values pass as the
+    values given (ADOPT's ``clip: Annotated[bool, LibraryKeyword("clip_exp", {False: None})]``: timm's
+    ``clip_exp=None``), and a value not listed is the class's default, so nothing is passed. Runners
+    read it, as they read :attr:`Hyper.library` (:func:`symopt.optimizers.option_forms`); none
+    special-cases a rule, and a class without the keyword has only the option's default.
+
+    Example:
+        >>> LibraryKeyword("clip_exp", {False: None}).expressed(False), LibraryKeyword("caution").expressed(True)
+        ((True, None), (True, True))
+        >>> LibraryKeyword("clip_exp", {False: None}).expressed(True)  # the class's default
+        (False, None)
+    """
 
     keyword: str
+    values: tuple[tuple[object, object], ...] = ()  # (option value, library value); a dict is accepted
+
+    def __post_init__(self):
+        if isinstance(self.values, dict):
+            object.__setattr__(self, "values", tuple(self.values.items()))
+
+    def expressed(self, value: object) -> tuple[bool, object]:
+        """``(passed, library value)``: what the class takes for the option's ``value``; ``passed`` is
+        False where the class's default expresses it (a value ``values`` does not list)."""
+        if not self.values:
+            return True, value
+        for option, library in self.values:
+            if option == value and type(option) is type(value):
+                return True, library
+        return False, None
 
 
 @dataclass(frozen=True)
@@ -226,9 +251,6 @@ class Rule:
     # a sparse gradient touches (its value materialised, 0 included); the others keep θ and state.
     sparse: bool = False
     source: str = ""  # the package (and version) whose semantics it follows: "torch 2.13", "optax 0.2.8"
-    # Keywords the library's constructor takes for this variant beyond its structural options, where a
-    # variant is a value no option names: ADOPT without clipping is timm's ``clip_exp=None``.
-    library_options: tuple[tuple[str, object], ...] = ()
 
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """Fail, naming the shape, if the rule does not take parameters of ``shape``.
@@ -332,7 +354,7 @@ class Rule:
 
 def rule(name: str, summary: str, reference: str, transform: Transform, *, torch: str = "", evaluate: str = "",
          library: tuple[str, str] = ("", ""), ranks: tuple[int, ...] = (), sparse: bool = False,
-         source: str = "", library_options: tuple[tuple[str, object], ...] = (), **options: object) -> Rule:
+         source: str = "", **options: object) -> Rule:
     """Make a rule from a transform chain: its equations end with ``θ_t = θ_{t-1} - u``.
 
     The minus sign is distributed over the descent direction, so that AdamW's decay reads as the
@@ -352,9 +374,8 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
             element a gradient touches, and runners pass torch gradients that touch every element.
         source: the package, with its version, whose semantics the rule follows (``"optax 0.2.8"``):
             what ``symopt list`` shows; defaults to torch's when the rule names a torch class.
-        library_options: ``(keyword, value)`` pairs the library's constructor takes for this variant
-            beyond its options (ADOPT without clipping: ``(("clip_exp", None),)``).
-        **options: the structural options the rule was built with.
+        **options: the structural options the rule was built with (how a library's class takes
+            each, where not by its name and value, is its annotation's :class:`LibraryKeyword`).
 
     Raises:
         SymoptError: in one line naming the problem, for anything outside the contract every rule
@@ -388,7 +409,6 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         ranks=tuple(ranks),
         sparse=sparse,
         source=source or (TORCH_SOURCE if torch else ""),
-        library_options=tuple(library_options),
     )
     _validate(made)
     check_contract(made)

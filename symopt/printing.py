@@ -37,6 +37,8 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     S.eta_plus: (r"\eta_{+}", "η₊"),
     S.step_min: (r"\Gamma_{\min}", "Γₘᵢₙ"),
     S.step_max: (r"\Gamma_{\max}", "Γₘₐₓ"),
+    S.rprop_update: (r"\delta_{t}", "δₜ"),
+    S.rprop_update_prev: (r"\delta_{t-1}", "δₜ₋₁"),
     S.gprev: (r"g^{\text{prev}}_{t}", "gᵖʳᵉᵛₜ"),
     S.gprev_prev: (r"g^{\text{prev}}_{t-1}", "gᵖʳᵉᵛₜ₋₁"),
     S.diff: (r"\Delta g_{t}", "Δgₜ"),

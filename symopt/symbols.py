@@ -89,6 +89,9 @@ delta = array("Delta_t")  # the update Δ_t = √(d_{t-1} + ε)/√(v_t + ε)·g
 step_size, step_size_prev = pair("Gamma", nonnegative=True)  # torch's step_size
 gkept, gkept_prev = pair("gtilde")  # torch's prev: the gradient, 0 where its sign changed
 sign_change = array("sigma_t")  # sign(g_t·g̃_{t-1}): 1 same sign, -1 a change, 0 a zero
+# optax's scale_by_rprop keeps the update it will apply next (Γ_t sign(g_t), 0 where the sign changed),
+# printed δ_t, not the gradient.
+rprop_update, rprop_update_prev = pair("rprop_delta")
 
 # ASGD (torch.optim.ASGD): the scalar states η̂ and μ, and the average of the iterates.
 asgd_eta, asgd_eta_prev = Symbol("etahat_t", nonnegative=True), Symbol("etahat_tm1", nonnegative=True)

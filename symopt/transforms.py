@@ -645,6 +645,36 @@ def scale_by_rprop(lr: Hyper, eta_minus: Hyper, eta_plus: Hyper, step_min: Hyper
                      states=(kept, size))
 
 
+def scale_by_delayed_rprop(lr: Hyper, eta_minus: Hyper, eta_plus: Hyper, step_min: Hyper, step_max: Hyper) -> Transform:
+    """Rprop as optax 0.2.8 writes it (``scale_by_rprop``): it keeps the signed step δ_t = Γ_t sign(g_t)
+    (0 where the sign changed) rather than the gradient, compares g_t with δ_{t-1}, and applies the
+    previous step's δ_{t-1} as Δ_t (0 where the sign changes now): its first step does not move (δ_0 = 0).
+    A step size changes, and is clamped to [Γ_min, Γ_max], only where σ_t ≠ 0 (optax's
+    ``jnp.where(s == 0, step_size, clip(...))``); σ_t² is exactly 0 or 1, so that the choice is a
+    sum of the two values, each multiplied by an exact 0 or 1."""
+    size = State("step_size", S.step_size, S.step_size_prev, init=lr.symbol, doc="the step size of each element")
+    kept = State("prev_update", S.rprop_update, S.rprop_update_prev,
+                 doc="the signed step to apply next, 0 where the sign changed")
+    up, down = eta_plus.symbol, eta_minus.symbol
+
+    def apply(u):
+        same, changed = sp.Max(S.sign_change, 0), sp.Max(-S.sign_change, 0)
+        moved = S.sign_change**2  # 1 where a sign was compared, else 0 (σ_t² rather than |σ_t|: it reads back from LaTeX)
+        grown = sp.Min(sp.Max(S.step_size_prev * (1 + (up - 1) * same + (down - 1) * changed), step_min.symbol),
+                       step_max.symbol)
+        return (
+            Assign(S.sign_change, sp.sign(u * S.rprop_update_prev)),
+            Assign(S.step_size, moved * grown + (1 - moved) * S.step_size_prev),
+            Assign(S.rprop_update, (1 - changed) * S.step_size * sp.sign(u)),
+            # named, so that θ_t = θ_{t-1} - Δ_t is not distributed into θ_{t-1} - δ_{t-1} + δ_{t-1}·max(0, -σ_t),
+            # which rounds where optax's where() leaves θ exactly
+            Assign(S.delta, (1 - changed) * S.rprop_update_prev),
+        ), S.delta
+
+    return Transform("scale_by_delayed_rprop", apply, hypers=(lr, eta_minus, eta_plus, step_min, step_max),
+                     states=(kept, size))
+
+
 def averaged_sgd(lr: Hyper, decay: Hyper, power: Hyper, t0: Hyper) -> Transform:
     """ASGD's step and average (Polyak & Juditsky 1992; torch.optim.ASGD): ``θ_t = (1 - λ_d η̂_{t-1})
     θ_{t-1} - η̂_{t-1} g_t`` and ``ā_t = ā_{t-1} + μ̂_{t-1}(θ_t - ā_{t-1})``, with the scalar states

@@ -368,7 +368,6 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
     if isinstance(made, str):
         return made
     fixed.update(made)
-    fixed.update(rule.library_options)  # what a variant fixes beyond its options (ADOPT's clip_exp=None)
 
     # the keywords its constructor requires (timm's SGDP has no default learning rate): step 1's values
     required = {key for key, p in accepted.items() if p.kind is not p.VAR_KEYWORD and p.kind is not p.VAR_POSITIONAL
@@ -397,23 +396,30 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
 
 
 def _library_options(rule: Rule, accepted, where: str) -> dict | str:
-    """The structural options of ``rule`` a library's class takes, by its keywords (its own name or
-    the keyword its annotation declares: :func:`symopt.optimizers.option_keywords`), or why the class
-    has no such variant: an option it does not take, set to another value than its default."""
-    from symopt.optimizers import option_keywords, options as defaults
+    """The structural options of ``rule`` as a library's class takes them: by the option's name, or as
+    its annotation declares (:func:`symopt.optimizers.option_forms`: timm's ``caution`` for
+    ``cautious``, ADOPT's ``clip=False`` as ``clip_exp=None``); or why the class has no such variant:
+    an option it does not take, set to another value than its default."""
+    from symopt.optimizers import option_forms, options as defaults
 
     try:
-        known, keywords = defaults(rule.name), option_keywords(rule.name)
+        known, forms = defaults(rule.name), option_forms(rule.name)
     except SymoptError:  # a rule built outside the registry: its options as they are named
-        known, keywords = {}, {}
+        known, forms = {}, {}
     out: dict = {}
     for key, value in rule.options:
-        keyword = keywords.get(key, key)
-        if keyword in accepted and (key not in known or type(value) is type(known[key])):
-            out[keyword] = value
-        elif key in known and value != known[key] and not rule.library_options:
-            # (a variant that declares the keywords its class takes for it, ADOPT's clip=False as
-            # clip_exp=None, is the class's)
+        form = forms.get(key)
+        if form is not None:
+            passed, given = form.expressed(value)
+            if not passed:  # the class's default expresses it
+                continue
+            if form.keyword in accepted:
+                out[form.keyword] = given
+                continue
+        elif key in accepted and (key not in known or type(value) is type(known[key])):
+            out[key] = value
+            continue
+        if key in known and value != known[key]:
             return f"{where} has no option {key}={value!r}"
     return out
 
@@ -517,7 +523,7 @@ def optax_transformation(rule: Rule):
         return (lambda h: optax.lion(h["lr"], b1=h["beta1"], b2=h["beta2"], weight_decay=h["weight_decay"])), {}
     return {
         "rprop": "optax.rprop applies the previous step's update (its first step does not move; torch's applies "
-                 "this step's), with no symopt variant yet",
+                 "this step's): rprop(convention='optax')",
         "adagrad": "optax.adagrad divides by √(s + ε), with no symopt variant (torch: √s + ε)",
         "nadam": "optax.nadam and nadamw have no momentum schedule ψ: they are nadam(convention='optax')",
         "radam": "optax.radam adds ε to √v̂ and rectifies from ρ_t ≥ 5, torch to √v and from ρ_t > 5",

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from symopt.errors import SymoptError
 from symopt.optimizers import label
 from symopt.verify import BUILT_IN, library_package
 
@@ -50,3 +51,49 @@ def test_kernel_agrees_with_the_package_it_declares(rule):
     report = verify(rule, package, examples=EXAMPLES)
     assert report.passed, report.counterexample and report.counterexample.errors.first
     assert report.errors["float64"].max_rel <= 1e-12
+
+
+def _variants_of_witness_packages():
+    """Every registered variant whose package is a witness of its own here (timm, pytorch-optimizer...)."""
+    from symopt.optimizers import RULES, get, variants
+
+    built = (get(name, **variant) for name in RULES for variant in variants(name))
+    return [rule for rule in built if library_package(rule) and library_package(rule) not in BUILT_IN]
+
+
+def test_an_option_the_class_cannot_express_is_refused_in_one_line():
+    """A variant is built in its package's class only if the class takes each option set away from its
+    default: by the option's name, or as the option's annotation declares (``LibraryKeyword``: a keyword
+    of its own, and the values that keyword takes, a value not listed being the class's default). One it
+    lacks is refused in one line naming the option, and nothing else is refused."""
+    import inspect
+
+    from symopt.optimizers import option_forms, options
+    from symopt.verify import import_library, library_runner
+
+    require("torch", install='pip install "symopt-toolkit[torch]"')
+    refused = 0
+    for rule in _variants_of_witness_packages():
+        module, cls = rule.library
+        try:
+            takes = inspect.signature(getattr(import_library(module), cls)).parameters
+        except SymoptError:
+            require(library_package(rule), install=f'pip install "symopt-toolkit[{library_package(rule)}]"')
+        defaults, forms = options(rule.name), option_forms(rule.name)
+        lacking = []  # the options set away from their defaults that the class cannot take
+        for key, value in rule.options:
+            form = forms.get(key)
+            if form is not None:
+                needed, takes_it = form.expressed(value)[0], form.keyword in takes
+            else:  # by its name, a value of its default's type
+                needed, takes_it = True, key in takes and type(value) is type(defaults[key])
+            if value != defaults[key] and needed and not takes_it:
+                lacking.append(f"{key}={value!r}")
+        made = library_runner(rule, library_package(rule))
+        if isinstance(made, str):
+            refused += 1
+            assert "\n" not in made and made.startswith(f"{module}.{cls} has no option "), made
+            assert made.rpartition(" ")[2] in lacking, (label(rule), made)
+        else:
+            assert not lacking, (label(rule), lacking)
+    assert refused  # a class lacks one option of a variant at least (AdamWLegacy has no bias_correction)

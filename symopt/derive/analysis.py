@@ -287,7 +287,23 @@ def _steady_state(rule: Rule, substitutions: tuple) -> dict[sp.Symbol, sp.Expr]:
     solved = {s: point[unknowns[s]] for s in unknowns}
     env = {s.prev: solved[s.new] for s in rule.states}
     env.update(substitutions)
-    return _run(rule, env, solved)
+    values = _run(rule, env, solved)
+    decided = _decided(_BRANCHES.get((rule, substitutions), ()))
+    return {k: v.xreplace(decided) for k, v in values.items()} if decided else values
+
+
+def _decided(conditions: tuple) -> dict:
+    """The signs and absolute values the branch conditions of a fixed point decide (``x > 0``: sign(x) = 1,
+    |x| = x), so that a quantity computed from the solved state takes the branch its update took while
+    the state settled (optax's Rprop compares g_t with the kept step Γ_max·sign(g_t): the sign of
+    Γ_max·g_t·sign(g_t) is 1 where the result holds)."""
+    out: dict = {}
+    for relation in conditions:
+        if not isinstance(relation, (sp.StrictGreaterThan, sp.StrictLessThan)) or relation.rhs != 0:
+            continue
+        x, positive = relation.lhs, isinstance(relation, sp.StrictGreaterThan)
+        out.update({sp.sign(x): sp.Integer(1 if positive else -1), sp.Abs(x): x if positive else -x})
+    return out
 
 
 _SELECTIONS = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Piecewise, ops.FMax)

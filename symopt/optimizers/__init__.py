@@ -207,14 +207,15 @@ def option_values(name: str) -> dict[str, tuple]:
 
 
 @functools.cache
-def option_keywords(name: str) -> dict[str, str]:
-    """The library keyword of each structural option of rule ``name`` whose keyword is not its name,
-    read from the option's annotation (:class:`symopt.core.LibraryKeyword`, e.g. timm's ``caution``
-    for ``cautious``); what :mod:`symopt.verify` passes the option to a library's class by.
+def option_forms(name: str) -> dict:
+    """How a library's class takes each structural option of rule ``name`` that it does not take by
+    the option's own name and value: the :class:`symopt.core.LibraryKeyword` of the option's
+    annotation (timm's ``caution`` for ``cautious``; ADOPT's ``clip=False`` as timm's ``clip_exp=None``),
+    what :mod:`symopt.verify` builds a library's class with.
 
     Example:
-        >>> option_keywords("adamw")
-        {'cautious': 'caution'}
+        >>> option_forms("adopt")
+        {'clip': LibraryKeyword(keyword='clip_exp', values=((False, None),))}
     """
     from symopt.core import LibraryKeyword
 
@@ -222,12 +223,23 @@ def option_keywords(name: str) -> dict[str, str]:
         hints = typing.get_type_hints(factory(name), include_extras=True)
     except Exception:  # a user's annotation that does not resolve: option_values says so
         return {}
-    out: dict[str, str] = {}
+    out: dict = {}
     for key in options(name):
         for extra in getattr(hints.get(key), "__metadata__", ()):
             if isinstance(extra, LibraryKeyword):
-                out[key] = extra.keyword
+                out[key] = extra
     return out
+
+
+def option_keywords(name: str) -> dict[str, str]:
+    """The library keyword of each structural option of rule ``name`` whose keyword is not its name,
+    read from the option's annotation (:func:`option_forms`, e.g. timm's ``caution`` for ``cautious``).
+
+    Example:
+        >>> option_keywords("adamw")
+        {'cautious': 'caution'}
+    """
+    return {key: form.keyword for key, form in option_forms(name).items()}
 
 
 def variants(name: str) -> list[dict[str, object]]:

@@ -1,7 +1,9 @@
 """AdEMAMix, as pytorch-optimizer 4.1.0 writes it: Adam's step with a slow moving average of the
 gradient mixed in."""
 
-from symopt.core import Rule, chain, rule
+from typing import Annotated
+
+from symopt.core import LibraryKeyword, Rule, chain, rule
 from symopt.hyperparameters import (
     ADEMAMIX_ALPHA,
     ADEMAMIX_BETA1,
@@ -19,9 +21,12 @@ from symopt.transforms import (
 )
 
 SOURCE = "pytorch-optimizer 4.1.0"
+# the package warms up where t_alpha_beta3 is given, not None: any number (each step's value of the
+# hyperparameter t_alpha_beta3 goes into the param group)
+Warmup = Annotated[bool, LibraryKeyword("t_alpha_beta3", {True: ADEMAMIX_WARMUP.default})]
 
 
-def ademamix(weight_decouple: bool = False, fixed_decay: bool = False, warmup: bool = False) -> Rule:
+def ademamix(weight_decouple: bool = False, fixed_decay: bool = False, warmup: Warmup = False) -> Rule:
     """AdEMAMix: ``θ_t = θ_{t-1} - η(m̂_t + α mˢˡᵒʷ_t)/(√v̂_t + ε)``, Adam's bias-corrected moments and a
     slow moving average ``mˢˡᵒʷ_t = β₃ mˢˡᵒʷ_{t-1} + (1 - β₃) g_t`` (not bias-corrected), mixed by α.
 
@@ -68,8 +73,6 @@ def ademamix(weight_decouple: bool = False, fixed_decay: bool = False, warmup: b
         chain("ademamix", *transforms),
         source=SOURCE,
         library=("pytorch_optimizer", "AdEMAMix"),
-        # its class warms up where t_alpha_beta3 is given, not None (each step's value goes into the group)
-        library_options=(("t_alpha_beta3", ADEMAMIX_WARMUP.default),) if warmup else (),
         weight_decouple=weight_decouple,
         fixed_decay=fixed_decay,
         warmup=warmup,

@@ -1,12 +1,18 @@
 """ADOPT, as timm 1.0.31 writes it (``timm.optim.Adopt``): Adam's momentum of the gradient normalised
 by the previous second moment, so that v_t and g_t are independent."""
 
-from symopt.core import TIMM_SOURCE, Rule, chain, rule
+from typing import Annotated
+
+from symopt.core import TIMM_SOURCE, LibraryKeyword, Rule, chain, rule
 from symopt.hyperparameters import BETA1, BETA2, CLIP_EXP, EPS, LR, WEIGHT_DECAY
 from symopt.transforms import add_decayed_weights, scale_by_adopt, scale_by_learning_rate, skip_first_step
 
 
-def adopt(decoupled: bool = False, clip: bool = True) -> Rule:
+# timm's Adopt clips unless clip_exp is None (the rule's clip_exp is a hyperparameter where it clips)
+Clip = Annotated[bool, LibraryKeyword("clip_exp", {False: None})]
+
+
+def adopt(decoupled: bool = False, clip: Clip = True) -> Rule:
     """ADOPT: ``ĝ_t = clip(g_t/max(√v_{t-1}, ε), (t - 1)^ω)``, ``m_t = β₁ m_{t-1} + (1 - β₁) ĝ_t``,
     ``θ_t = θ_{t-1} - η m_t``, then ``v_t = β₂ v_{t-1} + (1 - β₂) g_t²``; the first step only sets
     ``v_1 = g_1²`` and leaves θ and m (timm's ``continue``).
@@ -46,7 +52,6 @@ def adopt(decoupled: bool = False, clip: bool = True) -> Rule:
         chain("adopt", *steps, skip_first_step(), scale_by_learning_rate(LR)),
         source=TIMM_SOURCE,
         library=("timm.optim.adopt", "Adopt"),
-        library_options=() if clip else (("clip_exp", None),),
         decoupled=decoupled,
         clip=clip,
     )
