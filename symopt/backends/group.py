@@ -290,6 +290,34 @@ def _readers(types: set) -> tuple:
     return made
 
 
+_GUARDS: list = []
+
+
+def _guards() -> tuple:
+    """torch's check of many tensors' properties in one call, and the address reader of its tensors
+    (``TensorBase.data_ptr``); ``(None, None)`` where torch has no such check.
+
+    The check is ``torch._C._dynamo.guards.TensorGuards`` (what torch.compile's guards were built on;
+    private): made from tensors, sizes and strides, its ``check(*tensors)`` is True only for tensors
+    of the same Python types, dtypes, devices, sizes, strides, ``requires_grad`` and dispatch keys, in
+    C++ (a fifth of the cost of reading them one by one in Python). :meth:`GroupKernel.usual` keeps a
+    usual group under its tensors' addresses with such a check of the rest."""
+    if not _GUARDS:
+        try:
+            import torch
+            from torch._C._dynamo.guards import TensorGuards
+
+            made = (TensorGuards, torch._C.TensorBase.data_ptr)
+            probe = torch.zeros(2)
+            if not TensorGuards(probe, dynamic_dims_sizes=[[2]], dynamic_dims_strides=[[1]]).check(probe) or \
+                    TensorGuards(probe, dynamic_dims_sizes=[[2]], dynamic_dims_strides=[[1]]).check(probe[:1]):
+                made = (None, None)
+        except (ImportError, AttributeError, TypeError, RuntimeError):
+            made = (None, None)
+        _GUARDS.append(made)
+    return _GUARDS[0]
+
+
 def _numpy_dtype(kind):
     """A torch dtype's NumPy dtype where the group step takes it (float32, float64), else its name."""
     dtype = _TORCH_DTYPES.get(kind)
@@ -410,6 +438,8 @@ class GroupKernel:
     _chunks: dict = field(init=False, repr=False, default_factory=dict)
     _compiled: set = field(init=False, repr=False, default_factory=set)
     _groups: dict = field(init=False, repr=False, default_factory=dict)  # see _regular
+    _counted: dict = field(init=False, repr=False, default_factory=dict)  # see usual
+    _guarded: dict = field(init=False, repr=False, default_factory=dict)  # see usual
     _names: tuple = field(init=False, repr=False)  # the array states'
     _scalar_names: tuple = field(init=False, repr=False)
 
@@ -561,6 +591,96 @@ class GroupKernel:
             hyper = hyper or {h.name: v for h, v in zip(self.rule.hypers, values)}
             advanced[k] = self._step_alone(params[k], grads[k], [column[k] for column in columns], scalars[k], steps[k], hyper)
         return advanced
+
+    def usual(self, params: list, grads: list, columns: list[list], counters: list):
+        """A torch optimizer's usual group (see :meth:`_regular`) with its step counts, for
+        :meth:`run_usual`: ``columns`` as :meth:`run` takes them, ``counters`` the parameters' ``step``
+        tensors (CPU tensors of one element, float32 or float64). What follows from the group (the
+        checks, addresses, chunks, the counters' addresses, a table of numbers for each specialisation)
+        is kept under the addresses, shapes, dtypes, contiguity and device of every array and the
+        addresses, shapes, dtypes and device of the counters: a step reads those and nothing else per
+        tensor. None where the group or its counters are not usual (the caller steps it its own way).
+
+        Raises:
+            SymoptError: for a tensor whose arrays overlap, in one line.
+        """
+        if self._scalar_names or not params or len(counters) != len(params):
+            return None
+        arrays = [*params, *grads, *itertools.chain.from_iterable(columns)]
+        guards, base_pointer = _guards()
+        addresses = None
+        if guards is not None:  # the addresses, then every other property in one call (see _guards)
+            try:
+                addresses = (*map(base_pointer, arrays), *map(base_pointer, counters))
+            except (TypeError, RuntimeError):  # not a torch tensor, or not strided: looked at below
+                addresses = None
+            else:
+                found = self._guarded.get(addresses)
+                if found is not None and found[0].check(*arrays, *counters):
+                    return found[1]
+        types = set(map(type, arrays)) | set(map(type, counters))
+        if not _torch_tensors(types):
+            return None
+        data_ptr, shape, dtype, contiguous, is_cpu, _ = _readers(types)
+        try:
+            key = (*map(data_ptr, arrays), *map(shape, arrays), *map(dtype, arrays), *map(contiguous, arrays),
+                   *map(is_cpu, arrays), *map(data_ptr, counters), *map(shape, counters), *map(dtype, counters),
+                   *map(is_cpu, counters))
+        except RuntimeError:  # a tensor without strided memory (sparse): the general path names it
+            return None
+        kept = self._counted.get(key, _MISSING)
+        if kept is _MISSING:
+            kept = None
+            regular = self._check_regular(params, arrays, key[:5 * len(arrays)])  # raises for overlapping arrays
+            counter = Counters.of(counters) if regular is not None else None
+            if counter is not None:
+                kept = (*regular, counter, {})  # dtype, addresses, sizes, chunks; counters, tables of numbers
+            if len(self._counted) >= _KEPT:
+                self._counted.clear()
+            self._counted[key] = kept
+        if kept is not None and addresses is not None and data_ptr is base_pointer:  # native tensors: guarded
+            tensors = [*arrays, *counters]
+            if len(self._guarded) >= _KEPT:
+                self._guarded.clear()
+            self._guarded[addresses] = (guards(*tensors, dynamic_dims_sizes=[list(t.shape) for t in tensors],
+                                               dynamic_dims_strides=[list(t.stride()) for t in tensors]), kept)
+        return kept
+
+    def run_usual(self, usual: tuple, values: list[float], *, threads: int | None = None) -> bool:
+        """The step of a group :meth:`usual` returned, with ``values`` the hyperparameters in the rule's
+        order, checked (:meth:`Kernel.hyperparameters`): each counter advanced to its whole part plus
+        one (as ``fill_`` writes it) and the group stepped at that number, in one pass. False, having
+        changed nothing, if the counts are not one whole number from 0 to 2**53 - 1 (the caller steps
+        the group its own way, with its errors). If the pass fails, the counts are put back."""
+        dtype, addresses, sizes, chunks, counter, tables = usual
+        counts = counter.advance()
+        first = counts[0]
+        if not 0 <= first < MAX_STEP or first != int(first) or (counts != first).any():  # NaN fails the first test
+            counter.write(counts)
+            return False
+        if not sizes:
+            return True
+        t = int(first) + 1
+        try:
+            program, hoisted, _ = self._passes._scalars([t, *values], inplace=True)
+            row = program.arrays.numbers(hoisted, [t, *values], dtype)
+            table = tables.get(id(program))
+            if table is None or table.shape[1] != row.size:
+                table = tables[id(program)] = np.empty((len(sizes), row.size), dtype=dtype)
+            table[:] = row
+            workers = max(1, int(threads)) if threads is not None else require_numba().get_num_threads()
+            made = chunks.get(workers)
+            if made is None:
+                made = chunks[workers] = self._chunk_table(sizes, workers)
+            step = program.arrays.step
+            compiled = (step, dtype) in self._compiled
+            _run(step, (addresses, made[0], table), made[1], compiled)
+            if not compiled:
+                self._compiled.add((step, dtype))
+        except BaseException:
+            counter.write(counts)
+            raise
+        return True
 
     def _regular(self, params: list, grads: list, columns: list[list], steps: list[int]):
         """A torch optimizer's usual group: contiguous CPU tensors of one dtype, each gradient and state

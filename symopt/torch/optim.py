@@ -58,8 +58,8 @@ import math
 import operator
 
 from symopt.errors import SymoptError, UnknownNameError
-from symopt.torch import (Touched, _kernel, _number, eager, gradient, initial_state, real_view, require_torch,
-                          step_group)
+from symopt.torch import (Touched, _group_of, _kernel, _number, eager, gradient, initial_state, real_view,
+                          require_torch, step_group)
 
 # Keywords that choose how torch computes a step, not what it computes.
 IMPLEMENTATION = ("foreach", "fused", "capturable")
@@ -72,6 +72,7 @@ MAX_STEP = 2**53
 _GRAD, _DTYPE, _LAYOUT = operator.attrgetter("grad"), operator.attrgetter("dtype"), operator.attrgetter("layout")
 _ITEM, _STEP = operator.methodcaller("item"), operator.itemgetter("step")
 _PLAIN = frozenset({float, int, bool, str, type(None)})  # a group's values that key as they are
+_EAGER: dict = {}  # a class -> its _step as symopt.torch.eager leaves it
 
 
 class Refused(SymoptError, AttributeError):
@@ -303,7 +304,10 @@ def _base_class():
             if closure is not None:
                 with torch.enable_grad():
                     loss = closure()
-            eager(self._step)()
+            run = _EAGER.get(type(self))
+            if run is None:  # made once per class, not at every step (importing torch._dynamo takes seconds)
+                run = _EAGER[type(self)] = eager(type(self)._step)
+            run(self)
             return loss
 
         @torch.no_grad()
@@ -374,6 +378,9 @@ def _base_class():
             takes it, with its errors)."""
             if rule.sparse or rule.scalars:
                 return False
+            if (group.get("fused") is True or group.get("foreach") is True) and not group.get("maximize") \
+                    and self._step_kept(group, rule, kernel, kept, params, grads):
+                return True
             kinds = set(map(_DTYPE, params))
             dtype = kinds.pop() if len(kinds) == 1 else None
             if dtype not in (torch.float32, torch.float64) or set(map(_LAYOUT, grads)) != {torch.strided}:
@@ -411,6 +418,27 @@ def _base_class():
                 for counter, t in zip(counters, steps):
                     counter.fill_(t)
             return True
+
+        def _step_kept(self, group, rule, kernel, kept, params, grads) -> bool:
+            """The fused step of a usual group whose states are made, with what the group step keeps
+            checked under the tensors' addresses and layouts (:meth:`GroupKernel.usual`): the states,
+            their arrays and step counts read in a few calls per list, the counts advanced in the same
+            pass over them. False, having changed nothing, where it does not apply (:meth:`_step_usual`
+            goes on, with its errors)."""
+            together = _group_of(kernel)
+            if together is None:
+                return False
+            states = _states(self.state, params)
+            if not all(states):
+                return False  # states to make: _step_usual makes them
+            columns = [list(map(dict.get, states, itertools.repeat(s.keyword))) for s in rule.arrays]
+            if not all(all(map(operator.is_not, column, itertools.repeat(None))) for column in columns):
+                return False
+            usual = together.usual(params, grads, columns, list(map(dict.get, states, itertools.repeat("step"))))
+            if usual is None:
+                return False
+            values, _ = self._values(rule, kernel, group, params[0].dtype, kept)
+            return together.run_usual(usual, values, threads=torch.get_num_threads())
 
         def _step_group(self, group, kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
             """The step of one param group's parameters of one dtype: with ``fused=True`` or
@@ -575,6 +603,16 @@ def _takes_complex(name: str) -> bool:
     except (ValueError, RuntimeError, TypeError):
         return False
     return True
+
+
+def _states(state: dict, params: list) -> list[dict]:
+    """``[state[p] for p in params]`` (an optimizer's state dicts, made where missing), without hashing
+    each parameter where ``state`` holds exactly ``params`` in their order (one param group)."""
+    if len(state) == len(params):
+        keys = list(state)
+        if all(map(operator.is_, keys, params)):
+            return list(state.values())
+    return [state[p] for p in params]
 
 
 def _kept(state, p) -> bool:
