@@ -153,7 +153,11 @@ def pointer(typingctx, address):
 
 @njit(cache=True, nogil=True)
 def step(addresses, wide, values, mode):
-    # mode 0: read into values; 1: write values; 2: read into values, write each one's whole part + 1
+    # mode 0: read into values; 1: write values; 2: read into values, write each one's whole part + 1;
+    # 3: if every counter holds one whole number from 0 to values[0] - 1, write it + 1 into each and
+    # return it, else return -1 having written nothing
+    if mode == 3:
+        return same(addresses, wide, values[0])
     for i in range(addresses.size):
         if wide[i]:
             counter = carray(pointer(addresses[i]), 1, float64)
@@ -171,6 +175,29 @@ def step(addresses, wide, values, mode):
                 single[0] = float32(values[i])
             elif mode == 2:
                 single[0] = float32(int(values[i]) + 1.0)
+    return 0.0
+
+
+@njit(nogil=True)
+def same(addresses, wide, limit):
+    first = -1.0
+    for i in range(addresses.size):
+        if wide[i]:
+            value = carray(pointer(addresses[i]), 1, float64)[0]
+        else:
+            value = float64(carray(pointer(addresses[i]), 1, float32)[0])
+        if i == 0:
+            first = value
+        elif value != first:
+            return -1.0
+    if not (first >= 0.0 and first < limit) or first != float64(int(first)):  # NaN fails the first test
+        return -1.0
+    for i in range(addresses.size):
+        if wide[i]:
+            carray(pointer(addresses[i]), 1, float64)[0] = first + 1.0
+        else:
+            carray(pointer(addresses[i]), 1, float32)[0] = float32(first + 1.0)
+    return first
 """
 
 
@@ -184,6 +211,8 @@ class Counters:
     one call. :meth:`of` checks the tensors and takes their addresses once."""
 
     _loaded: ClassVar[list] = []  # the compiled loop, loaded once (load() hashes its source)
+
+    _limit: ClassVar[np.ndarray] = np.array([float(MAX_STEP)])  # advance_same's bound (never written)
 
     def __init__(self, addresses: np.ndarray, wide: np.ndarray):
         self.addresses, self.wide = addresses, wide
@@ -224,6 +253,16 @@ class Counters:
     def write(self, values) -> None:
         _call(self._step, (self.addresses, self.wide, np.asarray(values, dtype=np.float64), 1))
 
+    def advance_same(self) -> int | None:
+        """Each counter to its number plus one, if they all hold one whole number from 0 to 2**53 - 1:
+        that number (for :meth:`put_back`); else None, having written nothing. One call, no array made."""
+        first = _call(self._step, (self.addresses, self.wide, self._limit, 3))
+        return None if first < 0 else int(first)
+
+    def put_back(self, count: int) -> None:
+        """Every counter to ``count`` (what :meth:`advance_same` found)."""
+        self.write(np.full(self.addresses.size, float(count)))
+
     def advance(self) -> np.ndarray:
         """Each counter to its whole part plus one (``int(n) + 1``, as ``fill_`` would write it); the
         numbers they held before (for :meth:`write` to put back)."""
@@ -242,10 +281,20 @@ class _Pass:
     scalars: list
     literals: list
 
+    positions: list = field(init=False, repr=False, compare=False)  # of each scalar in names (the last)
+
+    def __post_init__(self):
+        where = {name: j for j, name in enumerate(self.names)}
+        object.__setattr__(self, "positions", [where[s] for s in self.scalars])
+
     def numbers(self, hoisted: list[float], arguments: list, dtype: np.dtype) -> np.ndarray:
-        given = dict(zip(self.names, [*hoisted, *arguments]))
         # cast as the per-tensor numba kernel casts (dtype.type of each Python float)
-        return np.array([given[s] for s in self.scalars] + self.literals, dtype=dtype)
+        return np.array(self.row(hoisted, arguments), dtype=dtype)
+
+    def row(self, hoisted: list[float], arguments: list) -> list:
+        """The numbers of a tensor's row, as Python numbers (cast where they are stored)."""
+        given = [*hoisted, *arguments]
+        return [given[j] for j in self.positions] + self.literals
 
 
 class _Passes(Kernel):
@@ -653,21 +702,20 @@ class GroupKernel:
         changed nothing, if the counts are not one whole number from 0 to 2**53 - 1 (the caller steps
         the group its own way, with its errors). If the pass fails, the counts are put back."""
         dtype, addresses, sizes, chunks, counter, tables = usual
-        counts = counter.advance()
-        first = counts[0]
-        if not 0 <= first < MAX_STEP or first != int(first) or (counts != first).any():  # NaN fails the first test
-            counter.write(counts)
+        count = counter.advance_same()
+        if count is None:
             return False
         if not sizes:
             return True
-        t = int(first) + 1
+        t = count + 1
         try:
-            program, hoisted, _ = self._passes._scalars([t, *values], inplace=True)
-            row = program.arrays.numbers(hoisted, [t, *values], dtype)
+            arguments = [t, *values]
+            program, hoisted, _ = self._passes._scalars(arguments, inplace=True)
+            row = program.arrays.row(hoisted, arguments)
             table = tables.get(id(program))
-            if table is None or table.shape[1] != row.size:
-                table = tables[id(program)] = np.empty((len(sizes), row.size), dtype=dtype)
-            table[:] = row
+            if table is None:
+                table = tables[id(program)] = np.empty((len(sizes), len(row)), dtype=dtype)
+            table[:] = row  # cast as numbers() casts
             workers = max(1, int(threads)) if threads is not None else require_numba().get_num_threads()
             made = chunks.get(workers)
             if made is None:
@@ -678,7 +726,7 @@ class GroupKernel:
             if not compiled:
                 self._compiled.add((step, dtype))
         except BaseException:
-            counter.write(counts)
+            counter.put_back(count)
             raise
         return True
 

@@ -310,7 +310,6 @@ def _base_class():
             run(self)
             return loss
 
-        @torch.no_grad()
         def _step(self):
             for group in self.param_groups:
                 rule, kernel, kept = self._plan(group)
@@ -320,55 +319,65 @@ def _base_class():
                     params, grads = [p for p, g in zip(params, grads) if g is not None], [g for g in grads if g is not None]
                 if not params:
                     continue
-                if self._step_usual(group, rule, kernel, kept, params, grads):
+                # the kept pass writes through the tensors' memory and makes no tensor: no grad mode to set
+                if (group.get("fused") is True or group.get("foreach") is True) and not group.get("maximize") \
+                        and self._step_kept(group, rule, kernel, kept, params, grads):
                     continue
-                by_dtype: dict = {}
-                work: dict = {}
-                touched = Touched()
-                owner = f"torch.optim.{self._torch}"
-                maximize = group.get("maximize")
-                # read once per group, not per parameter
-                array_states, scalar_states = rule.arrays, rule.scalars
-                array_keys = [s.keyword for s in array_states]
-                scalar_keys = [s.keyword for s in scalar_states]
-                for p, grad in zip(params, grads):
-                    if rule.sparse and grad.layout == torch.strided:  # as torch's class
-                        raise SymoptError(f"{owner} takes sparse gradients only, as torch's does, not a dense one")
-                    grad = gradient(rule, p, -grad if maximize else grad, owner)
-                    if p.dtype not in by_dtype:
-                        by_dtype[p.dtype] = self._values(rule, kernel, group, p.dtype, kept)
-                    values, dead = by_dtype[p.dtype]
-                    state = self.state[p]
-                    if not state:
-                        state.update(self._initial(rule, kernel, p, values, dead))
-                    else:
-                        self._check_state(rule, state, p, dead)
-                    tensors = [state.get(key) for key in array_keys]
-                    target = p
-                    if isinstance(grad, tuple):  # a sparse gradient: the touched elements alone
-                        index, grad = grad
-                        target, tensors = touched.gather(index, p, tensors)
-                    items = work.get(p.dtype)
-                    if items is None:
-                        items = work[p.dtype] = ([], [], [], [], [], [])
-                    if target.is_complex():
-                        target, grad, tensors = real_view(target), real_view(grad), [
-                            real_view(a) if a is not None else a for a in tensors]
-                    items[0].append(target)
-                    items[1].append(grad)
-                    if any(a is None for a in tensors):
-                        tensors = [a if a is not None else self._scratch(target, s) for s, a in zip(array_states, tensors)]
-                    items[2].append(tensors)
-                    items[3].append([float(_number(state[key])) for key in scalar_keys] if scalar_keys else [])
-                    items[4].append(int(_number(state["step"])) + 1)
-                    items[5].append(state)
-                for dtype, (params, grads, arrays, scalars, steps, states) in work.items():
-                    advanced = self._step_group(group, kernel, by_dtype[dtype][0], params, grads, arrays, scalars, steps)
-                    touched.scatter()
-                    for state, new, t in zip(states, advanced, steps):
-                        for s, key in zip(scalar_states, scalar_keys):
-                            state[key] = new[s.name]
-                        state["step"].fill_(t)
+                with torch.no_grad():
+                    self._step_other(group, rule, kernel, kept, params, grads)
+
+        def _step_other(self, group, rule, kernel, kept, params, grads) -> None:
+            """The step of a group :meth:`_step_kept` does not take (under ``no_grad``): a usual group by
+            :meth:`_step_usual`, any other tensor by tensor, with its errors."""
+            if self._step_usual(group, rule, kernel, kept, params, grads):
+                return
+            by_dtype: dict = {}
+            work: dict = {}
+            touched = Touched()
+            owner = f"torch.optim.{self._torch}"
+            maximize = group.get("maximize")
+            # read once per group, not per parameter
+            array_states, scalar_states = rule.arrays, rule.scalars
+            array_keys = [s.keyword for s in array_states]
+            scalar_keys = [s.keyword for s in scalar_states]
+            for p, grad in zip(params, grads):
+                if rule.sparse and grad.layout == torch.strided:  # as torch's class
+                    raise SymoptError(f"{owner} takes sparse gradients only, as torch's does, not a dense one")
+                grad = gradient(rule, p, -grad if maximize else grad, owner)
+                if p.dtype not in by_dtype:
+                    by_dtype[p.dtype] = self._values(rule, kernel, group, p.dtype, kept)
+                values, dead = by_dtype[p.dtype]
+                state = self.state[p]
+                if not state:
+                    state.update(self._initial(rule, kernel, p, values, dead))
+                else:
+                    self._check_state(rule, state, p, dead)
+                tensors = [state.get(key) for key in array_keys]
+                target = p
+                if isinstance(grad, tuple):  # a sparse gradient: the touched elements alone
+                    index, grad = grad
+                    target, tensors = touched.gather(index, p, tensors)
+                items = work.get(p.dtype)
+                if items is None:
+                    items = work[p.dtype] = ([], [], [], [], [], [])
+                if target.is_complex():
+                    target, grad, tensors = real_view(target), real_view(grad), [
+                        real_view(a) if a is not None else a for a in tensors]
+                items[0].append(target)
+                items[1].append(grad)
+                if any(a is None for a in tensors):
+                    tensors = [a if a is not None else self._scratch(target, s) for s, a in zip(array_states, tensors)]
+                items[2].append(tensors)
+                items[3].append([float(_number(state[key])) for key in scalar_keys] if scalar_keys else [])
+                items[4].append(int(_number(state["step"])) + 1)
+                items[5].append(state)
+            for dtype, (params, grads, arrays, scalars, steps, states) in work.items():
+                advanced = self._step_group(group, kernel, by_dtype[dtype][0], params, grads, arrays, scalars, steps)
+                touched.scatter()
+                for state, new, t in zip(states, advanced, steps):
+                    for s, key in zip(scalar_states, scalar_keys):
+                        state[key] = new[s.name]
+                    state["step"].fill_(t)
 
         def _step_usual(self, group, rule, kernel, kept, params, grads) -> bool:
             """The step of a usual group, read in a few calls per list rather than a few dozen per
@@ -378,9 +387,6 @@ def _base_class():
             takes it, with its errors)."""
             if rule.sparse or rule.scalars:
                 return False
-            if (group.get("fused") is True or group.get("foreach") is True) and not group.get("maximize") \
-                    and self._step_kept(group, rule, kernel, kept, params, grads):
-                return True
             kinds = set(map(_DTYPE, params))
             dtype = kinds.pop() if len(kinds) == 1 else None
             if dtype not in (torch.float32, torch.float64) or set(map(_LAYOUT, grads)) != {torch.strided}:
@@ -425,7 +431,7 @@ def _base_class():
             their arrays and step counts read in a few calls per list, the counts advanced in the same
             pass over them. False, having changed nothing, where it does not apply (:meth:`_step_usual`
             goes on, with its errors)."""
-            together = _group_of(kernel)
+            together = _group_of(kernel) if not (rule.sparse or rule.scalars) else None
             if together is None:
                 return False
             states = _states(self.state, params)
