@@ -653,7 +653,7 @@ class GroupKernel:
         Raises:
             SymoptError: for a tensor whose arrays overlap, in one line.
         """
-        if self._scalar_names or not params or len(counters) != len(params):
+        if self._scalar_names or not params or (counters and len(counters) != len(params)):
             return None
         arrays = [*params, *grads, *itertools.chain.from_iterable(columns)]
         guards, base_pointer = _guards()
@@ -681,8 +681,8 @@ class GroupKernel:
         if kept is _MISSING:
             kept = None
             regular = self._check_regular(params, arrays, key[:5 * len(arrays)])  # raises for overlapping arrays
-            counter = Counters.of(counters) if regular is not None else None
-            if counter is not None:
+            counter = Counters.of(counters) if regular is not None and counters else None
+            if regular is not None and (counter is not None or not counters):
                 kept = (*regular, counter, {})  # dtype, addresses, sizes, chunks; counters, tables of numbers
             if len(self._counted) >= _KEPT:
                 self._counted.clear()
@@ -695,19 +695,25 @@ class GroupKernel:
                                                dynamic_dims_strides=[list(t.stride()) for t in tensors]), kept)
         return kept
 
-    def run_usual(self, usual: tuple, values: list[float], *, threads: int | None = None) -> bool:
+    def run_usual(self, usual: tuple, values: list[float], *, threads: int | None = None, t: int | None = None) -> bool:
         """The step of a group :meth:`usual` returned, with ``values`` the hyperparameters in the rule's
         order, checked (:meth:`Kernel.hyperparameters`): each counter advanced to its whole part plus
         one (as ``fill_`` writes it) and the group stepped at that number, in one pass. False, having
         changed nothing, if the counts are not one whole number from 0 to 2**53 - 1 (the caller steps
-        the group its own way, with its errors). If the pass fails, the counts are put back."""
+        the group its own way, with its errors). If the pass fails, the counts are put back. A group
+        :meth:`usual` was given no counters for is stepped at ``t``."""
         dtype, addresses, sizes, chunks, counter, tables = usual
-        count = counter.advance_same()
-        if count is None:
-            return False
+        if counter is not None:
+            count = counter.advance_same()
+            if count is None:
+                return False
+            t = count + 1
+        elif t is None:
+            raise SymoptError("run_usual: a group without counters takes t")
+        else:
+            count = None
         if not sizes:
             return True
-        t = count + 1
         try:
             arguments = [t, *values]
             program, hoisted, _ = self._passes._scalars(arguments, inplace=True)
@@ -726,7 +732,8 @@ class GroupKernel:
             if not compiled:
                 self._compiled.add((step, dtype))
         except BaseException:
-            counter.put_back(count)
+            if counter is not None:
+                counter.put_back(count)
             raise
         return True
 

@@ -70,7 +70,7 @@ GROUP_KEYS = ("params", "param_names")
 FLOAT64_EPS = 2.220446049250313e-16
 MAX_STEP = 2**53
 _GRAD, _DTYPE, _LAYOUT = operator.attrgetter("grad"), operator.attrgetter("dtype"), operator.attrgetter("layout")
-_ITEM, _STEP = operator.methodcaller("item"), operator.itemgetter("step")
+_ITEM = operator.methodcaller("item")
 _PLAIN = frozenset({float, int, bool, str, type(None)})  # a group's values that key as they are
 _EAGER: dict = {}  # a class -> its _step as symopt.torch.eager leaves it
 
@@ -275,6 +275,17 @@ def _base_class():
                 kernel = kernels[id(rule)] = _kernel(rule)
             return kernel
 
+        def _counts(self, rule) -> bool:
+            """Whether a parameter's state keeps a step count: where torch.optim's class keeps one
+            (:func:`_torch_counts`: not SGD's) or the rule reads t past its first step
+            (:func:`_reads_step`). Without one, a step is the first where the state is made (t = 1), and
+            any other is t = 2, which such a rule computes as every later step; kept by the rule's identity."""
+            counts = self.__dict__.setdefault("_counting", {})
+            found = counts.get(id(rule))
+            if found is None or found[0] is not rule:
+                found = counts[id(rule)] = (rule, _torch_counts(self._torch) or _reads_step(rule))
+            return found[1]
+
         def _raw(self, rule, group) -> dict:
             return from_library_keywords(rule, {h.keyword: group[h.keyword] for h in rule.hypers
                                                 if h.keyword in group})
@@ -331,6 +342,15 @@ def _base_class():
             :meth:`_step_usual`, any other tensor by tensor, with its errors."""
             if self._step_usual(group, rule, kernel, kept, params, grads):
                 return
+            made = []  # the states made at this step without a count (undone if the step fails)
+            try:
+                self._step_states(group, rule, kernel, kept, params, grads, made)
+            except BaseException:
+                for state in made:
+                    state.clear()
+                raise
+
+        def _step_states(self, group, rule, kernel, kept, params, grads, made) -> None:
             by_dtype: dict = {}
             work: dict = {}
             touched = Touched()
@@ -348,8 +368,11 @@ def _base_class():
                     by_dtype[p.dtype] = self._values(rule, kernel, group, p.dtype, kept)
                 values, dead = by_dtype[p.dtype]
                 state = self.state[p]
-                if not state:
+                fresh = not state
+                if fresh:
                     state.update(self._initial(rule, kernel, p, values, dead))
+                    if "step" not in state:
+                        made.append(state)
                 else:
                     self._check_state(rule, state, p, dead)
                 tensors = [state.get(key) for key in array_keys]
@@ -369,7 +392,8 @@ def _base_class():
                     tensors = [a if a is not None else self._scratch(target, s) for s, a in zip(array_states, tensors)]
                 items[2].append(tensors)
                 items[3].append([float(_number(state[key])) for key in scalar_keys] if scalar_keys else [])
-                items[4].append(int(_number(state["step"])) + 1)
+                count = state.get("step")  # none where torch keeps none: 1 at the state's first step, else 2
+                items[4].append(int(_number(count)) + 1 if count is not None else 1 if fresh else 2)
                 items[5].append(state)
             for dtype, (params, grads, arrays, scalars, steps, states) in work.items():
                 advanced = self._step_group(group, kernel, by_dtype[dtype][0], params, grads, arrays, scalars, steps)
@@ -377,7 +401,9 @@ def _base_class():
                 for state, new, t in zip(states, advanced, steps):
                     for s, key in zip(scalar_states, scalar_keys):
                         state[key] = new[s.name]
-                    state["step"].fill_(t)
+                    count = state.get("step")
+                    if count is not None:
+                        count.fill_(t)
 
         def _step_usual(self, group, rule, kernel, kept, params, grads) -> bool:
             """The step of a usual group, read in a few calls per list rather than a few dozen per
@@ -393,22 +419,46 @@ def _base_class():
                 return False
             states = [self.state[p] for p in params]
             values, dead = self._values(rule, kernel, group, dtype, kept)
-            if not all(states):
-                for p, state in zip(params, states):
-                    if not state:
+            fresh = list(map(operator.not_, states))
+            made = []  # the states made here without a count: undone if this returns False or fails
+            if any(fresh):
+                for p, state, new in zip(params, states, fresh):
+                    if new:
                         state.update(self._initial(rule, kernel, p, values, dead))
+                        if "step" not in state:
+                            made.append(state)
+            try:
+                done = self._step_made(group, rule, kernel, values, params, grads, states, fresh)
+            except BaseException:
+                done = False
+                raise
+            finally:
+                if not done:
+                    for state in made:
+                        state.clear()
+            return done
+
+        def _step_made(self, group, rule, kernel, values, params, grads, states, fresh) -> bool:
+            """:meth:`_step_usual` once the states are made (``fresh``: made at this step)."""
             columns = [list(map(dict.get, states, itertools.repeat(s.keyword))) for s in rule.arrays]
             if not all(all(map(operator.is_not, column, itertools.repeat(None))) for column in columns):
                 return False  # a state torch does not keep (a dead buffer), or one missing: checked there
-            counters = list(map(_STEP, states))
+            counters = list(map(dict.get, states, itertools.repeat("step")))
             fused = group.get("fused") is True or group.get("foreach") is True  # numba's; the default path: torch's
-            through = _counters(counters) if fused else None
-            if through is not None:  # advanced now, while in cache; put back if the step fails
-                counts = through.advance()
-            elif set(map(type, counters)) <= {torch.Tensor}:
-                counts = list(map(_ITEM, counters))
+            if counters[0] is None:  # no counts (where torch keeps none): 1 at a state's first step, else 2
+                if not all(map(operator.is_, counters, itertools.repeat(None))):
+                    return False
+                through, counters, counts = None, [], [0 if new else 1 for new in fresh]
+            elif not all(map(operator.is_not, counters, itertools.repeat(None))):
+                return False  # some states with a count, some without: the general loop
             else:
-                return False
+                through = _counters(counters) if fused else None
+                if through is not None:  # advanced now, while in cache; put back if the step fails
+                    counts = through.advance()
+                elif set(map(type, counters)) <= {torch.Tensor}:
+                    counts = list(map(_ITEM, counters))
+                else:
+                    return False
             try:
                 steps = [int(count) + 1 for count in counts.tolist()] if through is not None else \
                     [int(count) + 1 for count in counts]
@@ -435,16 +485,24 @@ def _base_class():
             if together is None:
                 return False
             states = _states(self.state, params)
-            if not all(states):
-                return False  # states to make: _step_usual makes them
+            t = None  # from the counts
+            if not all(states):  # states to make (_step_usual makes them), or none to keep (SGD's without momentum)
+                if rule.arrays or any(states) or self._counts(rule):
+                    return False
+                t = 1  # as every step of a state made empty
             columns = [list(map(dict.get, states, itertools.repeat(s.keyword))) for s in rule.arrays]
             if not all(all(map(operator.is_not, column, itertools.repeat(None))) for column in columns):
                 return False
-            usual = together.usual(params, grads, columns, list(map(dict.get, states, itertools.repeat("step"))))
+            counters = list(map(dict.get, states, itertools.repeat("step")))
+            if counters[0] is None:  # no counts (where torch keeps none): each state made at an earlier step
+                if not all(map(operator.is_, counters, itertools.repeat(None))):
+                    return False
+                counters, t = [], t or 2
+            usual = together.usual(params, grads, columns, counters)
             if usual is None:
                 return False
             values, _ = self._values(rule, kernel, group, params[0].dtype, kept)
-            return together.run_usual(usual, values, threads=torch.get_num_threads())
+            return together.run_usual(usual, values, threads=torch.get_num_threads(), t=t)
 
         def _step_group(self, group, kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
             """The step of one param group's parameters of one dtype: with ``fused=True`` or
@@ -464,7 +522,9 @@ def _base_class():
             return scratch[key]
 
         def _initial(self, rule, kernel, p, values, dead) -> dict:
-            state = {"step": torch.tensor(0.0, dtype=_scalar_dtype())}
+            """A parameter's state at its first step: a step count where torch's class keeps one or the
+            rule reads it (:meth:`_counts`), the rule's states torch keeps."""
+            state = {"step": torch.tensor(0.0, dtype=_scalar_dtype())} if self._counts(rule) else {}
             for s, value in zip(rule.states, initial_state(kernel, p, values)):
                 if value is not None and s.name not in dead:
                     state[s.keyword] = value
@@ -572,6 +632,11 @@ def _base_class():
             if (isinstance(number, bool) or not isinstance(number, float | int) or not math.isfinite(number)
                     or number != int(number) or not 0 <= number <= MAX_STEP):
                 raise SymoptError(f"{where}: step must be a whole number from 0 to 2**53, not {number!r}")
+            if not self._counts(rule):  # kept as torch keeps it, without a count; a state never stepped: none
+                state.pop("step", None)
+                if number == 0:
+                    state.clear()
+                return
             if "step" not in state:  # torch keeps no count (SGD's): its step does not read one past the first
                 if _reads_step(rule):
                     raise SymoptError(f"{where} has no 'step', which {_label(rule)} reads")
@@ -619,6 +684,25 @@ def _states(state: dict, params: list) -> list[dict]:
         if all(map(operator.is_, keys, params)):
             return list(state.values())
     return [state[p] for p in params]
+
+
+@functools.cache
+def _torch_counts(name: str) -> bool:
+    """Whether torch.optim.``name`` keeps a step count in a parameter's state (SGD keeps none): seen
+    after one step of torch's class on a small parameter, with momentum where its default is 0 (a
+    buffer to keep); True where that step fails (a class of sparse gradients)."""
+    torch = require_torch()
+    cls = getattr(torch.optim, name)
+    signature = inspect.signature(cls).parameters
+    kwargs = {"momentum": 0.9} if "momentum" in signature and signature["momentum"].default == 0 else {}
+    p = torch.nn.Parameter(torch.ones(2, 2))
+    p.grad = torch.ones(2, 2)
+    try:
+        optimizer = cls([p], **kwargs)
+        optimizer.step()
+    except Exception:  # noqa: BLE001 - any refusal: keep a count
+        return True
+    return "step" in optimizer.state[p]
 
 
 def _kept(state, p) -> bool:
