@@ -131,6 +131,7 @@ def optimizer_class(name: str):
     cls = type(name, (base,), {"__doc__": doc, "__module__": __name__, "__qualname__": name,
                                "_torch": name, "_rules": rules, "_signature": signature})
     cls.__signature__ = signature
+    cls._others, cls._keys = _foreign(name), _keying(cls, names=True)  # read at every step
     return cls
 
 
@@ -145,6 +146,8 @@ def _base_class():
         _torch: str = ""
         _rules: tuple = ()
         _signature: inspect.Signature
+        _others: frozenset = frozenset()  # _foreign(_torch)
+        _keys: tuple = ()  # _keying(cls, names=True)
 
         def __init__(self, params, *args, **kwargs):
             keywords = list(self._signature.parameters)[1:]
@@ -242,8 +245,8 @@ def _base_class():
             group's checked hyperparameters in by dtype (:meth:`_values`); kept under the group's values
             while they are plain numbers (a scheduler moving one makes a new entry: a few are kept),
             so that a step does not map torch's keywords again while they do not change."""
-            others = _foreign(self._torch)
-            raw = tuple(map(group.get, _keying(type(self), names=True)))
+            others = self._others
+            raw = tuple(map(group.get, self._keys))
             if not others.isdisjoint(group) or not _plain(raw):
                 rule = self._rule(group)
                 return rule, self._kernel(rule), {}
@@ -315,6 +318,9 @@ def _base_class():
             if closure is not None:
                 with torch.enable_grad():
                     loss = closure()
+            if not torch.compiler.is_compiling() and _dynamo_callback() is None:  # eager, outside compiled code
+                self._step()
+                return loss
             run = _EAGER.get(type(self))
             if run is None:  # made once per class, not at every step (importing torch._dynamo takes seconds)
                 run = _EAGER[type(self)] = eager(type(self)._step)
@@ -322,6 +328,7 @@ def _base_class():
             return loss
 
         def _step(self):
+            """The step (see :meth:`step`: under torch.compile, as :func:`symopt.torch.eager` leaves it)."""
             for group in self.param_groups:
                 rule, kernel, kept = self._plan(group)
                 params = group["params"]
@@ -684,6 +691,22 @@ def _states(state: dict, params: list) -> list[dict]:
         if all(map(operator.is_, keys, params)):
             return list(state.values())
     return [state[p] for p in params]
+
+
+def _dynamo_callback():
+    """The frame evaluation torch.compile has installed (None outside compiled code), or None where
+    torch has no such hook."""
+    if not _CALLBACK:
+        try:
+            from torch._C._dynamo.eval_frame import get_eval_frame_callback
+        except ImportError:  # an older or newer torch: the step always goes through symopt.torch.eager
+            def get_eval_frame_callback():
+                return True
+        _CALLBACK.append(get_eval_frame_callback)
+    return _CALLBACK[0]()
+
+
+_CALLBACK: list = []
 
 
 @functools.cache
