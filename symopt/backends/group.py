@@ -489,6 +489,7 @@ class GroupKernel:
     _groups: dict = field(init=False, repr=False, default_factory=dict)  # see _regular
     _counted: dict = field(init=False, repr=False, default_factory=dict)  # see usual
     _guarded: dict = field(init=False, repr=False, default_factory=dict)  # see usual
+    _last: tuple | None = field(init=False, repr=False, default=None)  # usual's addresses at its last miss
     _names: tuple = field(init=False, repr=False)  # the array states'
     _scalar_names: tuple = field(init=False, repr=False)
 
@@ -647,8 +648,10 @@ class GroupKernel:
         tensors (CPU tensors of one element, float32 or float64). What follows from the group (the
         checks, addresses, chunks, the counters' addresses, a table of numbers for each specialisation)
         is kept under the addresses, shapes, dtypes, contiguity and device of every array and the
-        addresses, shapes, dtypes and device of the counters: a step reads those and nothing else per
-        tensor. None where the group or its counters are not usual (the caller steps it its own way).
+        addresses, shapes, dtypes and device of the counters; from the second step in a row with the same
+        addresses, a step reads those and checks the rest in one call (:func:`_guards`). None where the group
+        or its counters are not usual (the caller steps it its own way). ``counters`` may be empty (a
+        group without counts: :meth:`run_usual` takes t).
 
         Raises:
             SymoptError: for a tensor whose arrays overlap, in one line.
@@ -678,6 +681,8 @@ class GroupKernel:
         except RuntimeError:  # a tensor without strided memory (sparse): the general path names it
             return None
         kept = self._counted.get(key, _MISSING)
+        # guarded from its second step in a row (not gradients made anew at every step)
+        repeated, self._last = addresses is not None and addresses == self._last, addresses
         if kept is _MISSING:
             kept = None
             regular = self._check_regular(params, arrays, key[:5 * len(arrays)])  # raises for overlapping arrays
@@ -687,7 +692,7 @@ class GroupKernel:
             if len(self._counted) >= _KEPT:
                 self._counted.clear()
             self._counted[key] = kept
-        if kept is not None and addresses is not None and data_ptr is base_pointer:  # native tensors: guarded
+        if repeated and kept is not None and data_ptr is base_pointer:  # native tensors
             tensors = [*arrays, *counters]
             if len(self._guarded) >= _KEPT:
                 self._guarded.clear()
