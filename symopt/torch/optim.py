@@ -402,8 +402,9 @@ def _base_class():
                 count = state.get("step")  # none where torch keeps none: 1 at the state's first step, else 2
                 items[4].append(int(_number(count)) + 1 if count is not None else 1 if fresh else 2)
                 items[5].append(state)
-            for dtype, (params, grads, arrays, scalars, steps, states) in work.items():
-                advanced = self._step_group(group, kernel, by_dtype[dtype][0], params, grads, arrays, scalars, steps)
+            for dtype, (targets, gradients, arrays, scalars, steps, states) in work.items():
+                advanced = self._step_group(group, kernel, by_dtype[dtype][0], targets, gradients, arrays, scalars,
+                                            steps)
                 touched.scatter()
                 for state, new, t in zip(states, advanced, steps):
                     for s, key in zip(scalar_states, scalar_keys):
