@@ -153,7 +153,11 @@ def pointer(typingctx, address):
 
 @njit(cache=True, nogil=True)
 def step(addresses, wide, values, mode):
-    # mode 0: read into values; 1: write values; 2: read into values, write each one's whole part + 1
+    # mode 0: read into values; 1: write values; 2: read into values, write each one's whole part + 1;
+    # 3: if every counter holds one whole number from 0 to values[0] - 1, write it + 1 into each and
+    # return it, else return -1 having written nothing
+    if mode == 3:
+        return same(addresses, wide, values[0])
     for i in range(addresses.size):
         if wide[i]:
             counter = carray(pointer(addresses[i]), 1, float64)
@@ -171,6 +175,29 @@ def step(addresses, wide, values, mode):
                 single[0] = float32(values[i])
             elif mode == 2:
                 single[0] = float32(int(values[i]) + 1.0)
+    return 0.0
+
+
+@njit(nogil=True)
+def same(addresses, wide, limit):
+    first = -1.0
+    for i in range(addresses.size):
+        if wide[i]:
+            value = carray(pointer(addresses[i]), 1, float64)[0]
+        else:
+            value = float64(carray(pointer(addresses[i]), 1, float32)[0])
+        if i == 0:
+            first = value
+        elif value != first:
+            return -1.0
+    if not (first >= 0.0 and first < limit) or first != float64(int(first)):  # NaN fails the first test
+        return -1.0
+    for i in range(addresses.size):
+        if wide[i]:
+            carray(pointer(addresses[i]), 1, float64)[0] = first + 1.0
+        else:
+            carray(pointer(addresses[i]), 1, float32)[0] = float32(first + 1.0)
+    return first
 """
 
 
@@ -184,6 +211,8 @@ class Counters:
     one call. :meth:`of` checks the tensors and takes their addresses once."""
 
     _loaded: ClassVar[list] = []  # the compiled loop, loaded once (load() hashes its source)
+
+    _limit: ClassVar[np.ndarray] = np.array([float(MAX_STEP)])  # advance_same's bound (never written)
 
     def __init__(self, addresses: np.ndarray, wide: np.ndarray):
         self.addresses, self.wide = addresses, wide
@@ -224,6 +253,16 @@ class Counters:
     def write(self, values) -> None:
         _call(self._step, (self.addresses, self.wide, np.asarray(values, dtype=np.float64), 1))
 
+    def advance_same(self) -> int | None:
+        """Each counter to its number plus one, if they all hold one whole number from 0 to 2**53 - 1:
+        that number (for :meth:`put_back`); else None, having written nothing. One call, no array made."""
+        first = _call(self._step, (self.addresses, self.wide, self._limit, 3))
+        return None if first < 0 else int(first)
+
+    def put_back(self, count: int) -> None:
+        """Every counter to ``count`` (what :meth:`advance_same` found)."""
+        self.write(np.full(self.addresses.size, float(count)))
+
     def advance(self) -> np.ndarray:
         """Each counter to its whole part plus one (``int(n) + 1``, as ``fill_`` would write it); the
         numbers they held before (for :meth:`write` to put back)."""
@@ -242,10 +281,20 @@ class _Pass:
     scalars: list
     literals: list
 
+    positions: list = field(init=False, repr=False, compare=False)  # of each scalar in names (the last)
+
+    def __post_init__(self):
+        where = {name: j for j, name in enumerate(self.names)}
+        object.__setattr__(self, "positions", [where[s] for s in self.scalars])
+
     def numbers(self, hoisted: list[float], arguments: list, dtype: np.dtype) -> np.ndarray:
-        given = dict(zip(self.names, [*hoisted, *arguments]))
         # cast as the per-tensor numba kernel casts (dtype.type of each Python float)
-        return np.array([given[s] for s in self.scalars] + self.literals, dtype=dtype)
+        return np.array(self.row(hoisted, arguments), dtype=dtype)
+
+    def row(self, hoisted: list[float], arguments: list) -> list:
+        """The numbers of a tensor's row, as Python numbers (cast where they are stored)."""
+        given = [*hoisted, *arguments]
+        return [given[j] for j in self.positions] + self.literals
 
 
 class _Passes(Kernel):
@@ -288,6 +337,34 @@ def _readers(types: set) -> tuple:
             _READERS.clear()
         _READERS[key] = made
     return made
+
+
+_GUARDS: list = []
+
+
+def _guards() -> tuple:
+    """torch's check of many tensors' properties in one call, and the address reader of its tensors
+    (``TensorBase.data_ptr``); ``(None, None)`` where torch has no such check.
+
+    The check is ``torch._C._dynamo.guards.TensorGuards`` (what torch.compile's guards were built on;
+    private): made from tensors, sizes and strides, its ``check(*tensors)`` is True only for tensors
+    of the same Python types, dtypes, devices, sizes, strides, ``requires_grad`` and dispatch keys, in
+    C++ (a fifth of the cost of reading them one by one in Python). :meth:`GroupKernel.usual` keeps a
+    usual group under its tensors' addresses with such a check of the rest."""
+    if not _GUARDS:
+        try:
+            import torch
+            from torch._C._dynamo.guards import TensorGuards
+
+            made = (TensorGuards, torch._C.TensorBase.data_ptr)
+            probe = torch.zeros(2)
+            if not TensorGuards(probe, dynamic_dims_sizes=[[2]], dynamic_dims_strides=[[1]]).check(probe) or \
+                    TensorGuards(probe, dynamic_dims_sizes=[[2]], dynamic_dims_strides=[[1]]).check(probe[:1]):
+                made = (None, None)
+        except (ImportError, AttributeError, TypeError, RuntimeError):
+            made = (None, None)
+        _GUARDS.append(made)
+    return _GUARDS[0]
 
 
 def _numpy_dtype(kind):
@@ -410,6 +487,9 @@ class GroupKernel:
     _chunks: dict = field(init=False, repr=False, default_factory=dict)
     _compiled: set = field(init=False, repr=False, default_factory=set)
     _groups: dict = field(init=False, repr=False, default_factory=dict)  # see _regular
+    _counted: dict = field(init=False, repr=False, default_factory=dict)  # see usual
+    _guarded: dict = field(init=False, repr=False, default_factory=dict)  # see usual
+    _last: tuple | None = field(init=False, repr=False, default=None)  # usual's addresses at its last miss
     _names: tuple = field(init=False, repr=False)  # the array states'
     _scalar_names: tuple = field(init=False, repr=False)
 
@@ -561,6 +641,111 @@ class GroupKernel:
             hyper = hyper or {h.name: v for h, v in zip(self.rule.hypers, values)}
             advanced[k] = self._step_alone(params[k], grads[k], [column[k] for column in columns], scalars[k], steps[k], hyper)
         return advanced
+
+    def usual(self, params: list, grads: list, columns: list[list], counters: list):
+        """A torch optimizer's usual group (see :meth:`_regular`) with its step counts, for
+        :meth:`run_usual`: ``columns`` as :meth:`run` takes them, ``counters`` the parameters' ``step``
+        tensors (CPU tensors of one element, float32 or float64). What follows from the group (the
+        checks, addresses, chunks, the counters' addresses, a table of numbers for each specialisation)
+        is kept under the addresses, shapes, dtypes, contiguity and device of every array and the
+        addresses, shapes, dtypes and device of the counters; from the second step in a row with the same
+        addresses, a step reads those and checks the rest in one call (:func:`_guards`). None where the group
+        or its counters are not usual (the caller steps it its own way). ``counters`` may be empty (a
+        group without counts: :meth:`run_usual` takes t).
+
+        Raises:
+            SymoptError: for a tensor whose arrays overlap, in one line.
+        """
+        if self._scalar_names or not params or (counters and len(counters) != len(params)):
+            return None
+        arrays = [*params, *grads, *itertools.chain.from_iterable(columns)]
+        guards, base_pointer = _guards()
+        addresses = None
+        if guards is not None:  # the addresses, then every other property in one call (see _guards)
+            try:
+                addresses = (*map(base_pointer, arrays), *map(base_pointer, counters))
+            except (TypeError, RuntimeError):  # not a torch tensor, or not strided: looked at below
+                addresses = None
+            else:
+                found = self._guarded.get(addresses)
+                if found is not None and found[0].check(*arrays, *counters):
+                    return found[1]
+        types = set(map(type, arrays)) | set(map(type, counters))
+        if not _torch_tensors(types):
+            return None
+        data_ptr, shape, dtype, contiguous, is_cpu, _ = _readers(types)
+        try:
+            key = (*map(data_ptr, arrays), *map(shape, arrays), *map(dtype, arrays), *map(contiguous, arrays),
+                   *map(is_cpu, arrays), *map(data_ptr, counters), *map(shape, counters), *map(dtype, counters),
+                   *map(is_cpu, counters))
+        except RuntimeError:  # a tensor without strided memory (sparse): the general path names it
+            return None
+        kept = self._counted.get(key, _MISSING)
+        # guarded from its second step in a row (not gradients made anew at every step)
+        repeated, self._last = addresses is not None and addresses == self._last, addresses
+        if kept is _MISSING:
+            kept = None
+            regular = self._check_regular(params, arrays, key[:5 * len(arrays)])  # raises for overlapping arrays
+            counter = Counters.of(counters) if regular is not None and counters else None
+            if regular is not None and (counter is not None or not counters):
+                kept = (*regular, counter, {})  # dtype, addresses, sizes, chunks; counters, tables of numbers
+            if len(self._counted) >= _KEPT:
+                self._counted.clear()
+            self._counted[key] = kept
+        if repeated and kept is not None and data_ptr is base_pointer:  # native tensors
+            tensors = [*arrays, *counters]
+            if len(self._guarded) >= _KEPT:
+                self._guarded.clear()
+            self._guarded[addresses] = (guards(*tensors, dynamic_dims_sizes=[list(t.shape) for t in tensors],
+                                               dynamic_dims_strides=[list(t.stride()) for t in tensors]), kept)
+        return kept
+
+    def run_usual(self, usual: tuple, values: list[float], *, threads: int | None = None, t: int | None = None) -> bool:
+        """The step of a group :meth:`usual` returned, with ``values`` the hyperparameters in the rule's
+        order, checked (:meth:`Kernel.hyperparameters`): each counter advanced to its whole part plus
+        one (as ``fill_`` writes it) and the group stepped at that number, in one pass. False, having
+        changed nothing, if the counts are not one whole number from 0 to 2**53 - 1 (the caller steps
+        the group its own way, with its errors). If the pass fails, the counts are put back. A group
+        :meth:`usual` was given no counters for is stepped at ``t``."""
+        dtype, addresses, sizes, chunks, counter, tables = usual
+        if counter is not None:
+            count = counter.advance_same()
+            if count is None:
+                return False
+            t = count + 1
+        elif t is None:
+            raise SymoptError("run_usual: a group without counters takes t")
+        else:
+            count = None
+        if not sizes:
+            return True
+        try:
+            arguments = [t, *values]
+            last = tables.get(None)  # the step's numbers at the last step: the same where t was (SGD's t = 2)
+            if last is not None and last[0] == arguments:
+                step, table = last[1], last[2]
+            else:
+                program, hoisted, _ = self._passes._scalars(arguments, inplace=True)
+                row = program.arrays.row(hoisted, arguments)
+                table = tables.get(id(program))
+                if table is None:
+                    table = tables[id(program)] = np.empty((len(sizes), len(row)), dtype=dtype)
+                table[:] = row  # cast as numbers() casts
+                step = program.arrays.step
+                tables[None] = (arguments, step, table)
+            workers = max(1, int(threads)) if threads is not None else require_numba().get_num_threads()
+            made = chunks.get(workers)
+            if made is None:
+                made = chunks[workers] = self._chunk_table(sizes, workers)
+            compiled = (step, dtype) in self._compiled
+            _run(step, (addresses, made[0], table), made[1], compiled)
+            if not compiled:
+                self._compiled.add((step, dtype))
+        except BaseException:
+            if counter is not None:
+                counter.put_back(count)
+            raise
+        return True
 
     def _regular(self, params: list, grads: list, columns: list[list], steps: list[int]):
         """A torch optimizer's usual group: contiguous CPU tensors of one dtype, each gradient and state

@@ -156,18 +156,18 @@ def _uncached(step) -> None:
     step._cache = NullCache()
 
 
-def _call(step, args) -> None:
+def _call(step, args):
     """``step(*args)``; if numba's disk cache fails (a damaged ``.nbi``/``.nbc``, a full disk), again
     without it."""
-    from numba.core.caching import NullCache
-
     try:
-        step(*args)
+        return step(*args)
     except Exception:
+        from numba.core.caching import NullCache
+
         if isinstance(getattr(step, "_cache", None), NullCache):
             raise
         _uncached(step)
-        step(*args)
+        return step(*args)
 
 
 def _flat(a: np.ndarray) -> np.ndarray:

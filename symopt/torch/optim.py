@@ -58,8 +58,8 @@ import math
 import operator
 
 from symopt.errors import SymoptError, UnknownNameError
-from symopt.torch import (Touched, _kernel, _number, eager, gradient, initial_state, real_view, require_torch,
-                          step_group)
+from symopt.torch import (Touched, _group_of, _kernel, _number, eager, gradient, initial_state, real_view,
+                          require_torch, step_group)
 
 # Keywords that choose how torch computes a step, not what it computes.
 IMPLEMENTATION = ("foreach", "fused", "capturable")
@@ -70,8 +70,9 @@ GROUP_KEYS = ("params", "param_names")
 FLOAT64_EPS = 2.220446049250313e-16
 MAX_STEP = 2**53
 _GRAD, _DTYPE, _LAYOUT = operator.attrgetter("grad"), operator.attrgetter("dtype"), operator.attrgetter("layout")
-_ITEM, _STEP = operator.methodcaller("item"), operator.itemgetter("step")
+_ITEM = operator.methodcaller("item")
 _PLAIN = frozenset({float, int, bool, str, type(None)})  # a group's values that key as they are
+_EAGER: dict = {}  # a class -> its _step as symopt.torch.eager leaves it
 
 
 class Refused(SymoptError, AttributeError):
@@ -130,6 +131,7 @@ def optimizer_class(name: str):
     cls = type(name, (base,), {"__doc__": doc, "__module__": __name__, "__qualname__": name,
                                "_torch": name, "_rules": rules, "_signature": signature})
     cls.__signature__ = signature
+    cls._others, cls._keys = _foreign(name), _keying(cls, names=True)  # read at every step
     return cls
 
 
@@ -144,6 +146,8 @@ def _base_class():
         _torch: str = ""
         _rules: tuple = ()
         _signature: inspect.Signature
+        _others: frozenset = frozenset()  # _foreign(_torch)
+        _keys: tuple = ()  # _keying(cls, names=True)
 
         def __init__(self, params, *args, **kwargs):
             keywords = list(self._signature.parameters)[1:]
@@ -241,8 +245,8 @@ def _base_class():
             group's checked hyperparameters in by dtype (:meth:`_values`); kept under the group's values
             while they are plain numbers (a scheduler moving one makes a new entry: a few are kept),
             so that a step does not map torch's keywords again while they do not change."""
-            others = _foreign(self._torch)
-            raw = tuple(map(group.get, _keying(type(self), names=True)))
+            others = self._others
+            raw = tuple(map(group.get, self._keys))
             if not others.isdisjoint(group) or not _plain(raw):
                 rule = self._rule(group)
                 return rule, self._kernel(rule), {}
@@ -274,6 +278,17 @@ def _base_class():
                 kernel = kernels[id(rule)] = _kernel(rule)
             return kernel
 
+        def _counts(self, rule) -> bool:
+            """Whether a parameter's state keeps a step count: where torch.optim's class keeps one
+            (:func:`_torch_counts`: not SGD's) or the rule reads t past its first step
+            (:func:`_reads_step`). Without one, a step is the first where the state is made (t = 1), and
+            any other is t = 2, which such a rule computes as every later step; kept by the rule's identity."""
+            counts = self.__dict__.setdefault("_counting", {})
+            found = counts.get(id(rule))
+            if found is None or found[0] is not rule:
+                found = counts[id(rule)] = (rule, _reads_step(rule) or _torch_counts(self._torch))
+            return found[1]
+
         def _raw(self, rule, group) -> dict:
             return from_library_keywords(rule, {h.keyword: group[h.keyword] for h in rule.hypers
                                                 if h.keyword in group})
@@ -303,11 +318,17 @@ def _base_class():
             if closure is not None:
                 with torch.enable_grad():
                     loss = closure()
-            eager(self._step)()
+            if not torch.compiler.is_compiling() and _dynamo_callback() is None:  # eager, outside compiled code
+                self._step()
+                return loss
+            run = _EAGER.get(type(self))
+            if run is None:  # made once per class, not at every step (importing torch._dynamo takes seconds)
+                run = _EAGER[type(self)] = eager(type(self)._step)
+            run(self)
             return loss
 
-        @torch.no_grad()
         def _step(self):
+            """The step (see :meth:`step`: under torch.compile, as :func:`symopt.torch.eager` leaves it)."""
             for group in self.param_groups:
                 rule, kernel, kept = self._plan(group)
                 params = group["params"]
@@ -316,55 +337,81 @@ def _base_class():
                     params, grads = [p for p, g in zip(params, grads) if g is not None], [g for g in grads if g is not None]
                 if not params:
                     continue
-                if self._step_usual(group, rule, kernel, kept, params, grads):
+                # the kept pass writes through the tensors' memory and makes no tensor: no grad mode to set
+                if (group.get("fused") is True or group.get("foreach") is True) and not group.get("maximize") \
+                        and self._step_kept(group, rule, kernel, kept, params, grads):
                     continue
-                by_dtype: dict = {}
-                work: dict = {}
-                touched = Touched()
-                owner = f"torch.optim.{self._torch}"
-                maximize = group.get("maximize")
-                # read once per group, not per parameter
-                array_states, scalar_states = rule.arrays, rule.scalars
-                array_keys = [s.keyword for s in array_states]
-                scalar_keys = [s.keyword for s in scalar_states]
-                for p, grad in zip(params, grads):
-                    if rule.sparse and grad.layout == torch.strided:  # as torch's class
-                        raise SymoptError(f"{owner} takes sparse gradients only, as torch's does, not a dense one")
-                    grad = gradient(rule, p, -grad if maximize else grad, owner)
-                    if p.dtype not in by_dtype:
-                        by_dtype[p.dtype] = self._values(rule, kernel, group, p.dtype, kept)
-                    values, dead = by_dtype[p.dtype]
-                    state = self.state[p]
-                    if not state:
-                        state.update(self._initial(rule, kernel, p, values, dead))
-                    else:
-                        self._check_state(rule, state, p, dead)
-                    tensors = [state.get(key) for key in array_keys]
-                    target = p
-                    if isinstance(grad, tuple):  # a sparse gradient: the touched elements alone
-                        index, grad = grad
-                        target, tensors = touched.gather(index, p, tensors)
-                    items = work.get(p.dtype)
-                    if items is None:
-                        items = work[p.dtype] = ([], [], [], [], [], [])
-                    if target.is_complex():
-                        target, grad, tensors = real_view(target), real_view(grad), [
-                            real_view(a) if a is not None else a for a in tensors]
-                    items[0].append(target)
-                    items[1].append(grad)
-                    if any(a is None for a in tensors):
-                        tensors = [a if a is not None else self._scratch(target, s) for s, a in zip(array_states, tensors)]
-                    items[2].append(tensors)
-                    items[3].append([float(_number(state[key])) for key in scalar_keys] if scalar_keys else [])
-                    items[4].append(int(_number(state["step"])) + 1)
-                    items[5].append(state)
-                for dtype, (params, grads, arrays, scalars, steps, states) in work.items():
-                    advanced = self._step_group(group, kernel, by_dtype[dtype][0], params, grads, arrays, scalars, steps)
-                    touched.scatter()
-                    for state, new, t in zip(states, advanced, steps):
-                        for s, key in zip(scalar_states, scalar_keys):
-                            state[key] = new[s.name]
-                        state["step"].fill_(t)
+                with torch.no_grad():
+                    self._step_other(group, rule, kernel, kept, params, grads)
+
+        def _step_other(self, group, rule, kernel, kept, params, grads) -> None:
+            """The step of a group :meth:`_step_kept` does not take (under ``no_grad``): a usual group by
+            :meth:`_step_usual`, any other tensor by tensor, with its errors."""
+            if self._step_usual(group, rule, kernel, kept, params, grads):
+                return
+            made = []  # the states made at this step without a count (undone if the step fails)
+            try:
+                self._step_states(group, rule, kernel, kept, params, grads, made)
+            except BaseException:
+                for state in made:
+                    state.clear()
+                raise
+
+        def _step_states(self, group, rule, kernel, kept, params, grads, made) -> None:
+            by_dtype: dict = {}
+            work: dict = {}
+            touched = Touched()
+            owner = f"torch.optim.{self._torch}"
+            maximize = group.get("maximize")
+            # read once per group, not per parameter
+            array_states, scalar_states = rule.arrays, rule.scalars
+            array_keys = [s.keyword for s in array_states]
+            scalar_keys = [s.keyword for s in scalar_states]
+            for p, grad in zip(params, grads):
+                if rule.sparse and grad.layout == torch.strided:  # as torch's class
+                    raise SymoptError(f"{owner} takes sparse gradients only, as torch's does, not a dense one")
+                grad = gradient(rule, p, -grad if maximize else grad, owner)
+                if p.dtype not in by_dtype:
+                    by_dtype[p.dtype] = self._values(rule, kernel, group, p.dtype, kept)
+                values, dead = by_dtype[p.dtype]
+                state = self.state[p]
+                fresh = not state
+                if fresh:
+                    state.update(self._initial(rule, kernel, p, values, dead))
+                    if "step" not in state:
+                        made.append(state)
+                else:
+                    self._check_state(rule, state, p, dead)
+                tensors = [state.get(key) for key in array_keys]
+                target = p
+                if isinstance(grad, tuple):  # a sparse gradient: the touched elements alone
+                    index, grad = grad
+                    target, tensors = touched.gather(index, p, tensors)
+                items = work.get(p.dtype)
+                if items is None:
+                    items = work[p.dtype] = ([], [], [], [], [], [])
+                if target.is_complex():
+                    target, grad, tensors = real_view(target), real_view(grad), [
+                        real_view(a) if a is not None else a for a in tensors]
+                items[0].append(target)
+                items[1].append(grad)
+                if any(a is None for a in tensors):
+                    tensors = [a if a is not None else self._scratch(target, s) for s, a in zip(array_states, tensors)]
+                items[2].append(tensors)
+                items[3].append([float(_number(state[key])) for key in scalar_keys] if scalar_keys else [])
+                count = state.get("step")  # none where torch keeps none: 1 at the state's first step, else 2
+                items[4].append(int(_number(count)) + 1 if count is not None else 1 if fresh else 2)
+                items[5].append(state)
+            for dtype, (targets, gradients, arrays, scalars, steps, states) in work.items():
+                advanced = self._step_group(group, kernel, by_dtype[dtype][0], targets, gradients, arrays, scalars,
+                                            steps)
+                touched.scatter()
+                for state, new, t in zip(states, advanced, steps):
+                    for s, key in zip(scalar_states, scalar_keys):
+                        state[key] = new[s.name]
+                    count = state.get("step")
+                    if count is not None:
+                        count.fill_(t)
 
         def _step_usual(self, group, rule, kernel, kept, params, grads) -> bool:
             """The step of a usual group, read in a few calls per list rather than a few dozen per
@@ -380,22 +427,46 @@ def _base_class():
                 return False
             states = [self.state[p] for p in params]
             values, dead = self._values(rule, kernel, group, dtype, kept)
-            if not all(states):
-                for p, state in zip(params, states):
-                    if not state:
+            fresh = list(map(operator.not_, states))
+            made = []  # the states made here without a count: undone if this returns False or fails
+            if any(fresh):
+                for p, state, new in zip(params, states, fresh):
+                    if new:
                         state.update(self._initial(rule, kernel, p, values, dead))
+                        if "step" not in state:
+                            made.append(state)
+            try:
+                done = self._step_made(group, rule, kernel, values, params, grads, states, fresh)
+            except BaseException:
+                done = False
+                raise
+            finally:
+                if not done:
+                    for state in made:
+                        state.clear()
+            return done
+
+        def _step_made(self, group, rule, kernel, values, params, grads, states, fresh) -> bool:
+            """:meth:`_step_usual` once the states are made (``fresh``: made at this step)."""
             columns = [list(map(dict.get, states, itertools.repeat(s.keyword))) for s in rule.arrays]
             if not all(all(map(operator.is_not, column, itertools.repeat(None))) for column in columns):
                 return False  # a state torch does not keep (a dead buffer), or one missing: checked there
-            counters = list(map(_STEP, states))
+            counters = list(map(dict.get, states, itertools.repeat("step")))
             fused = group.get("fused") is True or group.get("foreach") is True  # numba's; the default path: torch's
-            through = _counters(counters) if fused else None
-            if through is not None:  # advanced now, while in cache; put back if the step fails
-                counts = through.advance()
-            elif set(map(type, counters)) <= {torch.Tensor}:
-                counts = list(map(_ITEM, counters))
+            if counters[0] is None:  # no counts (where torch keeps none): 1 at a state's first step, else 2
+                if not all(map(operator.is_, counters, itertools.repeat(None))):
+                    return False
+                through, counters, counts = None, [], [0 if new else 1 for new in fresh]
+            elif not all(map(operator.is_not, counters, itertools.repeat(None))):
+                return False  # some states with a count, some without: the general loop
             else:
-                return False
+                through = _counters(counters) if fused else None
+                if through is not None:  # advanced now, while in cache; put back if the step fails
+                    counts = through.advance()
+                elif set(map(type, counters)) <= {torch.Tensor}:
+                    counts = list(map(_ITEM, counters))
+                else:
+                    return False
             try:
                 steps = [int(count) + 1 for count in counts.tolist()] if through is not None else \
                     [int(count) + 1 for count in counts]
@@ -411,6 +482,35 @@ def _base_class():
                 for counter, t in zip(counters, steps):
                     counter.fill_(t)
             return True
+
+        def _step_kept(self, group, rule, kernel, kept, params, grads) -> bool:
+            """The fused step of a usual group whose states are made, with what the group step keeps
+            checked under the tensors' addresses and layouts (:meth:`GroupKernel.usual`): the states,
+            their arrays and step counts read in a few calls per list, the counts advanced in the same
+            pass over them. False, having changed nothing, where it does not apply (:meth:`_step_usual`
+            goes on, with its errors)."""
+            together = _group_of(kernel) if not (rule.sparse or rule.scalars) else None
+            if together is None:
+                return False
+            states = _states(self.state, params)
+            t = None  # from the counts
+            if not all(states):  # states to make (_step_usual makes them), or none to keep (SGD's without momentum)
+                if rule.arrays or any(states) or self._counts(rule):
+                    return False
+                t = 1  # as every step of a state made empty
+            columns = [list(map(dict.get, states, itertools.repeat(s.keyword))) for s in rule.arrays]
+            if not all(all(map(operator.is_not, column, itertools.repeat(None))) for column in columns):
+                return False
+            counters = list(map(dict.get, states, itertools.repeat("step")))
+            if counters[0] is None:  # no counts (where torch keeps none): each state made at an earlier step
+                if not all(map(operator.is_, counters, itertools.repeat(None))):
+                    return False
+                counters, t = [], t or 2
+            usual = together.usual(params, grads, columns, counters)
+            if usual is None:
+                return False
+            values, _ = self._values(rule, kernel, group, params[0].dtype, kept)
+            return together.run_usual(usual, values, threads=torch.get_num_threads(), t=t)
 
         def _step_group(self, group, kernel, values, params, grads, arrays, scalars, steps) -> list[dict]:
             """The step of one param group's parameters of one dtype: with ``fused=True`` or
@@ -430,7 +530,9 @@ def _base_class():
             return scratch[key]
 
         def _initial(self, rule, kernel, p, values, dead) -> dict:
-            state = {"step": torch.tensor(0.0, dtype=_scalar_dtype())}
+            """A parameter's state at its first step: a step count where torch's class keeps one or the
+            rule reads it (:meth:`_counts`), the rule's states torch keeps."""
+            state = {"step": torch.tensor(0.0, dtype=_scalar_dtype())} if self._counts(rule) else {}
             for s, value in zip(rule.states, initial_state(kernel, p, values)):
                 if value is not None and s.name not in dead:
                     state[s.keyword] = value
@@ -538,6 +640,11 @@ def _base_class():
             if (isinstance(number, bool) or not isinstance(number, float | int) or not math.isfinite(number)
                     or number != int(number) or not 0 <= number <= MAX_STEP):
                 raise SymoptError(f"{where}: step must be a whole number from 0 to 2**53, not {number!r}")
+            if not self._counts(rule):  # kept as torch keeps it, without a count; a state never stepped: none
+                state.pop("step", None)
+                if number == 0:
+                    state.clear()
+                return
             if "step" not in state:  # torch keeps no count (SGD's): its step does not read one past the first
                 if _reads_step(rule):
                     raise SymoptError(f"{where} has no 'step', which {_label(rule)} reads")
@@ -575,6 +682,52 @@ def _takes_complex(name: str) -> bool:
     except (ValueError, RuntimeError, TypeError):
         return False
     return True
+
+
+def _states(state: dict, params: list) -> list[dict]:
+    """``[state[p] for p in params]`` (an optimizer's state dicts, made where missing), without hashing
+    each parameter where ``state`` holds exactly ``params`` in their order (one param group)."""
+    if len(state) == len(params):
+        keys = list(state)
+        if all(map(operator.is_, keys, params)):
+            return list(state.values())
+    return [state[p] for p in params]
+
+
+def _dynamo_callback():
+    """The frame evaluation torch.compile has installed (None outside compiled code), or None where
+    torch has no such hook."""
+    if not _CALLBACK:
+        try:
+            from torch._C._dynamo.eval_frame import get_eval_frame_callback
+        except ImportError:  # an older or newer torch: the step always goes through symopt.torch.eager
+            def get_eval_frame_callback():
+                return True
+        _CALLBACK.append(get_eval_frame_callback)
+    return _CALLBACK[0]()
+
+
+_CALLBACK: list = []
+
+
+@functools.cache
+def _torch_counts(name: str) -> bool:
+    """Whether torch.optim.``name`` keeps a step count in a parameter's state (SGD keeps none): seen
+    after one step of torch's class on a small parameter, with momentum where its default is 0 (a
+    buffer to keep); True where that step fails (a class of sparse gradients)."""
+    torch = require_torch()
+    cls = getattr(torch.optim, name)
+    signature = inspect.signature(cls).parameters
+    kwargs = {"momentum": 0.9} if "momentum" in signature and signature["momentum"].default == 0 else {}
+    p = torch.nn.Parameter(torch.ones(2, 2))
+    p.grad = torch.ones(2, 2)
+    try:
+        optimizer = cls([p], **kwargs)
+        with torch.no_grad():  # the step itself, without its profiling and hooks
+            inspect.unwrap(cls.step)(optimizer)
+    except Exception:  # noqa: BLE001 - any refusal: keep a count
+        return True
+    return "step" in optimizer.state[p]
 
 
 def _kept(state, p) -> bool:
