@@ -60,6 +60,9 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     S.left_order: (r"P^{L}_{t}", "Pᴸₜ"),
     S.right_order: (r"P^{R}_{t}", "Pᴿₜ"),
     S.shampoo_beta: (r"\beta_{s}", "βₛ"),
+    # Prodigy
+    S.dmax: (r"d^{\max}_{t}", "dᵐᵃˣₜ"),
+    S.dmax_prev: (r"d^{\max}_{t-1}", "dᵐᵃˣₜ₋₁"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m

@@ -71,6 +71,7 @@ RULES: dict[str, str] = {
     "sgdp": "adamp",
     "ademamix": "ademamix",
     "soap": "soap",
+    "prodigy": "prodigy",
 }
 
 
