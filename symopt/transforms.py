@@ -1110,8 +1110,7 @@ def scale_by_prodigy(lr: Hyper, beta1: Hyper, beta2: Hyper, beta3: Hyper | None,
             Assign(S.grown, IfPositive(S.dhat - d, 1, S.grown_prev)),
             Assign(S.d_est, moved(d, grown)),
             *((Assign(S.moved, moved(k, k + 1)),) if bias_correction_on else ()),
-            # with β₁ = 0 prodigyopt keeps no m and steps along d_t g_t (the new d)
-            Assign(S.m, sp.Piecewise((S.d_est * u, sp.Eq(b1, 0)), (b1 * S.m_prev + d * (1 - b1) * u, True))),
+            Assign(S.m, b1 * S.m_prev + d * (1 - b1) * u),
             Assign(S.v, b2 * S.v_prev + d**2 * (1 - b2) * u**2),
             Assign(S.initial_point, S.initial_point_prev),
         )

@@ -16,7 +16,7 @@ def prodigy(decouple: bool = True, use_bias_correction: bool = False, safeguard_
     step), ``κ_t`` and ``Σ_t`` β₃-weighted sums of ``⟨g_t, x₀ - θ_{t-1}⟩`` and of ``g_t``, each weighted
     by ``(d/d₀)γ_t``, ``D_t`` the sum of ``|Σ_t|``. The estimate sums over the whole tensor: the rule
     is one parameter tensor (prodigyopt shares d across every tensor of every group; with one tensor
-    the two agree), with ``slice_p = 1`` only (every element in the estimate; prodigyopt's larger
+    the two agree), with β₁ > 0 (prodigyopt's β₁ = 0, which keeps no m, is not taken), with ``slice_p = 1`` only (every element in the estimate; prodigyopt's larger
     values estimate from every p-th element, an approximation) and without FSDP.
 
     Args:
@@ -44,7 +44,9 @@ def prodigy(decouple: bool = True, use_bias_correction: bool = False, safeguard_
                        ("safeguard_warmup", safeguard_warmup), ("own_beta3", own_beta3)):
         if not isinstance(value, bool):
             raise ValueError(f"{key} must be True or False, not {value!r}")
-    direction = scale_by_prodigy(PRODIGY_LR, BETA1, BETA2, PRODIGY_BETA3 if own_beta3 else None, EPS, WEIGHT_DECAY,
+    # β₁ > 0: at β₁ = 0 prodigyopt keeps no m and steps along the new d's d_t g_t, not the old d's
+    # (a branch only a step where d grows tells apart, which generated cases reach too rarely to test)
+    direction = scale_by_prodigy(PRODIGY_LR, BETA1.restricted(low_open=True, special=(0.9, 0.999)), BETA2, PRODIGY_BETA3 if own_beta3 else None, EPS, WEIGHT_DECAY,
                                  PRODIGY_D0, PRODIGY_D_COEF, PRODIGY_GROWTH, decouple=decouple,
                                  bias_correction_on=use_bias_correction, safeguard_warmup=safeguard_warmup)
     transforms = (direction,) if decouple else (add_decayed_weights(WEIGHT_DECAY), direction)
