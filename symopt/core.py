@@ -90,6 +90,9 @@ class Hyper:
     # The library's keyword, where it is not ``name``: a keyword of its own (a string) or a position
     # in a tuple keyword, ``("betas", 0)``. Runners read it from here; none special-cases a rule.
     library: str | tuple[str, int] | None = None
+    # The library reads it when the optimizer is built, not only from the parameter group at each step
+    # (Prodigy's d0 starts its estimate d): runners pass the first step's value to the constructor.
+    constructed: bool = False
 
     @property
     def keyword(self) -> str:

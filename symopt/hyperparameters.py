@@ -106,6 +106,23 @@ PRECONDITION_FREQUENCY = Hyper(S.frequency, "precondition_frequency", 10.0, 1.0,
                                doc="steps between updates of the eigenbases", integer=True,
                                special=(10.0, 1.0, 2.0), sample=(1.0, 12.0))
 
+# Prodigy (prodigyopt 1.1.2's names): the learning rate multiplies its estimate d (1 by default); β₃
+# is its beta3 given (the package's None is √β₂: the rule's option ``beta3=False``).
+PRODIGY_LR = LR.restricted(default=1.0, low_open=True, doc="learning rate, multiplying the estimate d",
+                           special=(1.0,), sample=(1e-2, 10.0))
+PRODIGY_BETA3 = BETA3.restricted(default=math.sqrt(0.999), library=None,
+                                 doc="decay of the estimate's sums (the package's None is the root of beta2)",
+                                 special=(0.0, 0.9), sample=(0.01, 0.9999))
+PRODIGY_D0 = Hyper(S.d0, "d0", 1e-6, 0.0, inf, low_open=True, doc="the first estimate of the distance to the solution",
+                   special=(1e-6,), sample=(1e-8, 1e-2), log=True, constructed=True)
+PRODIGY_D_COEF = Hyper(S.d_coef, "d_coef", 1.0, 0.0, inf, low_open=True, doc="multiplies the estimate",
+                       special=(1.0,), sample=(0.1, 10.0), log=True)
+# G >= 1: the package takes any value, but below 1 its d shrinks at every step (and its test d == d0,
+# which the rule writes, no longer means that d has not grown yet).
+PRODIGY_GROWTH = Hyper(S.growth, "growth_rate", inf, 1.0, inf, high_open=False,
+                       doc="the largest factor the estimate grows by in a step (inf: unbounded)",
+                       special=(inf, 1.02, 1.0), sample=(1.0, 2.0))
+
 # The hyperparameters a learning-rate schedule varies, the first a rule has: the paper's AdamW
 # schedules its multiplier η_t, every other rule its learning rate (``symopt equiv`` treats it as an
 # input of each step, like the gradient).
@@ -114,7 +131,7 @@ SCHEDULED = ("schedule_multiplier", "lr")
 # The order hyperparameters are listed in, whatever the order of the transforms that own them.
 ORDER = ("lr", "schedule_multiplier", "lr_decay", "momentum", "dampening", "alpha", "beta", "beta1", "beta2", "beta3", "eps", "eps_root", "weight_decay",
          "momentum_decay", "initial_accumulator_value", "trust_coefficient", "min_norm", "warmup_steps", "r", "weight_lr_power",
-         "delta", "wd_ratio", "t_alpha_beta3")
+         "delta", "wd_ratio", "t_alpha_beta3", "d0", "d_coef", "growth_rate")
 
 # timm 1.0.31's ADOPT, LaProp, MADGRAD and MARS (timm's constructor names; ``betas`` split as torch's).
 CLIP_EXP = Hyper(S.clip_exp, "clip_exp", 0.333, 0.0, inf,

@@ -336,7 +336,11 @@ def _selected(s, u, a, ma, b, mb):
     ma, mb = np.asarray(ma, dtype=np.float64), np.asarray(mb, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         margin = SIGN_MARGIN * u * (ma + mb)
-        return np.where(a - b > margin, ma, np.where(b - a > margin, mb, np.fmax(ma, mb)))
+        # an infinite argument (Prodigy's d·G at G = inf) is behind a finite one beyond any rounding:
+        # whatever its bound, the finite one is selected in every implementation
+        a_ahead = (a - b > margin) | (np.isposinf(a - b) & np.isfinite(a))
+        b_ahead = (b - a > margin) | (np.isposinf(b - a) & np.isfinite(b))
+        return np.where(a_ahead, ma, np.where(b_ahead, mb, np.fmax(ma, mb)))
 
 
 class ExactZero(sp.Function):
@@ -570,9 +574,32 @@ def _if_positive(z, a, b):
 
 
 def _if_positive_bound(e, bounds, u):
-    # As a zero guard's: the branch is sure unless z is within rounding of 0.
-    (z, _, _), (mz, ma, mb) = e.args, bounds
-    return (NearZero(z, mz, u) if mz != 0 else sp.S.Zero) + IfPositive(z, ma, mb)
+    # As a zero guard's: the branch is sure unless z is within rounding of 0, and where it is not
+    # sure the two branches bound it only if they agree within rounding (BranchTie).
+    (z, a, b), (mz, ma, mb) = e.args, bounds
+    return (BranchTie(z, mz, u, a, ma, b, mb) if mz != 0 else sp.S.Zero) + IfPositive(z, ma, mb)
+
+
+class BranchTie(sp.Function):
+    """``BranchTie(z, M_z, u, a, M_a, b, M_b)``: the extra error of a choice between a and b on a
+    number z (a zero guard's z = 0, an if-positive's z > 0) where z is within rounding of 0
+    (``|z| < 4uM_z``), so that two implementations may choose differently: ``|a - b|/u + max(M_a,
+    M_b)`` where the two branches agree within their rounding (``|a - b| ≤ 4u(M_a + M_b)``; Prodigy's
+    max(d, d̂) and d where d̂ ≤ d), ∞ where they do not (the element is not compared), 0 where the
+    choice is sure. Only in bounds."""
+
+    nargs = 7
+
+
+def _branch_tie(z, mz, u, a, ma, b, mb):
+    z, mz = np.asarray(z, dtype=np.float64), np.asarray(mz, dtype=np.float64)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    ma, mb = np.asarray(ma, dtype=np.float64), np.asarray(mb, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        unsure = np.abs(z) < SIGN_MARGIN * u * mz
+        gap = np.where(a == b, 0.0, np.abs(a - b))  # two equal infinities agree
+        agree = gap <= SIGN_MARGIN * u * (ma + mb)
+        return np.where(unsure, np.where(agree, gap / u + np.fmax(ma, mb), np.inf), 0.0)
 
 
 def _channel_sum_bound(e, bounds, u):
@@ -600,9 +627,9 @@ def _zero_guard(z, d, x):
 
 def _zero_guard_bound(e, bounds, u):
     # The branch taken is sure unless z is within rounding of 0 (the same test as a sign's): there
-    # two implementations may take different branches, and nothing bounds the difference.
-    (z, _, _), (mz, md, mx) = e.args, bounds
-    return (NearZero(z, mz, u) if mz != 0 else sp.S.Zero) + ZeroGuard(z, md, mx)
+    # two implementations may take different branches, which only their agreement bounds (BranchTie).
+    (z, d, x), (mz, md, mx) = e.args, bounds
+    return (BranchTie(z, mz, u, d, md, x, mx) if mz != 0 else sp.S.Zero) + ZeroGuard(z, md, mx)
 
 
 def _zero_guard_latex(p, e):
@@ -1152,6 +1179,13 @@ OPERATIONS = OPERATIONS + MATRIX_OPERATIONS + (
         latex=lambda p, e: rf"\infty \cdot \mathbf{{1}}\left[|{p(e.args[0])}| < 4u {p(e.args[1])}\right]",
         text=lambda p, e: f"inf·1[|{p(e.args[0])}| < 4u·{p(e.args[1])}]",
         derivations="only in error bounds: whether a sign may flip",
+        in_rules=False,
+    ),
+    Operation(
+        "branch tie", BranchTie, None, array=_branch_tie, bound=None,
+        latex=lambda p, e: rf"\operatorname{{tie}}\left({p(e.args[0])}, {p(e.args[3])}, {p(e.args[5])}\right)",
+        text=lambda p, e: f"tie({p(e.args[0])}, {p(e.args[3])}, {p(e.args[5])})",
+        derivations="only in error bounds: whether a choice on a number near 0 may go either way, and its branches differ",
         in_rules=False,
     ),
     Operation(

@@ -66,6 +66,9 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     S.cover_acc: (r"\mu'_{t}", "μ'ₜ"),
     S.cover_acc_prev: (r"\mu'_{t-1}", "μ'ₜ₋₁"),
     S.cover_estimate: (r"\nu'_{t}", "ν'ₜ"),
+    # Prodigy
+    S.dmax: (r"d^{\max}_{t}", "dᵐᵃˣₜ"),
+    S.dmax_prev: (r"d^{\max}_{t-1}", "dᵐᵃˣₜ₋₁"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m

@@ -272,7 +272,8 @@ def explicit_cases(rule, dtype=None, steps: int = EXPLICIT_STEPS, seed: int = 0)
     from a fixed seed. Late-step behaviour (a bias correction after step 100, a warmup's end) and
     every shape class are then compared in every run. Then, for each ε the rule has (a hyperparameter
     named ``eps…`` with a default above 0), :data:`EPSILON_STEPS` steps with gradients at the scale of
-    ε and of √ε, on the last shape class.
+    ε and of √ε, on the last shape class; and for each hyperparameter whose default is infinite (a limit
+    that is off, Prodigy's growth_rate), as many steps at its first finite special value.
     """
     rng = np.random.default_rng(seed)
     hyper = {h.name: float(h.default) for h in rule.hypers}
@@ -295,6 +296,14 @@ def explicit_cases(rule, dtype=None, steps: int = EXPLICIT_STEPS, seed: int = 0)
                 kind = np.dtype(dtype) if dtype is not None else np.dtype(np.float64)
                 grads = [(rng.standard_normal(shape) * scale).astype(kind) for _ in range(EPSILON_STEPS)]
                 cases.append(Trajectory(kind, rng.standard_normal(shape).astype(kind), grads, dict(hyper)))
+    # and, for each hyperparameter whose default is infinite (a limit that is off: Prodigy's growth_rate),
+    # a case at its first finite special value, where the limit acts and the defaults never reach it
+    for h in rule.hypers:
+        finite = [v for v in h.special if math.isfinite(v) and h.contains(v)]
+        if math.isinf(h.default) and finite:
+            kind = np.dtype(dtype) if dtype is not None else np.dtype(np.float64)
+            grads = [rng.standard_normal(shape).astype(kind) for _ in range(EPSILON_STEPS)]
+            cases.append(Trajectory(kind, rng.standard_normal(shape).astype(kind), grads, {**hyper, h.name: finite[0]}))
     return cases
 
 

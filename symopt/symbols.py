@@ -269,3 +269,18 @@ frequency = Symbol("f", integer=True, positive=True)  # steps between updates of
 # each of its dimensions (the cover sets), and each element's estimate, the smallest of its covers'.
 cover_acc, cover_acc_prev = pair("mucov", nonnegative=True)  # the accumulators of every dimension, concatenated, printed μ′_t
 cover_estimate = array("nucov_t", nonnegative=True)  # ν′_t: min over the covers of μ′_{t-1}, plus g² (per element)
+# Prodigy (Mishchenko & Defazio 2023; prodigyopt 1.1.2): the step-size estimate d, one number per
+# tensor (prodigyopt's group keeps it), and what it is estimated from.
+d_est, d_est_prev = pair("d", nonnegative=True)  # the estimate d
+dmax, dmax_prev = pair("dmax", nonnegative=True)  # the largest estimate so far, d^max (its d_max)
+numerator, numerator_prev = pair("kappa")  # its d_numerator: a beta3-weighted sum of (d/d0)gamma<g, x0 - theta>
+dsum, dsum_prev = pair("Sigma")  # its s: a beta3-weighted sum of the weighted gradients (one per element)
+grown, grown_prev = pair("f", nonnegative=True)  # 1 once an estimate has exceeded d0 (d has grown), else 0
+moved, moved_prev = pair("K", nonnegative=True)  # its k: the steps that moved (not those where s is 0)
+dlr = array("gamma_t", nonnegative=True)  # its dlr: d*lr (times the bias correction), the step's scale
+denominator = array("D_t", nonnegative=True)  # the estimate's denominator, the sum of |s|
+dtilde = array("dtilde_t", nonnegative=True)  # d before the growth limit: max(d, dhat) while d is d0, else d
+dhat = array("dhat_t")  # the new estimate, d_coef times the numerator over the denominator
+growth = Symbol("G", positive=True)  # its growth_rate: the largest factor d grows by in a step
+d0 = Symbol("d0", positive=True)  # its d0: the first estimate
+d_coef = Symbol("c_d", positive=True)  # its d_coef, multiplying the estimate

@@ -1110,3 +1110,75 @@ def scale_by_sm3(momentum: Hyper, beta2: Hyper, eps: Hyper) -> Transform:
         ), S.m
 
     return Transform("scale_by_sm3", apply, hypers=(momentum, beta2, eps), states=(COVER_ACCUMULATORS, SM3_MOMENTUM))
+# --- Prodigy (prodigyopt 1.1.2): Adam scaled by an estimate d of the distance to the solution -------
+ESTIMATE = State("d", S.d_est, S.d_est_prev, init=S.d0, shape="tensor",
+                 doc="the step-size estimate d (one number per tensor)")
+LARGEST_ESTIMATE = State("d_max", S.dmax, S.dmax_prev, init=S.d0, shape="tensor",
+                         doc="the largest estimate so far (one number per tensor)")
+NUMERATOR = State("d_numerator", S.numerator, S.numerator_prev, shape="tensor",
+                  doc="the estimate's numerator, a decayed sum of weighted <g, x0 - theta> (one number per tensor)")
+WEIGHTED_SUM = State("s", S.dsum, S.dsum_prev, doc="the estimate's decayed sum of weighted gradients")
+PRODIGY_INITIAL_POINT = State("p0", S.initial_point, S.initial_point_prev, init=S.theta0,
+                              doc="the parameters before the first step, x0")
+GROWN = State("grown", S.grown, S.grown_prev, shape="tensor",
+              doc="1 once an estimate has exceeded d0, else 0 (prodigyopt's test d == d0, exactly, for G >= 1)")
+MOVED = State("k", S.moved, S.moved_prev, shape="tensor",
+              doc="the steps taken so far (not those where s is 0, which move nothing; one number per tensor)")
+
+
+def scale_by_prodigy(lr: Hyper, beta1: Hyper, beta2: Hyper, beta3: Hyper | None, eps: Hyper, weight_decay: Hyper,
+                     d0: Hyper, d_coef: Hyper, growth: Hyper, *, decouple: bool, bias_correction_on: bool,
+                     safeguard_warmup: bool) -> Transform:
+    """Prodigy's step ``γ_t m_t/(√v_t + d_t ε)`` with ``γ_t = d_{t-1} η`` (times √(1 - β₂ᴷ⁺¹)/(1 - β₁ᴷ⁺¹)
+    with the bias correction, K the steps taken), Adam's moments of the gradient weighted by d, and
+    the estimate ``d̂_t = c_d κ_t/D_t`` of the distance to the solution, from ``κ_t = β₃κ_{t-1} +
+    (d/d₀)γ_t sum(g_t (x₀ - θ_{t-1}))`` and ``Σ_t = β₃Σ_{t-1} + (d/d₀)γ_t g_t``, ``D_t = sum|Σ_t|``
+    (without β₃ given, β₃ = √β₂). d grows to the largest estimate so far, by at most G a step
+    (while d = d₀, to d̂ at once). prodigyopt tests ``d == d₀``; with G ≥ 1 d never decreases, so d = d₀
+    exactly until the first step whose d̂ exceeds it, and the rule keeps that as a flag f (0 until
+    then, 1 after): a decision rounding flips only where d̂ is within rounding of d, where a test of
+    a stored d against d₀ would depend on how each implementation rounds d₀. The sums are over the whole tensor. Where D_t is 0 (no gradient
+    yet) the step changes nothing but the moments, and K counts the steps that moved, as prodigyopt
+    returns early there (Mishchenko & Defazio 2023, Algorithm 4; prodigyopt 1.1.2 ``Prodigy``, one
+    tensor per group).
+    """
+    from symopt.ops import IfPositive, TensorSum, ZeroGuard
+
+    b1, b2, e = beta1.symbol, beta2.symbol, eps.symbol
+    b3 = beta3.symbol if beta3 is not None else sp.sqrt(b2)
+    k, d, start = S.moved_prev, S.d_est_prev, d0.symbol
+    correction = sp.sqrt(1 - b2 ** (k + 1)) / (1 - b1 ** (k + 1)) if bias_correction_on else sp.S.One
+    D = S.denominator
+
+    def moved(still, value):  # prodigyopt returns before changing it where D_t = 0
+        return ZeroGuard(D, still, value)
+
+    def apply(u):
+        grown = sp.Min(S.dmax, S.dtilde * growth.symbol)
+        equations = (
+            Assign(S.dlr, d * lr.symbol * correction),
+            Assign(S.dsum, b3 * S.dsum_prev + (d / start) * (d if safeguard_warmup else S.dlr) * u),
+            Assign(D, TensorSum(sp.Abs(S.dsum))),
+            Assign(S.numerator, moved(S.numerator_prev, b3 * S.numerator_prev
+                                      + (d / start) * S.dlr * TensorSum(u * (S.initial_point_prev - S.theta_prev)))),
+            Assign(S.dhat, moved(0, d_coef.symbol * S.numerator / D)),
+            Assign(S.dmax, moved(S.dmax_prev, sp.Max(S.dmax_prev, S.dhat))),
+            # while d is d₀ (f = 0: no estimate has exceeded d₀ yet) it takes the estimate at once
+            Assign(S.dtilde, ZeroGuard(S.grown_prev, sp.Max(d, S.dhat), d)),
+            Assign(S.grown, IfPositive(S.dhat - d, 1, S.grown_prev)),
+            Assign(S.d_est, moved(d, grown)),
+            *((Assign(S.moved, moved(k, k + 1)),) if bias_correction_on else ()),
+            Assign(S.m, b1 * S.m_prev + d * (1 - b1) * u),
+            Assign(S.v, b2 * S.v_prev + d**2 * (1 - b2) * u**2),
+            Assign(S.initial_point, S.initial_point_prev),
+        )
+        step = S.dlr * S.m / (sp.sqrt(S.v) + S.d_est * e)
+        if decouple:
+            step = step + weight_decay.symbol * S.dlr * S.theta_prev
+        return equations + (Assign(S.direction, moved(0, step)),), S.direction
+
+    hypers = (lr, beta1, beta2, *((beta3,) if beta3 is not None else ()), eps, d0, d_coef, growth,
+              *((weight_decay,) if decouple else ()))
+    states = (FIRST_MOMENT, SECOND_MOMENT, WEIGHTED_SUM, PRODIGY_INITIAL_POINT, ESTIMATE, LARGEST_ESTIMATE, NUMERATOR,
+              GROWN, *((MOVED,) if bias_correction_on else ()))
+    return Transform("scale_by_prodigy", apply, hypers=hypers, states=states)

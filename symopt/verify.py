@@ -373,8 +373,12 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
     required = {key for key, p in accepted.items() if p.kind is not p.VAR_KEYWORD and p.kind is not p.VAR_POSITIONAL
                 and key != "params" and (p.default is p.empty or type(p.default).__name__ == "_RequiredParameter")}
 
+    # and the hyperparameters it reads when it is built (Prodigy's d0 starts its estimate): step 1's too
+    constructed = {h.keyword for h in rule.hypers if h.constructed}
+
     def build(param, hyper):
-        given = {key: value for key, value in library_keywords(rule, hyper).items() if key in required}
+        given = {key: value for key, value in library_keywords(rule, hyper).items()
+                 if key in required or key in constructed}
         optimizer = cls([param], **fixed, **given)
         if hasattr(optimizer, "train"):  # Schedule-Free's optimizers compute the step in train mode
             optimizer.train()
@@ -667,7 +671,7 @@ def magnitude(expr, known: dict, scalars: set, u=None, rounded=None):
             # as 0·NaN is NaN: inf·0 stays undefined, and the element is not compared.
             carried = sp.Add(*(ops.unless_exact_zero([(g, m(g)) for j, g in enumerate(factors) if j != i],
                                                      m(f) * sp.Mul(*(sp.Abs(g) for j, g in enumerate(factors) if j != i)))
-                               if m(f).has(ops.Bfloat16Tie, ops.NearZero) and not m(f).has(sp.oo) else
+                               if m(f).has(ops.Bfloat16Tie, ops.NearZero, ops.BranchTie) and not m(f).has(sp.oo) else
                                m(f) * sp.Mul(*(sp.Abs(g) for j, g in enumerate(factors) if j != i))
                                for i, f in enumerate(factors)))
             # a product by signs and powers of two (sign(c)/2) is exact: no rounding of its own
@@ -768,7 +772,7 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
                 chosen.update({c: sp.true if truth else sp.false for c, truth in zip(conditions, taken)})
             values = [outputs[x].xreplace(chosen) for x in targets]
             bounds = [magnitude(v, known, scalars, u, rounded=ratio) for v in values]
-            compiled[fixed, taken] = sp.lambdify(args, [*values, *bounds], modules=[ops.namespace(), "numpy"])
+            compiled[fixed, taken] = sp.lambdify(args, [*values, *bounds], modules=[ops.namespace(), "numpy"], cse=True)
         return compiled[fixed, taken]
 
     start = sp.lambdify([h.symbol for h in rule.hypers], [s.init.xreplace({S.theta0: 0}) for s in rule.states],
@@ -789,7 +793,9 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
         value = [theta0, *(theta0.copy() if s.init == S.theta0 else np.full(s.shape_of(shape), float(initial[s.name]))
                            for s in arrays)]
         scalar = [float(initial[s.name]) for s in rule.scalars]
-        bound = [np.abs(value[0]), *(np.abs(v) for v in value[1:])]
+        # a start is exact where the dtype holds its value (θ₀ and the states copied from it, zeros),
+        # else rounded once (a state starting at a hyperparameter the dtype does not hold: Prodigy's d₀)
+        bound = [np.where(v.astype(case.dtype).astype(np.float64) == v, 0.0, np.abs(v)) for v in value]
         extra = [unit_roundoff(ROUNDED_IN) / unit_roundoff(case.dtype)] if ratio is not None else []
         out = []
         with np.errstate(all="ignore"):

@@ -206,6 +206,15 @@ def fixed_point(rule: Rule, new: dict[sp.Symbol, sp.Expr], unknowns: dict[sp.Sym
     symbols = list(unknowns.values())
     equations = [new[s] - unknowns[s] for s in unknowns]
     names = ", ".join(str(x).lstrip("_") for x in symbols)
+    # a state that keeps its value (an initial point x₀) is fixed at every value: no unique point, and no
+    # iteration finds one. Said at once where the system goes through the table's operations (Prodigy's:
+    # SymPy's second derivatives of it alone took 40 s); a polynomial system says it below (MADGRAD's).
+    kept = [str(x).lstrip("_") for s, x in unknowns.items() if new[s] == x]
+    if kept and ops.used(sp.Tuple(*equations)):
+        exc = NotDerivable(f"the state ({names}) has no unique fixed point: {', '.join(kept)} keeps its value, "
+                           "and every value is one")
+        exc.final = True
+        raise exc
     linear = all(sp.diff(e, x, 2) == 0 for e in equations for x in symbols)
     if linear:  # a matrix solve, unless an unknown sits inside a case split (Adafactor's rank branch)
         try:
@@ -279,7 +288,8 @@ def _steady_state(rule: Rule, substitutions: tuple) -> dict[sp.Symbol, sp.Expr]:
     try:
         point = fixed_point(rule, {s: values[s] for s in unknowns}, unknowns)
     except NotDerivable as exc:
-        if not any(isinstance(n, _SELECTIONS) for v in values.values() for n in sp.preorder_traversal(v)):
+        if getattr(exc, "final", False) or not any(isinstance(n, _SELECTIONS) for v in values.values()
+                                                    for n in sp.preorder_traversal(v)):
             raise
         point = _fixed_point_by_branches(rule, {s: values[s] for s in unknowns}, unknowns, dict(substitutions), exc)
     # Run once more from the fixed point, taking each state's new value from the solution (it

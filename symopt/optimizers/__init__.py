@@ -72,6 +72,7 @@ RULES: dict[str, str] = {
     "ademamix": "ademamix",
     "soap": "soap",
     "sm3": "sm3",
+    "prodigy": "prodigy",
 }
 
 
