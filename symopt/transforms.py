@@ -826,37 +826,30 @@ def madgrad_average(lr: Hyper, momentum: Hyper, eps: Hyper, weight_decay: Hyper 
     return Transform("madgrad_average", apply, hypers=hypers, states=(DUAL_SUM, DUAL_SQUARE, INITIAL_POINT))
 
 
-def scale_by_mars(beta1: Hyper, beta2: Hyper, eps: Hyper, gamma: Hyper, weight_decay: Hyper, mars_type: str,
+def scale_by_mars(beta1: Hyper, beta2: Hyper, gamma: Hyper, mars_type: str,
                   one_d: tuple[Hyper, Hyper, Hyper] | None) -> Transform:
-    """MARS's direction (Yuan et al. 2024; timm's ``Mars``): the gradient corrected by the change of the
+    """MARS's moments (Yuan et al. 2024; timm's ``Mars``): the gradient corrected by the change of the
     gradient, ``c_t = g_t + γβ₁/(1 - β₁)(g_t - g_{t-1})`` (g_t itself at the first step), its norm over
-    the whole tensor clipped to 1, ``c̃_t = c_t/max(1, ‖c_t‖)``, a moving average m_t of c̃_t, and
-    AdamW's bias-corrected step on it (``mars_type="adamw"``, the second moment of c̃_t) or Lion's
-    ``sign(m_t)`` (``"lion"``); the decay λθ_{t-1} is added, and the learning rate applied after.
+    the whole tensor clipped to 1, ``c̃_t = c_t/max(1, ‖c_t‖)``, its moving average m_t, and for AdamW's
+    step (``mars_type="adamw"``) the second moment of c̃_t. The direction is m_t, which
+    :func:`mars_step` turns into the step (timm's caution masks m_t between the two).
 
     With ``one_d`` (β₁, β₂ and the learning-rate factor κ of timm's ``betas_1d`` and ``lr_1d_factor``)
-    a parameter of fewer than two dimensions takes AdamW's step on g_t instead, scaled by κ
+    a parameter of fewer than two dimensions averages g_t instead, with β₁ and β₂ of its own
     (timm's ``optimize_1d=False``)."""
     from symopt.ops import Norm
 
-    b1, b2, e = beta1.symbol, beta2.symbol, eps.symbol
-    decay = weight_decay.symbol * S.theta_prev
-
-    def adamw_step(m, v, first: sp.Expr, second: sp.Expr) -> sp.Expr:
-        return m / (1 - first**S.t) / (sp.sqrt(v) / sp.sqrt(1 - second**S.t) + e)
+    b1, b2 = beta1.symbol, beta2.symbol
 
     def apply(u):
         correction = sp.Piecewise((u, sp.Eq(S.t, 1)), (u + gamma.symbol * b1 / (1 - b1) * (u - S.gprev_prev), True))
         m = b1 * S.m_prev + (1 - b1) * S.mars_clipped
         v = b2 * S.v_prev + (1 - b2) * S.mars_clipped**2 if mars_type == "adamw" else S.v_prev
-        step = adamw_step(S.m, S.v, b1, b2) if mars_type == "adamw" else sp.sign(S.m)
-        step = step + decay
         if one_d is not None:
-            c1, c2, factor = (h.symbol for h in one_d)
+            c1, c2 = one_d[0].symbol, one_d[1].symbol
             matrix = sp.GreaterThan(S.ndim, 2)
             m = sp.Piecewise((m, matrix), (c1 * S.m_prev + (1 - c1) * u, True))
             v = sp.Piecewise((v, matrix), (c2 * S.v_prev + (1 - c2) * u**2, True))
-            step = sp.Piecewise((step, matrix), (factor * (adamw_step(S.m, S.v, c1, c2) + decay), True))
         equations = (
             Assign(S.c, correction),
             Assign(S.mars_clipped, S.c / sp.Max(1, Norm(S.c))),
@@ -864,12 +857,35 @@ def scale_by_mars(beta1: Hyper, beta2: Hyper, eps: Hyper, gamma: Hyper, weight_d
             *((Assign(S.v, v),) if v != S.v_prev else ()),
             Assign(S.gprev, u),
         )
-        return equations, step
+        return equations, S.m
 
     uses_v = mars_type == "adamw" or one_d is not None
-    hypers = (beta1, beta2, eps, gamma, weight_decay, *(one_d or ()))
+    hypers = (beta1, beta2, gamma, *(one_d[:2] if one_d else ()))
     return Transform("scale_by_mars", apply, hypers=hypers,
                      states=(FIRST_MOMENT, *((SECOND_MOMENT,) if uses_v else ()), LAST_GRADIENT))
+
+
+def mars_step(beta1: Hyper, beta2: Hyper, eps: Hyper, weight_decay: Hyper, mars_type: str,
+              one_d: tuple[Hyper, Hyper, Hyper] | None) -> Transform:
+    """MARS's step from its momentum ``u`` (m_t, or m_t masked): AdamW's bias-corrected
+    ``û/(√v̂_t + ε)`` (``mars_type="adamw"``) or Lion's ``sign(u)`` (``"lion"``), plus the decay
+    λθ_{t-1}; the learning rate is applied after. With ``one_d`` a parameter of fewer than two
+    dimensions takes AdamW's step with its own β₁, β₂, scaled by κ (see :func:`scale_by_mars`)."""
+    b1, b2, e = beta1.symbol, beta2.symbol, eps.symbol
+    decay = weight_decay.symbol * S.theta_prev
+
+    def adamw_step(m, v, first: sp.Expr, second: sp.Expr) -> sp.Expr:
+        return m / (1 - first**S.t) / (sp.sqrt(v) / sp.sqrt(1 - second**S.t) + e)
+
+    def apply(u):
+        step = (adamw_step(u, S.v, b1, b2) if mars_type == "adamw" else sp.sign(u)) + decay
+        if one_d is not None:
+            c1, c2, factor = (h.symbol for h in one_d)
+            step = sp.Piecewise((step, sp.GreaterThan(S.ndim, 2)), (factor * (adamw_step(u, S.v, c1, c2) + decay), True))
+        return (), step
+
+    hypers = (beta1, beta2, eps, weight_decay, *(one_d or ()))
+    return Transform("mars_step", apply, hypers=hypers)
 
 
 LAST_GRADIENT = State("last_grad", S.gprev, S.gprev_prev, doc="the gradient, kept for the next step's correction")
