@@ -856,37 +856,30 @@ def madgrad_average(lr: Hyper, momentum: Hyper, eps: Hyper, weight_decay: Hyper 
     return Transform("madgrad_average", apply, hypers=hypers, states=(DUAL_SUM, DUAL_SQUARE, INITIAL_POINT))
 
 
-def scale_by_mars(beta1: Hyper, beta2: Hyper, eps: Hyper, gamma: Hyper, weight_decay: Hyper, mars_type: str,
+def scale_by_mars(beta1: Hyper, beta2: Hyper, gamma: Hyper, mars_type: str,
                   one_d: tuple[Hyper, Hyper, Hyper] | None) -> Transform:
-    """MARS's direction (Yuan et al. 2024; timm's ``Mars``): the gradient corrected by the change of the
+    """MARS's moments (Yuan et al. 2024; timm's ``Mars``): the gradient corrected by the change of the
     gradient, ``c_t = g_t + γβ₁/(1 - β₁)(g_t - g_{t-1})`` (g_t itself at the first step), its norm over
-    the whole tensor clipped to 1, ``c̃_t = c_t/max(1, ‖c_t‖)``, a moving average m_t of c̃_t, and
-    AdamW's bias-corrected step on it (``mars_type="adamw"``, the second moment of c̃_t) or Lion's
-    ``sign(m_t)`` (``"lion"``); the decay λθ_{t-1} is added, and the learning rate applied after.
+    the whole tensor clipped to 1, ``c̃_t = c_t/max(1, ‖c_t‖)``, its moving average m_t, and for AdamW's
+    step (``mars_type="adamw"``) the second moment of c̃_t. The direction is m_t, which
+    :func:`mars_step` turns into the step (timm's caution masks m_t between the two).
 
     With ``one_d`` (β₁, β₂ and the learning-rate factor κ of timm's ``betas_1d`` and ``lr_1d_factor``)
-    a parameter of fewer than two dimensions takes AdamW's step on g_t instead, scaled by κ
+    a parameter of fewer than two dimensions averages g_t instead, with β₁ and β₂ of its own
     (timm's ``optimize_1d=False``)."""
     from symopt.ops import Norm
 
-    b1, b2, e = beta1.symbol, beta2.symbol, eps.symbol
-    decay = weight_decay.symbol * S.theta_prev
-
-    def adamw_step(m, v, first: sp.Expr, second: sp.Expr) -> sp.Expr:
-        return m / (1 - first**S.t) / (sp.sqrt(v) / sp.sqrt(1 - second**S.t) + e)
+    b1, b2 = beta1.symbol, beta2.symbol
 
     def apply(u):
         correction = sp.Piecewise((u, sp.Eq(S.t, 1)), (u + gamma.symbol * b1 / (1 - b1) * (u - S.gprev_prev), True))
         m = b1 * S.m_prev + (1 - b1) * S.mars_clipped
         v = b2 * S.v_prev + (1 - b2) * S.mars_clipped**2 if mars_type == "adamw" else S.v_prev
-        step = adamw_step(S.m, S.v, b1, b2) if mars_type == "adamw" else sp.sign(S.m)
-        step = step + decay
         if one_d is not None:
-            c1, c2, factor = (h.symbol for h in one_d)
+            c1, c2 = one_d[0].symbol, one_d[1].symbol
             matrix = sp.GreaterThan(S.ndim, 2)
             m = sp.Piecewise((m, matrix), (c1 * S.m_prev + (1 - c1) * u, True))
             v = sp.Piecewise((v, matrix), (c2 * S.v_prev + (1 - c2) * u**2, True))
-            step = sp.Piecewise((step, matrix), (factor * (adamw_step(S.m, S.v, c1, c2) + decay), True))
         equations = (
             Assign(S.c, correction),
             Assign(S.mars_clipped, S.c / sp.Max(1, Norm(S.c))),
@@ -894,12 +887,35 @@ def scale_by_mars(beta1: Hyper, beta2: Hyper, eps: Hyper, gamma: Hyper, weight_d
             *((Assign(S.v, v),) if v != S.v_prev else ()),
             Assign(S.gprev, u),
         )
-        return equations, step
+        return equations, S.m
 
     uses_v = mars_type == "adamw" or one_d is not None
-    hypers = (beta1, beta2, eps, gamma, weight_decay, *(one_d or ()))
+    hypers = (beta1, beta2, gamma, *(one_d[:2] if one_d else ()))
     return Transform("scale_by_mars", apply, hypers=hypers,
                      states=(FIRST_MOMENT, *((SECOND_MOMENT,) if uses_v else ()), LAST_GRADIENT))
+
+
+def mars_step(beta1: Hyper, beta2: Hyper, eps: Hyper, weight_decay: Hyper, mars_type: str,
+              one_d: tuple[Hyper, Hyper, Hyper] | None) -> Transform:
+    """MARS's step from its momentum ``u`` (m_t, or m_t masked): AdamW's bias-corrected
+    ``û/(√v̂_t + ε)`` (``mars_type="adamw"``) or Lion's ``sign(u)`` (``"lion"``), plus the decay
+    λθ_{t-1}; the learning rate is applied after. With ``one_d`` a parameter of fewer than two
+    dimensions takes AdamW's step with its own β₁, β₂, scaled by κ (see :func:`scale_by_mars`)."""
+    b1, b2, e = beta1.symbol, beta2.symbol, eps.symbol
+    decay = weight_decay.symbol * S.theta_prev
+
+    def adamw_step(m, v, first: sp.Expr, second: sp.Expr) -> sp.Expr:
+        return m / (1 - first**S.t) / (sp.sqrt(v) / sp.sqrt(1 - second**S.t) + e)
+
+    def apply(u):
+        step = (adamw_step(u, S.v, b1, b2) if mars_type == "adamw" else sp.sign(u)) + decay
+        if one_d is not None:
+            c1, c2, factor = (h.symbol for h in one_d)
+            step = sp.Piecewise((step, sp.GreaterThan(S.ndim, 2)), (factor * (adamw_step(u, S.v, c1, c2) + decay), True))
+        return (), step
+
+    hypers = (beta1, beta2, eps, weight_decay, *(one_d or ()))
+    return Transform("mars_step", apply, hypers=hypers)
 
 
 LAST_GRADIENT = State("last_grad", S.gprev, S.gprev_prev, doc="the gradient, kept for the next step's correction")
@@ -913,18 +929,20 @@ CAUTION_FLOOR = sp.Rational(1, 1000)  # timm's mask.mean().clamp_(min=1e-3)
 CAUTION_REFERENCE = "; the cautious mask of Liang et al. (2024), Algorithm 1, as timm 1.0.31's caution=True"
 
 
-def cautious_mask() -> Transform:
+def cautious_mask(against: tuple[sp.Symbol, sp.Expr] | None = None) -> Transform:
     """``M_t u/max(mean(M_t), 10⁻³)`` with ``M_t = max(0, sign(u g_t))``: the update kept only where it
     agrees in sign with the gradient, and rescaled by the fraction of the whole tensor that agrees
     (Liang et al. 2024, Algorithm 1; timm 1.0.31: ``mask = (exp_avg * grad > 0)``,
     ``mask.div_(mask.mean().clamp_(min=1e-3))``). The mean is over the whole tensor: a rule with the
     mask takes whole tensors. ``g_t`` is the gradient as the chain has it there (with L2 decay, the
-    decayed one)."""
+    decayed one); ``against``, a symbol and its value, names another direction to agree with (timm's
+    spherical caution: the gradient projected as the update was, :func:`caution_projected`)."""
     from symopt.ops import TensorSum
 
     def apply(u):
-        agree = sp.Max(0, sp.sign(u * S.g))  # 1 where u·g > 0, else 0 (exact)
-        return (Assign(S.caution, agree),), S.caution * u / sp.Max(TensorSum(S.caution) / S.numel, CAUTION_FLOOR)
+        named = () if against is None else (Assign(*against),)
+        agree = sp.Max(0, sp.sign(u * (S.g if against is None else against[0])))  # 1 where they agree, else 0
+        return (*named, Assign(S.caution, agree)), S.caution * u / sp.Max(TensorSum(S.caution) / S.numel, CAUTION_FLOOR)
 
     return Transform("cautious_mask", apply)
 
@@ -937,6 +955,17 @@ def caution(cautious: bool) -> tuple[Transform, ...]:
 
 
 # --- AdamP's and SGDP's projection (Heo et al. 2021; timm 1.0.31's ``projection()``) ---------------------
+def _radial(x: sp.Expr, delta: Hyper) -> sp.Expr:
+    """``x`` without its radial component, as :func:`project_radial` chose for this step (per channel,
+    over the whole tensor, or not at all), from the quantities it assigned."""
+    from symopt.ops import ChannelSum, IfPositive, TensorSum
+
+    by_channel = delta.symbol / sp.sqrt(S.numel / S.channels) - S.cos_channel  # > 0: project each channel
+    by_layer = delta.symbol / sp.sqrt(S.numel) - S.cos_layer  # > 0: project the whole tensor
+    return IfPositive(by_channel, x - S.unit_channel * ChannelSum(S.unit_channel * x),
+                      IfPositive(by_layer, x - S.unit_layer * TensorSum(S.unit_layer * x), x))
+
+
 def project_radial(delta: Hyper, wd_ratio: Hyper, eps: Hyper) -> Transform:
     """Remove the radial component of the update of a weight that looks scale-invariant, and set the
     ratio ``Λ_t`` its decoupled decay is multiplied by (Heo et al. 2021, Algorithm 1; timm 1.0.31's
@@ -970,19 +999,43 @@ def project_radial(delta: Hyper, wd_ratio: Hyper, eps: Hyper) -> Transform:
         layer_cos = sp.Abs(TensorSum(grad * theta)) / (sp.Max(Norm(grad), e) * sp.Max(Norm(theta), e))
         by_channel = d / sp.sqrt(S.numel / S.channels) - S.cos_channel  # > 0: project each channel
         by_layer = d / sp.sqrt(S.numel) - S.cos_layer  # > 0: project the whole tensor
-        projected = IfPositive(by_channel, u - S.unit_channel * ChannelSum(S.unit_channel * u),
-                               IfPositive(by_layer, u - S.unit_layer * TensorSum(S.unit_layer * u), u))
         ratio = IfPositive(by_channel, r, IfPositive(by_layer, r, 1))
         return equations + (
             Assign(S.cos_channel, sp.Piecewise((Amax(channel_cos), factored), (0, True))),
             Assign(S.cos_layer, sp.Piecewise((layer_cos, factored), (0, True))),
             Assign(S.unit_channel, sp.Piecewise((theta / (channel_norm + e), factored), (0, True))),
             Assign(S.unit_layer, sp.Piecewise((theta / (Norm(theta) + e), factored), (0, True))),
-            Assign(S.projected, sp.Piecewise((projected, factored), (u, True))),
+            Assign(S.projected, sp.Piecewise((_radial(u, delta), factored), (u, True))),
             Assign(S.decay_ratio, sp.Piecewise((ratio, factored), (1, True))),
         ), S.projected
 
     return Transform("project_radial", apply, hypers=(delta, wd_ratio, eps))
+
+
+def reproject_radial(delta: Hyper) -> Transform:
+    """Remove the radial component again, as :func:`project_radial` chose for this step: timm's
+    spherical caution projects the masked update a second time ("for numerical stability")."""
+    factored = sp.GreaterThan(S.ndim, 2)
+
+    def apply(u):
+        return (Assign(S.reprojected, sp.Piecewise((_radial(u, delta), factored), (u, True))),), S.reprojected
+
+    return Transform("reproject_radial", apply, hypers=(delta,))
+
+
+def caution_projected(cautious: bool, delta: Hyper) -> tuple[Transform, ...]:
+    """timm 1.0.31's ``projection(..., caution=True)`` after :func:`project_radial`, where ``cautious``
+    is set: the cautious mask of the projected update against the gradient projected likewise,
+    ``ǧ_t = g_t - θ̂·chsum(θ̂ g_t)`` (the "spherical cautious optimizer"; where nothing is projected,
+    ǧ_t = g_t and the mask is the plain one), and the masked update projected again."""
+    if not isinstance(cautious, bool):
+        raise ValueError(f"cautious must be True or False, not {cautious!r}")
+    if not cautious:
+        return ()
+    tangent = sp.Piecewise((_radial(S.g, delta), sp.GreaterThan(S.ndim, 2)), (S.g, True))
+    return cautious_mask(against=(S.tangent_grad, tangent)), reproject_radial(delta)
+
+
 # --- AdEMAMix (pytorch-optimizer 4.1.0): a fast and a slow moving average mixed -------------------
 SLOW_MOMENT = State("m_slow", S.mslow, S.mslow_prev, doc="slow moving average of the gradient",
                     library="exp_avg_slow")

@@ -5,14 +5,15 @@ from typing import Annotated
 
 from symopt.core import TIMM_SOURCE, LibraryKeyword, Rule, chain, rule
 from symopt.hyperparameters import BETA1, BETA2, CLIP_EXP, EPS, LR, WEIGHT_DECAY
-from symopt.transforms import add_decayed_weights, scale_by_adopt, scale_by_learning_rate, skip_first_step
+from symopt.transforms import (CAUTION_REFERENCE, Cautious, add_decayed_weights, caution, scale_by_adopt,
+                               scale_by_learning_rate, skip_first_step)
 
 
 # timm's Adopt clips unless clip_exp is None (the rule's clip_exp is a hyperparameter where it clips)
 Clip = Annotated[bool, LibraryKeyword("clip_exp", {False: None})]
 
 
-def adopt(decoupled: bool = False, clip: Clip = True) -> Rule:
+def adopt(decoupled: bool = False, clip: Clip = True, cautious: Cautious = False) -> Rule:
     """ADOPT: ``ĝ_t = clip(g_t/max(√v_{t-1}, ε), (t - 1)^ω)``, ``m_t = β₁ m_{t-1} + (1 - β₁) ĝ_t``,
     ``θ_t = θ_{t-1} - η m_t``, then ``v_t = β₂ v_{t-1} + (1 - β₂) g_t²``; the first step only sets
     ``v_1 = g_1²`` and leaves θ and m (timm's ``continue``).
@@ -25,6 +26,9 @@ def adopt(decoupled: bool = False, clip: Clip = True) -> Rule:
         decoupled: decay as AdamW, ``θ_{t-1}(1 - ηλ)`` (timm's ``decoupled``), from step 2 on.
         clip: clip the normalised gradient to ±(t - 1)^ω (timm's ``clip_exp`` a number); ``False``
             is timm's ``clip_exp=None``.
+        cautious: keep ``m_t`` only where it agrees in sign with the gradient (the L2-decayed one), rescaled
+            by the fraction that agrees (:func:`symopt.transforms.cautious_mask`), before the decoupled
+            decay, as timm's ``Adopt(caution=True)`` masks ``exp_avg``; the state keeps the unmasked m_t.
 
     Returns:
         The rule.
@@ -43,15 +47,19 @@ def adopt(decoupled: bool = False, clip: Clip = True) -> Rule:
     scale = scale_by_adopt(BETA1, BETA2.restricted(default=0.9999), EPS.restricted(default=1e-6, special=(1e-6,)),
                            CLIP_EXP if clip else None)
     decay = add_decayed_weights(WEIGHT_DECAY)
-    steps = (scale, decay) if decoupled else (decay, scale)
+    masked = (scale, *caution(cautious))  # timm masks exp_avg: the decoupled decay does not pass the mask
+    steps = (*masked, decay) if decoupled else (decay, *masked)
     return rule(
         "adopt",
         "ADOPT, momentum of the gradient normalised by the previous second moment" + (", decoupled decay" if decoupled
-                                                                                        else ""),
-        "Taniguchi et al. (2024), Algorithm 2; timm Adopt (clip at (t-1)^clip_exp, eps a floor under sqrt(v))",
+                                                                                        else "")
+        + (", cautious" if cautious else ""),
+        "Taniguchi et al. (2024), Algorithm 2; timm Adopt (clip at (t-1)^clip_exp, eps a floor under sqrt(v))"
+        + (CAUTION_REFERENCE if cautious else ""),
         chain("adopt", *steps, skip_first_step(), scale_by_learning_rate(LR)),
         source=TIMM_SOURCE,
         library=("timm.optim.adopt", "Adopt"),
         decoupled=decoupled,
         clip=clip,
+        cautious=cautious,
     )

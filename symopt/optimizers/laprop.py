@@ -3,10 +3,10 @@ moment before it enters the momentum, which Adam does after."""
 
 from symopt.core import TIMM_SOURCE, Rule, chain, rule
 from symopt.hyperparameters import BETA1, BETA2, EPS, LR, WEIGHT_DECAY
-from symopt.transforms import add_decayed_stepped_weights, scale_by_laprop
+from symopt.transforms import CAUTION_REFERENCE, Cautious, add_decayed_stepped_weights, caution, scale_by_laprop
 
 
-def laprop() -> Rule:
+def laprop(cautious: Cautious = False) -> Rule:
     """LaProp: ``v_t = β₂ v_{t-1} + (1 - β₂) g_t²``,
     ``m_t = β₁ m_{t-1} + η(1 - β₁) g_t/(√(v_t/ζ_t) + ε)``, ``θ̃_t = θ_{t-1} - α_t m_t`` and
     ``θ_t = θ̃_t(1 - ηλ)``.
@@ -17,6 +17,12 @@ def laprop() -> Rule:
     constant, α_t = 0 while η̄_t is 0), and ζ_t, the moving average of 1, is 1 - β₂ᵗ. timm follows
     the authors' code (which tracks η̄ so that a schedule is bias-corrected as it changes); its
     decoupled decay shrinks the parameters *after* the step, θ̃_t(1 - ηλ), not θ_{t-1}.
+
+    Args:
+        cautious: keep the step ``α_t m_t`` only where it agrees in sign with the gradient, rescaled by
+            the fraction that agrees (:func:`symopt.transforms.cautious_mask`), before the decay of the
+            stepped parameters, as timm's ``LaProp(caution=True)`` masks ``exp_avg`` (α_t ≥ 0 does not
+            change the sign); the state keeps the unmasked m_t.
 
     Returns:
         The rule.
@@ -32,13 +38,17 @@ def laprop() -> Rule:
     lr = LR.restricted(default=4e-4)
     return rule(
         "laprop",
-        "LaProp, momentum of the gradient normalised by the bias-corrected second moment",
-        "Ziyin et al. (2020), Algorithm 1; timm LaProp (learning rate inside the momentum, decay after the step)",
+        "LaProp, momentum of the gradient normalised by the bias-corrected second moment"
+        + (", cautious" if cautious else ""),
+        "Ziyin et al. (2020), Algorithm 1; timm LaProp (learning rate inside the momentum, decay after the step)"
+        + (CAUTION_REFERENCE if cautious else ""),
         chain(
             "laprop",
             scale_by_laprop(lr, BETA1, BETA2, EPS.restricted(default=1e-15, special=(1e-15, 1e-8))),
+            *caution(cautious),
             add_decayed_stepped_weights(WEIGHT_DECAY, lr),
         ),
         source=TIMM_SOURCE,
         library=("timm.optim.laprop", "LaProp"),
+        cautious=cautious,
     )

@@ -1,16 +1,20 @@
 """Prodigy, as prodigyopt 1.1.2 writes it: Adam whose step is scaled by an estimate d of the distance
 to the solution, learnt from the gradients along the way."""
 
-from symopt.core import Rule, chain, rule
+from typing import Annotated
+
+from symopt.core import LibraryKeyword, Rule, chain, rule
 from symopt.hyperparameters import (BETA1, BETA2, EPS, PRODIGY_BETA3, PRODIGY_D0, PRODIGY_D_COEF, PRODIGY_GROWTH,
                                     PRODIGY_LR, WEIGHT_DECAY)
 from symopt.transforms import add_decayed_weights, scale_by_prodigy
 
 SOURCE = "prodigyopt 1.1.2"
+# prodigyopt's beta3 given (each step's value then goes into the group) rather than its None, √β₂
+OwnBeta3 = Annotated[bool, LibraryKeyword("beta3", {True: PRODIGY_BETA3.default})]
 
 
 def prodigy(decouple: bool = True, use_bias_correction: bool = False, safeguard_warmup: bool = False,
-            own_beta3: bool = False) -> Rule:
+            own_beta3: OwnBeta3 = False) -> Rule:
     """Prodigy: ``θ_t = θ_{t-1} - γ_t m_t/(√v_t + d_t ε)`` with ``γ_t = d_{t-1} η``, Adam's moments of
     ``d_{t-1} g_t``, and d the largest estimate ``d̂_t = c_d κ_t/D_t`` so far (growing by at most G a
     step), ``κ_t`` and ``Σ_t`` β₃-weighted sums of ``⟨g_t, x₀ - θ_{t-1}⟩`` and of ``g_t``, each weighted
@@ -46,9 +50,10 @@ def prodigy(decouple: bool = True, use_bias_correction: bool = False, safeguard_
             raise ValueError(f"{key} must be True or False, not {value!r}")
     # β₁ > 0: at β₁ = 0 prodigyopt keeps no m and steps along the new d's d_t g_t, not the old d's
     # (a branch only a step where d grows tells apart, which generated cases reach too rarely to test)
-    direction = scale_by_prodigy(PRODIGY_LR, BETA1.restricted(low_open=True, special=(0.9, 0.999)), BETA2, PRODIGY_BETA3 if own_beta3 else None, EPS, WEIGHT_DECAY,
-                                 PRODIGY_D0, PRODIGY_D_COEF, PRODIGY_GROWTH, decouple=decouple,
-                                 bias_correction_on=use_bias_correction, safeguard_warmup=safeguard_warmup)
+    direction = scale_by_prodigy(PRODIGY_LR, BETA1.restricted(low_open=True, special=(0.9, 0.999)), BETA2,
+                                 PRODIGY_BETA3 if own_beta3 else None, EPS, WEIGHT_DECAY, PRODIGY_D0, PRODIGY_D_COEF,
+                                 PRODIGY_GROWTH, decouple=decouple, bias_correction_on=use_bias_correction,
+                                 safeguard_warmup=safeguard_warmup)
     transforms = (direction,) if decouple else (add_decayed_weights(WEIGHT_DECAY), direction)
     return rule(
         "prodigy",
@@ -58,8 +63,6 @@ def prodigy(decouple: bool = True, use_bias_correction: bool = False, safeguard_
         chain("prodigy", *transforms),
         source=SOURCE,
         library=("prodigyopt", "Prodigy"),
-        # its beta3 given rather than None (each step's value goes into the group)
-        library_options=(("beta3", PRODIGY_BETA3.default),) if own_beta3 else (),
         decouple=decouple,
         use_bias_correction=use_bias_correction,
         safeguard_warmup=safeguard_warmup,

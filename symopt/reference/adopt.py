@@ -6,7 +6,8 @@ from typing import Tuple
 
 import numpy as np
 
-from symopt.reference._common import State, _add_scaled_, _ema_square_, _l2_gradient, _lerp_, _prepare, _state_array
+from symopt.reference._common import (State, _add_scaled_, _cautious_mask, _ema_square_, _l2_gradient, _lerp_, _prepare,
+                                     _state_array)
 
 __all__ = ["adopt"]
 
@@ -25,6 +26,7 @@ def adopt(
     clip_exp: float = 0.333,
     decoupled: bool = False,
     clip: bool = True,
+    cautious: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of ADOPT, as timm's ``Adopt`` (``foreach=False``)::
@@ -35,7 +37,7 @@ def adopt(
         n = g / max(sqrt(exp_avg_sq), eps)             # the previous v
         n = clamp(n, -(t - 1)**clip_exp, (t - 1)**clip_exp)   # if clip
         exp_avg = lerp(exp_avg, n, 1 - beta1)
-        params -= lr * exp_avg
+        params -= lr * exp_avg * mask(exp_avg * g)     # mask if cautious (timm's caution=True), else 1
         exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g * g
 
     Args:
@@ -45,6 +47,8 @@ def adopt(
         t: number of the step being taken, counting from 1.
         lr, beta1, beta2, eps, weight_decay, clip_exp: timm's keywords (``betas`` split).
         decoupled: timm's ``decoupled``; clip: ``False`` is timm's ``clip_exp=None``.
+        cautious: multiply ``exp_avg`` by timm's cautious mask of ``exp_avg * g`` (g with its L2 decay) for
+            the step only (:func:`symopt.reference._common._cautious_mask`), as ``Adopt(caution=True)``.
         inplace: update ``params`` and the state in place instead of copies.
 
     Returns:
@@ -83,7 +87,7 @@ def adopt(
             bound = float(t - 1) ** clip_exp
             np.clip(normalized, -bound, bound, out=normalized)
         _lerp_(m, normalized, 1.0 - beta1, work)
-        _add_scaled_(p, -lr, m, work)
+        _add_scaled_(p, -lr, m * _cautious_mask(m, g) if cautious else m, work)
         _ema_square_(v, g, beta2, work)
     return p, state
 

@@ -6,7 +6,7 @@ from typing import Tuple
 
 import numpy as np
 
-from symopt.reference._common import State, _add_scaled_, _ema_square_, _prepare, _state_array
+from symopt.reference._common import State, _add_scaled_, _cautious_mask, _ema_square_, _prepare, _state_array
 
 __all__ = ["laprop"]
 
@@ -32,6 +32,7 @@ def laprop(
     beta2: float = 0.999,
     eps: float = 1e-15,
     weight_decay: float = 0.0,
+    cautious: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of LaProp, as timm's ``LaProp`` (``foreach=False``)::
@@ -41,7 +42,8 @@ def laprop(
         step_size = lr / exp_avg_lr_1, or 0 where exp_avg_lr_1 is 0
         exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g * g
         exp_avg = beta1 * exp_avg + lr * (1 - beta1) * g / (sqrt(exp_avg_sq / exp_avg_lr_2) + eps)
-        params -= step_size * exp_avg
+        d = exp_avg * mask(exp_avg * g)                            # if cautious (timm's caution=True)
+        params -= step_size * d                                   # else d = exp_avg
         params -= lr * weight_decay * params                      # the stepped parameters
 
     Args:
@@ -51,6 +53,8 @@ def laprop(
             numbers ``exp_avg_lr_1``, ``exp_avg_lr_2`` as 0-d float64 arrays).
         t: number of the step being taken, counting from 1 (the state counts for itself).
         lr, beta1, beta2, eps, weight_decay: timm's keywords (``betas`` split).
+        cautious: multiply ``exp_avg`` by timm's cautious mask of ``exp_avg * g`` for the step only
+            (:func:`symopt.reference._common._cautious_mask`), as ``LaProp(caution=True)``.
         inplace: update ``params`` and the state in place instead of copies.
 
     Returns:
@@ -86,7 +90,7 @@ def laprop(
         np.divide(g, denominator, out=normalized)
         np.multiply(m, beta1, out=m)
         _add_scaled_(m, lr * (1.0 - beta1), normalized, work)
-        _add_scaled_(p, -step_size, m, work)
+        _add_scaled_(p, -step_size, m * _cautious_mask(m, g) if cautious else m, work)
         if weight_decay != 0.0:
             _add_scaled_(p, -lr * weight_decay, p, work)
     return p, state

@@ -7,7 +7,7 @@ from typing import Tuple
 
 import numpy as np
 
-from symopt.reference._common import State, _add_scaled_, _ema_square_, _prepare, _state_array
+from symopt.reference._common import State, _add_scaled_, _cautious_mask, _ema_square_, _prepare, _state_array
 
 __all__ = ["mars"]
 
@@ -35,6 +35,7 @@ def mars(
     lr_1d_factor: float = 1.0,
     mars_type: str = "adamw",
     optimize_1d: bool = False,
+    cautious: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of MARS, as timm's ``Mars``::
@@ -43,13 +44,14 @@ def mars(
             c = g if t == 1 else g + gamma * beta1 / (1 - beta1) * (g - last_grad)
             c = c / max(||c||, 1)                                  # the whole tensor's norm
             exp_avg = beta1 * exp_avg + (1 - beta1) * c
+            d = exp_avg * mask(exp_avg * g)                        # if cautious, else d = exp_avg
             adamw: exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * c * c
-                   update = wd * params + (exp_avg / (1 - beta1**t)) / (sqrt(exp_avg_sq) / sqrt(1 - beta2**t) + eps)
-            lion:  update = wd * params + sign(exp_avg)
+                   update = wd * params + (d / (1 - beta1**t)) / (sqrt(exp_avg_sq) / sqrt(1 - beta2**t) + eps)
+            lion:  update = wd * params + sign(d)
             params -= lr * update
         else:                                                      # AdamW on g, betas_1d
             exp_avg, exp_avg_sq = the moving averages of g and g * g
-            params -= lr * lr_1d_factor * (wd * params + bias-corrected Adam direction)
+            params -= lr * lr_1d_factor * (wd * params + bias-corrected Adam direction of d)
         last_grad = g
 
     Args:
@@ -61,6 +63,8 @@ def mars(
         lr, beta1, beta2, eps, weight_decay, gamma, lr_1d_factor: timm's keywords (``betas`` split);
             beta1_1d, beta2_1d: timm's ``betas_1d``.
         mars_type, optimize_1d: timm's keywords.
+        cautious: multiply ``exp_avg`` by timm's cautious mask of ``exp_avg * g`` (g the gradient, not c)
+            for the step only (:func:`symopt.reference._common._cautious_mask`), as ``Mars(caution=True)``.
         inplace: update ``params`` and the state in place instead of copies.
 
     Returns:
@@ -91,17 +95,19 @@ def mars(
             c = c / p.dtype.type(max(float(norm), 1.0) if not math.isnan(norm) else norm)
             np.multiply(m, beta1, out=m)
             _add_scaled_(m, 1.0 - beta1, c, work)
+            d = m * _cautious_mask(m, g) if cautious else m
             if mars_type == "adamw":
                 _ema_square_(v, c, beta2, work)
-                update = _adamw_update(p, m, v, beta1, beta2, eps, weight_decay, t)
+                update = _adamw_update(p, d, v, beta1, beta2, eps, weight_decay, t)
             else:
-                update = p * p.dtype.type(weight_decay) + np.sign(m)
+                update = p * p.dtype.type(weight_decay) + np.sign(d)
             _add_scaled_(p, -lr, np.asarray(update, dtype=p.dtype), work)
         else:
             np.multiply(m, beta1_1d, out=m)
             _add_scaled_(m, 1.0 - beta1_1d, g, work)
             _ema_square_(v, g, beta2_1d, work)
-            update = _adamw_update(p, m, v, beta1_1d, beta2_1d, eps, weight_decay, t)
+            d = m * _cautious_mask(m, g) if cautious else m
+            update = _adamw_update(p, d, v, beta1_1d, beta2_1d, eps, weight_decay, t)
             _add_scaled_(p, -(lr * lr_1d_factor), np.asarray(update, dtype=p.dtype), work)
         last[...] = g
     return p, state
