@@ -94,15 +94,21 @@ def registry_sample(where=None, *, per_rule: int = PER_RULE, total: int | None =
     return [rule for i, rule in enumerate(chosen) if i in drawn]
 
 
-def for_each(subtests, items, keep, check, name=str) -> None:
-    """``check`` on each of ``items`` that ``keep`` is true of, each a subtest named ``name(item)``.
-    ``keep`` (a derivation's ``applies``, which runs SymPy) is decided here, in the worker that runs the
-    test, and not at collection, where every xdist worker would compute it for every item."""
-    kept = [item for item in items if keep(item)]
-    assert kept, "nothing to check"
-    for item in kept:
-        with subtests.test(name(item)):
-            check(item)
+def derived_or_said_why(subtests, rules, key: str, check) -> None:
+    """``check`` on each of ``rules`` the derivation ``key`` applies to, a subtest each; for the others
+    the derivation must say in one line why it does not apply. Which is which is SymPy's work (the
+    derivation's ``applies``): decided here, in the worker that runs the test, and not at collection,
+    where every xdist worker would decide it for every rule."""
+    from symopt.derive import MODULES, derivations
+
+    for rule in rules:
+        with subtests.test(f"{rule.name}{dict(rule.options) or ''}"):
+            if MODULES[key].applies(rule):
+                check(rule)
+            else:
+                (d,) = derivations(rule, only=key)
+                said = "".join(p for p in d.summary if isinstance(p, str))
+                assert not d.applies and said.startswith(f"Does not apply to {rule.name}: ") and "\n" not in said
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import sympy as sp
-from conftest import FULL, for_each, registry_sample, require
+from conftest import FULL, registry_sample, require
 
 import symopt
 from symopt import cli, export, printing
@@ -174,7 +174,11 @@ def _results_parse_back(name: str) -> None:
 def test_derivation_results_parse_back_to_the_same_expression(subtests):
     """Every rule's derivation results that the parser reads, a subtest per rule (computed when the
     test runs, in the process that exports derivations/, not at collection)."""
-    for_each(subtests, RULES, _derivation_results, _results_parse_back)
+    read = [name for name in RULES if _derivation_results(name)]
+    assert read, "no derivation result the parser reads"
+    for name in read:
+        with subtests.test(name):
+            _results_parse_back(name)
 
 
 def test_round_trip_rejects_a_different_expression():

@@ -37,7 +37,7 @@ import zlib
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import for_each
+from conftest import derived_or_said_why
 
 import symopt
 from symopt import ops
@@ -63,6 +63,16 @@ def sampled_variants(per_rule: int = 2, seed: int = 0):
         picks = rng.choice(len(others), size=min(per_rule - 1, len(others)), replace=False) if others else []
         out += [get(name, **variants(name)[0])] + [get(name, **others[i]) for i in sorted(picks)]
     return out
+
+
+def rules_of(where=None) -> list[str]:
+    """The rules with a sampled variant ``where`` keeps (a cheap property, read at collection)."""
+    return list(dict.fromkeys(rule.name for rule in SAMPLED if where is None or where(rule)))
+
+
+def sampled_of(name: str, where=None) -> list:
+    """The sampled variants of rule ``name`` that ``where`` keeps."""
+    return [rule for rule in SAMPLED if rule.name == name and (where is None or where(rule))]
 
 
 def rng_for(rule, salt: str = "") -> np.random.Generator:
@@ -299,16 +309,14 @@ def test_one_step_lambda_eff_is_the_kernels_derivative_on_every_branch(rule_):
 # --- the settled step under a constant gradient --------------------------------------------------------
 # benchmarks/witness.py sets SYMOPT_WITNESS_ALL: every variant, and more examples
 SAMPLED = all_variants() if os.environ.get("SYMOPT_WITNESS_ALL") else sampled_variants()
-def SETTLING(rule) -> bool:  # which sampled variants the test below checks (decided when it runs)
-    return rule.elementwise and steady.applies(rule)
-
-
 SETTLE_STEPS = 3000
 LATE = 10**6
 
 
-def test_settled_step_is_where_the_kernel_settles(subtests):
-    for_each(subtests, SAMPLED, SETTLING, settled_step_is_where_the_kernel_settles, label)
+@pytest.mark.parametrize("name", rules_of(lambda rule: rule.elementwise))
+def test_settled_step_is_where_the_kernel_settles(subtests, name):
+    derived_or_said_why(subtests, sampled_of(name, lambda rule: rule.elementwise),
+                        "constant-gradient", settled_step_is_where_the_kernel_settles)
 
 
 def settled_step_is_where_the_kernel_settles(rule_):
@@ -403,7 +411,6 @@ def cancellation(rule_, env: dict, expected: float, steps: int = 400) -> float:
 
 
 # --- the stability threshold -----------------------------------------------------------------------------
-STABLE = stability.applies  # which sampled variants the test below checks (decided when it runs)
 
 
 def jacobian_radius(rule_, hyper: dict, curvature: float, t: int, frozen: tuple[str, ...]) -> float:
@@ -463,8 +470,10 @@ def threshold_at(rule_, hyper: dict, t: int | None):
     return value((th.finite_scaled if t else th.scaled) * th.scale, env), holds
 
 
-def test_threshold_is_where_the_kernels_linearised_step_turns_unstable(subtests):
-    for_each(subtests, SAMPLED, STABLE, threshold_is_where_the_kernels_linearised_step_turns_unstable, label)
+@pytest.mark.parametrize("name", rules_of())
+def test_threshold_is_where_the_kernels_linearised_step_turns_unstable(subtests, name):
+    derived_or_said_why(subtests, sampled_of(name),
+                        "stability", threshold_is_where_the_kernels_linearised_step_turns_unstable)
 
 
 def threshold_is_where_the_kernels_linearised_step_turns_unstable(rule_):
@@ -521,13 +530,14 @@ def test_every_result_says_when_it_holds_in_text_and_json(name):
 
 
 # --- E[x_t] of the moving averages, from a zero start --------------------------------------------------
-AVERAGING = moments.applies  # which sampled variants the test below checks (decided when it runs)
 MOMENT_STEPS = (1, 2, 5, 30)
 MEAN, NOISE, WIDTH = 0.5, 1.0, 20_000  # the gradients N(MEAN, NOISE²), over WIDTH parameters
 
 
-def test_state_means_are_the_kernels_averages_over_the_noise(subtests):
-    for_each(subtests, SAMPLED, AVERAGING, state_means_are_the_kernels_averages_over_the_noise, label)
+@pytest.mark.parametrize("name", rules_of())
+def test_state_means_are_the_kernels_averages_over_the_noise(subtests, name):
+    derived_or_said_why(subtests, sampled_of(name),
+                        "moving-averages", state_means_are_the_kernels_averages_over_the_noise)
 
 
 def state_means_are_the_kernels_averages_over_the_noise(rule_):
@@ -570,11 +580,12 @@ def state_means_are_the_kernels_averages_over_the_noise(rule_):
 
 
 # --- the steady λ_eff under zero-mean noise -----------------------------------------------------------
-COUPLED = coupling.applies  # which sampled variants the test below checks (decided when it runs)
 
 
-def test_steady_lambda_eff_is_the_kernels_shrink_rate_under_zero_mean_noise(subtests):
-    for_each(subtests, SAMPLED, COUPLED, steady_lambda_eff_is_the_kernels_shrink_rate_under_zero_mean_noise, label)
+@pytest.mark.parametrize("name", rules_of())
+def test_steady_lambda_eff_is_the_kernels_shrink_rate_under_zero_mean_noise(subtests, name):
+    derived_or_said_why(subtests, sampled_of(name),
+                        "coupling", steady_lambda_eff_is_the_kernels_shrink_rate_under_zero_mean_noise)
 
 
 def steady_lambda_eff_is_the_kernels_shrink_rate_under_zero_mean_noise(rule_):
@@ -603,11 +614,11 @@ def steady_lambda_eff_is_the_kernels_shrink_rate_under_zero_mean_noise(rule_):
 
 
 # --- the equilibrium of a scale-invariant weight --------------------------------------------------------
-NORMED = norms.applies  # which sampled variants the test below checks (decided when it runs)
 
 
-def test_norm_equilibrium_is_where_the_kernels_random_walk_settles(subtests):
-    for_each(subtests, SAMPLED, NORMED, norm_equilibrium_is_where_the_kernels_random_walk_settles, label)
+@pytest.mark.parametrize("name", rules_of())
+def test_norm_equilibrium_is_where_the_kernels_random_walk_settles(subtests, name):
+    derived_or_said_why(subtests, sampled_of(name), "norms", norm_equilibrium_is_where_the_kernels_random_walk_settles)
 
 
 def norm_equilibrium_is_where_the_kernels_random_walk_settles(rule_):
@@ -619,11 +630,11 @@ def norm_equilibrium_is_where_the_kernels_random_walk_settles(rule_):
 
 
 # --- Schedule-Free's averaging weights --------------------------------------------------------------
-AVERAGED = averaging.applies  # which sampled variants the test below checks (decided when it runs)
 
 
-def test_averaging_weights_are_the_kernels(subtests):
-    for_each(subtests, SAMPLED, AVERAGED, averaging_weights_are_the_kernels, label)
+@pytest.mark.parametrize("name", rules_of())
+def test_averaging_weights_are_the_kernels(subtests, name):
+    derived_or_said_why(subtests, sampled_of(name), "iterate-averaging", averaging_weights_are_the_kernels)
 
 
 def averaging_weights_are_the_kernels(rule_):
@@ -653,9 +664,8 @@ def averaging_weights_are_the_kernels(rule_):
 
 
 # --- the settled step of a rule on whole matrices (Newton–Schulz) ------------------------------------------
-def MATRIX_SETTLING(rule) -> bool:  # the sampled variants the test below checks
-    return any(isinstance(n, ops.NewtonSchulz) for eq in rule.equations for n in sp.preorder_traversal(eq.rhs)) \
-        and steady.applies(rule)
+def _newton_schulz(rule) -> bool:
+    return any(isinstance(n, ops.NewtonSchulz) for eq in rule.equations for n in sp.preorder_traversal(eq.rhs))
 
 
 SHAPES = ((6, 4), (4, 6), (5, 5))  # tall, wide, square: each side of a max or min on the shape
@@ -673,8 +683,10 @@ def newton_schulz(x: np.ndarray, a: float, b: float, c: float, steps: int, eps: 
     return x.T if tall else x
 
 
-def test_settled_step_through_newton_schulz_is_where_the_kernel_settles(subtests):
-    for_each(subtests, SAMPLED, MATRIX_SETTLING, settled_step_through_newton_schulz_is_where_the_kernel_settles, label)
+@pytest.mark.parametrize("name", rules_of(_newton_schulz))
+def test_settled_step_through_newton_schulz_is_where_the_kernel_settles(subtests, name):
+    derived_or_said_why(subtests, sampled_of(name, _newton_schulz),
+                        "constant-gradient", settled_step_through_newton_schulz_is_where_the_kernel_settles)
 
 
 def settled_step_through_newton_schulz_is_where_the_kernel_settles(rule_):
@@ -712,11 +724,12 @@ def settled_step_through_newton_schulz_is_where_the_kernel_settles(rule_):
 
 
 # --- factored second moments -------------------------------------------------------------------------------
-FACTORED = factored.applies  # which sampled variants the test below checks (decided when it runs)
 
 
-def test_factored_estimate_memory_and_decay_are_the_kernels(subtests):
-    for_each(subtests, SAMPLED, FACTORED, factored_estimate_memory_and_decay_are_the_kernels, label)
+@pytest.mark.parametrize("name", rules_of())
+def test_factored_estimate_memory_and_decay_are_the_kernels(subtests, name):
+    derived_or_said_why(subtests, sampled_of(name),
+                        "factored-moments", factored_estimate_memory_and_decay_are_the_kernels)
 
 
 def factored_estimate_memory_and_decay_are_the_kernels(rule_):

@@ -69,7 +69,13 @@ def check(rule: Rule) -> None:
     """
     need_hypers(rule, "weight_decay", "lr")
     need_elementwise(rule)
-    equilibrium(rule)
+    derived = equilibrium(rule)
+    # a number once the hyperparameters are given (a warm-up's min(α, tα/T) left in it is not)
+    left = set().union(*(derived[k].free_symbols for k in ("norm", "angular", "timescale"))) \
+        - {h.symbol for h in rule.hypers} - {SCALE}
+    if left:
+        raise NotDerivable(f"the equilibrium depends on {', '.join(sorted(map(str, left)))} beyond the "
+                           "hyperparameters (a schedule of the step t)")
 
 
 def applies(rule: Rule) -> bool:

@@ -215,8 +215,8 @@ def option_forms(name: str) -> dict:
     what :mod:`symopt.verify` builds a library's class with.
 
     Example:
-        >>> option_forms("adopt")
-        {'clip': LibraryKeyword(keyword='clip_exp', values=((False, None),))}
+        >>> option_forms("adopt")["clip"]
+        LibraryKeyword(keyword='clip_exp', values=((False, None),))
     """
     from symopt.core import LibraryKeyword
 
