@@ -26,9 +26,10 @@ PER_RULE = 2  # (rule, variant) pairs per rule in CI: its default variant and on
 
 # Compiling a kernel takes tens of milliseconds the first time: no per-example deadline.
 settings.register_profile("default", deadline=None, max_examples=100)
-# CI: 120 per test (each registered variant's kernel against its witnesses, 97 variants); `symopt verify
+# CI: 100 per test, as on a laptop (it was 120 while the registry had 97 variants; at 38 rules the CI
+# profile's cost is kept under its budget by sampling variants and by this); `symopt verify
 # --examples N` runs more.
-settings.register_profile("ci", deadline=None, max_examples=120, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if IN_CI else "default")
 
 

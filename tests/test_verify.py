@@ -12,7 +12,7 @@ from symopt.optimizers import RULES, label, variants
 from symopt.strategies import TOLERANCE, Trajectory
 from symopt.verify import compare_trajectories, cross_check, kernel_runner, magnitude_runner, reference_runner, verify
 
-EXAMPLES = settings().max_examples  # the loaded profile's: 100 on a laptop, 120 in CI
+EXAMPLES = settings().max_examples  # the loaded profile's: 100 on a laptop and in CI
 # Every run also compares one long explicit case per shape class, and one generated case in ten runs
 # into the hundreds of steps: three quarters of the profile's cases keep the cost of a test.
 GENERATED = EXAMPLES * 3 // 4
