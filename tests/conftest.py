@@ -135,3 +135,26 @@ def pytest_sessionfinish(session, exitstatus):
     if IN_CI and skipped and exitstatus == 0:
         reporter.write_line(f"CI: {skipped} test(s) skipped; every test must run in CI", red=True)
         session.exitstatus = 1
+
+
+
+UNGROUPED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Under ``--dist loadgroup`` a test marked ``xdist_group(NAME)`` must be sent with its group: the
+    groups keep an expensive computation in one process (derivations/, a rule's compiled mutants).
+    xdist says so by suffixing the test's id with ``@NAME``. When a pytest release stops reading what
+    xdist writes (pytest 9.2 did), the groups are silently spread over the workers; then each such
+    test fails, saying why, rather than the run silently doing its costliest work twice."""
+    if getattr(config.option, "loadgroup", False):  # set in xdist's workers only
+        for item in items:
+            if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
+                item.stash[UNGROUPED] = True
+
+
+def pytest_runtest_setup(item):
+    if item.stash.get(UNGROUPED, False):
+        pytest.fail(f"--dist loadgroup ignored this test's xdist_group: pytest {pytest.__version__} and "
+                    "pytest-xdist do not work together (see the pin in pyproject.toml)", pytrace=False)

@@ -186,6 +186,18 @@ def test_without_bias_correction_the_moments_stay_biased():
     assert results == {"Mean(m_t)", "Mean(v_t)"}
 
 
+def test_a_correction_through_a_nonlinear_step_is_not_called_absent():
+    """LaProp corrects v_t through a scalar state (ζ_t = 1 - β₂ᵗ) under a square root, SOAP divides its
+    step by 1 - β₁^(t-1) after the eigenbasis: neither is a quantity linear in the state, so the
+    derivation cannot say the correction is exact, and must not say there is none."""
+    for name, power in (("laprop", S.beta2 ** S.t), ("soap", S.beta1 ** (S.t - 1))):
+        d = moments.derivation(symopt.get(name))
+        text = " ".join(str(part) for step in d.steps for part in step.text)
+        assert "does not correct" not in "".join(map(str, d.summary)), name
+        assert "not derived here" in text and str(power) in text, (name, text)
+    assert "does not correct" in "".join(map(str, moments.derivation(symopt.get("momentum")).summary))
+
+
 def test_momentum_average_by_hand():
     mean = moments.mean_of_state(symopt.get("momentum"), symopt.get("momentum").states[0])
     rho, tau, g = S.rho, S.tau, S.Mean(S.g)

@@ -145,6 +145,15 @@ def derivation(rule: Rule) -> Derivation:
         results.append(Equation(S.Mean(eq.lhs), mean, when=STATIONARY))
         values[str(eq.lhs)] = mean
     corrected = any(eq.lhs.func == S.Mean and eq.rhs.func == S.Mean for eq in results)
+    unfollowed = None if corrected else _unfollowed_correction(rule, state_means, followed=values)
+    if unfollowed:
+        where, powers, solved = unfollowed
+        steps.append(Step(prose(*_listed(where), " also hold" if len(where) > 1 else " also holds", " ",
+                                *_listed(powers), ", the zero start's decay",
+                                *((" (once ", *_listed(list(solved)), " is" if len(solved) == 1 else " are",
+                                   " solved from the rule's first step)") if solved else ()),
+                                ": a correction this derivation does not follow through the nonlinear steps between "
+                                "the state and the update, so whether it is exact is not derived here.")))
     return Derivation(
         key="moving-averages",
         title=TITLE,
@@ -153,6 +162,9 @@ def derivation(rule: Rule) -> Derivation:
             "What each state variable averages, for gradients drawn from a stationary distribution. A moving "
             "average started at 0 is pulled towards 0 for its first steps; ",
             "the rule's bias correction divides that out exactly." if corrected else
+            "the rule's steps hold the same decay (a bias correction), through nonlinear steps this derivation "
+            "does not follow." if unfollowed else
+            "the rule's correction leaves a bias (its mean is below)." if len(values) > len(state_means) else
             "this rule does not correct for it.",
         ),
         assumptions=(
@@ -163,6 +175,71 @@ def derivation(rule: Rule) -> Derivation:
         results=tuple(results),
         values=values,
     )
+
+
+def _unfollowed_correction(rule: Rule, state_means: dict, followed: dict) -> tuple[list, list, dict] | None:
+    """Where a rule corrects a state's zero start in a way :func:`derivation` cannot follow (the
+    correction divides a quantity that is not linear in the state, or the state reads other state:
+    LaProp's ``g_t/√(v_t/ζ_t)`` with ``ζ_t = 1 - β₂ᵗ`` kept as scalar state, SOAP's step in the
+    eigenbasis, Prodigy's ``β₁^(K+1)`` with its own step count K): the equations, other than the states'
+    own updates and the quantities already followed, that hold a power of a state's decay (a
+    hyperparameter that a state's update multiplies its previous value by) whose exponent counts
+    steps (t, or a state: Prodigy's K), once each scalar state that is a linear recurrence is replaced by
+    its solution. None where none does: then the rule does not correct for the zero start."""
+    hypers = {h.symbol for h in rule.hypers}
+    bases = set()
+    for state in rule.states:
+        if not state.scalar:
+            general = rule.step_map()[state.new].subs(sp.Eq(S.t, 1), sp.false)
+            bases |= sp.diff(general, state.prev).free_symbols & hypers
+    counters = {S.t} | {x for state in rule.states for x in (state.new, state.prev)}  # a step count's symbols
+    solved = _scalar_solutions(rule)
+    where, powers = [], []
+    for eq in rule.equations:
+        if eq.lhs in state_means or eq.lhs in solved or str(eq.lhs) in followed:
+            continue
+        rhs = eq.rhs.xreplace(solved)
+        found = sorted((p for p in rhs.atoms(sp.Pow) if p.base in bases and p.exp.free_symbols & counters),
+                       key=sp.default_sort_key)
+        if found:
+            where.append(eq.lhs)
+            powers += [p for p in found if p not in powers]
+    used = {k: v for k, v in solved.items() if any(eq.rhs.has(k) for eq in rule.equations if eq.lhs in where)}
+    return (where, powers, used) if where else None
+
+
+def _scalar_solutions(rule: Rule) -> dict:
+    """Each scalar state that is a linear recurrence of constant coefficients, ``x_t = a x_{t-1} + b``
+    (LaProp's ``ζ_t = β₂ ζ_{t-1} + 1 - β₂``), as its solution in t from the rule's first step: the new
+    and the previous symbol, to substitute."""
+    solved = {}
+    x = sp.Function("x")
+    for state in rule.scalars:
+        new = rule.step_map()[state.new]
+        general = new.subs(sp.Eq(S.t, 1), sp.false)
+        a = sp.diff(general, state.prev)
+        b = sp.expand(general - a * state.prev)
+        if a.has(S.t) or b.has(S.t) or b.has(state.prev) or b.free_symbols & S.ARRAYS or a.free_symbols & S.ARRAYS:
+            continue
+        first = new.xreplace({state.prev: state.init}).subs(S.t, 1)
+        try:
+            solution = sp.rsolve(x(S.t) - a * x(S.t - 1) - b, x(S.t), {x(1): first})
+        except (ValueError, NotImplementedError):
+            continue
+        if solution is not None:
+            solved[state.new] = solution
+            solved[state.prev] = solution.subs(S.t, S.t - 1)
+    return solved
+
+
+def _listed(items: list) -> tuple:
+    """``a``, ``a and b``, ``a, b and c``, as parts of :func:`prose`."""
+    parts: list = []
+    for i, item in enumerate(items):
+        if i:
+            parts.append(" and " if i == len(items) - 1 else ", ")
+        parts.append(item)
+    return tuple(parts)
 
 
 def _is_it_an_average(rule: Rule, state, limit: sp.Expr) -> list[Step]:
