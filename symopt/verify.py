@@ -661,6 +661,17 @@ def magnitude(expr, known: dict, scalars: set, u=None, rounded=None):
             # A sum of exact values (signs and dyadic constants: 1 + sign(c)/2) is exact; any other
             # rounds its result, at most by the sum of its terms (a constant term counted here).
             own = sp.S.Zero if ops.exact(e) else sp.Add(*(sp.Abs(a) for a in e.args if a.is_Number))
+            # A value carried from the last step and decayed in the same sum, θ_{t-1} - ηλθ_{t-1} + ...,
+            # is computed as θ_{t-1}(1 - ηλ) by the kernel and by torch-style libraries, the factor
+            # rounded: min(u, ηλ) relative to θ_{t-1}, the same at every step, so that two orders of the
+            # same step drift apart by up to an ulp a step (Lion's decay where the cautious mask leaves
+            # only it).
+            for x in e.args:
+                if x in known and known[x] != sp.Abs(x):
+                    kappa = sp.Add(*(a / x for a in e.args if a != x and a.is_Mul and x in a.args
+                                     and (a / x).free_symbols <= scalars))
+                    if kappa != 0:
+                        own += sp.Abs(x) * sp.Min(1, sp.Abs(kappa) / u)
             return sp.Add(*(m(a) for a in e.args)) + own
         if e.is_Mul:
             factors = e.args

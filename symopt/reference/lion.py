@@ -6,7 +6,7 @@ from typing import Tuple
 
 import numpy as np
 
-from symopt.reference._common import State, _prepare, _state_array, _add_scaled_
+from symopt.reference._common import State, _prepare, _state_array, _add_scaled_, _cautious_mask
 
 __all__ = ["lion"]
 
@@ -21,6 +21,7 @@ def lion(
     beta1: float = 0.9,
     beta2: float = 0.99,
     weight_decay: float = 1e-3,
+    cautious: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of Lion (EvoLved Sign Momentum), as optax's ``lion``.
@@ -28,7 +29,8 @@ def lion(
     ::
 
         c = beta1 * m + (1 - beta1) * g                  # interpolation for the sign
-        params = params - lr * (sign(c) + weight_decay * params)
+        u = sign(c) * mask(sign(c) * g)                  # if cautious (timm's caution=True), else sign(c)
+        params = params - lr * (u + weight_decay * params)
         m = beta2 * m + (1 - beta2) * g                  # the stored momentum
 
     torch has no Lion.  optax computes exactly this chain
@@ -43,6 +45,11 @@ def lion(
     ``mu``), zeros before step 1.  The defaults are lion-pytorch's ``lr`` and
     optax's betas and decay.
 
+    timm 1.0.31's ``Lion`` is this rule too (lion-pytorch's order, ``torch.lerp``
+    for both interpolations); with ``caution=True`` it multiplies ``sign(c)`` by
+    the cautious mask before the step, and decays the parameters apart from it:
+    the mask never touches the decay.
+
     Args:
         params: parameters, float32 or float64 array of any shape.
         grads: gradient of the loss at ``params``, same shape.
@@ -53,6 +60,8 @@ def lion(
         beta1: interpolation between momentum and gradient inside the sign.
         beta2: decay rate of the stored momentum.
         weight_decay: decoupled weight decay coefficient (scaled by ``lr``).
+        cautious: multiply ``sign(c)`` by timm's cautious mask of ``sign(c) * grads``
+            (:func:`symopt.reference._common._cautious_mask`), as timm's ``Lion(caution=True)``.
         inplace: update ``params`` and the momentum in place instead of copies.
 
     Returns:
@@ -81,6 +90,8 @@ def lion(
         np.multiply(m, beta1, out=work)
         np.add(update, work, out=update)
         np.sign(update, out=update)
+        if cautious:  # timm: mask = (update * grad > 0), divided by its mean clamped at 1e-3
+            update *= _cautious_mask(update, np.asarray(grads, dtype=p.dtype))
         if weight_decay != 0.0:
             # optax add_decayed_weights: u + weight_decay * params
             np.multiply(p, weight_decay, out=work)
