@@ -31,9 +31,12 @@ replaced, a gradient laid out anew, is a new key, checked again. :class:`Counter
 optimizer's step counts through their addresses, in one call each.
 
 Threads: as many as asked (``threads=``: the torch optimizer passes ``torch.get_num_threads()``, what
-torch's fused step uses). The calling thread and threads of this module each run one stretch of the
-chunks (the compiled loop releases the GIL), cut so that each has the same number of elements; a
-group too small to share (under :data:`SHARE` chunks a thread) runs on fewer. Not numba's
+torch's fused step uses). The calling thread and threads of this module take the chunks one at a time
+(the compiled loop releases the GIL), each the next chunk no thread has taken (a counter advanced
+atomically), so that a thread that the system wakes late or pauses (a shared machine, or torch's
+OpenMP threads still spinning after the backward pass) leaves its chunks to the others instead of
+holding the step back; the calling thread then waits only for chunks being stepped. A group too
+small to share (under :data:`SHARE` chunks a thread) runs on fewer. Not numba's
 ``parallel=True``: its OpenMP threads wait for the next loop by spinning, and so do torch's (another
 copy of the OpenMP runtime), so that in one process each takes the cores from the other on a machine
 without spare ones (see ``benchmarks/torch_step.py --per-tensor``).
@@ -84,6 +87,11 @@ SHARE = 4
 # The usual groups (see GroupKernel._regular) a kernel keeps checked, by their tensors' addresses and
 # layouts: one per param group and dtype of the optimizers that share it; forgotten all at once past this.
 _KEPT = 64
+# A pass's two counters, chunks taken and chunks done, each on its own cache line (int64s: 8 to a line).
+_COUNTERS, _TAKEN, _DONE = 16, 0, 8
+# How many times the calling thread looks at the chunks done, once none is left to take, before it
+# waits for the worker threads' end (each look about a nanosecond; a chunk takes 10 to 40 microseconds).
+SPIN = 1 << 17
 _MISSING = object()
 _LOCK = threading.Lock()
 
@@ -91,9 +99,12 @@ _LOCK = threading.Lock()
 def source(rule_name: str, lowered) -> tuple[str, list[str], list[float]]:
     """The module source of one specialisation's pass over a group, in place.
 
-    ``step(addresses, chunks, numbers)``: ``addresses[k]`` holds tensor k's θ, g and array states'
-    addresses, ``chunks[c]`` is (tensor, start, stop), and ``numbers[k]`` the scalars then the literals
-    of tensor k, in the arrays' dtype (which also types the arrays: one source for float32 and float64).
+    ``step(addresses, chunks, numbers, counters, wait)``: ``addresses[k]`` holds tensor k's θ, g and
+    array states' addresses, ``chunks[c]`` is (tensor, start, stop), and ``numbers[k]`` the scalars then
+    the literals of tensor k, in the arrays' dtype (which also types the arrays: one source for float32
+    and float64). Each thread running it takes the next chunk from ``counters[_TAKEN]`` (atomically)
+    and counts it done in ``counters[_DONE]`` until none is left, then looks at most ``wait`` times
+    for the others' chunks to be done; it returns the chunks done when it last looked.
 
     Returns:
         ``(source, scalars, literals)``, as :func:`symopt.backends.numba.source`.
@@ -116,10 +127,32 @@ def source(rule_name: str, lowered) -> tuple[str, list[str], list[float]]:
         "    return types.voidptr(types.int64), codegen",
         "",
         "",
+        "@intrinsic",
+        "def take(typingctx, counters, j):",
+        "    # counters[j] += 1, atomically (every thread sees each number once); the number before",
+        "    def codegen(context, builder, signature, args):",
+        "        at = builder.gep(context.make_array(signature.args[0])(context, builder, args[0]).data, [args[1]])",
+        '        return builder.atomic_rmw("add", at, context.get_constant(types.int64, 1), "acq_rel")',
+        "",
+        "    return types.int64(counters, types.int64), codegen",
+        "",
+        "",
+        "@intrinsic",
+        "def seen(typingctx, counters, j):",
+        "    # counters[j], read atomically, with what the threads wrote before they counted",
+        "    def codegen(context, builder, signature, args):",
+        "        at = builder.gep(context.make_array(signature.args[0])(context, builder, args[0]).data, [args[1]])",
+        '        return builder.load_atomic(at, "acquire", 8)',
+        "",
+        "    return types.int64(counters, types.int64), codegen",
+        "",
+        "",
         '@njit(cache=True, nogil=True, error_model="numpy")',
-        "def step(addresses, chunks, numbers, first, last):",
+        "def step(addresses, chunks, numbers, counters, wait):",
         "    size = numbers.itemsize",
-        "    for c in range(first, last):",
+        "    total = chunks.shape[0]",
+        f"    c = take(counters, {_TAKEN})",
+        "    while c < total:",
         "        k = chunks[c, 0]",
         "        start = chunks[c, 1]",
         "        n = chunks[c, 2] - start",
@@ -128,6 +161,13 @@ def source(rule_name: str, lowered) -> tuple[str, list[str], list[float]]:
         *(f"        {name} = numbers[k, {j}]" for j, name in enumerate(names)),
         "        for i in range(n):",
         *(f"            {line}" for line in body),
+        f"        take(counters, {_DONE})",
+        f"        c = take(counters, {_TAKEN})",
+        f"    done = seen(counters, {_DONE})",
+        "    while done < total and wait > 0:",
+        "        wait -= 1",
+        f"        done = seen(counters, {_DONE})",
+        "    return done",
         "",
     ]
     return "\n".join(lines), scalars, literals
@@ -450,20 +490,28 @@ def _workers():
     return pool
 
 
-def _run(step, arguments: tuple, bounds: list[int], compiled: bool) -> None:
-    """``step`` over the chunks cut at ``bounds``: the first run on the calling thread, the others on
-    worker threads at the same time (the pass releases the GIL). A first call (which compiles, or
-    loads the compiled code) runs all of them on the calling thread."""
-    if not compiled or len(bounds) == 2:
-        _call(step, (*arguments, bounds[0], bounds[-1]))
+def _run(step, arguments: tuple, workers: int, compiled: bool) -> None:
+    """``step`` over every chunk of the table (``arguments[1]``), on the calling thread and ``workers - 1``
+    worker threads at the same time (the pass releases the GIL): each thread takes the next chunk no
+    thread has taken (a counter advanced atomically) until none is left, so that a thread that starts
+    late, or that the system pauses (a shared machine, torch's own threads still spinning), leaves its
+    share to the others. The calling thread then waits for the chunks still being stepped: a short
+    spin (:data:`SPIN`), then the workers' end. A worker that starts after the last chunk was taken
+    finds none and writes nothing. A first call (which compiles, or loads the compiled code) runs on
+    the calling thread alone."""
+    counters = np.zeros(_COUNTERS, dtype=np.int64)
+    if not compiled or workers == 1:
+        _call(step, (*arguments, counters, 0))
         return
     pool = _workers()
-    running = [pool.submit(step, *arguments, first, last) for first, last in itertools.pairwise(bounds[1:])]
+    running = [pool.submit(step, *arguments, counters, 0) for _ in range(workers - 1)]
+    done = 0
     try:
-        step(*arguments, bounds[0], bounds[1])
+        done = step(*arguments, counters, SPIN)
     finally:
-        for future in running:
-            future.result()
+        if done < len(arguments[1]):  # a chunk still being stepped (or this thread interrupted)
+            for future in running:
+                future.result()
 
 
 @dataclass
@@ -633,9 +681,9 @@ class GroupKernel:
                 addresses, rows, sizes = [addresses[j] for j in kept], np.concatenate(rows)[kept], [sizes[j] for j in kept]
             else:
                 rows = np.concatenate(rows) if len(rows) > 1 else rows[0]
-            table, bounds = self._chunk_table(sizes, workers)
+            table, sharing = self._chunk_table(sizes, workers)
             step = program.arrays.step
-            _run(step, (np.array(addresses, dtype=np.int64), table, rows), bounds, (step, dtype) in self._compiled)
+            _run(step, (np.array(addresses, dtype=np.int64), table, rows), sharing, (step, dtype) in self._compiled)
             self._compiled.add((step, dtype))
         for k in sorted(alone):
             hyper = hyper or {h.name: v for h, v in zip(self.rule.hypers, values)}
@@ -849,10 +897,10 @@ class GroupKernel:
                 raise SymoptError(f"t must be an integer from 1 to 2**53 (the step being taken), not {value!r}")
         return [int(value) for value in steps]
 
-    def _chunk_table(self, sizes: list[int], workers: int) -> tuple[np.ndarray, list[int]]:
-        """Rows (tensor, start, stop) covering each tensor in pieces of at most ``chunk`` elements, and where
-        to cut them into ``workers`` runs of about the same number of elements; kept per list of sizes
-        (a group's sizes do not change between steps)."""
+    def _chunk_table(self, sizes: list[int], workers: int) -> tuple[np.ndarray, int]:
+        """Rows (tensor, start, stop) covering each tensor in pieces of at most ``chunk`` elements, and how
+        many of ``workers`` threads to share them between (one for every :data:`SHARE` chunks' worth of
+        elements, at least one); kept per list of sizes (a group's sizes do not change between steps)."""
         key = (tuple(sizes), workers)
         made = self._chunks.get(key)
         if made is None:
@@ -862,13 +910,10 @@ class GroupKernel:
             tensor = np.repeat(np.arange(sizes.size), counts)
             start = (np.arange(tensor.size) - np.repeat(np.cumsum(counts) - counts, counts)) * chunk
             table = np.stack([tensor, start, np.minimum(start + chunk, sizes[tensor])], axis=1)
-            done = np.cumsum(table[:, 2] - table[:, 1])
-            workers = max(1, min(workers, int(done[-1]) // (SHARE * chunk)))
-            cuts = np.searchsorted(done, done[-1] * np.arange(1, workers) / workers) if workers > 1 else []
-            bounds = sorted({0, *(int(c) + 1 for c in cuts), len(table)})
+            workers = max(1, min(workers, int(sizes.sum()) // (SHARE * chunk)))
             if len(self._chunks) > 64:
                 self._chunks.clear()
-            made = self._chunks[key] = (table, bounds)
+            made = self._chunks[key] = (table, workers)
         return made
 
     def _start(self, p, values: list[float]) -> dict:
