@@ -25,7 +25,8 @@ the reverse the next, so that a change in the machine's load (it is shared) fall
 alike. The figure of merit is the median over rounds of (symopt's step / torch fused's step in the
 same round), with a 95% interval for that median from the order statistics (distribution-free: the
 ranks a binomial(n, 1/2) puts 2.5% outside on each side). The target (issue 19): at most 1.0 on one
-thread and on torch's default number of threads.
+thread and on torch's default number of threads. The load average is printed at the start and after
+each number of threads (the machine is shared: a busy one mostly measures the load).
 
 Before timing, symopt's group step and torch's for-loop step take three steps from the same start,
 on the list in float32 and in float64: the largest difference relative to the largest parameter is
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import time
 
@@ -86,6 +88,12 @@ def group_step(optimizer, kernel: GroupKernel) -> None:
                     **{h.name: group[h.name] for h in rule.hypers})
         for state, t in zip(states, steps):
             state["step"] = t
+
+
+def machine() -> str:
+    """The time and the machine's load average (1, 5 and 15 minutes): the two-thread figures depend on
+    what else runs on the cores."""
+    return f"{time.strftime('%H:%M:%S UTC', time.gmtime())}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
 
 
 def parameters(shapes, seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -210,7 +218,7 @@ def main(argv=None) -> None:
     count = sum(math.prod(s) for s in shapes)
     print(f"GPT-2-shaped list: {count / 1e6:.2f} M float32 parameters in {len(shapes)} tensors "
           f"({args.layers} layers, width {args.width}, vocabulary {args.vocab}, {args.positions} positions); "
-          f"torch {torch.__version__}, {args.rounds} paired rounds")
+          f"torch {torch.__version__}, {args.rounds} paired rounds; {machine()}")
     for name in args.rules:
         print(f"{name}: largest difference from torch's for-loop step after 3 steps, relative to max|θ|: "
               + ", ".join(f"{agreement(name, shapes, args.seed, dtype):.1e} in {str(dtype)[6:]}"
@@ -222,6 +230,7 @@ def main(argv=None) -> None:
         for name in args.rules:
             times = timed(contenders(name, shapes, args.seed, args.current, args.per_tensor), args.rounds)
             print_rows(name, n_threads, times, 15)
+        print(f"  ({n_threads} thread{'s' if n_threads > 1 else ''} done at {machine()})")
     torch.set_num_threads(default_threads)
 
 
