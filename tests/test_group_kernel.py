@@ -309,3 +309,37 @@ def test_a_worker_that_starts_late_leaves_its_chunks_to_the_calling_thread(group
     assert late[0].result() == 60  # it starts now: every chunk is done, none is left to take
     for got, want in zip(params, taken):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_torch_group_runs_on_torchs_openmp_threads(group, torch, monkeypatch):
+    """A group of torch tensors shared between threads runs on the OpenMP team torch runs its own
+    parallel loops on, where torch's parallel backend is OpenMP (its wheels'): one team of the threads
+    asked for a pass, the same bits as one thread (float64 here; the float32 group of
+    test_torch_tensors_are_stepped_through_their_memory takes the same way on two threads). Elsewhere
+    the group step's own threads run it."""
+    from symopt.backends import group as module
+
+    rule = SAMPLED[0]
+    kernel = group(rule)  # chunks of 2 elements: 60 of them
+    openmp = "parallel backend: OpenMP" in torch.__config__.parallel_info()
+    parallel = module._team()
+    assert (parallel is not None) == openmp
+    teams = []
+    if parallel is not None:
+        def counted(function, frame, threads, flags):
+            teams.append(threads)
+            parallel(function, frame, threads, flags)
+
+        monkeypatch.setattr(module, "_team", lambda: counted)
+    generator = torch.Generator().manual_seed(SEED)
+    params = [torch.nn.Parameter(torch.randn(n, generator=generator, dtype=torch.float64)) for n in (40, 42, 38)]
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=generator, dtype=torch.float64)
+    arrays, grads = [p.detach().numpy().copy() for p in params], [p.grad.numpy().copy() for p in params]
+    states, mine = [{} for _ in params], [{} for _ in params]
+    for t in (1, 2, 3):
+        kernel.step(params, [p.grad for p in params], states, t, threads=2, lr=0.1)
+        kernel.step(arrays, grads, mine, t, threads=1, lr=0.1)
+    assert teams == ([2] * 3 if openmp else [])
+    for p, a in zip(params, arrays):
+        np.testing.assert_array_equal(p.detach().numpy(), a)

@@ -31,15 +31,25 @@ replaced, a gradient laid out anew, is a new key, checked again. :class:`Counter
 optimizer's step counts through their addresses, in one call each.
 
 Threads: as many as asked (``threads=``: the torch optimizer passes ``torch.get_num_threads()``, what
-torch's fused step uses). The calling thread and threads of this module take the chunks one at a time
-(the compiled loop releases the GIL), each the next chunk no thread has taken (a counter advanced
-atomically), so that a thread that the system wakes late or pauses (a shared machine, or torch's
-OpenMP threads still spinning after the backward pass) leaves its chunks to the others instead of
-holding the step back; the calling thread then waits only for chunks being stepped. A group too
-small to share (under :data:`SHARE` chunks a thread) runs on fewer. Not numba's
-``parallel=True``: its OpenMP threads wait for the next loop by spinning, and so do torch's (another
-copy of the OpenMP runtime), so that in one process each takes the cores from the other on a machine
-without spare ones (see ``benchmarks/torch_step.py --per-tensor``).
+torch's fused step uses). Each thread takes the chunks one at a time, the next chunk no thread has
+taken (a counter advanced atomically in the compiled loop), so that a thread that starts late or
+that the system pauses leaves its chunks to the others instead of holding the step back. A group
+too small to share (under :data:`SHARE` chunks a thread) runs on fewer. Which threads:
+
+- a usual group of torch tensors, where torch runs its parallel loops on OpenMP from the runtime in
+  its own library folder (its wheels: libgomp on Linux, libomp on macOS): torch's own threads, one
+  ``GOMP_parallel`` call of that runtime on a compiled function of the pass (:func:`team_source`),
+  as torch's fused step does for each tensor. After the backward pass torch's threads are still
+  spinning for the next parallel loop (libgomp spins about 300,000 times, milliseconds, before it
+  sleeps): they start the pass at once, where a thread of another pool would wait for that core;
+- anything else (NumPy arrays, mixed groups, another torch): the calling thread and threads of this
+  module (the compiled loop releases the GIL); the calling thread waits only for chunks being
+  stepped, not for a thread that has not started.
+
+Not numba's ``parallel=True``: its threading layer here is OpenMP from another copy of the runtime
+(numba's extension links the system's libgomp, torch loads its own), whose threads spin as torch's
+do, so that in one process each pool takes the cores from the other on a machine without spare ones
+(see ``benchmarks/torch_step.py --per-tensor``).
 
 Example (numba installed; the first call compiles, about a second):
     >>> import numpy as np, symopt
