@@ -575,9 +575,9 @@ _TEAM: list = []  # torch's GOMP_parallel, or None, once looked for
 
 def _team():
     """``GOMP_parallel`` of the OpenMP runtime that torch runs its CPU kernels' parallel loops on (as a
-    ctypes function), where torch is imported, its ATen parallel backend is OpenMP and the runtime is
-    the one in torch's own library folder, already loaded (libgomp in Linux wheels, libomp on macOS:
-    both have the GNU entry point); else None. A pass run by it runs on torch's own threads, as torch's
+    ctypes function), where torch is imported and its ATen parallel backend is OpenMP: the runtime
+    torch's CPU library is linked with (libgomp in Linux wheels, libomp on macOS: both have the GNU
+    entry point); else None. A pass run by it runs on torch's own threads, as torch's
     fused step does: no second pool of threads beside torch's, and threads that are still spinning
     after torch's last parallel loop (the backward pass) start on it at once. Looked for once torch is
     imported; any failure to find it is None (the group step's own threads run the pass)."""
@@ -594,13 +594,15 @@ def _team():
 
 
 def _openmp(torch):
+    """``GOMP_parallel`` as torch's CPU library finds it among the libraries it was linked with (the
+    OpenMP runtime torch runs on: its own, or one with the same name loaded before torch was)."""
     if "parallel backend: OpenMP" not in torch.__config__.parallel_info():
         return None
     folder = os.path.join(os.path.dirname(torch.__file__), "lib")
     for name in sorted(os.listdir(folder)):
-        if not name.startswith(("libgomp", "libomp", "libiomp")):
+        if not name.startswith("libtorch_cpu."):
             continue
-        try:  # only a runtime already loaded (RTLD_NOLOAD): the one torch runs on
+        try:  # already loaded (RTLD_NOLOAD); dlsym on it searches it and the libraries it was linked with
             function = ctypes.CDLL(os.path.join(folder, name), mode=os.RTLD_NOLOAD | os.RTLD_LAZY).GOMP_parallel
         except (OSError, AttributeError):
             continue
