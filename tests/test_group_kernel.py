@@ -306,7 +306,7 @@ def test_a_worker_that_starts_late_leaves_its_chunks_to_the_calling_thread(group
     for got, want in zip(params, alone):
         np.testing.assert_array_equal(got, want)
     taken = [p.copy() for p in params]
-    late[0].result()  # it starts now: every chunk is done, none is left to take
+    assert late[0].result() == 60  # it starts now: every chunk is done, none is left to take
     for got, want in zip(params, taken):
         np.testing.assert_array_equal(got, want)
 
@@ -314,9 +314,8 @@ def test_a_worker_that_starts_late_leaves_its_chunks_to_the_calling_thread(group
 def test_a_torch_group_runs_on_torchs_openmp_threads(group, torch, monkeypatch):
     """A group of torch tensors shared between threads runs on the OpenMP team torch runs its own
     parallel loops on, where torch's parallel backend is OpenMP (its wheels'): one team of the threads
-    asked for a pass, the same bits as one thread (float64 here; the float32 group of
-    test_torch_tensors_are_stepped_through_their_memory takes the same way on two threads). Elsewhere
-    the group step's own threads run it."""
+    asked for a pass, the same bits as one thread (float32 at lr 0.1, as the torch tensors above: the
+    same compiled pass). Elsewhere the group step's own threads run it."""
     from symopt.backends import group as module
 
     rule = SAMPLED[0]
@@ -332,9 +331,9 @@ def test_a_torch_group_runs_on_torchs_openmp_threads(group, torch, monkeypatch):
 
         monkeypatch.setattr(module, "_team", lambda: counted)
     generator = torch.Generator().manual_seed(SEED)
-    params = [torch.nn.Parameter(torch.randn(n, generator=generator, dtype=torch.float64)) for n in (40, 42, 38)]
+    params = [torch.nn.Parameter(torch.randn(n, generator=generator)) for n in (40, 42, 38)]
     for p in params:
-        p.grad = torch.randn(p.shape, generator=generator, dtype=torch.float64)
+        p.grad = torch.randn(p.shape, generator=generator)
     arrays, grads = [p.detach().numpy().copy() for p in params], [p.grad.numpy().copy() for p in params]
     states, mine = [{} for _ in params], [{} for _ in params]
     for t in (1, 2, 3):
