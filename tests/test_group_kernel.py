@@ -189,13 +189,27 @@ def test_in_place_with_the_state_made_on_the_first_step(group):
 
 
 @pytest.mark.parametrize("layouts", ["contiguous", "mixed"])
-def test_torch_tensors_are_stepped_through_their_memory(group, torch, layouts):
+def test_torch_tensors_are_stepped_through_their_memory(group, torch, layouts, monkeypatch):
     """Parameters with gradients, as torch.optim holds them: contiguous (an optimizer's usual group),
     or mixed: channels-last and transposed (dense: in the pass), a strided slice (stepped alone),
     float32 and float64. The state is made as tensors laid out like their parameters. The same bits
-    as the same group of NumPy arrays."""
+    as the same group of NumPy arrays. On two threads, a usual group runs on the OpenMP team torch
+    runs its own parallel loops on, where torch's parallel backend is OpenMP (its wheels'): one team
+    of two threads a pass; elsewhere the group step's own threads run it."""
+    from symopt.backends import group as module
+
     rule = SAMPLED[0]
     kernel = group(rule)
+    openmp = "parallel backend: OpenMP" in torch.__config__.parallel_info()
+    parallel = module._team()
+    assert (parallel is not None) == openmp
+    teams = []
+    if parallel is not None:
+        def counted(function, frame, threads, flags):
+            teams.append(threads)
+            parallel(function, frame, threads, flags)
+
+        monkeypatch.setattr(module, "_team", lambda: counted)
     generator = torch.Generator().manual_seed(SEED)
     if layouts == "contiguous":
         tensors = [torch.randn(shape, generator=generator, dtype=torch.float32) for shape in [(4, 3), (7,), (2, 1, 5), (0,)]]
@@ -215,8 +229,9 @@ def test_torch_tensors_are_stepped_through_their_memory(group, torch, layouts):
     grads = [p.grad.numpy().copy() for p in params]
     states, mine = [{} for _ in params], [{} for _ in params]
     for t in (1, 2, 3):
-        kernel.step(params, [p.grad for p in params], states, t, lr=0.1)
-        kernel.step(arrays, grads, mine, t, lr=0.1)
+        kernel.step(params, [p.grad for p in params], states, t, threads=2, lr=0.1)
+        kernel.step(arrays, grads, mine, t, threads=1, lr=0.1)
+    assert teams == ([2] * 3 if openmp and layouts == "contiguous" else [])  # 15 chunks of 2: 2 threads
     for p, a, state, own in zip(params, arrays, states, mine):
         np.testing.assert_array_equal(p.detach().numpy(), a)
         for x in rule.arrays:
@@ -310,35 +325,3 @@ def test_a_worker_that_starts_late_leaves_its_chunks_to_the_calling_thread(group
     for got, want in zip(params, taken):
         np.testing.assert_array_equal(got, want)
 
-
-def test_a_torch_group_runs_on_torchs_openmp_threads(group, torch, monkeypatch):
-    """A group of torch tensors shared between threads runs on the OpenMP team torch runs its own
-    parallel loops on, where torch's parallel backend is OpenMP (its wheels'): one team of the threads
-    asked for a pass, the same bits as one thread (float32 at lr 0.1, as the torch tensors above: the
-    same compiled pass). Elsewhere the group step's own threads run it."""
-    from symopt.backends import group as module
-
-    rule = SAMPLED[0]
-    kernel = group(rule)  # chunks of 2 elements: 60 of them
-    openmp = "parallel backend: OpenMP" in torch.__config__.parallel_info()
-    parallel = module._team()
-    assert (parallel is not None) == openmp
-    teams = []
-    if parallel is not None:
-        def counted(function, frame, threads, flags):
-            teams.append(threads)
-            parallel(function, frame, threads, flags)
-
-        monkeypatch.setattr(module, "_team", lambda: counted)
-    generator = torch.Generator().manual_seed(SEED)
-    params = [torch.nn.Parameter(torch.randn(n, generator=generator)) for n in (40, 42, 38)]
-    for p in params:
-        p.grad = torch.randn(p.shape, generator=generator)
-    arrays, grads = [p.detach().numpy().copy() for p in params], [p.grad.numpy().copy() for p in params]
-    states, mine = [{} for _ in params], [{} for _ in params]
-    for t in (1, 2, 3):
-        kernel.step(params, [p.grad for p in params], states, t, threads=2, lr=0.1)
-        kernel.step(arrays, grads, mine, t, threads=1, lr=0.1)
-    assert teams == ([2] * 3 if openmp else [])
-    for p, a in zip(params, arrays):
-        np.testing.assert_array_equal(p.detach().numpy(), a)
