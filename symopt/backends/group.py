@@ -36,12 +36,13 @@ taken (a counter advanced atomically in the compiled loop), so that a thread tha
 that the system pauses leaves its chunks to the others instead of holding the step back. A group
 too small to share (under :data:`SHARE` chunks a thread) runs on fewer. Which threads:
 
-- a usual group of torch tensors, where torch runs its parallel loops on OpenMP from the runtime in
-  its own library folder (its wheels: libgomp on Linux, libomp on macOS): torch's own threads, one
-  ``GOMP_parallel`` call of that runtime on a compiled function of the pass (:func:`team_source`),
-  as torch's fused step does for each tensor. After the backward pass torch's threads are still
-  spinning for the next parallel loop (libgomp spins about 300,000 times, milliseconds, before it
-  sleeps): they start the pass at once, where a thread of another pool would wait for that core;
+- a usual group of torch tensors, where torch runs its parallel loops on OpenMP (its wheels): torch's
+  own threads, one ``GOMP_parallel`` call of the runtime torch's CPU library is linked with (libgomp
+  on Linux, libomp on macOS) on a compiled function of the pass (:func:`team_source`), as torch's
+  fused step does for each tensor. After the backward pass torch's threads are still spinning for the
+  next parallel loop (libgomp, by default, spins up to 300,000 times before it sleeps): they start
+  the pass at once, where a thread of another pool waits for that core (7 ms median, on this
+  project's loaded 2-core machine);
 - anything else (NumPy arrays, mixed groups, another torch): the calling thread and threads of this
   module (the compiled loop releases the GIL); the calling thread waits only for chunks being
   stepped, not for a thread that has not started.
@@ -104,7 +105,7 @@ _KEPT = 64
 # A pass's two counters, chunks taken and chunks done, each on its own cache line (int64s: 8 to a line).
 _COUNTERS, _TAKEN, _DONE = 16, 0, 8
 # How many times the calling thread looks at the chunks done, once none is left to take, before it
-# waits for the worker threads' end (each look about a nanosecond; a chunk takes 10 to 40 microseconds).
+# waits for the worker threads' end (a look reads one cache line; a chunk takes tens of microseconds).
 SPIN = 1 << 17
 _MISSING = object()
 _LOCK = threading.Lock()
