@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-from torch_step import HYPER, RULES, gpt2_shapes, parameters, print_rows, timed
+from torch_step import HYPER, RULES, gpt2_shapes, machine, parameters, print_rows, timed
 
 import symopt
 import symopt.torch
@@ -117,13 +117,14 @@ def main(argv=None) -> None:
         torch.set_num_threads(default_threads)
         return
     print(f"GPT-2-shaped list: {sum(math.prod(s) for s in shapes) / 1e6:.2f} M float32 parameters in "
-          f"{len(shapes)} tensors; torch {torch.__version__}, {args.rounds} paired rounds")
+          f"{len(shapes)} tensors; torch {torch.__version__}, {args.rounds} paired rounds; {machine()}")
     print(f"{'rule':9} {'threads':>7} {'implementation':22} {'median ms':>9} {'/ fused (median)':>16} {'95% interval':>15}")
     for n_threads in args.threads or sorted({1, default_threads}):
         torch.set_num_threads(n_threads)
         for name in args.rules:
             times = timed(contenders(name, shapes, args.seed, args.per_tensor), args.rounds)
             print_rows(name, n_threads, times, 22)
+        print(f"  ({n_threads} thread{'s' if n_threads > 1 else ''} done at {machine()})")
     torch.set_num_threads(default_threads)
 
 

@@ -9,7 +9,10 @@ Compared, per rule (default: AdamW, Adam, SGD with momentum), every step from th
 gradients and hyperparameters:
   symopt group   symopt.backends.group.GroupKernel stepping the param group of a symopt.torch.Optimizer
                  on the tensors' memory, as its step will (group_step below: the lines the optimizer
-                 runs per group, state in the optimizer's dicts, one step counter per parameter)
+                 runs per group, state in the optimizer's dicts, one step counter per parameter); on
+                 more than one thread, on torch's own OpenMP threads where it reaches them
+  symopt pool    the same on the group step's own threads (a thread pool of symopt.backends.group, as
+                 where torch's OpenMP runtime is not reached); only with --pool
   symopt torch   symopt.torch.Optimizer's step as it is (generated torch code, one tensor at a time);
                  only with --current (it is 4-18x slower and would double the run)
   numba tensors  rule.kernel("numba") stepping one tensor after the other on their .numpy() views
@@ -25,7 +28,8 @@ the reverse the next, so that a change in the machine's load (it is shared) fall
 alike. The figure of merit is the median over rounds of (symopt's step / torch fused's step in the
 same round), with a 95% interval for that median from the order statistics (distribution-free: the
 ranks a binomial(n, 1/2) puts 2.5% outside on each side). The target (issue 19): at most 1.0 on one
-thread and on torch's default number of threads.
+thread and on torch's default number of threads. The load average is printed at the start and after
+each number of threads (the machine is shared: a busy one mostly measures the load).
 
 Before timing, symopt's group step and torch's for-loop step take three steps from the same start,
 on the list in float32 and in float64: the largest difference relative to the largest parameter is
@@ -33,13 +37,14 @@ printed (rounding: in float32 ~1e-7, more for Adam, whose L2 term g + λθ cance
 
 Usage: python benchmarks/torch_step.py [--rounds N] [--threads 1 2] [--rules adamw adam momentum]
                                        [--layers 6] [--width 384] [--vocab 8192] [--positions 512]
-                                       [--current] [--per-tensor]
+                                       [--current] [--per-tensor] [--pool]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import time
 
@@ -47,6 +52,7 @@ import torch
 
 import symopt
 import symopt.torch
+from symopt.backends import group as group_module
 from symopt.backends.group import GroupKernel
 from symopt.verify import torch_arguments
 
@@ -88,6 +94,25 @@ def group_step(optimizer, kernel: GroupKernel) -> None:
             state["step"] = t
 
 
+def machine() -> str:
+    """The time and the machine's load average (1, 5 and 15 minutes): the two-thread figures depend on
+    what else runs on the cores."""
+    return f"{time.strftime('%H:%M:%S UTC', time.gmtime())}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+
+
+def on_own_threads(step):
+    """``step`` with the group step's own threads, not torch's OpenMP team (for the comparison)."""
+    def run():
+        saved = group_module._TEAM[:]
+        group_module._TEAM[:] = [None]
+        try:
+            step()
+        finally:
+            group_module._TEAM[:] = saved
+
+    return run
+
+
 def parameters(shapes, seed: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     generator = torch.Generator().manual_seed(seed)
     params = [torch.randn(s, generator=generator) * 0.02 for s in shapes]
@@ -110,7 +135,7 @@ def per_tensor(rule, leaves: list, hyper: dict):
     return step
 
 
-def contenders(name: str, shapes, seed: int, current: bool, tensors: bool) -> dict:
+def contenders(name: str, shapes, seed: int, current: bool, tensors: bool, pool: bool = False) -> dict:
     """Each implementation's step, on its own copy of the same parameters and gradients."""
     rule = symopt.get(name)
     hyper = HYPER[name]
@@ -126,6 +151,9 @@ def contenders(name: str, shapes, seed: int, current: bool, tensors: bool) -> di
     optimizer = symopt.torch.Optimizer(leaves(), rule, **hyper)
     kernel = GroupKernel(rule)
     steps["symopt group"] = lambda: group_step(optimizer, kernel)
+    if pool:
+        own, own_kernel = symopt.torch.Optimizer(leaves(), rule, **hyper), GroupKernel(rule)
+        steps["symopt pool"] = on_own_threads(lambda: group_step(own, own_kernel))
     if current:
         steps["symopt torch"] = symopt.torch.Optimizer(leaves(), rule, **hyper).step
     if tensors:
@@ -201,6 +229,7 @@ def main(argv=None) -> None:
     parser.add_argument("--positions", type=int, default=512)
     parser.add_argument("--current", action="store_true", help="also time symopt.torch.Optimizer's own step")
     parser.add_argument("--per-tensor", action="store_true", help="also time rule.kernel('numba') tensor by tensor")
+    parser.add_argument("--pool", action="store_true", help="also time the group step on its own threads")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -210,7 +239,7 @@ def main(argv=None) -> None:
     count = sum(math.prod(s) for s in shapes)
     print(f"GPT-2-shaped list: {count / 1e6:.2f} M float32 parameters in {len(shapes)} tensors "
           f"({args.layers} layers, width {args.width}, vocabulary {args.vocab}, {args.positions} positions); "
-          f"torch {torch.__version__}, {args.rounds} paired rounds")
+          f"torch {torch.__version__}, {args.rounds} paired rounds; {machine()}")
     for name in args.rules:
         print(f"{name}: largest difference from torch's for-loop step after 3 steps, relative to max|θ|: "
               + ", ".join(f"{agreement(name, shapes, args.seed, dtype):.1e} in {str(dtype)[6:]}"
@@ -220,8 +249,9 @@ def main(argv=None) -> None:
     for n_threads in threads:
         torch.set_num_threads(n_threads)
         for name in args.rules:
-            times = timed(contenders(name, shapes, args.seed, args.current, args.per_tensor), args.rounds)
+            times = timed(contenders(name, shapes, args.seed, args.current, args.per_tensor, args.pool), args.rounds)
             print_rows(name, n_threads, times, 15)
+        print(f"  ({n_threads} thread{'s' if n_threads > 1 else ''} done at {machine()})")
     torch.set_num_threads(default_threads)
 
 

@@ -189,13 +189,27 @@ def test_in_place_with_the_state_made_on_the_first_step(group):
 
 
 @pytest.mark.parametrize("layouts", ["contiguous", "mixed"])
-def test_torch_tensors_are_stepped_through_their_memory(group, torch, layouts):
+def test_torch_tensors_are_stepped_through_their_memory(group, torch, layouts, monkeypatch):
     """Parameters with gradients, as torch.optim holds them: contiguous (an optimizer's usual group),
     or mixed: channels-last and transposed (dense: in the pass), a strided slice (stepped alone),
     float32 and float64. The state is made as tensors laid out like their parameters. The same bits
-    as the same group of NumPy arrays."""
+    as the same group of NumPy arrays. On two threads, a usual group runs on the OpenMP team torch
+    runs its own parallel loops on, where torch's parallel backend is OpenMP (its wheels'): one team
+    of two threads a pass; elsewhere the group step's own threads run it."""
+    from symopt.backends import group as module
+
     rule = SAMPLED[0]
     kernel = group(rule)
+    openmp = "parallel backend: OpenMP" in torch.__config__.parallel_info()
+    parallel = module._team()
+    assert (parallel is not None) == openmp
+    teams = []
+    if parallel is not None:
+        def counted(function, frame, threads, flags):
+            teams.append(threads)
+            parallel(function, frame, threads, flags)
+
+        monkeypatch.setattr(module, "_team", lambda: counted)
     generator = torch.Generator().manual_seed(SEED)
     if layouts == "contiguous":
         tensors = [torch.randn(shape, generator=generator, dtype=torch.float32) for shape in [(4, 3), (7,), (2, 1, 5), (0,)]]
@@ -215,8 +229,9 @@ def test_torch_tensors_are_stepped_through_their_memory(group, torch, layouts):
     grads = [p.grad.numpy().copy() for p in params]
     states, mine = [{} for _ in params], [{} for _ in params]
     for t in (1, 2, 3):
-        kernel.step(params, [p.grad for p in params], states, t, lr=0.1)
-        kernel.step(arrays, grads, mine, t, lr=0.1)
+        kernel.step(params, [p.grad for p in params], states, t, threads=2, lr=0.1)
+        kernel.step(arrays, grads, mine, t, threads=1, lr=0.1)
+    assert teams == ([2] * 3 if openmp and layouts == "contiguous" else [])  # 15 chunks of 2: 2 threads
     for p, a, state, own in zip(params, arrays, states, mine):
         np.testing.assert_array_equal(p.detach().numpy(), a)
         for x in rule.arrays:
@@ -260,3 +275,53 @@ def test_bad_input_is_one_line(group):
     whole = next(symopt.get(name) for name in rules() if not symopt.get(name).elementwise)
     with pytest.raises(SymoptError, match=f"{whole.name} works on whole tensors"):
         type(kernel)(whole)
+
+
+def test_a_worker_that_starts_late_leaves_its_chunks_to_the_calling_thread(group, monkeypatch):
+    """Threads take the next chunk no thread has taken: a worker thread that has not started when the
+    calling thread has stepped every chunk (a busy machine) is not waited for, and when it starts it
+    finds nothing to take and writes nothing. The same bits as one thread."""
+    import concurrent.futures
+
+    from symopt.backends import group as module
+
+    rule = SAMPLED[0]
+    kernel = group(rule)  # chunks of 2 elements: 60 of them, enough for 2 threads (SHARE a thread)
+    rng = np.random.default_rng(SEED)
+    start = [rng.standard_normal(n) for n in (40, 42, 38)]
+    grads = [[rng.standard_normal(p.shape) * 0.1 for p in start] for _ in range(2)]
+    hyper = {h.name: float(h.default) for h in rule.hypers if h.default is not None}
+    alone, states = [p.copy() for p in start], [{} for _ in start]
+    for t in (1, 2):
+        kernel.step(alone, grads[t - 1], states, t, threads=1, **hyper)
+
+    late, waited = [], []
+
+    class Later(concurrent.futures.Future):  # runs its call only when someone waits for it
+        def __init__(self, call):
+            super().__init__()
+            self.call = call
+
+        def result(self, timeout=None):
+            waited.append(self)
+            if not self.done():
+                self.set_result(self.call())
+            return super().result(timeout)
+
+    class Pool:
+        def submit(self, function, *arguments):
+            late.append(Later(lambda: function(*arguments)))
+            return late[-1]
+
+    params, mine = [p.copy() for p in start], [{} for _ in start]
+    kernel.step(params, grads[0], mine, 1, threads=2, **hyper)  # the first pass of a dtype: one thread
+    monkeypatch.setattr(module, "_workers", Pool)
+    kernel.step(params, grads[1], mine, 2, threads=2, **hyper)
+    assert len(late) == 1 and not waited  # a worker was asked for, and not waited for
+    for got, want in zip(params, alone):
+        np.testing.assert_array_equal(got, want)
+    taken = [p.copy() for p in params]
+    assert late[0].result() == 60  # it starts now: every chunk is done, none is left to take
+    for got, want in zip(params, taken):
+        np.testing.assert_array_equal(got, want)
+

@@ -31,12 +31,26 @@ replaced, a gradient laid out anew, is a new key, checked again. :class:`Counter
 optimizer's step counts through their addresses, in one call each.
 
 Threads: as many as asked (``threads=``: the torch optimizer passes ``torch.get_num_threads()``, what
-torch's fused step uses). The calling thread and threads of this module each run one stretch of the
-chunks (the compiled loop releases the GIL), cut so that each has the same number of elements; a
-group too small to share (under :data:`SHARE` chunks a thread) runs on fewer. Not numba's
-``parallel=True``: its OpenMP threads wait for the next loop by spinning, and so do torch's (another
-copy of the OpenMP runtime), so that in one process each takes the cores from the other on a machine
-without spare ones (see ``benchmarks/torch_step.py --per-tensor``).
+torch's fused step uses). Each thread takes the chunks one at a time, the next chunk no thread has
+taken (a counter advanced atomically in the compiled loop), so that a thread that starts late or
+that the system pauses leaves its chunks to the others instead of holding the step back. A group
+too small to share (under :data:`SHARE` chunks a thread) runs on fewer. Which threads:
+
+- a usual group of torch tensors, where torch runs its parallel loops on OpenMP (its wheels): torch's
+  own threads, one ``GOMP_parallel`` call of the runtime torch's CPU library is linked with (libgomp
+  on Linux, libomp on macOS) on a compiled function of the pass (:func:`team_source`), as torch's
+  fused step does for each tensor. After the backward pass torch's threads are still spinning for the
+  next parallel loop (libgomp, by default, spins up to 300,000 times before it sleeps): they start
+  the pass at once, where a thread of another pool waits for that core (7 ms median, on this
+  project's loaded 2-core machine);
+- anything else (NumPy arrays, mixed groups, another torch): the calling thread and threads of this
+  module (the compiled loop releases the GIL); the calling thread waits only for chunks being
+  stepped, not for a thread that has not started.
+
+Not numba's ``parallel=True``: its threading layer here is OpenMP from another copy of the runtime
+(numba's extension links the system's libgomp, torch loads its own), whose threads spin as torch's
+do, so that in one process each pool takes the cores from the other on a machine without spare ones
+(see ``benchmarks/torch_step.py --per-tensor``).
 
 Example (numba installed; the first call compiles, about a second):
     >>> import numpy as np, symopt
@@ -52,16 +66,20 @@ Example (numba installed; the first call compiles, about a second):
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import itertools
 import numbers
 import operator
 import os
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
+from symopt import cache
 from symopt.backends.numba import DTYPES, _call, load, loop_body, require_numba
 from symopt.core import Rule
 from symopt.errors import SymoptError
@@ -84,6 +102,11 @@ SHARE = 4
 # The usual groups (see GroupKernel._regular) a kernel keeps checked, by their tensors' addresses and
 # layouts: one per param group and dtype of the optimizers that share it; forgotten all at once past this.
 _KEPT = 64
+# A pass's two counters, chunks taken and chunks done, each on its own cache line (int64s: 8 to a line).
+_COUNTERS, _TAKEN, _DONE = 16, 0, 8
+# How many times the calling thread looks at the chunks done, once none is left to take, before it
+# waits for the worker threads' end (a look reads one cache line; a chunk takes tens of microseconds).
+SPIN = 1 << 17
 _MISSING = object()
 _LOCK = threading.Lock()
 
@@ -91,9 +114,12 @@ _LOCK = threading.Lock()
 def source(rule_name: str, lowered) -> tuple[str, list[str], list[float]]:
     """The module source of one specialisation's pass over a group, in place.
 
-    ``step(addresses, chunks, numbers)``: ``addresses[k]`` holds tensor k's θ, g and array states'
-    addresses, ``chunks[c]`` is (tensor, start, stop), and ``numbers[k]`` the scalars then the literals
-    of tensor k, in the arrays' dtype (which also types the arrays: one source for float32 and float64).
+    ``step(addresses, chunks, numbers, counters, wait)``: ``addresses[k]`` holds tensor k's θ, g and
+    array states' addresses, ``chunks[c]`` is (tensor, start, stop), and ``numbers[k]`` the scalars then
+    the literals of tensor k, in the arrays' dtype (which also types the arrays: one source for float32
+    and float64). Each thread running it takes the next chunk from ``counters[_TAKEN]`` (atomically)
+    and counts it done in ``counters[_DONE]`` until none is left, then looks at most ``wait`` times
+    for the others' chunks to be done; it returns the chunks done when it last looked.
 
     Returns:
         ``(source, scalars, literals)``, as :func:`symopt.backends.numba.source`.
@@ -116,10 +142,32 @@ def source(rule_name: str, lowered) -> tuple[str, list[str], list[float]]:
         "    return types.voidptr(types.int64), codegen",
         "",
         "",
+        "@intrinsic",
+        "def take(typingctx, counters, j):",
+        "    # counters[j] += 1, atomically (every thread sees each number once); the number before",
+        "    def codegen(context, builder, signature, args):",
+        "        at = builder.gep(context.make_array(signature.args[0])(context, builder, args[0]).data, [args[1]])",
+        '        return builder.atomic_rmw("add", at, context.get_constant(types.int64, 1), "acq_rel")',
+        "",
+        "    return types.int64(counters, types.int64), codegen",
+        "",
+        "",
+        "@intrinsic",
+        "def seen(typingctx, counters, j):",
+        "    # counters[j], read atomically, with what the threads wrote before they counted",
+        "    def codegen(context, builder, signature, args):",
+        "        at = builder.gep(context.make_array(signature.args[0])(context, builder, args[0]).data, [args[1]])",
+        '        return builder.load_atomic(at, "acquire", 8)',
+        "",
+        "    return types.int64(counters, types.int64), codegen",
+        "",
+        "",
         '@njit(cache=True, nogil=True, error_model="numpy")',
-        "def step(addresses, chunks, numbers, first, last):",
+        "def step(addresses, chunks, numbers, counters, wait):",
         "    size = numbers.itemsize",
-        "    for c in range(first, last):",
+        "    total = chunks.shape[0]",
+        f"    c = take(counters, {_TAKEN})",
+        "    while c < total:",
         "        k = chunks[c, 0]",
         "        start = chunks[c, 1]",
         "        n = chunks[c, 2] - start",
@@ -128,9 +176,48 @@ def source(rule_name: str, lowered) -> tuple[str, list[str], list[float]]:
         *(f"        {name} = numbers[k, {j}]" for j, name in enumerate(names)),
         "        for i in range(n):",
         *(f"            {line}" for line in body),
+        f"        take(counters, {_DONE})",
+        f"        c = take(counters, {_TAKEN})",
+        f"    done = seen(counters, {_DONE})",
+        "    while done < total and wait > 0:",
+        "        wait -= 1",
+        f"        done = seen(counters, {_DONE})",
+        "    return done",
         "",
     ]
     return "\n".join(lines), scalars, literals
+
+
+def team_source(text: str, dtype: np.dtype) -> str:
+    """The module source of a pass (``text``, from :func:`source`) on ``dtype`` arrays as a function an
+    OpenMP team runs on each of its threads (``GOMP_parallel``'s ``void (*)(void *)``): ``team(frame)``
+    reads the addresses and sizes of the pass's arrays from the eight numbers at ``frame``
+    (:func:`_frame`) and runs the pass's ``step`` on them (taking chunks until none is left; the team's
+    end waits for all of them)."""
+    module = f"symopt_numba_{cache.digest(text.encode())}"
+    return "\n".join([
+        f"# Generated by symopt: the pass {module} over {dtype} arrays, run by each thread of an OpenMP team; do not edit.",
+        "import numpy",
+        "from numba import carray, cfunc, types",
+        f"from {module} import pointer, step",
+        "",
+        "",
+        "@cfunc(types.void(types.voidptr), cache=True)",
+        "def team(frame):",
+        "    f = carray(frame, 8, numpy.int64)",
+        "    step(carray(pointer(f[0]), (f[1], f[2]), numpy.int64), carray(pointer(f[3]), (f[4], 3), numpy.int64),",
+        f"         carray(pointer(f[5]), (f[1], f[6]), numpy.{dtype}), carray(pointer(f[7]), {_COUNTERS}, numpy.int64), 0)",
+        "",
+    ])
+
+
+def _frame(addresses: np.ndarray, chunks: np.ndarray, table: np.ndarray, counters: np.ndarray) -> np.ndarray:
+    """What :func:`team_source`'s ``team`` reads: the arrays' addresses and sizes, as eight int64s."""
+    def address(a):
+        return a.__array_interface__["data"][0]
+
+    return np.array([address(addresses), *addresses.shape, address(chunks), len(chunks), address(table), table.shape[1],
+                     address(counters)], dtype=np.int64)
 
 
 # Step counters (one number each, float32 or float64, anywhere in memory) read into, or written from, a
@@ -280,8 +367,10 @@ class _Pass:
     names: list
     scalars: list
     literals: list
+    text: str = field(repr=False, compare=False)  # the module source of step
 
     positions: list = field(init=False, repr=False, compare=False)  # of each scalar in names (the last)
+    teams: dict = field(init=False, repr=False, compare=False, default_factory=dict)  # dtype -> team's address
 
     def __post_init__(self):
         where = {name: j for j, name in enumerate(self.names)}
@@ -296,6 +385,14 @@ class _Pass:
         given = [*hoisted, *arguments]
         return [given[j] for j in self.positions] + self.literals
 
+    def team(self, dtype: np.dtype) -> int:
+        """The address of the pass on ``dtype`` arrays as a function each thread of an OpenMP team runs
+        (:func:`team_source`; compiled, or loaded from numba's cache, on first use)."""
+        made = self.teams.get(dtype)
+        if made is None:
+            made = self.teams[dtype] = load(team_source(self.text, dtype), "team").address
+        return made
+
 
 class _Passes(Kernel):
     """The rule's specialisations (chosen, hoisted and cached as :class:`~symopt.kernel.Kernel` does),
@@ -305,7 +402,7 @@ class _Passes(Kernel):
         lowered = lower(self.rule, exprs)
         text, scalars, literals = source(self.rule.name, lowered)
         names = [*(s.name for s, _ in lowered.definitions), *(a.name for a in lowered.scalar_args)]
-        return _Program(scalar_function(lowered), _Pass(load(text), names, scalars, literals), text, 0)
+        return _Program(scalar_function(lowered), _Pass(load(text), names, scalars, literals, text), text, 0)
 
 
 # A buffer's description: (address of its first byte, elements, dtype, strides or None when C-contiguous).
@@ -450,20 +547,92 @@ def _workers():
     return pool
 
 
-def _run(step, arguments: tuple, bounds: list[int], compiled: bool) -> None:
-    """``step`` over the chunks cut at ``bounds``: the first run on the calling thread, the others on
-    worker threads at the same time (the pass releases the GIL). A first call (which compiles, or
-    loads the compiled code) runs all of them on the calling thread."""
-    if not compiled or len(bounds) == 2:
-        _call(step, (*arguments, bounds[0], bounds[-1]))
+def _run(step, arguments: tuple, workers: int, compiled: bool) -> None:
+    """``step`` over every chunk of the table (``arguments[1]``), on the calling thread and ``workers - 1``
+    worker threads at the same time (the pass releases the GIL): each thread takes the next chunk no
+    thread has taken (a counter advanced atomically) until none is left, so that a thread that starts
+    late, or that the system pauses (a shared machine, torch's own threads still spinning), leaves its
+    share to the others. The calling thread then waits for the chunks still being stepped: a short
+    spin (:data:`SPIN`), then the workers' end. A worker that starts after the last chunk was taken
+    finds none and writes nothing. A first call (which compiles, or loads the compiled code) runs on
+    the calling thread alone."""
+    counters = np.zeros(_COUNTERS, dtype=np.int64)
+    if not compiled or workers == 1:
+        _call(step, (*arguments, counters, 0))
         return
     pool = _workers()
-    running = [pool.submit(step, *arguments, first, last) for first, last in itertools.pairwise(bounds[1:])]
+    running = [pool.submit(step, *arguments, counters, 0) for _ in range(workers - 1)]
+    done = 0
     try:
-        step(*arguments, bounds[0], bounds[1])
+        done = step(*arguments, counters, SPIN)
     finally:
-        for future in running:
-            future.result()
+        if done < len(arguments[1]):  # a chunk still being stepped (or this thread interrupted)
+            for future in running:
+                future.result()
+
+
+_TEAM: list = []  # torch's GOMP_parallel, or None, once looked for
+
+
+def _team():
+    """``GOMP_parallel`` of the OpenMP runtime that torch runs its CPU kernels' parallel loops on (as a
+    ctypes function), where torch is imported and its ATen parallel backend is OpenMP: the runtime
+    torch's CPU library is linked with (libgomp in Linux wheels, libomp on macOS: both have the GNU
+    entry point); else None. A pass run by it runs on torch's own threads, as torch's
+    fused step does: no second pool of threads beside torch's, and threads that are still spinning
+    after torch's last parallel loop (the backward pass) start on it at once. Looked for once torch is
+    imported; any failure to find it is None (the group step's own threads run the pass)."""
+    if _TEAM:
+        return _TEAM[0]
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    found = None
+    with contextlib.suppress(Exception):  # a torch without parallel_info, a platform without RTLD_NOLOAD...
+        found = _openmp(torch)
+    _TEAM.append(found)
+    return found
+
+
+def _openmp(torch):
+    """``GOMP_parallel`` as torch's CPU library finds it among the libraries it was linked with (the
+    OpenMP runtime torch runs on: its own, or one with the same name loaded before torch was)."""
+    if "parallel backend: OpenMP" not in torch.__config__.parallel_info():
+        return None
+    folder = os.path.join(os.path.dirname(torch.__file__), "lib")
+    for name in sorted(os.listdir(folder)):
+        if not name.startswith("libtorch_cpu."):
+            continue
+        try:  # already loaded (RTLD_NOLOAD); dlsym on it searches it and the libraries it was linked with
+            function = ctypes.CDLL(os.path.join(folder, name), mode=os.RTLD_NOLOAD | os.RTLD_LAZY).GOMP_parallel
+        except (OSError, AttributeError):
+            continue
+        function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+        function.restype = None
+        return function
+    return None
+
+
+def _run_torch(passed: _Pass, dtype: np.dtype, arguments: tuple, workers: int, compiled: bool,
+               kept: dict | None = None) -> None:
+    """A pass over a group of torch tensors: on torch's OpenMP threads where they can be reached
+    (:func:`_team`), ``workers`` of them (the calling thread among them), each taking chunks as
+    :func:`_run`'s threads do, the call returning when all are done; else as :func:`_run`. ``kept``:
+    where to keep the frame of numbers the team reads (for a group whose arrays are kept)."""
+    parallel = _team() if workers > 1 else None
+    if parallel is None:
+        _run(passed.step, arguments, workers, compiled)
+        return
+    function = passed.team(dtype)
+    made = None if kept is None else kept.get(("team", function))
+    if made is None or any(a is not b for a, b in zip(made[0], arguments)):
+        counters = np.zeros(_COUNTERS, dtype=np.int64)
+        frame = _frame(*arguments, counters)
+        made = (arguments, counters, frame, frame.ctypes.data)
+        if kept is not None:
+            kept[("team", function)] = made
+    made[1][:] = 0
+    parallel(function, made[3], workers, 0)
 
 
 @dataclass
@@ -592,7 +761,8 @@ class GroupKernel:
                 if made is None:
                     made = chunks[workers] = self._chunk_table(sizes, workers)
                 step = program.arrays.step
-                _run(step, (addresses, made[0], np.repeat(row[None], len(sizes), 0)), made[1], (step, dtype) in self._compiled)
+                _run_torch(program.arrays, dtype, (addresses, made[0], np.repeat(row[None], len(sizes), 0)), made[1],
+                           (step, dtype) in self._compiled)
                 self._compiled.add((step, dtype))
             return [{} for _ in range(n)]
         if others and not self.takes(params):
@@ -633,9 +803,9 @@ class GroupKernel:
                 addresses, rows, sizes = [addresses[j] for j in kept], np.concatenate(rows)[kept], [sizes[j] for j in kept]
             else:
                 rows = np.concatenate(rows) if len(rows) > 1 else rows[0]
-            table, bounds = self._chunk_table(sizes, workers)
+            table, sharing = self._chunk_table(sizes, workers)
             step = program.arrays.step
-            _run(step, (np.array(addresses, dtype=np.int64), table, rows), bounds, (step, dtype) in self._compiled)
+            _run(step, (np.array(addresses, dtype=np.int64), table, rows), sharing, (step, dtype) in self._compiled)
             self._compiled.add((step, dtype))
         for k in sorted(alone):
             hyper = hyper or {h.name: v for h, v in zip(self.rule.hypers, values)}
@@ -723,7 +893,7 @@ class GroupKernel:
             arguments = [t, *values]
             last = tables.get(None)  # the step's numbers at the last step: the same where t was (SGD's t = 2)
             if last is not None and last[0] == arguments:
-                step, table = last[1], last[2]
+                passed, table = last[1], last[2]
             else:
                 program, hoisted, _ = self._passes._scalars(arguments, inplace=True)
                 row = program.arrays.row(hoisted, arguments)
@@ -731,16 +901,16 @@ class GroupKernel:
                 if table is None:
                     table = tables[id(program)] = np.empty((len(sizes), len(row)), dtype=dtype)
                 table[:] = row  # cast as numbers() casts
-                step = program.arrays.step
-                tables[None] = (arguments, step, table)
+                passed = program.arrays
+                tables[None] = (arguments, passed, table)
             workers = max(1, int(threads)) if threads is not None else require_numba().get_num_threads()
             made = chunks.get(workers)
             if made is None:
                 made = chunks[workers] = self._chunk_table(sizes, workers)
-            compiled = (step, dtype) in self._compiled
-            _run(step, (addresses, made[0], table), made[1], compiled)
+            compiled = (passed.step, dtype) in self._compiled
+            _run_torch(passed, dtype, (addresses, made[0], table), made[1], compiled, tables)
             if not compiled:
-                self._compiled.add((step, dtype))
+                self._compiled.add((passed.step, dtype))
         except BaseException:
             if counter is not None:
                 counter.put_back(count)
@@ -849,10 +1019,10 @@ class GroupKernel:
                 raise SymoptError(f"t must be an integer from 1 to 2**53 (the step being taken), not {value!r}")
         return [int(value) for value in steps]
 
-    def _chunk_table(self, sizes: list[int], workers: int) -> tuple[np.ndarray, list[int]]:
-        """Rows (tensor, start, stop) covering each tensor in pieces of at most ``chunk`` elements, and where
-        to cut them into ``workers`` runs of about the same number of elements; kept per list of sizes
-        (a group's sizes do not change between steps)."""
+    def _chunk_table(self, sizes: list[int], workers: int) -> tuple[np.ndarray, int]:
+        """Rows (tensor, start, stop) covering each tensor in pieces of at most ``chunk`` elements, and how
+        many of ``workers`` threads to share them between (one for every :data:`SHARE` chunks' worth of
+        elements, at least one); kept per list of sizes (a group's sizes do not change between steps)."""
         key = (tuple(sizes), workers)
         made = self._chunks.get(key)
         if made is None:
@@ -862,13 +1032,10 @@ class GroupKernel:
             tensor = np.repeat(np.arange(sizes.size), counts)
             start = (np.arange(tensor.size) - np.repeat(np.cumsum(counts) - counts, counts)) * chunk
             table = np.stack([tensor, start, np.minimum(start + chunk, sizes[tensor])], axis=1)
-            done = np.cumsum(table[:, 2] - table[:, 1])
-            workers = max(1, min(workers, int(done[-1]) // (SHARE * chunk)))
-            cuts = np.searchsorted(done, done[-1] * np.arange(1, workers) / workers) if workers > 1 else []
-            bounds = sorted({0, *(int(c) + 1 for c in cuts), len(table)})
+            workers = max(1, min(workers, int(sizes.sum()) // (SHARE * chunk)))
             if len(self._chunks) > 64:
                 self._chunks.clear()
-            made = self._chunks[key] = (table, bounds)
+            made = self._chunks[key] = (table, workers)
         return made
 
     def _start(self, p, values: list[float]) -> dict:

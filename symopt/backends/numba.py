@@ -114,21 +114,24 @@ def source(rule_name: str, lowered, inplace: bool) -> tuple[str, list[str], list
     return "\n".join(lines), scalars, literals
 
 
-def load(text: str):
-    """The ``step`` function of the module ``text``, through the private cache folder (see
+def load(text: str, entry: str = "step"):
+    """The ``step`` function (or ``entry``) of the module ``text``, through the private cache folder (see
     :mod:`symopt.cache`).
 
     The file ``kernel_<digest>.py`` is trusted only if its content hashes to its name: a damaged,
     edited or planted file is written again from ``text``, and what runs is always the bytes that
     were checked (compiled from memory, never imported again from the path). When no file can be
     written (a read-only or full disk, a folder in the way), the kernel is compiled without a cache.
+    The module is importable by its name, ``symopt_numba_<digest>`` (a module calling another's
+    functions imports them from it); one whose execution compiles (a ``cfunc``) and fails with numba's
+    cache (a damaged index) is compiled again without it.
     """
     require_numba()
     data = text.encode()
     digest = cache.digest(data)
     with _LOCK:
         if digest in _MODULES:
-            return _MODULES[digest]
+            return getattr(_MODULES[digest], entry)
         folder = cache.private("numba")
         path = None if folder is None else folder / f"kernel_{digest}.py"
         if path is not None and cache.read(path) != data:
@@ -136,14 +139,24 @@ def load(text: str):
             if not cache.store(path, data) or cache.read(path) != data:
                 path = None
         name = f"symopt_numba_{digest}"
-        module = types.ModuleType(name)
-        if path is None:  # uncached: numba cannot cache a function without a source file
-            data = text.replace("@njit(cache=True,", "@njit(cache=False,", 1).encode()
-        module.__file__ = str(path) if path is not None else f"<symopt kernel {digest}>"
-        sys.modules[name] = module  # numba's cache looks the module up by name
-        exec(compile(data, module.__file__, "exec"), module.__dict__)
-        _MODULES[digest] = module.step
-        return module.step
+        uncached = text.replace("cache=True", "cache=False").encode()  # numba cannot cache without a source file
+        try:
+            module = _execute(name, data if path is not None else uncached, path)
+        except Exception:
+            if path is None:
+                raise
+            module = _execute(name, uncached, None)
+        _MODULES[digest] = module
+        return getattr(module, entry)
+
+
+def _execute(name: str, data: bytes, path):
+    """A new module ``name`` (in ``sys.modules``, where numba's cache looks it up) running ``data``."""
+    module = types.ModuleType(name)
+    module.__file__ = str(path) if path is not None else f"<symopt kernel {name.rsplit('_', 1)[-1]}>"
+    sys.modules[name] = module
+    exec(compile(data, module.__file__, "exec"), module.__dict__)
+    return module
 
 
 def _uncached(step) -> None:

@@ -258,7 +258,7 @@ def step_group(kernel, values, params, grads, arrays, scalars, steps, fused: boo
     """The step of one param group (the arguments and result of :func:`run_group`): with ``fused``, in
     one pass over all its tensors, in place, with no temporaries (:class:`~symopt.backends.group.GroupKernel`:
     the rule's lowering compiled by numba, on the tensors' memory, on ``torch.get_num_threads()``
-    threads), where it runs every tensor of the group: an elementwise rule, numba installed, CPU
+    threads: torch's own OpenMP threads where torch runs on OpenMP), where it runs every tensor of the group: an elementwise rule, numba installed, CPU
     tensors of float32 or float64. Anything else (and ``fused`` False) takes :func:`run_group`, the
     generated torch code, tensor by tensor."""
     group = _group_of(kernel) if fused and params else None
