@@ -1028,9 +1028,7 @@ def caution_projected(cautious: bool, delta: Hyper) -> tuple[Transform, ...]:
     is set: the cautious mask of the projected update against the gradient projected likewise,
     ``ǧ_t = g_t - θ̂·chsum(θ̂ g_t)`` (the "spherical cautious optimizer"; where nothing is projected,
     ǧ_t = g_t and the mask is the plain one), and the masked update projected again."""
-    if not isinstance(cautious, bool):
-        raise ValueError(f"cautious must be True or False, not {cautious!r}")
-    if not cautious:
+    if not caution(cautious):  # (which checks it)
         return ()
     tangent = sp.Piecewise((_radial(S.g, delta), sp.GreaterThan(S.ndim, 2)), (S.g, True))
     return cautious_mask(against=(S.tangent_grad, tangent)), reproject_radial(delta)
