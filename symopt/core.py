@@ -314,9 +314,12 @@ class Rule:
         Returns ``{θ_t: ..., m_t: ..., ...}``: each equation is substituted into the later ones, in
         order, which is what executing the rule once does.
         """
+        from symopt import ops
+
         env: dict[sp.Symbol, sp.Expr] = {}
-        for eq in self.equations:
-            env[eq.lhs] = eq.rhs.xreplace(env)
+        with ops.maxima_as_written():  # maxima nested in the substituted expressions (AdamP's cautious mask)
+            for eq in self.equations:
+                env[eq.lhs] = eq.rhs.xreplace(env)
         return {S.theta: env[S.theta], **{s.new: env[s.new] for s in self.states}}
 
     # --- display ---------------------------------------------------------------------------------

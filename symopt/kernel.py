@@ -594,8 +594,9 @@ class Kernel:
         if key not in self._programs:
             chosen = {c: sp.true if v else sp.false for c, v in zip(self._conditions, truth)}
             skipped = {self.rule.hypers[i].symbol: 0 for i, z in zip(self._skip, zero) if z}
-            exprs = [e.xreplace(chosen).xreplace(skipped) for e in self._outputs]
-            self._programs[key] = self._emit(exprs, inplace)
+            with ops.maxima_as_written():
+                exprs = [e.xreplace(chosen).xreplace(skipped) for e in self._outputs]
+                self._programs[key] = self._emit(exprs, inplace)
         return self._programs[key]
 
     def _emit(self, exprs: list[sp.Expr], inplace: bool) -> _Program:

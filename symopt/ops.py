@@ -29,8 +29,10 @@ SymPy's own ``diff`` made one).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -353,6 +355,57 @@ class ExactZero(sp.Function):
 def _exact_zero(z, x):
     z, x = np.asarray(z, dtype=np.float64), np.asarray(x, dtype=np.float64)
     return np.where(z == 0, 0.0, x)
+
+
+def _compared_directly(cls, x, y):
+    """SymPy's ``MinMaxBase._is_connected`` without its last resort: whether ``x`` and ``y`` are
+    ordered as they stand (``x >= y`` or ``x <= y`` decided), not after factoring ``x - y``."""
+    if x == y:
+        return True
+    t, f = sp.Max, sp.Min
+    for op in "><":
+        for _ in range(2):
+            try:
+                v = x >= y if op == ">" else x <= y
+            except TypeError:
+                return False  # non-real arg
+            if not v.is_Relational:
+                return t if v else f
+            t, f = f, t
+            x, y = y, x
+        x, y = y, x
+    return False
+
+
+@contextlib.contextmanager
+def maxima_as_written():
+    """Within it, SymPy builds a max or min without factoring the difference of each pair of its
+    arguments to compare them (``factor_terms(x - y)``, which rebuilds every max nested in them,
+    comparing theirs likewise). A step's expression with its intermediates substituted nests maxima
+    of array expressions (the spherical cautious mask's max(0, sign(Δ̃ ǧ)) inside its floor's max,
+    inside the projection applied again): there the factoring grows with the nesting's depth, and
+    it made verify of ``adamp(cautious=True)`` 20 times slower. A max it would have simplified is
+    kept as written: the same value. The kernel and the error bound build their step's expressions
+    within it."""
+    from sympy.functions.elementary.miscellaneous import MinMaxBase
+
+    with _MAXIMA_LOCK:  # nested or in several threads: SymPy's own is put back when the last one ends
+        if not _MAXIMA_DEPTH:
+            _MAXIMA_SAVED.append(MinMaxBase.__dict__["_is_connected"])
+            MinMaxBase._is_connected = classmethod(_compared_directly)
+        _MAXIMA_DEPTH.append(None)
+    try:
+        yield
+    finally:
+        with _MAXIMA_LOCK:
+            _MAXIMA_DEPTH.pop()
+            if not _MAXIMA_DEPTH:
+                MinMaxBase._is_connected = _MAXIMA_SAVED.pop()
+
+
+_MAXIMA_LOCK = threading.Lock()
+_MAXIMA_DEPTH: list = []  # one entry per maxima_as_written under way
+_MAXIMA_SAVED: list = []  # SymPy's _is_connected while one is
 
 
 def unless_exact_zero(factors: list, term: sp.Expr) -> sp.Expr:

@@ -247,6 +247,8 @@ projected = array("Deltatilde_t")  # the update with its radial component remove
 decay_ratio = array("Lambda_t", nonnegative=True)  # wd_ratio where projected, else 1: one number
 projection_delta = Symbol("delta", nonnegative=True)  # timm's delta: the cosine threshold (times √size)
 wd_ratio = Symbol("r_wd", nonnegative=True)  # timm's wd_ratio: the decay's ratio where projected
+tangent_grad = array("gcheck_t")  # the gradient projected as the update was (timm's grad_perp, caution=True)
+reprojected = array("Deltacheck_t")  # the masked projected update, projected again (timm's caution=True)
 # AdEMAMix (pytorch-optimizer 4.1.0): the slow moving average of g, and the warm-up of α and β₃.
 mslow, mslow_prev = pair("mslow")  # the slow moving average of the gradient (its exp_avg_slow)
 alpha_t = Symbol("alphaw_t", nonnegative=True)  # α at step t (printed α_t; LaProp's α_t is its step size): min(tα/T, α) while warming up

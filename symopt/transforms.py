@@ -929,18 +929,20 @@ CAUTION_FLOOR = sp.Rational(1, 1000)  # timm's mask.mean().clamp_(min=1e-3)
 CAUTION_REFERENCE = "; the cautious mask of Liang et al. (2024), Algorithm 1, as timm 1.0.31's caution=True"
 
 
-def cautious_mask() -> Transform:
+def cautious_mask(against: tuple[sp.Symbol, sp.Expr] | None = None) -> Transform:
     """``M_t u/max(mean(M_t), 10⁻³)`` with ``M_t = max(0, sign(u g_t))``: the update kept only where it
     agrees in sign with the gradient, and rescaled by the fraction of the whole tensor that agrees
     (Liang et al. 2024, Algorithm 1; timm 1.0.31: ``mask = (exp_avg * grad > 0)``,
     ``mask.div_(mask.mean().clamp_(min=1e-3))``). The mean is over the whole tensor: a rule with the
     mask takes whole tensors. ``g_t`` is the gradient as the chain has it there (with L2 decay, the
-    decayed one)."""
+    decayed one); ``against``, a symbol and its value, names another direction to agree with (timm's
+    spherical caution: the gradient projected as the update was, :func:`caution_projected`)."""
     from symopt.ops import TensorSum
 
     def apply(u):
-        agree = sp.Max(0, sp.sign(u * S.g))  # 1 where u·g > 0, else 0 (exact)
-        return (Assign(S.caution, agree),), S.caution * u / sp.Max(TensorSum(S.caution) / S.numel, CAUTION_FLOOR)
+        named = () if against is None else (Assign(*against),)
+        agree = sp.Max(0, sp.sign(u * (S.g if against is None else against[0])))  # 1 where they agree, else 0
+        return (*named, Assign(S.caution, agree)), S.caution * u / sp.Max(TensorSum(S.caution) / S.numel, CAUTION_FLOOR)
 
     return Transform("cautious_mask", apply)
 
@@ -953,6 +955,17 @@ def caution(cautious: bool) -> tuple[Transform, ...]:
 
 
 # --- AdamP's and SGDP's projection (Heo et al. 2021; timm 1.0.31's ``projection()``) ---------------------
+def _radial(x: sp.Expr, delta: Hyper) -> sp.Expr:
+    """``x`` without its radial component, as :func:`project_radial` chose for this step (per channel,
+    over the whole tensor, or not at all), from the quantities it assigned."""
+    from symopt.ops import ChannelSum, IfPositive, TensorSum
+
+    by_channel = delta.symbol / sp.sqrt(S.numel / S.channels) - S.cos_channel  # > 0: project each channel
+    by_layer = delta.symbol / sp.sqrt(S.numel) - S.cos_layer  # > 0: project the whole tensor
+    return IfPositive(by_channel, x - S.unit_channel * ChannelSum(S.unit_channel * x),
+                      IfPositive(by_layer, x - S.unit_layer * TensorSum(S.unit_layer * x), x))
+
+
 def project_radial(delta: Hyper, wd_ratio: Hyper, eps: Hyper) -> Transform:
     """Remove the radial component of the update of a weight that looks scale-invariant, and set the
     ratio ``Λ_t`` its decoupled decay is multiplied by (Heo et al. 2021, Algorithm 1; timm 1.0.31's
@@ -986,19 +999,41 @@ def project_radial(delta: Hyper, wd_ratio: Hyper, eps: Hyper) -> Transform:
         layer_cos = sp.Abs(TensorSum(grad * theta)) / (sp.Max(Norm(grad), e) * sp.Max(Norm(theta), e))
         by_channel = d / sp.sqrt(S.numel / S.channels) - S.cos_channel  # > 0: project each channel
         by_layer = d / sp.sqrt(S.numel) - S.cos_layer  # > 0: project the whole tensor
-        projected = IfPositive(by_channel, u - S.unit_channel * ChannelSum(S.unit_channel * u),
-                               IfPositive(by_layer, u - S.unit_layer * TensorSum(S.unit_layer * u), u))
         ratio = IfPositive(by_channel, r, IfPositive(by_layer, r, 1))
         return equations + (
             Assign(S.cos_channel, sp.Piecewise((Amax(channel_cos), factored), (0, True))),
             Assign(S.cos_layer, sp.Piecewise((layer_cos, factored), (0, True))),
             Assign(S.unit_channel, sp.Piecewise((theta / (channel_norm + e), factored), (0, True))),
             Assign(S.unit_layer, sp.Piecewise((theta / (Norm(theta) + e), factored), (0, True))),
-            Assign(S.projected, sp.Piecewise((projected, factored), (u, True))),
+            Assign(S.projected, sp.Piecewise((_radial(u, delta), factored), (u, True))),
             Assign(S.decay_ratio, sp.Piecewise((ratio, factored), (1, True))),
         ), S.projected
 
     return Transform("project_radial", apply, hypers=(delta, wd_ratio, eps))
+
+
+def reproject_radial(delta: Hyper) -> Transform:
+    """Remove the radial component again, as :func:`project_radial` chose for this step: timm's
+    spherical caution projects the masked update a second time ("for numerical stability")."""
+    factored = sp.GreaterThan(S.ndim, 2)
+
+    def apply(u):
+        return (Assign(S.reprojected, sp.Piecewise((_radial(u, delta), factored), (u, True))),), S.reprojected
+
+    return Transform("reproject_radial", apply, hypers=(delta,))
+
+
+def caution_projected(cautious: bool, delta: Hyper) -> tuple[Transform, ...]:
+    """timm 1.0.31's ``projection(..., caution=True)`` after :func:`project_radial`, where ``cautious``
+    is set: the cautious mask of the projected update against the gradient projected likewise,
+    ``ǧ_t = g_t - θ̂·chsum(θ̂ g_t)`` (the "spherical cautious optimizer"; where nothing is projected,
+    ǧ_t = g_t and the mask is the plain one), and the masked update projected again."""
+    if not caution(cautious):  # (which checks it)
+        return ()
+    tangent = sp.Piecewise((_radial(S.g, delta), sp.GreaterThan(S.ndim, 2)), (S.g, True))
+    return cautious_mask(against=(S.tangent_grad, tangent)), reproject_radial(delta)
+
+
 # --- AdEMAMix (pytorch-optimizer 4.1.0): a fast and a slow moving average mixed -------------------
 SLOW_MOMENT = State("m_slow", S.mslow, S.mslow_prev, doc="slow moving average of the gradient",
                     library="exp_avg_slow")

@@ -715,6 +715,25 @@ def magnitude(expr, known: dict, scalars: set, u=None, rounded=None):
     return m(expr)
 
 
+def _lambdify_shared(args: list, exprs: list, modules: list) -> Callable:
+    """``sympy.lambdify(args, exprs, modules, cse=True)``, walking each shared subexpression once.
+
+    A step's expressions have their intermediates substituted, so that one quantity (AdamP's
+    projected update, its cautious mask) recurs in many places; SymPy's ``lambdify`` walks the
+    expressions as trees, each occurrence again (to find implemented functions, and to order the
+    arguments of the common subexpressions canonically). Here they are taken out first, in the
+    order they come (``cse(order="none")``), and only what remains is walked."""
+    import sympy as sp
+
+    replacements, reduced = sp.cse(exprs, order="none")
+    implemented = {}
+    for e in [*(value for _, value in replacements), *reduced]:
+        for node in sp.preorder_traversal(e):
+            if getattr(type(node), "_imp_", None) is not None:  # a function lowered by its _imp_ (ops.Remainder)
+                implemented[type(node).__name__] = type(node)._imp_
+    return sp.lambdify(args, reduced, modules=[implemented, *modules], cse=lambda _: (replacements, reduced))
+
+
 def unit_roundoff(dtype) -> float:
     """u of a floating-point type: 2⁻⁵³ for float64, 2⁻²⁴ for float32."""
     return float(np.finfo(dtype).eps) / 2
@@ -748,9 +767,10 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
             scalar_env[eq.lhs] = value
     intermediates = list(scalar_env)
     outputs: dict = {}
-    for eq in rule.equations:
-        if eq.lhs not in scalar_env:
-            outputs[eq.lhs] = eq.rhs.xreplace(outputs)
+    with ops.maxima_as_written():
+        for eq in rule.equations:
+            if eq.lhs not in scalar_env:
+                outputs[eq.lhs] = eq.rhs.xreplace(outputs)
     arrays = rule.arrays
     targets = [S.theta, *(s.new for s in arrays)]
     inputs = [S.theta_prev, *(s.prev for s in arrays)]
@@ -766,7 +786,9 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
     args = [S.theta_prev, S.g, *(s.prev for s in arrays), *(mags[x] for x in inputs), *scalar_args,
             *intermediates, u, *([ratio] if ratio is not None else [])]
     # shape scalars a branch reads are fixed before compiling: each value gets its own function
-    branching = [x for x in shape_args if any(x in p.free_symbols for e in outputs.values() for p in e.atoms(sp.Piecewise))]
+    # (those in a branch's condition, not in its values: a value reading the size N is compiled once for all sizes)
+    branching = [x for x in shape_args if any(x in c.free_symbols for e in outputs.values()
+                                              for p in e.atoms(sp.Piecewise) for _, c in p.args)]
     # and so are the branches on the step counter and the scalars (Adan's first step), as the kernel
     # takes them: one function per branch taken (a condition on t beside one on an array, merged by
     # SymPy into one Piecewise, would otherwise be lowered to a reduce over arrays of unequal shapes)
@@ -781,9 +803,10 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
             chosen = dict(zip(branching, fixed))
             if taken is not None:
                 chosen.update({c: sp.true if truth else sp.false for c, truth in zip(conditions, taken)})
-            values = [outputs[x].xreplace(chosen) for x in targets]
-            bounds = [magnitude(v, known, scalars, u, rounded=ratio) for v in values]
-            compiled[fixed, taken] = sp.lambdify(args, [*values, *bounds], modules=[ops.namespace(), "numpy"], cse=True)
+            with ops.maxima_as_written():
+                values = [outputs[x].xreplace(chosen) for x in targets]
+                bounds = [magnitude(v, known, scalars, u, rounded=ratio) for v in values]
+                compiled[fixed, taken] = _lambdify_shared(args, [*values, *bounds], [ops.namespace(), "numpy"])
         return compiled[fixed, taken]
 
     start = sp.lambdify([h.symbol for h in rule.hypers], [s.init.xreplace({S.theta0: 0}) for s in rule.states],

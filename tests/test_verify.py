@@ -408,3 +408,44 @@ def test_generated_trajectories_of_whole_tensor_rules_reach_zero_and_tiny_norms(
 
     draw()
     assert all(seen.values()), seen
+
+
+def test_maxima_as_written_keep_their_value_and_sympys_comparison_comes_back():
+    """Within ``ops.maxima_as_written`` a max compares its arguments only as they stand: it keeps the
+    value SymPy's gives (an ordering it can decide directly is still used), and SymPy's own
+    comparison is back once the last one ends, nested or left by an exception."""
+    import sympy as sp
+    from sympy.functions.elementary.miscellaneous import MinMaxBase
+
+    from symopt import ops
+
+    x, y = sp.symbols("x y", real=True)
+    own = MinMaxBase.__dict__["_is_connected"]
+    built = sp.Max(x + y, 2 * (x + y), 0)  # SymPy's: ordered only by factoring the differences
+    with pytest.raises(RuntimeError), ops.maxima_as_written():
+        with ops.maxima_as_written():
+            assert sp.Max(x, x + 1) == x + 1  # decided directly
+            written = sp.Max(x + y, 2 * (x + y), 0)
+        assert MinMaxBase.__dict__["_is_connected"] is not own  # the outer one still under way
+        raise RuntimeError
+    assert MinMaxBase.__dict__["_is_connected"] is own
+    for a, b in [(-2.0, 0.5), (0.0, 0.0), (1.5, 2.0), (-1.0, -3.0)]:
+        assert float(written.subs({x: a, y: b})) == float(built.subs({x: a, y: b}))
+
+
+def test_the_bound_is_lambdified_with_implemented_functions_inside_shared_subexpressions():
+    """``verify._lambdify_shared`` takes common subexpressions out before lambdify sees them: a
+    function lowered by its ``_imp_`` (ops.Remainder) inside one is still found, and the values are
+    those of ``lambdify(cse=True)``."""
+    import sympy as sp
+
+    from symopt import ops
+    from symopt.verify import _lambdify_shared
+
+    t, f, a = sp.symbols("t f a", positive=True)
+    shared = ops.Remainder(t, f) + sp.Max(a, 1)
+    exprs = [shared**2 + a, sp.sqrt(shared) * a, ops.IfPositive(a - 2, shared, a)]
+    ours = _lambdify_shared([t, f, a], exprs, [ops.namespace(), "numpy"])
+    sympys = sp.lambdify([t, f, a], exprs, modules=[ops.namespace(), "numpy"], cse=True)
+    for point in [(7, 3, 0.5), (9, 3, 2.5), (1, 4, 3.0)]:
+        assert [float(v) for v in ours(*point)] == [float(v) for v in sympys(*point)]

@@ -117,10 +117,13 @@ def derive(rule: Rule, key: str) -> Derivation:
     A rule is immutable data and a derivation a function of it: each is computed once in a process
     (``symopt export`` asks for a rule's derivations for its page, for each derivation's page and for
     the note)."""
+    from symopt import ops
+
     module = MODULES[key]
     try:
-        module.check(rule)  # the specific reason it does not apply, if it does not
-        return module.derivation(rule)
+        with ops.maxima_as_written():  # maxima nested in a step's expression (AdamP's cautious mask)
+            module.check(rule)  # the specific reason it does not apply, if it does not
+            return module.derivation(rule)
     except NotDerivable as exc:
         return not_applicable(rule, key, str(exc))
 

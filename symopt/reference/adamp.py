@@ -9,7 +9,7 @@ from typing import Tuple
 
 import numpy as np
 
-from symopt.reference._common import State, _prepare, _state_array
+from symopt.reference._common import State, _cautious_mask, _prepare, _state_array
 
 __all__ = ["adamp", "sgdp", "projection"]
 
@@ -29,11 +29,15 @@ def _cosine(a: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
 
 
 def projection(p: np.ndarray, grad: np.ndarray, perturb: np.ndarray, delta: float, wd_ratio: float,
-               eps: float) -> Tuple[np.ndarray, float]:
-    """timm's ``projection(p, grad, perturb, delta, wd_ratio, eps)`` without caution: for the channel
-    view, then the layer view, if the largest |cosine| of ``grad`` and ``p`` over the rows is below
+               eps: float, caution: bool = False) -> Tuple[np.ndarray, float]:
+    """timm's ``projection(p, grad, perturb, delta, wd_ratio, eps, caution)``: for the channel view,
+    then the layer view, if the largest |cosine| of ``grad`` and ``p`` over the rows is below
     ``delta/sqrt(row length)``, remove from ``perturb`` its component along each row of
-    ``p/(‖row‖ + eps)`` and return it with ``wd_ratio``; else ``perturb`` and 1."""
+    ``p/(‖row‖ + eps)`` and return it with ``wd_ratio``; else ``perturb`` and 1.
+
+    With ``caution`` (timm's "spherical" cautious optimizer) a projected ``perturb`` is multiplied by
+    the cautious mask of ``perturb * grad_perp``, ``grad_perp`` the gradient with the same radial
+    component removed, and projected again; one not projected by the plain mask of ``perturb * grad``."""
     dtype = p.dtype.type
     for channels in (True, False):
         param_view, grad_view = _rows(p, channels), _rows(grad, channels)
@@ -43,9 +47,16 @@ def projection(p: np.ndarray, grad: np.ndarray, perturb: np.ndarray, delta: floa
         if cosine.size and np.max(cosine) < dtype(threshold):
             expand = (-1,) + (1,) * (p.ndim - 1)
             p_n = p / (np.sqrt(np.sum(param_view * param_view, axis=1)) + dtype(eps)).reshape(expand)
-            perturb = perturb - p_n * np.sum(_rows(p_n * perturb, channels), axis=1).reshape(expand)
+
+            def radial(x: np.ndarray) -> np.ndarray:
+                return p_n * np.sum(_rows(p_n * x, channels), axis=1).reshape(expand)
+
+            perturb = perturb - radial(perturb)
+            if caution:
+                perturb = perturb * _cautious_mask(perturb, grad - radial(grad))
+                perturb = perturb - radial(perturb)
             return perturb, wd_ratio
-    return perturb, 1.0
+    return (perturb * _cautious_mask(perturb, grad) if caution else perturb), 1.0
 
 
 def adamp(
@@ -62,6 +73,7 @@ def adamp(
     delta: float = 0.1,
     wd_ratio: float = 0.1,
     nesterov: bool = False,
+    cautious: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of AdamP, as timm's ``AdamP.step``::
@@ -69,7 +81,8 @@ def adamp(
         m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g * g
         denom = sqrt(v) / sqrt(1 - beta2**t) + eps
         perturb = m / denom    (nesterov: (beta1 * m + (1 - beta1) * g) / denom)
-        perturb, r = projection(params, g, perturb, delta, wd_ratio, eps)   # params of 2+ dimensions
+        perturb, r = projection(params, g, perturb, delta, wd_ratio, eps, cautious)   # params of 2+ dims
+        perturb = perturb * mask(perturb * g)         # fewer dimensions, if cautious (timm's caution=True)
         params = params * (1 - lr * weight_decay * r)                      # weight_decay > 0
         params = params - lr / (1 - beta1**t) * perturb
 
@@ -80,6 +93,8 @@ def adamp(
         t: number of the step being taken, counting from 1.
         lr, beta1, beta2, eps, weight_decay, delta, wd_ratio, nesterov: timm's keywords
             (``betas`` split).
+        cautious: timm's ``caution``: the cautious mask in :func:`projection`, or on ``perturb``
+            against ``g`` for a parameter of fewer than two dimensions.
         inplace: update ``params`` and the state in place instead of copies.
 
     Returns:
@@ -108,7 +123,9 @@ def adamp(
         perturb = (beta1 * m + (1.0 - beta1) * g) / denom if nesterov else m / denom
         ratio = 1.0
         if p.ndim > 1 and p.size:
-            perturb, ratio = projection(p, g, perturb, delta, wd_ratio, eps)
+            perturb, ratio = projection(p, g, perturb, delta, wd_ratio, eps, cautious)
+        elif cautious:
+            perturb = perturb * _cautious_mask(perturb, g)
         if weight_decay > 0:
             p *= 1.0 - lr * weight_decay * ratio
         p -= (perturb * step_size).astype(p.dtype, copy=False)
@@ -129,13 +146,15 @@ def sgdp(
     delta: float = 0.1,
     wd_ratio: float = 0.1,
     nesterov: bool = False,
+    cautious: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of SGDP, as timm's ``SGDP.step``::
 
         buf = momentum * buf + (1 - dampening) * g      # from zeros, dampened from the first step
         d_p = g + momentum * buf if nesterov else buf
-        d_p, r = projection(params, g, d_p, delta, wd_ratio, eps)      # params of 2+ dimensions
+        d_p, r = projection(params, g, d_p, delta, wd_ratio, eps, cautious)   # params of 2+ dimensions
+        d_p = d_p * mask(d_p * g)                      # fewer dimensions, if cautious (timm's caution=True)
         params = params * (1 - lr * weight_decay * r / (1 - momentum))   # weight_decay != 0
         params = params - lr * d_p
 
@@ -145,6 +164,8 @@ def sgdp(
         state: optimizer state, ``{}`` on the first step.
         t: number of the step being taken, counting from 1 (unused: SGDP has no step counter).
         lr, momentum, dampening, weight_decay, eps, delta, wd_ratio, nesterov: timm's keywords.
+        cautious: timm's ``caution``: the cautious mask in :func:`projection`, or on ``d_p``
+            against ``g`` for a parameter of fewer than two dimensions.
         inplace: update ``params`` and the state in place instead of copies.
 
     Returns:
@@ -169,7 +190,9 @@ def sgdp(
         d_p = g + momentum * buf if nesterov else buf.copy()
         ratio = 1.0
         if p.ndim > 1 and p.size:
-            d_p, ratio = projection(p, g, d_p, delta, wd_ratio, eps)
+            d_p, ratio = projection(p, g, d_p, delta, wd_ratio, eps, cautious)
+        elif cautious:
+            d_p = d_p * _cautious_mask(d_p, g)
         if weight_decay != 0:
             p *= 1.0 - lr * weight_decay * ratio / (1.0 - momentum)
         p -= (d_p * lr).astype(p.dtype, copy=False)
