@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import random
 import zlib
 
 import numpy as np
@@ -55,12 +56,13 @@ def all_variants():
 
 
 def sampled_variants(per_rule: int = 2, seed: int = 0):
-    """The default variant of every rule and ``per_rule - 1`` more, drawn with a fixed seed."""
-    rng = np.random.default_rng(seed)
+    """The default variant of every rule and ``per_rule - 1`` more, drawn with a fixed seed and the
+    rule's name: adding a rule or a variant does not change the draw of the others (one generator
+    across the registry did, and a new rule's variants moved AdEMAMix's draw onto a costlier one)."""
     out = []
     for name in rules():
         others = variants(name)[1:]
-        picks = rng.choice(len(others), size=min(per_rule - 1, len(others)), replace=False) if others else []
+        picks = random.Random(f"{seed}:{name}").sample(range(len(others)), min(per_rule - 1, len(others)))
         out += [get(name, **variants(name)[0])] + [get(name, **others[i]) for i in sorted(picks)]
     return out
 

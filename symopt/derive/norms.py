@@ -69,13 +69,7 @@ def check(rule: Rule) -> None:
     """
     need_hypers(rule, "weight_decay", "lr")
     need_elementwise(rule)
-    derived = equilibrium(rule)
-    # a number once the hyperparameters are given (a warm-up's min(α, tα/T) left in it is not)
-    left = set().union(*(derived[k].free_symbols for k in ("norm", "angular", "timescale"))) \
-        - {h.symbol for h in rule.hypers} - {SCALE}
-    if left:
-        raise NotDerivable(f"the equilibrium depends on {', '.join(sorted(map(str, left)))} beyond the "
-                           "hyperparameters (a schedule of the step t)")
+    equilibrium(rule)  # raises where the equilibrium is not a number once the hyperparameters are given
 
 
 def applies(rule: Rule) -> bool:
@@ -199,6 +193,12 @@ def equilibrium(rule: Rule) -> dict:
     if sp.expand(p.xreplace(at)) != 0 or sp.simplify(slope) == 0:
         raise NotDerivable("without gradient its norm has no single slowest decay mode")
     rate = analysis.factor(sp.diff(p, lam).xreplace(at) / slope)
+    # a number once the hyperparameters are given (a warm-up's min(α, tα/T) left in it is not): said
+    # before the series in λ, which such a schedule makes take minutes
+    left = set().union(*(e.free_symbols for e in (norm, angular, rate))) - {h.symbol for h in rule.hypers} - {SCALE}
+    if left:
+        raise NotDerivable(f"the equilibrium depends on {', '.join(sorted(map(str, left)))} beyond the "
+                           "hyperparameters (a schedule of the step t)")
     return {"norm": norm, "angular": angular, "slowest": 1 - rate * lam, "rate": rate,
             "timescale": 1 / (rate * lam), "shrink": EFOLDS / (rate * lam),
             "series": analysis.factor(sp.series(angular, lam, 0, 1).removeO()) if angular.has(lam) else angular}
