@@ -152,6 +152,9 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if item.get_closest_marker("xdist_group") and "@" not in item.nodeid:
                 item.stash[UNGROUPED] = True
+        # The groups first (every worker sorts alike): xdist hands out work in collection order, and
+        # the `documents` group, minutes of one process, handed out late was the run's serial tail.
+        items.sort(key=lambda item: "@" not in item.nodeid)
 
 
 def pytest_runtest_setup(item):
