@@ -875,7 +875,8 @@ def _common_ranks(a: Rule, b: Rule) -> tuple[int, ...] | None:
     return tuple(r for r in a.ranks if r in b.ranks) or None
 
 
-def _search(a: Rule, b: Rule, hypers: dict, impose: dict, scheduled_: bool | None, examples: int, seed: int):
+def _search(a: Rule, b: Rule, hypers: dict, impose: dict, scheduled_: bool | None, examples: int, seed: int,
+            shrink: bool = True):
     """Both compiled kernels through the map on generated cases of shapes both rules take: the
     cross-check's report (None where it stopped on an exception) and the :class:`_Tally`."""
     from symopt.verify import cross_check, kernel_runner
@@ -926,7 +927,7 @@ def _search(a: Rule, b: Rule, hypers: dict, impose: dict, scheduled_: bool | Non
     domain = replace(a, ranks=_common_ranks(a, b))
     try:
         report = cross_check(domain, witness, against=label(b), examples=examples, seed=seed, under_test=under_test,
-                             scheduled=scheduled_, dtype=np.float64, adapt=adapt)
+                             scheduled=scheduled_, dtype=np.float64, adapt=adapt, shrink=shrink)
     except Exception as exc:  # an exception outside both kernels: the search itself failed
         if not tally.error:
             tally.error = f"{type(exc).__name__}: {' '.join(str(exc).split())} (in the generated search)"
@@ -936,7 +937,7 @@ def _search(a: Rule, b: Rule, hypers: dict, impose: dict, scheduled_: bool | Non
 
 
 def equivalent(a, b, examples: int = EXAMPLES, seed: int = 0, budget: float = BUDGET, release: int = 2,
-               conditions: bool = True) -> Verdict:
+               conditions: bool = True, shrink: bool = True) -> Verdict:
     """Whether rules ``a`` and ``b`` are the same optimizer, and under which hyperparameter map.
 
     Args:
@@ -950,6 +951,8 @@ def equivalent(a, b, examples: int = EXAMPLES, seed: int = 0, budget: float = BU
             fast question for a rule against a mutant of it: the same optimizer with the same
             hyperparameters?).
         conditions: whether to look, when there is no map, for a condition under which they agree.
+        shrink: shrink the counterexample found (``False``: the first one, for a caller that reads
+            the verdict and not the case, as `derivations/conventions.md` does; the verdict is the same).
 
     Returns:
         A :class:`Verdict`: ``.kind`` is one of the four verdicts, ``.equivalent`` True only for
@@ -975,18 +978,19 @@ def equivalent(a, b, examples: int = EXAMPLES, seed: int = 0, budget: float = BU
     if forward[3] and a != b:  # a map from a to b: equivalent only if there is one back
         backward = _decide(b, a, time.process_time() + budget, release, conditions)
         if not backward[3]:
-            verdict = _one_way(b, a, examples, seed, budget, backward)
+            verdict = _one_way(b, a, examples, seed, budget, backward, shrink)
             verdict.special_case = forward[0]
             if verdict.kind == NOT_DECIDED:
                 verdict.reason += f" (every trajectory of {label(a)} is one of {label(b)}'s, through the map below)"
             return verdict
         inverse = backward[0]
-    verdict = _one_way(a, b, examples, seed, budget, forward)
+    verdict = _one_way(a, b, examples, seed, budget, forward, shrink)
     verdict.inverse = inverse
     return verdict
 
 
-def _one_way(a: Rule, b: Rule, examples: int, seed: int, budget: float, decided: tuple) -> Verdict:
+def _one_way(a: Rule, b: Rule, examples: int, seed: int, budget: float, decided: tuple,
+             shrink: bool = True) -> Verdict:
     """The verdict from a map of ``a``'s hyperparameters to ``b``'s (``decided``, from :func:`_decide`)
     and the generated search through it."""
     hypers, states, conditions, same, out_of_time = decided
@@ -1012,7 +1016,7 @@ def _one_way(a: Rule, b: Rule, examples: int, seed: int, budget: float, decided:
         for condition, values in _conditions(a):
             if condition in conditions:
                 impose.update({h.name: float(v) for h in a.hypers for s, v in values.items() if h.symbol == s})
-    report, tally = _search(a, b, hypers or {}, impose, True if constant else None, examples, seed)
+    report, tally = _search(a, b, hypers or {}, impose, True if constant else None, examples, seed, shrink)
     verdict.checked, verdict.outside = tally.compared, tally.outside
     if report is not None and report.counterexample is not None:
         verdict.kind = NOT_EQUIVALENT

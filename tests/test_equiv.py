@@ -214,6 +214,23 @@ def test_adam_and_adamw_differ_unless_the_decay_is_zero():
     assert verdict.counterexample is not None and verdict.counterexample.hyper["weight_decay"] > 0
 
 
+def test_an_unshrunk_search_gives_the_same_verdict_on_a_case_where_the_references_differ():
+    """``shrink=False`` (what derivations/conventions.md asks for) changes the case, not the verdict:
+    the same kind, reason and conditions, and on its first counterexample, unshrunk, the hand-written
+    references of Adam and AdamW (no SymPy, no kernel) part by more than rounding."""
+    shrunk, first = decided("adam", "adamw"), equivalent("adam", "adamw", examples=EXAMPLES, shrink=False)
+    assert (first.kind, first.reason, first.conditions) == (shrunk.kind, shrunk.reason, shrunk.conditions)
+    case = first.counterexample
+    ours, theirs, s_ours, s_theirs = case.params.copy(), case.params.copy(), {}, {}
+    apart = 0.0
+    for t, g in enumerate(case.grads, start=1):
+        h = case.hyper_at(t)
+        ours, s_ours = reference.adam(ours, g, s_ours, t, **h)
+        theirs, s_theirs = reference.adamw(theirs, g, s_theirs, t, **h)
+        apart = max(apart, float(np.max(np.abs(ours - theirs) / (1e-12 + np.abs(ours)))))
+    assert apart > 1e-9, apart
+
+
 def test_a_mutant_whose_max_is_replaced_by_its_argument_has_no_map():
     """The question symopt's mutation testing asks: the same optimizer with the same
     hyperparameters? Adamax with u_t = |g_t| + ε (its max dropped) is not, though the two agree
