@@ -408,6 +408,24 @@ class _Passes(Kernel):
 # A buffer's description: (address of its first byte, elements, dtype, strides or None when C-contiguous).
 _TORCH_DTYPES: dict = {}
 _TENSORS: set = set()  # the types read as torch tensors (torch.Tensor, torch.nn.Parameter...)
+def _column_key(arrays: list, counters: list = ()) -> tuple[tuple, object] | None:
+    """What a group's checks are kept under, and the address reader it was read with (native tensors'
+    is ``TensorBase.data_ptr``): the address, shape, dtype, contiguity and device of each array, column
+    by column, then the address, shape, dtype and device of each counter. None where they are not all
+    torch tensors, or one has no strided memory (sparse: the general path names it)."""
+    types = set(map(type, arrays)) | set(map(type, counters))
+    if not _torch_tensors(types):
+        return None
+    data_ptr, shape, dtype, contiguous, is_cpu, _ = _readers(types)
+    try:
+        key = (*map(data_ptr, arrays), *map(shape, arrays), *map(dtype, arrays), *map(contiguous, arrays),
+               *map(is_cpu, arrays), *map(data_ptr, counters), *map(shape, counters), *map(dtype, counters),
+               *map(is_cpu, counters))
+    except RuntimeError:
+        return None
+    return key, data_ptr
+
+
 _TENSOR_API = ("data_ptr", "is_cpu", "is_contiguous", "stride", "numel", "shape", "dtype")
 _IS_CPU, _DTYPE, _SHAPE = operator.attrgetter("is_cpu"), operator.attrgetter("dtype"), operator.attrgetter("shape")
 _CONTIGUOUS, _DATA_PTR, _NUMEL = (operator.methodcaller(name) for name in ("is_contiguous", "data_ptr", "numel"))
@@ -840,16 +858,10 @@ class GroupKernel:
                 found = self._guarded.get(addresses)
                 if found is not None and found[0].check(*arrays, *counters):
                     return found[1]
-        types = set(map(type, arrays)) | set(map(type, counters))
-        if not _torch_tensors(types):
+        keyed = _column_key(arrays, counters)
+        if keyed is None:
             return None
-        data_ptr, shape, dtype, contiguous, is_cpu, _ = _readers(types)
-        try:
-            key = (*map(data_ptr, arrays), *map(shape, arrays), *map(dtype, arrays), *map(contiguous, arrays),
-                   *map(is_cpu, arrays), *map(data_ptr, counters), *map(shape, counters), *map(dtype, counters),
-                   *map(is_cpu, counters))
-        except RuntimeError:  # a tensor without strided memory (sparse): the general path names it
-            return None
+        key, data_ptr = keyed
         kept = self._counted.get(key, _MISSING)
         # guarded from its second step in a row (not gradients made anew at every step)
         repeated, self._last = addresses is not None and addresses == self._last, addresses
@@ -927,15 +939,10 @@ class GroupKernel:
         if not params or len(set(steps)) != 1:
             return None
         arrays = [*params, *grads, *itertools.chain.from_iterable(columns)]
-        types = set(map(type, arrays))
-        if not _torch_tensors(types):
+        keyed = _column_key(arrays)
+        if keyed is None:
             return None
-        data_ptr, shape, dtype, contiguous, is_cpu, _ = _readers(types)
-        try:
-            key = (*map(data_ptr, arrays), *map(shape, arrays), *map(dtype, arrays), *map(contiguous, arrays),
-                   *map(is_cpu, arrays))
-        except RuntimeError:  # a tensor without strided memory (sparse): the general path names it
-            return None
+        key = keyed[0]
         kept = self._groups.get(key, _MISSING)
         if kept is _MISSING:
             kept = self._check_regular(params, arrays, key)  # raises for overlapping arrays: not kept
