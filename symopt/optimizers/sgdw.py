@@ -23,8 +23,8 @@ def sgdw(nesterov: bool = False, cautious: Cautious = False) -> Rule:
     buffer and applies no cautious mask: the step is ``θ(1 - ηλ) - η g_t``, which is the rule ``sgd`` with
     its L2 decay (for plain SGD the two decays are one), whatever the dampening; the buffer here at
     ρ = 0 would be ``(1 - τ) g_t`` from step 2, so the rule leaves 0 out rather than disagree with timm.
-    timm's ``corrected_weight_decay`` (the decay scaled by ``η²/η_max``, η_max the largest learning rate
-    of the group) is left out: it takes a state of its own, and timm's default is off.
+    timm's ``corrected_weight_decay`` (the decay scaled by ``η²/η₀``, η₀ the learning rate the class
+    was built with, a snapshot with no keyword of its own) is left out; timm's default is off.
 
     Args:
         nesterov: the direction ``g_t + ρ b_t`` (timm's and torch's Nesterov form). timm refuses it
