@@ -2,7 +2,8 @@
 
 from symopt.core import TIMM_SOURCE, Rule, chain, rule
 from symopt.hyperparameters import DAMPENING, LR, MOMENTUM, WEIGHT_DECAY
-from symopt.transforms import CAUTION_REFERENCE, Cautious, add_decayed_weights, caution, scale_by_learning_rate, trace
+from symopt.transforms import (CAUTION_REFERENCE, Cautious, add_decayed_weights, caution, scale_by_learning_rate,
+                               trace)
 
 NESTEROV_DAMPENING = DAMPENING.restricted(high=0.0, doc="dampening (Nesterov takes none, as in timm)")
 # timm's constructor checks the momentum (Nesterov needs one above 0, and its default is 0): a runner
