@@ -8,7 +8,7 @@ hyperparameter map or the condition under which the forms agree, is :func:`symop
 
 Example:
     >>> [family.rule for family in FAMILIES]
-    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd']
+    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd', 'momentum']
 """
 
 from __future__ import annotations
@@ -97,6 +97,10 @@ FAMILIES = (
         ("optax.sign_sgd: of g_t", "sign_sgd"),
         ("optax.signum: of a moving average of g_t", "signum"),
         ("optax.lion: of an interpolation of g_t and a moving average, with decoupled decay", "lion"),
+    )),
+    Family("SGD's decay", "Added to the gradient, or decoupled?", (
+        ("torch.optim.SGD: L2, added to the gradient (the buffer sums it)", "momentum"),
+        ("timm SGDW: decoupled, θ(1 − ηλ) before the step", "sgdw"),
     )),
 )
 

@@ -112,3 +112,25 @@ def test_the_spherical_mask_is_timms_where_every_step_projects(name):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
     masked = max(float(np.max(np.abs(a - b))) for a, b in zip(ours, kernel_runner(plain)(case)))
     assert masked > 1e-4  # the mask changed the steps
+
+
+@pytest.mark.parametrize("caution", [False, True])
+def test_timms_sgdw_without_momentum_is_sgd_and_outside_sgdws_range(caution):
+    # timm's SGDW at momentum 0 (its default) keeps no buffer and masks nothing, whatever the
+    # dampening: θ(1 - ηλ) - ηg, which is sgd's θ - η(g + λθ). sgdw's trace would dampen g from
+    # step 2 there, so its momentum's range leaves 0 out and verification never draws it.
+    import torch
+
+    momentum = next(h for h in symopt.get("sgdw").hypers if h.name == "momentum")
+    assert not momentum.contains(0.0) and momentum.contains(1e-3)
+    rng = np.random.default_rng(2)
+    params = rng.standard_normal((3, 4))
+    grads = [rng.standard_normal((3, 4)) for _ in range(4)]
+    param = torch.tensor(params, dtype=torch.float64, requires_grad=True)
+    sgdw = import_library("timm.optim.sgdw").SGDW([param], lr=0.1, momentum=0.0, dampening=0.5, weight_decay=0.2,
+                                                  caution=caution, foreach=False)
+    for g in grads:
+        param.grad = torch.tensor(g, dtype=torch.float64)
+        sgdw.step()
+    sgd = _step(symopt.get("sgd"), params, grads, lr=0.1, weight_decay=0.2)
+    np.testing.assert_allclose(param.detach().numpy(), sgd, rtol=1e-13, atol=1e-15)
