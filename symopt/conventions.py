@@ -8,7 +8,7 @@ hyperparameter map or the condition under which the forms agree, is :func:`symop
 
 Example:
     >>> [family.rule for family in FAMILIES]
-    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd']
+    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd', 'adan']
 """
 
 from __future__ import annotations
@@ -97,6 +97,14 @@ FAMILIES = (
         ("optax.sign_sgd: of g_t", "sign_sgd"),
         ("optax.signum: of a moving average of g_t", "signum"),
         ("optax.lion: of an interpolation of g_t and a moving average, with decoupled decay", "lion"),
+    )),
+    # (its two verdicts take 20 s and 27 s of CPU: the map search over Adan's equations)
+    Family("Adan's differences and decay", "How much of Δg_t, and is θ decayed before the step or divided after it?", (
+        ("optax.adan: (1 − β₂)Δg_t, ε_root under the root, θ(1 − ηλ) before the step", "adan"),
+        ("timm Adan (the paper's weight of Δg_t and its proximal step): β₂Δg_t, no ε_root, θ divided by 1 + ηλ after the step",
+         "adan(convention='timm')"),
+        ("timm Adan(no_prox=True): β₂Δg_t, no ε_root, θ(1 − ηλ) before the step",
+         "adan(convention='timm', no_prox=True)"),
     )),
 )
 

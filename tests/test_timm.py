@@ -121,3 +121,17 @@ def test_the_spherical_mask_is_timms_where_every_step_projects(name):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
     masked = max(float(np.max(np.abs(a - b))) for a, b in zip(ours, kernel_runner(plain)(case)))
     assert masked > 1e-4  # the mask changed the steps
+
+
+def test_timms_proximal_adan_is_its_no_prox_adan_with_the_learning_rate_divided_by_one_plus_lr_lambda():
+    # (θ - ηu)/(1 + ηλ) = θ(1 - η'λ) - η'u with η' = η/(1 + ηλ): u does not depend on η, so the two
+    # decays are one optimizer under that map of the learning rate, step by step
+    rng = np.random.default_rng(2)
+    params = rng.standard_normal((3, 4))
+    grads = [rng.standard_normal((3, 4)) for _ in range(6)]
+    hyper = dict(lr=0.05, beta1=0.9, beta2=0.8, beta3=0.95, eps=1e-8, weight_decay=0.5)
+    prox = _step(symopt.get("adan", convention="timm"), params, grads, **hyper)
+    mapped = hyper | {"lr": hyper["lr"] / (1 + hyper["lr"] * hyper["weight_decay"])}
+    no_prox = _step(symopt.get("adan", convention="timm", no_prox=True), params, grads, **mapped)
+    np.testing.assert_allclose(prox, no_prox, rtol=1e-12, atol=1e-15)
+    assert np.max(np.abs(prox - _step(symopt.get("adan", convention="timm", no_prox=True), params, grads, **hyper))) > 1e-3
