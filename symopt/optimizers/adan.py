@@ -30,9 +30,10 @@ def adan(convention: Convention = "optax", no_prox: Annotated[bool, TIMM_ONLY] =
             to the direction, ``θ_{t-1}(1 - ηλ)``. ``"timm"`` (timm 1.0.31's ``Adan``, with the
             paper's ``1 - β₂`` in its own convention): ``g_t + β₂Δg_t``, ``c = β₂``, no ε_root, and
             by default the paper's proximal decay, ``θ_t = (θ_{t-1} - η u_t)/(1 + ηλ)``.
-        no_prox: (timm only, its keyword) decay by ``θ_{t-1}(1 - ηλ)`` before the step, as optax
-            does, instead of dividing by ``1 + ηλ`` after it. The two are one optimizer under
-            ``η' = η/(1 + ηλ)`` (the direction does not depend on η).
+        no_prox: (timm only, its keyword; timm's registered ``adanw``, where its ``adan`` is
+            ``no_prox=False``) decay by ``θ_{t-1}(1 - ηλ)`` before the step, as optax does, instead
+            of dividing by ``1 + ηλ`` after it. The two are one optimizer under ``η' = η/(1 + ηλ)``
+            (the direction does not depend on η).
         cautious: (timm only; its ``caution=True``, ``cadan`` and with ``no_prox`` ``cadanw``) mask the
             first moment's term alone: ``m_t`` kept where it agrees in sign with ``g_t``, rescaled by
             the fraction that agrees (:func:`symopt.transforms.cautious_mask`; Liang et al. 2024),
