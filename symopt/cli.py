@@ -255,7 +255,7 @@ def list_(names, fmt):
       symopt list
       symopt list my_rules.py:adabelief
     """
-    from symopt.optimizers import label, option_values, resolve, rules as registered
+    from symopt.optimizers import label, option_requirements, option_values, resolve, rules as registered
 
     rules = [resolve(name) for name in (names or registered())]
     named = {id(r): (r.name if not names else label(r)) for r in rules}
@@ -282,6 +282,11 @@ def list_(names, fmt):
         if values:
             shown = ", ".join(f"{key}={'|'.join(map(repr, vs))}" for key, vs in values.items())
             click.echo(f"  {''.ljust(width)}    {r.name}({shown})")
+            needs: dict = {}  # options that exist only beside another option's value (OnlyWith)
+            for key, only in option_requirements(r.name).items():
+                needs.setdefault(", ".join(f"{k}={v!r}" for k, v in only.requires), []).append(key)
+            for required, keys in needs.items():
+                click.echo(f"  {''.ljust(width)}    {', '.join(keys)}: only with {required}")
     click.echo("derivations:")
     width = max(map(len, DERIVATIONS))
     for key, (_, line) in DERIVATIONS.items():

@@ -8,7 +8,7 @@ hyperparameter map or the condition under which the forms agree, is :func:`symop
 
 Example:
     >>> [family.rule for family in FAMILIES]
-    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd', 'momentum']
+    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd', 'momentum', 'adan']
 """
 
 from __future__ import annotations
@@ -101,6 +101,13 @@ FAMILIES = (
     Family("SGD's decay", "Added to the gradient, or decoupled?", (
         ("torch.optim.SGD: L2, added to the gradient (the buffer sums it)", "momentum"),
         ("timm SGDW: decoupled, θ(1 − ηλ) before the step", "sgdw"),
+    )),
+    # timm's no_prox form is left out of the table: each Adan verdict is 20-27 s of CPU (the map search
+    # over Adan's equations), and the proximal decay is no_prox's with η' = η/(1 + ηλ) (README)
+    Family("Adan's differences and decay", "How much of Δg_t, and is θ decayed before the step or divided after it?", (
+        ("optax.adan: (1 − β₂)Δg_t, ε_root under the root, θ(1 − ηλ) before the step", "adan"),
+        ("timm Adan (the paper's weight of Δg_t and its proximal step): β₂Δg_t, no ε_root, θ divided by 1 + ηλ after the step",
+         "adan(convention='timm')"),
     )),
 )
 

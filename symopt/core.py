@@ -578,3 +578,26 @@ def _unique(items, key):
     for item in items:
         seen.setdefault(key(item), item)
     return tuple(seen.values())
+
+
+@dataclass(frozen=True)
+class OnlyWith:
+    """A structural option that exists only beside other options' values: metadata of its annotation.
+    ``no_prox: Annotated[bool, OnlyWith(convention="timm")] = False``: a value other than the option's
+    default needs ``convention='timm'`` (Adan's ``no_prox`` is timm's; optax's Adan has none), so that
+    :func:`symopt.optimizers.variants` lists no other combination and :func:`symopt.optimizers.get`
+    refuses it in one line (:func:`symopt.optimizers.option_requirements`).
+
+    Example:
+        >>> OnlyWith(convention="timm").allows({"convention": "optax"}), OnlyWith(convention="timm").requires
+        (False, (('convention', 'timm'),))
+    """
+
+    requires: tuple[tuple[str, object], ...]
+
+    def __init__(self, **requires: object):
+        object.__setattr__(self, "requires", tuple(requires.items()))
+
+    def allows(self, options: dict) -> bool:
+        """Whether ``options`` (a variant's, by name) have every value this requires."""
+        return all(options.get(key) == value and type(options.get(key)) is type(value) for key, value in self.requires)

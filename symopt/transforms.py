@@ -421,28 +421,46 @@ ADAN_DIFFERENCE = State("dbar", S.dbar, S.dbar_prev, doc="moving average of the 
 ADAN_SQUARE = State("n", S.n, S.n_prev, doc="moving average of the squared look-ahead gradient")
 
 
-def scale_by_adan(beta1: Hyper, beta2: Hyper, beta3: Hyper, eps: Hyper, eps_root: Hyper) -> Transform:
+def scale_by_adan(beta1: Hyper, beta2: Hyper, beta3: Hyper, eps: Hyper, eps_root: Hyper | None, *,
+                  convention: Literal["optax", "timm"] = "optax", cautious: bool = False) -> Transform:
     """Adan's direction: moving averages of g_t, of Δg_t = g_t - g_{t-1} (0 at the first step) and of
-    (g_t + (1 - β₂) Δg_t)², each bias-corrected, and ``(m̂_t + (1 - β₂) d̄̂_t)/(√(n̂_t + ε_root) + ε)``
-    (Xie et al. 2022, Algorithm 1; optax ``scale_by_adan``, whose β's weigh the old value)."""
+    the squared look-ahead gradient, each bias-corrected (Xie et al. 2022, Algorithm 1, whose β's weigh
+    the new value; here they weigh the old one, as both libraries' do).
+
+    ``convention="optax"`` (optax ``scale_by_adan``): the look-ahead ``g_t + (1 - β₂)Δg_t`` and the
+    direction ``(m̂_t + (1 - β₂) d̄̂_t)/(√(n̂_t + ε_root) + ε)``. ``convention="timm"`` (timm 1.0.31's
+    ``Adan``, and the paper's ``1 - β₂`` read in its own convention): ``g_t + β₂Δg_t`` and
+    ``(m̂_t + β₂ d̄̂_t)/(√n̂_t + ε)``, no ε_root (``eps_root`` is None); ``cautious`` (timm only) masks
+    the first moment alone, ``m_t`` against ``g_t`` before its bias correction
+    (:func:`cautious_mask`), and not the differences' term."""
+    if convention not in ("optax", "timm"):
+        raise ValueError(f"convention must be 'optax' or 'timm', not {convention!r}")
+    if (convention == "timm") != (eps_root is None) or (cautious and convention != "timm"):
+        raise ValueError("scale_by_adan: optax's form takes eps_root and no mask, timm's no eps_root")
     first = moving_average(FIRST_MOMENT, beta1)
     differences = moving_average(ADAN_DIFFERENCE, beta2)
     squares = moving_average(ADAN_SQUARE, beta3)
     correct_first = bias_correction(S.mhat, beta1)
     correct_square = bias_correction(S.nhat, beta3)
     b2 = beta2.symbol
+    weight = b2 if convention == "timm" else 1 - b2  # of Δg_t in the look-ahead, and of d̄̂_t in the direction
+    root = (lambda nhat: sp.sqrt(nhat)) if eps_root is None else (lambda nhat: sp.sqrt(nhat + eps_root.symbol))
 
     def apply(u):
         eq_d = (Assign(S.diff, sp.Piecewise((0, sp.Eq(S.t, 1)), (u - S.gprev_prev, True))),)
         eq_m, m = first.apply(u)
+        eq_mask = ()
+        if cautious:
+            eq_mask, m = cautious_mask().apply(m)
         eq_dbar, dbar = differences.apply(S.diff)
-        eq_n, n = squares.apply((u + (1 - b2) * S.diff) ** 2)
+        eq_n, n = squares.apply((u + weight * S.diff) ** 2)
         eq_mhat, mhat = correct_first.apply(m)
         eq_nhat, nhat = correct_square.apply(n)
-        direction = (mhat + (1 - b2) * dbar / (1 - b2**S.t)) / (sp.sqrt(nhat + eps_root.symbol) + eps.symbol)
-        return eq_d + eq_m + eq_dbar + eq_n + eq_mhat + eq_nhat + (Assign(S.gprev, u),), direction
+        direction = (mhat + weight * dbar / (1 - b2**S.t)) / (root(nhat) + eps.symbol)
+        return eq_d + eq_m + eq_mask + eq_dbar + eq_n + eq_mhat + eq_nhat + (Assign(S.gprev, u),), direction
 
-    return Transform("scale_by_adan", apply, hypers=(beta1, beta2, beta3, eps, eps_root),
+    hypers = (beta1, beta2, beta3, eps) + (() if eps_root is None else (eps_root,))
+    return Transform("scale_by_adan", apply, hypers=hypers,
                      states=(FIRST_MOMENT, ADAN_DIFFERENCE, ADAN_SQUARE, PREVIOUS_GRADIENT))
 
 
@@ -1233,3 +1251,13 @@ def scale_by_prodigy(lr: Hyper, beta1: Hyper, beta2: Hyper, beta3: Hyper | None,
     states = (FIRST_MOMENT, SECOND_MOMENT, WEIGHTED_SUM, PRODIGY_INITIAL_POINT, ESTIMATE, LARGEST_ESTIMATE, NUMERATOR,
               GROWN, *((MOVED,) if bias_correction_on else ()))
     return Transform("scale_by_prodigy", apply, hypers=hypers, states=states)
+
+
+# --- the proximal weight decay (timm 1.0.31's Adan with no_prox=False; Xie et al. 2022, Algorithm 1) --------
+def proximal_decay(weight_decay: Hyper, lr: Hyper) -> Transform:
+    """``θ_t = (θ_{t-1} - u)/(1 + ηλ)``: the parameters divided by ``1 + ηλ`` after the step, the
+    proximal form of decoupled weight decay, where :func:`add_decayed_weights` before the learning rate
+    gives ``θ_{t-1}(1 - ηλ) - u``. As a direction, ``u ↦ (u + ηλθ_{t-1})/(1 + ηλ)``, at the end of a
+    chain, after the learning rate."""
+    lam = lr.symbol * weight_decay.symbol
+    return Transform("proximal_decay", lambda u: ((), (u + lam * S.theta_prev) / (1 + lam)), hypers=(weight_decay, lr))

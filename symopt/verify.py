@@ -354,7 +354,8 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
     """
     module_name, cls_name = rule.library
     if library_package(rule) != package:
-        return f"{package} has no {rule.name}"
+        elsewhere = library_package(rule)  # another variant of the rule may be the package's
+        return f"{package} has no {label(rule)}" + (f" (it is {rule.source}'s: --against {elsewhere})" if elsewhere else "")
     try:
         import torch  # noqa: F401 (the package is built on it)
     except ImportError:
@@ -482,6 +483,8 @@ def optax_transformation(rule: Rule):
         return f"optax has no cautious mask ({label(rule)} is timm's caution=True: --against timm)"
     if rule.library[0] == "optax":
         return _optax_alias(rule, getattr(optax, rule.library[1]))
+    if rule.library[0] and label(rule) != rule.name:  # a variant of the rule in another package's form
+        return f"optax has no {label(rule)} (it is {rule.source}'s: --against {library_package(rule)})"
     o, name = dict(rule.options), rule.name
 
     def l2(make):

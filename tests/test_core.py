@@ -231,6 +231,27 @@ def test_options_and_their_values_come_from_the_rule_functions():
         tuple(sorted(zip(values, combination))) for combination in itertools.product(*values.values())}
 
 
+def test_the_combinations_variants_leaves_out_are_the_ones_get_refuses_in_one_line():
+    # an option declared OnlyWith(...) exists only beside other options' values: every combination of
+    # option values is either a variant that builds, or one that get() refuses naming what it needs
+    from symopt.optimizers import option_requirements, refused
+
+    left_out = 0
+    for name in RULES:
+        values = option_values(name)
+        listed = {tuple(sorted(v.items())) for v in variants(name)}
+        for combination in itertools.product(*values.values()):
+            chosen = dict(zip(values, combination))
+            if tuple(sorted(chosen.items())) in listed:
+                continue
+            left_out += 1
+            why = refused(name, chosen)
+            assert why and "\n" not in why and any(key in why for key in option_requirements(name))
+            with pytest.raises(SymoptError, match="needs"):
+                symopt.get(name, **chosen)
+    assert left_out  # some rule declares one (else this test would check nothing)
+
+
 def test_every_registered_rule_has_an_independent_reference_and_verify_fails_without_one():
     from symopt.reference import REFERENCES
     from symopt.verify import verify

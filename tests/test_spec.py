@@ -110,5 +110,7 @@ def test_symopt_list_prints_each_rules_options_as_a_spec_that_reads_back(runner)
             values = values.split("|")
             assert values[0] == repr(options(name)[key])  # the default first
             assert {repr(variant[key]) for variant in variants(name)} == set(values)
-            for value in values:  # each value, written as listed, builds the rule
-                assert rule_from_spec(f"{name}({key}={value})").name == name
+            for value in values:  # each value, written as listed, builds the rule (beside the options it needs)
+                needs = next(v for v in variants(name) if repr(v[key]) == value)
+                others = "".join(f", {k}={v!r}" for k, v in needs.items() if k != key and v != options(name)[k])
+                assert rule_from_spec(f"{name}({key}={value}{others})").name == name

@@ -13,15 +13,22 @@ import pytest
 
 import symopt
 from symopt import symbols as S
-from symopt.optimizers import option_keywords, option_values, rules
+from symopt.optimizers import option_keywords, option_values, rules, variants
 from symopt.verify import import_library
 
 CAUTIOUS = [name for name in rules() if "cautious" in option_values(name)]
 
 
+def _cautious(name):
+    """The rule's first variant with the mask, and the same without it (the option may need others:
+    Adan's mask is timm's, ``convention='timm'``)."""
+    masked = next(variant for variant in variants(name) if variant["cautious"] is True)
+    return symopt.get(name, **masked), symopt.get(name, **{**masked, "cautious": False})
+
+
 @pytest.mark.parametrize("name", CAUTIOUS)
 def test_a_cautious_variant_declares_a_class_that_takes_its_keyword(name):
-    rule = symopt.get(name, cautious=True)
+    rule = _cautious(name)[0]
     assert not rule.elementwise  # the mask's mean is over the whole tensor
     module, cls = rule.library
     keyword = option_keywords(name).get("cautious", "cautious")
@@ -40,12 +47,14 @@ def _step(rule, params, grads, **hyper):
 @pytest.mark.parametrize("name", CAUTIOUS)
 def test_the_mask_is_one_where_every_element_agrees_and_zero_where_none_does(name):
     rng = np.random.default_rng(0)
-    plain, cautious = symopt.get(name), symopt.get(name, cautious=True)
+    cautious, plain = _cautious(name)
     params = rng.standard_normal((3, 4))
     grad = rng.standard_normal((3, 4)) + np.sign(rng.standard_normal((3, 4)))  # no element near 0
     hyper = {h.name: h.default for h in plain.hypers}
     if hyper.get("momentum") == 0:  # SGDP's default: its direction is the gradient itself, which always agrees
         hyper["momentum"] = 0.9
+    if "beta2" in hyper:  # Adan masks its first moment's term alone: β₂ = 0 removes the differences' term
+        hyper["beta2"] = 0.0
     # the first step's update has the gradient's sign everywhere: the mask is 1 and its mean 1
     np.testing.assert_allclose(_step(cautious, params, [grad], **hyper), _step(plain, params, [grad], **hyper),
                                rtol=1e-12, atol=0)
@@ -82,7 +91,7 @@ def test_adamp_removes_the_radial_part_of_each_channel():
     np.testing.assert_allclose(decayed - theta - step, -hyper["lr"] * 0.1 * theta, rtol=1e-9, atol=1e-15)
 
 
-SPHERICAL = [name for name in CAUTIOUS if S.tangent_grad in {eq.lhs for eq in symopt.get(name, cautious=True).equations}]
+SPHERICAL = [name for name in CAUTIOUS if S.tangent_grad in {eq.lhs for eq in _cautious(name)[0].equations}]
 
 
 @pytest.mark.parametrize("name", SPHERICAL)
@@ -95,7 +104,7 @@ def test_the_spherical_mask_is_timms_where_every_step_projects(name):
     from symopt.verify import kernel_runner, library_runner
 
     rng = np.random.default_rng(1)
-    rule, plain = symopt.get(name, cautious=True), symopt.get(name)
+    rule, plain = _cautious(name)
     hyper = {h.name: h.default for h in rule.hypers} | {"lr": 0.01, "weight_decay": 0.01, "delta": 1.0}
     if hyper.get("momentum") == 0:  # SGDP's default: its direction is the gradient itself, which always agrees
         hyper["momentum"] = 0.9
@@ -134,3 +143,15 @@ def test_timms_sgdw_without_momentum_is_sgd_and_outside_sgdws_range(caution):
         sgdw.step()
     sgd = _step(symopt.get("sgd"), params, grads, lr=0.1, weight_decay=0.2)
     np.testing.assert_allclose(param.detach().numpy(), sgd, rtol=1e-13, atol=1e-15)
+def test_timms_proximal_adan_is_its_no_prox_adan_with_the_learning_rate_divided_by_one_plus_lr_lambda():
+    # (θ - ηu)/(1 + ηλ) = θ(1 - η'λ) - η'u with η' = η/(1 + ηλ): u does not depend on η, so the two
+    # decays are one optimizer under that map of the learning rate, step by step
+    rng = np.random.default_rng(2)
+    params = rng.standard_normal((3, 4))
+    grads = [rng.standard_normal((3, 4)) for _ in range(6)]
+    hyper = dict(lr=0.05, beta1=0.9, beta2=0.8, beta3=0.95, eps=1e-8, weight_decay=0.5)
+    prox = _step(symopt.get("adan", convention="timm"), params, grads, **hyper)
+    mapped = hyper | {"lr": hyper["lr"] / (1 + hyper["lr"] * hyper["weight_decay"])}
+    no_prox = _step(symopt.get("adan", convention="timm", no_prox=True), params, grads, **mapped)
+    np.testing.assert_allclose(prox, no_prox, rtol=1e-12, atol=1e-15)
+    assert np.max(np.abs(prox - _step(symopt.get("adan", convention="timm", no_prox=True), params, grads, **hyper))) > 1e-3

@@ -253,7 +253,8 @@ def variants(name: str) -> list[dict[str, object]]:
          {'decoupled_weight_decay': True, 'convention': 'torch'}, {'decoupled_weight_decay': True, 'convention': 'optax'}]
     """
     values = option_values(name)
-    return [dict(zip(values, combination)) for combination in itertools.product(*values.values())]
+    combinations = (dict(zip(values, combination)) for combination in itertools.product(*values.values()))
+    return [variant for variant in combinations if not refused(name, variant)]
 
 
 def label(rule) -> str:
@@ -304,6 +305,9 @@ def get(name, **opts: object):
             allowed = "True or False" if set(values[key]) == {True, False} else \
                 "one of " + ", ".join(map(repr, values[key]))
             raise SymoptError(f"{name}: {key} must be {allowed}, not {value!r}")
+    why = refused(name, opts)
+    if why:
+        raise SymoptError(f"{name}: {why}")
     return _build(name, tuple(sorted(opts.items())))
 
 
@@ -360,3 +364,43 @@ def resolve(text, **extra: object):
     for key in given.keys() & extra.keys():
         raise SymoptError(f"option {key!r} is given twice, in {text} and as -O {key}=...: give it once")
     return get(name, **given, **extra)
+
+
+@functools.cache
+def option_requirements(name: str) -> dict:
+    """The options of rule ``name`` that exist only beside other options' values: the
+    :class:`symopt.core.OnlyWith` of each option's annotation (Adan's ``no_prox`` and ``cautious`` are
+    timm's, and need ``convention='timm'``).
+
+    Example:
+        >>> option_requirements("adan")["no_prox"]
+        OnlyWith(requires=(('convention', 'timm'),))
+    """
+    from symopt.core import OnlyWith
+
+    try:
+        hints = typing.get_type_hints(factory(name), include_extras=True)
+    except Exception:  # a user's annotation that does not resolve: option_values says so
+        return {}
+    return {key: extra for key in options(name) for extra in getattr(hints.get(key), "__metadata__", ())
+            if isinstance(extra, OnlyWith)}
+
+
+def refused(name: str, given: dict) -> str:
+    """Why rule ``name`` has no variant with the options ``given`` (the others at their defaults), or
+    "": an option set away from its default without the values its :class:`symopt.core.OnlyWith` needs.
+
+    Example:
+        >>> refused("adan", {"no_prox": True})
+        "no_prox=True needs convention='timm'"
+    """
+    requirements = option_requirements(name)
+    if not requirements:
+        return ""
+    defaults = options(name)
+    chosen = {**defaults, **given}
+    for key, needs in requirements.items():
+        value = chosen[key]
+        if not (value == defaults[key] and type(value) is type(defaults[key])) and not needs.allows(chosen):
+            return f"{key}={value!r} needs " + ", ".join(f"{k}={v!r}" for k, v in needs.requires)
+    return ""
