@@ -73,6 +73,7 @@ RULES: dict[str, str] = {
     "soap": "soap",
     "sm3": "sm3",
     "prodigy": "prodigy",
+    "rmsproptf": "rmsprop",
 }
 
 
