@@ -63,7 +63,10 @@ def rmsprop(centered: bool = False, epsilon: Literal["outside", "inside"] = "out
 # default for every variant: a cautious variant masks the buffer, which exists only above 0, and at 0
 # timm applies no mask, which a mask of η g_t/√(v_t + ε) would not match (it agrees with g_t wherever
 # g_t is not 0, and the mask's mean rescales the step where some g_t are 0): its range is (0, 1).
-TF_ALPHA = ALPHA.restricted(default=0.9)
+# α = 0 (no average, v_t = g_t²) is left out: TensorFlow's order, v_{t-1} + (g_t² - v_{t-1}), keeps of g_t²
+# only what the rounding of v_{t-1} leaves, so that where v_{t-1} ≫ g_t² what λ adds to g_t² (and the
+# one-step λ_eff, which the witnesses measure by a finite difference of the step) is lost to rounding.
+TF_ALPHA = ALPHA.restricted(default=0.9, low_open=True)
 TF_EPS = EPS.restricted(default=1e-10)
 TF_MOMENTUM = RMSPROP_MOMENTUM.restricted(default=0.9)
 CAUTIOUS_MOMENTUM = TF_MOMENTUM.restricted(low_open=True, doc="momentum factor of the buffer the cautious mask acts on")
