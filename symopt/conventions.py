@@ -8,7 +8,7 @@ hyperparameter map or the condition under which the forms agree, is :func:`symop
 
 Example:
     >>> [family.rule for family in FAMILIES]
-    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd', "rmsprop(epsilon='inside')"]
+    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd', 'rmsprop']
 """
 
 from __future__ import annotations
@@ -98,10 +98,9 @@ FAMILIES = (
         ("optax.signum: of a moving average of g_t", "signum"),
         ("optax.lion: of an interpolation of g_t and a moving average, with decoupled decay", "lion"),
     )),
-    Family("RMSprop as TensorFlow writes it", "Where does v start, and where does the learning rate go?", (
-        ("torch's form with ε inside the root (optax.rmsprop at momentum 0): v from 0, η outside the buffer",
-         "rmsprop(epsilon='inside')"),
-        ("timm RMSpropTF, TensorFlow 1's RMSPropOptimizer: v from 1, η inside the buffer", "rmsproptf"),
+    Family("RMSprop as TensorFlow writes it", "Where is ε, where does v start, and where does the learning rate go?", (
+        ("torch.optim.RMSprop: ε outside the root, v from 0, η outside the buffer", "rmsprop"),
+        ("timm RMSpropTF, TensorFlow 1's RMSPropOptimizer: ε inside, v from 1, η inside the buffer", "rmsproptf"),
     )),
 )
 
