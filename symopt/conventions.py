@@ -8,7 +8,7 @@ hyperparameter map or the condition under which the forms agree, is :func:`symop
 
 Example:
     >>> [family.rule for family in FAMILIES]
-    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd', 'momentum', 'adan']
+    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd', 'momentum', 'adan', 'rmsprop']
 """
 
 from __future__ import annotations
@@ -108,6 +108,10 @@ FAMILIES = (
         ("optax.adan: (1 − β₂)Δg_t, ε_root under the root, θ(1 − ηλ) before the step", "adan"),
         ("timm Adan (the paper's weight of Δg_t and its proximal step): β₂Δg_t, no ε_root, θ divided by 1 + ηλ after the step",
          "adan(convention='timm')"),
+    )),
+    Family("RMSprop as TensorFlow writes it", "Where is ε, where does v start, and where does the learning rate go?", (
+        ("torch.optim.RMSprop: ε outside the root, v from 0, η outside the buffer", "rmsprop"),
+        ("timm RMSpropTF, TensorFlow 1's RMSPropOptimizer: ε inside, v from 1, η inside the buffer", "rmsproptf"),
     )),
 )
 

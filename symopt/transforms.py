@@ -221,13 +221,17 @@ def nesterov_bias_correction(decay: Hyper) -> Transform:
     return Transform("nesterov_bias_correction", apply, hypers=(decay,))
 
 
-def scale_by_rms(alpha: Hyper, eps: Hyper, *, centered: bool = False, eps_inside: bool = False) -> Transform:
+def scale_by_rms(alpha: Hyper, eps: Hyper, *, centered: bool = False, eps_inside: bool = False,
+                 initial: sp.Expr = sp.S.Zero, increment: bool = False) -> Transform:
     """RMSprop's direction ``g_t / (√v_t + ε)``, with ``v_t`` a moving average of g_t² that is not
     bias-corrected; ``centered`` subtracts the square of a moving average of g_t first, ``ṽ_t = v_t - ḡ_t²``
     (Tieleman & Hinton 2012; Graves 2013, eq. 38-45; torch.optim.RMSprop). ``eps_inside`` puts ε
-    under the root, ``g_t/√(v_t + ε)``, as TensorFlow and optax (``eps_in_sqrt=True``) do."""
-    second = moving_average(SQUARE_AVERAGE, alpha)
-    mean = moving_average(MEAN_GRADIENT, alpha)
+    under the root, ``g_t/√(v_t + ε)``, as TensorFlow and optax (``eps_in_sqrt=True``) do. ``initial``
+    is v_0 (TensorFlow and timm's ``RMSpropTF`` start it at 1), and ``increment`` writes both averages
+    ``x_{t-1} + (1 - α)(u - x_{t-1})``, TensorFlow's order of operations (:func:`moving_average`)."""
+    square = SQUARE_AVERAGE if initial == 0 else replace(SQUARE_AVERAGE, init=sp.sympify(initial))
+    second = moving_average(square, alpha, increment=increment)
+    mean = moving_average(MEAN_GRADIENT, alpha, increment=increment)
 
     def apply(u):
         equations, v = second.apply(u**2)
@@ -237,7 +241,7 @@ def scale_by_rms(alpha: Hyper, eps: Hyper, *, centered: bool = False, eps_inside
             v = S.vtilde
         return equations, u / (sp.sqrt(v + eps.symbol) if eps_inside else sp.sqrt(v) + eps.symbol)
 
-    states = (SQUARE_AVERAGE, *((MEAN_GRADIENT,) if centered else ()))
+    states = (square, *((MEAN_GRADIENT,) if centered else ()))
     return Transform("scale_by_rms", apply, hypers=(alpha, eps), states=states)
 
 

@@ -712,6 +712,16 @@ def magnitude(expr, known: dict, scalars: set, u=None, rounded=None):
                     (sp.oo, sp.StrictLessThan(sp.Abs(base), ops.SIGN_MARGIN * u * mb)),
                     (sp.Min(mb * sp.Abs(base) ** (exp - 1), mb**exp * u ** (exp - 1)), True),
                 ) + sp.Abs(e)
+            if exp.is_Rational and exp < 0 and not exp.is_integer:
+                # a reciprocal root, 1/√x (ε under the root: g/√(v - ḡ² + ε)): the first-order bound,
+                # and, as for a root, nothing comparable where x cancels to within rounding of 0 (a
+                # fused multiply-add may round it below 0, to NaN: timm's centred RMSpropTF)
+                mb = m(base)
+                return sp.Piecewise(
+                    (0, sp.Le(mb, 0)),
+                    (sp.oo, sp.StrictLessThan(sp.Abs(base), ops.SIGN_MARGIN * u * mb)),
+                    (sp.Abs(exp) * sp.Abs(base) ** (exp - 1) * mb, True),
+                ) + sp.Abs(e)
             return sp.Abs(exp) * sp.Abs(base) ** (exp - 1) * m(base) + sp.Abs(e)
         raise SymoptError(f"no error bound for {e.func.__name__}")
 

@@ -74,6 +74,7 @@ RULES: dict[str, str] = {
     "sm3": "sm3",
     "prodigy": "prodigy",
     "sgdw": "sgdw",
+    "rmsproptf": "rmsprop",
 }
 
 

@@ -1,5 +1,6 @@
 """RMSprop: torch.optim.RMSprop (``_single_tensor_rmsprop``), Tieleman & Hinton (2012), centered after
-Graves (2013); and its other conventions."""
+Graves (2013); its other conventions; and TensorFlow's form as timm 1.0.31's ``RMSpropTF`` writes it
+(``_single_tensor_rmsprop_tf``, with its cautious mask)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import numpy as np
 
 from symopt.reference._common import (
     State, _prepare, _l2_gradient, _decayed_gradient, _state_array, _lerp_, _ema_square_,
-    _addcdiv_, _add_scaled_,
+    _addcdiv_, _add_scaled_, _cautious_mask,
 )
 
-__all__ = ["rmsprop", "rmsprop_convention"]
+__all__ = ["rmsprop", "rmsprop_convention", "rmsproptf"]
 
 
 def rmsprop(
@@ -175,6 +176,120 @@ def rmsprop_convention(
     return p, state
 
 
+def rmsproptf(
+    params: np.ndarray,
+    grads: np.ndarray,
+    state: State,
+    t: int,
+    *,
+    lr: float = 1e-2,
+    momentum: float = 0.9,
+    alpha: float = 0.9,
+    eps: float = 1e-10,
+    weight_decay: float = 0.0,
+    centered: bool = False,
+    lr_in_momentum: bool = True,
+    decoupled_decay: bool = False,
+    cautious: bool = False,
+    inplace: bool = False,
+) -> Tuple[np.ndarray, State]:
+    """One step of RMSprop as TensorFlow writes it, as timm 1.0.31's ``RMSpropTF``
+    (``_single_tensor_rmsprop_tf``, operation by operation)::
+
+        p = p * (1 - lr * weight_decay)                         # decoupled_decay
+        g = grads + weight_decay * p                            # otherwise (L2)
+        square_avg = square_avg + (1 - alpha) * (g**2 - square_avg)       # from 1, not 0
+        grad_avg = grad_avg + (1 - alpha) * (g - grad_avg)                # centered, from 0
+        avg = sqrt(square_avg - grad_avg**2 + eps)    # centered; else sqrt(square_avg + eps)
+        buf = momentum * buf + lr * g / avg;  p = p - mask(buf)           # lr_in_momentum
+        buf = momentum * buf + g / avg;  p = p - lr * mask(buf)           # not lr_in_momentum
+        p = p - lr * g / avg                                              # momentum == 0: no buffer
+
+    ``mask(buf)`` is ``buf`` itself, or with ``cautious`` (timm's ``caution=True``) ``buf`` times
+    timm's cautious mask of ``buf * g`` (:func:`symopt.reference._common._cautious_mask`); the state
+    keeps the unmasked buffer, and without a buffer nothing is masked. ``state["square_avg"]`` starts
+    at ones (torch: zeros), ``state["grad_avg"]`` (centered) and ``state["momentum_buffer"]``
+    (momentum > 0) at zeros. timm's ``corrected_weight_decay`` (the decay scaled by lr²/max_lr) is not
+    here.
+
+    Args:
+        params: parameters, float32 or float64 array of any shape.
+        grads: gradient of the loss at ``params``, same shape.
+        state: optimizer state, ``{}`` on the first step.
+        t: number of the step being taken, counting from 1 (unused: nothing is bias-corrected).
+        lr: learning rate.
+        momentum: momentum factor; the buffer exists only when it is > 0 (timm's class defaults
+            to 0, its training script to 0.9).
+        alpha: decay rate of the averages.
+        eps: added under the square root.
+        weight_decay: L2 penalty coefficient added to the gradient, or with ``decoupled_decay``
+            the decay of the parameters, scaled by ``lr``.
+        centered: normalise by an estimate of the variance instead of the second moment.
+        lr_in_momentum: accumulate ``lr * g / avg`` in the buffer (TensorFlow), else ``g / avg``
+            with the step scaled by ``lr`` (torch).
+        decoupled_decay: decay the parameters before the step instead of the L2 gradient.
+        cautious: mask the buffer's step by its agreement in sign with the gradient.
+        inplace: update ``params`` and the state in place instead of copies.
+
+    Returns:
+        ``(params, state)`` after the step.
+
+    Example:
+        >>> import numpy as np
+        >>> p, s = rmsproptf(np.array([1.0]), np.array([2.0]), {}, 1, lr=0.1, alpha=0.75, eps=0.0, momentum=0.0)
+        >>> s["square_avg"], p      # square_avg = 1 + 0.25 * (4 - 1) = 1.75; p = 1 - 0.1 * 2 / sqrt(1.75)
+        (array([1.75]), array([0.84881421]))
+
+    Reference:
+        timm 1.0.31 ``timm/optim/rmsprop_tf.py``; tf.keras.optimizers.RMSprop; Tieleman & Hinton,
+        Lecture 6.5, 2012; Graves, 2013 (centered form); Liang et al., "Cautious Optimizers", 2024.
+    """
+    lr, alpha, eps = float(lr), float(alpha), float(eps)
+    weight_decay, mu = float(weight_decay), float(momentum)
+    one_minus_alpha = 1.0 - alpha
+    p, state = _prepare(params, state, inplace)
+    with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in torch
+        square_avg = _state_array(state, "square_avg", p, fill=1.0)  # timm: torch.ones_like
+        grad_avg = _state_array(state, "grad_avg", p) if centered else None
+        buf = _state_array(state, "momentum_buffer", p) if mu > 0.0 else None
+        g = np.asarray(grads, dtype=p.dtype)
+        if weight_decay != 0.0:
+            if decoupled_decay:  # param.mul_(1. - lr * weight_decay)
+                np.multiply(p, 1.0 - lr * weight_decay, out=p)
+            else:  # grad = grad.add(param, alpha=weight_decay)
+                g = _l2_gradient(p, g, weight_decay)
+        work = np.empty_like(p)
+        avg = np.empty_like(p)
+
+        # square_avg.add_(grad.pow(2) - square_avg, alpha=one_minus_alpha)
+        np.multiply(g, g, out=work)
+        np.subtract(work, square_avg, out=work)
+        _add_scaled_(square_avg, one_minus_alpha, work, work)
+        if grad_avg is not None:
+            # grad_avg.add_(grad - grad_avg, alpha=one_minus_alpha)
+            np.subtract(g, grad_avg, out=work)
+            _add_scaled_(grad_avg, one_minus_alpha, work, work)
+            # square_avg.addcmul(grad_avg, grad_avg, value=-1).add(eps).sqrt_()
+            np.multiply(grad_avg, grad_avg, out=avg)
+            np.subtract(square_avg, avg, out=avg)
+        else:
+            avg[...] = square_avg
+        np.add(avg, eps, out=avg)
+        np.sqrt(avg, out=avg)
+
+        if buf is None:  # _addcdiv_scaled_(param, grad, avg, -lr)
+            _addcdiv_(p, -lr, g, avg, work)
+            return p, state
+        np.multiply(buf, mu, out=buf)
+        # buf.addcdiv_(grad, avg, value=lr), or buf.addcdiv_(grad, avg)
+        _addcdiv_(buf, lr if lr_in_momentum else 1.0, g, avg, work)
+        step = buf * _cautious_mask(buf, g) if cautious else buf
+        if lr_in_momentum:  # param.add_(-buf)
+            np.subtract(p, step, out=p)
+        else:  # param.add_(buf, alpha=-lr)
+            _add_scaled_(p, -lr, step, work)
+    return p, state
+
 
 #: The reference of each rule this module witnesses, by its registered name.
-REFERENCES = {"rmsprop": rmsprop}
+REFERENCES = {"rmsprop": rmsprop, "rmsproptf": rmsproptf}
