@@ -59,7 +59,7 @@ RULES: dict[str, str] = {
     "signum": "sign",
     "optimistic_gradient_descent": "optimistic",
     "adan": "adan",
-    "lamb": "layerwise",
+    "lamb": "lamb",
     "lars": "layerwise",
     "fromage": "layerwise",
     "novograd": "layerwise",
@@ -252,7 +252,42 @@ def variants(name: str) -> list[dict[str, object]]:
          {'decoupled_weight_decay': True, 'convention': 'torch'}, {'decoupled_weight_decay': True, 'convention': 'optax'}]
     """
     values = option_values(name)
-    return [dict(zip(values, combination)) for combination in itertools.product(*values.values())]
+    combinations = [dict(zip(values, combination)) for combination in itertools.product(*values.values())]
+    return [chosen for chosen in combinations if not refused(name, chosen)]
+
+
+@functools.cache
+def option_requirements(name: str) -> dict:
+    """The options of rule ``name`` that exist only where others take given values: the
+    :class:`symopt.core.OnlyWith` of each option's annotation (LAMB's ``cautious`` with
+    ``convention='timm'``).
+
+    Example:
+        >>> option_requirements("lamb")["cautious"].text()
+        "convention='timm'"
+    """
+    from symopt.core import OnlyWith
+
+    try:
+        hints = typing.get_type_hints(factory(name), include_extras=True)
+    except Exception:  # a user's annotation that does not resolve: option_values says so
+        return {}
+    return {key: extra for key in options(name) for extra in getattr(hints.get(key), "__metadata__", ())
+            if isinstance(extra, OnlyWith)}
+
+
+def refused(name: str, chosen: dict) -> str:
+    """Why rule ``name`` has no variant with the options ``chosen`` (the others at their defaults),
+    in one line; ``""`` where it has one."""
+    requirements = option_requirements(name)
+    if not requirements:
+        return ""
+    defaults = options(name)
+    every = {**defaults, **chosen}
+    for key, only in requirements.items():
+        if every[key] != defaults[key] and not only.allows(every):
+            return f"{name}: {key}={every[key]!r} exists only with {only.text()}"
+    return ""
 
 
 def label(rule) -> str:
@@ -303,6 +338,9 @@ def get(name, **opts: object):
             allowed = "True or False" if set(values[key]) == {True, False} else \
                 "one of " + ", ".join(map(repr, values[key]))
             raise SymoptError(f"{name}: {key} must be {allowed}, not {value!r}")
+    why = refused(name, opts)
+    if why:
+        raise SymoptError(why)
     return _build(name, tuple(sorted(opts.items())))
 
 
