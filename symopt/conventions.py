@@ -8,7 +8,7 @@ hyperparameter map or the condition under which the forms agree, is :func:`symop
 
 Example:
     >>> [family.rule for family in FAMILIES]
-    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd']
+    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd', 'lamb']
 """
 
 from __future__ import annotations
@@ -97,6 +97,12 @@ FAMILIES = (
         ("optax.sign_sgd: of g_t", "sign_sgd"),
         ("optax.signum: of a moving average of g_t", "signum"),
         ("optax.lion: of an interpolation of g_t and a moving average, with decoupled decay", "lion"),
+    )),
+    Family("LAMB", "When is the trust ratio applied, and where does the decay go?", (
+        ("optax.lamb: ε_root inside the root, the trust ratio at every step", "lamb"),
+        ("timm Lamb (max_grad_norm=None): the trust ratio only where λ ≠ 0", "lamb(convention='timm')"),
+        ("timm Lamb(decoupled_decay=True): θ(1 − ηλ), the ratio of the decayed θ's norm",
+         "lamb(convention='timm', decoupled_decay=True)"),
     )),
 )
 

@@ -231,6 +231,26 @@ def test_options_and_their_values_come_from_the_rule_functions():
         tuple(sorted(zip(values, combination))) for combination in itertools.product(*values.values())}
 
 
+def test_an_option_that_exists_only_beside_others_makes_no_variant_without_them_and_is_refused_in_one_line():
+    # every combination of the options is a variant, except where an option declared OnlyWith leaves
+    # its default without the values it needs: symopt.get refuses exactly those, in one line
+    from symopt.optimizers import option_requirements, options, refused
+
+    restricted = [name for name in RULES if option_requirements(name)]
+    assert restricted  # LAMB's timm options, at least
+    for name in restricted:
+        values, defaults = option_values(name), options(name)
+        listed = {tuple(sorted(v.items())) for v in variants(name)}
+        for combination in itertools.product(*values.values()):
+            chosen = dict(zip(values, combination))
+            needs = [only for key, only in option_requirements(name).items()
+                     if chosen[key] != defaults[key] and not only.allows(chosen)]
+            assert (tuple(sorted(chosen.items())) in listed) == (not needs) == (not refused(name, chosen))
+            if needs:
+                with pytest.raises(SymoptError, match=r"^[^\n]*exists only with [^\n]*$"):
+                    symopt.get(name, **chosen)
+
+
 def test_every_registered_rule_has_an_independent_reference_and_verify_fails_without_one():
     from symopt.reference import REFERENCES
     from symopt.verify import verify
