@@ -121,3 +121,15 @@ def test_the_spherical_mask_is_timms_where_every_step_projects(name):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
     masked = max(float(np.max(np.abs(a - b))) for a, b in zip(ours, kernel_runner(plain)(case)))
     assert masked > 1e-4  # the mask changed the steps
+
+
+@pytest.mark.parametrize("variant", [v for v in variants("lamb") if v["convention"] == "timm" and not v["decoupled_decay"]],
+                         ids=str)
+def test_lambs_trust_ratio_is_one_where_its_update_cancels_exactly(variant):
+    # timm's _lamb_trust_ratio is 1 where the update's norm is 0: with the decay added to the update,
+    # m̂/(√v̂ + ε) = 1/(1 + 1) at step 1 (g = 1, ε = 1) cancels λθ = 0.5·(-1) exactly, and θ stays
+    # (‖θ‖/‖Δ‖ would be 1/0, and inf·0 NaN); verify's generated cases never cancel so
+    rule = symopt.get("lamb", **variant)
+    hyper = {h.name: h.default for h in rule.hypers} | {"eps": 1.0, "weight_decay": 0.5, "lr": 0.1}
+    params = np.array([-1.0, -1.0])
+    assert np.array_equal(_step(rule, params, [np.ones(2)], **hyper), params)
