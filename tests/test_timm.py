@@ -124,7 +124,7 @@ def test_the_spherical_mask_is_timms_where_every_step_projects(name):
 
 
 @pytest.mark.parametrize("variant", [v for v in variants("lamb") if v["convention"] == "timm" and not v["decoupled_decay"]],
-                         ids=str)
+                         ids=lambda v: "cautious" if v["cautious"] else "plain")
 def test_lambs_trust_ratio_is_one_where_its_update_cancels_exactly(variant):
     # timm's _lamb_trust_ratio is 1 where the update's norm is 0: with the decay added to the update,
     # m̂/(√v̂ + ε) = 1/(1 + 1) at step 1 (g = 1, ε = 1) cancels λθ = 0.5·(-1) exactly, and θ stays
