@@ -282,15 +282,30 @@ def list_(names, fmt):
         if values:
             shown = ", ".join(f"{key}={'|'.join(map(repr, vs))}" for key, vs in values.items())
             click.echo(f"  {''.ljust(width)}    {r.name}({shown})")
-            needs: dict = {}  # options that exist only beside another option's value (OnlyWith)
-            for key, only in option_requirements(r.name).items():
-                needs.setdefault(", ".join(f"{k}={v!r}" for k, v in only.requires), []).append(key)
-            for required, keys in needs.items():
-                click.echo(f"  {''.ljust(width)}    {', '.join(keys)}: only with {required}")
+            for line in _option_notes(r.name, values):
+                click.echo(f"  {''.ljust(width)}    {line}")
     click.echo("derivations:")
     width = max(map(len, DERIVATIONS))
     for key, (_, line) in DERIVATIONS.items():
         click.echo(f"  {key.ljust(width)}  {line}")
+
+
+def _option_notes(name: str, values: dict) -> list[str]:
+    """What ``symopt list`` says of a rule's options beyond their values: an option that exists only
+    beside others (:class:`symopt.core.OnlyWith`), and each value of an option that chooses the library
+    (an empty :class:`symopt.core.LibraryKeyword`): the package it follows, its class and the arguments
+    that class is built with (timm's ``Lamb(max_grad_norm=None)``)."""
+    from symopt.optimizers import get, label, option_forms, option_requirements
+
+    notes = [f"{key}: only with {only.text()}" for key, only in option_requirements(name).items()]
+    for key, form in option_forms(name).items():
+        if form.keyword:
+            continue
+        for value in values[key][1:]:
+            made = get(name, **{key: value})
+            built = ", ".join(f"{k}={v!r}" for k, v in made.library_arguments)
+            notes.append(f"{label(made)}: {made.source}" + (f", as {'.'.join(made.library)}({built})" if built else ""))
+    return notes
 
 
 @_takes_rules

@@ -8,7 +8,7 @@ hyperparameter map or the condition under which the forms agree, is :func:`symop
 
 Example:
     >>> [family.rule for family in FAMILIES]
-    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd', 'momentum', 'adan', 'rmsprop']
+    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd', 'momentum', 'adan', 'rmsprop', 'lamb']
 """
 
 from __future__ import annotations
@@ -112,6 +112,11 @@ FAMILIES = (
     Family("RMSprop as TensorFlow writes it", "Where is ε, where does v start, and where does the learning rate go?", (
         ("torch.optim.RMSprop: ε outside the root, v from 0, η outside the buffer", "rmsprop"),
         ("timm RMSpropTF, TensorFlow 1's RMSPropOptimizer: ε inside, v from 1, η inside the buffer", "rmsproptf"),
+    )),
+    # timm's decoupled_decay form is left out of the table: each LAMB verdict is about 23 s of CPU
+    Family("LAMB", "When is the trust ratio applied, and where does the decay go?", (
+        ("optax.lamb: ε_root inside the root, the trust ratio at every step", "lamb"),
+        ("timm Lamb (max_grad_norm=None): the trust ratio only where λ ≠ 0", "lamb(convention='timm')"),
     )),
 )
 

@@ -54,7 +54,11 @@ class LibraryKeyword:
 
     def expressed(self, value: object) -> tuple[bool, object]:
         """``(passed, library value)``: what the class takes for the option's ``value``; ``passed`` is
-        False where the class's default expresses it (a value ``values`` does not list)."""
+        False where the class's default expresses it (a value ``values`` does not list), and for every
+        value with an empty ``keyword``: an option that chooses the library itself (LAMB's
+        ``convention``, whose value names the package of ``Rule.library``), which its class takes nothing for."""
+        if not self.keyword:
+            return False, None
         if not self.values:
             return True, value
         for option, library in self.values:
@@ -254,6 +258,9 @@ class Rule:
     # a sparse gradient touches (its value materialised, 0 included); the others keep θ and state.
     sparse: bool = False
     source: str = ""  # the package (and version) whose semantics it follows: "torch 2.13", "optax 0.2.8"
+    # Constructor arguments ``library``'s class is always built with, where its default is not the rule
+    # (timm's Lamb clips the global gradient norm unless ``max_grad_norm=None``): runners pass them as given.
+    library_arguments: tuple[tuple[str, object], ...] = ()
 
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """Fail, naming the shape, if the rule does not take parameters of ``shape``.
@@ -360,7 +367,7 @@ class Rule:
 
 def rule(name: str, summary: str, reference: str, transform: Transform, *, torch: str = "", evaluate: str = "",
          library: tuple[str, str] = ("", ""), ranks: tuple[int, ...] = (), sparse: bool = False,
-         source: str = "", **options: object) -> Rule:
+         source: str = "", library_arguments: dict | None = None, **options: object) -> Rule:
     """Make a rule from a transform chain: its equations end with ``θ_t = θ_{t-1} - u``.
 
     The minus sign is distributed over the descent direction, so that AdamW's decay reads as the
@@ -380,6 +387,9 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
             element a gradient touches, and runners pass torch gradients that touch every element.
         source: the package, with its version, whose semantics the rule follows (``"optax 0.2.8"``):
             what ``symopt list`` shows; defaults to torch's when the rule names a torch class.
+        library_arguments: keyword arguments ``library``'s class is always built with, where its default
+            is another rule than this one (timm's ``Lamb(max_grad_norm=None)``: its default clips the
+            gradients by their global norm over every parameter, which no per-tensor rule expresses).
         **options: the structural options the rule was built with (how a library's class takes
             each, where not by its name and value, is its annotation's :class:`LibraryKeyword`).
 
@@ -415,6 +425,7 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
         ranks=tuple(ranks),
         sparse=sparse,
         source=source or (TORCH_SOURCE if torch else ""),
+        library_arguments=tuple(sorted((library_arguments or {}).items())),
     )
     _validate(made)
     check_contract(made)
@@ -582,22 +593,27 @@ def _unique(items, key):
 
 @dataclass(frozen=True)
 class OnlyWith:
-    """A structural option that exists only beside other options' values: metadata of its annotation.
-    ``no_prox: Annotated[bool, OnlyWith(convention="timm")] = False``: a value other than the option's
-    default needs ``convention='timm'`` (Adan's ``no_prox`` is timm's; optax's Adan has none), so that
-    :func:`symopt.optimizers.variants` lists no other combination and :func:`symopt.optimizers.get`
-    refuses it in one line (:func:`symopt.optimizers.option_requirements`).
+    """A structural option that exists only where other options take given values: metadata of the
+    option's annotation. ``cautious: Annotated[bool, OnlyWith(convention=("timm",))]`` takes a value
+    other than its default only with ``convention="timm"``: :func:`symopt.optimizers.variants` does not
+    list the other combinations, and :func:`symopt.optimizers.get` refuses them in one line.
 
     Example:
-        >>> OnlyWith(convention="timm").allows({"convention": "optax"}), OnlyWith(convention="timm").requires
-        (False, (('convention', 'timm'),))
+        >>> OnlyWith(convention=("timm",)).allows({"convention": "optax"}), OnlyWith(convention="timm").requires
+        (False, (('convention', ('timm',)),))
     """
 
-    requires: tuple[tuple[str, object], ...]
+    requires: tuple[tuple[str, tuple], ...]
 
     def __init__(self, **requires: object):
-        object.__setattr__(self, "requires", tuple(requires.items()))
+        object.__setattr__(self, "requires", tuple(
+            (key, tuple(value) if isinstance(value, (tuple, list)) else (value,)) for key, value in requires.items()))
 
-    def allows(self, options: dict) -> bool:
-        """Whether ``options`` (a variant's, by name) have every value this requires."""
-        return all(options.get(key) == value and type(options.get(key)) is type(value) for key, value in self.requires)
+    def allows(self, chosen: dict) -> bool:
+        """Whether the other options ``chosen`` (every option's value) let the option leave its default."""
+        return all(any(chosen.get(key) == v and type(chosen.get(key)) is type(v) for v in values)
+                   for key, values in self.requires)
+
+    def text(self) -> str:
+        """``convention='timm'``: what the option needs, as a spec writes it."""
+        return " and ".join(f"{key}=" + " or ".join(map(repr, values)) for key, values in self.requires)

@@ -286,3 +286,7 @@ dhat = array("dhat_t")  # the new estimate, d_coef times the numerator over the 
 growth = Symbol("G", positive=True)  # its growth_rate: the largest factor d grows by in a step
 d0 = Symbol("d0", positive=True)  # its d0: the first estimate
 d_coef = Symbol("c_d", positive=True)  # its d_coef, multiplying the estimate
+
+# timm 1.0.31's Lamb with decoupled_decay: the norm of the parameters already decayed, ‖θ_{t-1} - ηλθ_{t-1}‖
+# (timm decays p in place before its trust ratio reads p.norm(); one number per tensor).
+decayed_param_norm = array("Theta_t", nonnegative=True)

@@ -1265,3 +1265,28 @@ def proximal_decay(weight_decay: Hyper, lr: Hyper) -> Transform:
     chain, after the learning rate."""
     lam = lr.symbol * weight_decay.symbol
     return Transform("proximal_decay", lambda u: ((), (u + lam * S.theta_prev) / (1 + lam)), hypers=(weight_decay, lr))
+
+
+# --- timm 1.0.31's LAMB trust ratio (``_lamb_trust_ratio``, applied only where weight_decay != 0) -------
+def scale_by_timm_trust_ratio(weight_decay: Hyper, lr: Hyper | None = None) -> Transform:
+    """``φ_t Δ_t`` with timm's trust ratio ``φ_t = ‖θ'‖/‖Δ_t‖`` (1 where either norm is 0), applied
+    only where λ ≠ 0 (timm 1.0.31's ``Lamb`` with ``always_adapt=False``: a tensor excluded from
+    weight decay is not adapted, ``φ_t = 1``). ``θ'`` is θ_{t-1}, or with ``lr`` the parameter already
+    decayed, ``θ_{t-1} - ηλθ_{t-1}``, whose norm is named Θ_t: timm's ``decoupled_decay`` decays ``p``
+    in place before it takes ``p.norm()``."""
+    from symopt.ops import Norm, ZeroGuard
+
+    lam = weight_decay.symbol
+
+    def apply(u):
+        equations: tuple[Assign, ...] = ()
+        if not u.is_Symbol:  # name the update the ratio divides by the norm of
+            equations, u = (Assign(S.direction, u),), S.direction
+        param_norm, update_norm = Norm(S.theta_prev), Norm(u)
+        if lr is not None:  # named: the guard and the ratio read the one norm timm takes of the decayed p
+            equations += (Assign(S.decayed_param_norm, Norm(S.theta_prev - lr.symbol * lam * S.theta_prev)),)
+            param_norm = S.decayed_param_norm
+        ratio = ZeroGuard(sp.Min(param_norm, update_norm), 1, param_norm / update_norm)
+        return equations + (Assign(S.trust, ZeroGuard(lam, 1, ratio)),), S.trust * u
+
+    return Transform("scale_by_timm_trust_ratio", apply, hypers=(weight_decay, *((lr,) if lr is not None else ())))

@@ -369,6 +369,11 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
     if isinstance(made, str):
         return made
     fixed.update(made)
+    # the arguments the rule declares its class is always built with (timm's Lamb: max_grad_norm=None)
+    unknown = [key for key, _ in rule.library_arguments if key not in accepted]
+    if unknown:
+        return f"{module_name}.{cls_name} takes no {', '.join(unknown)}"
+    fixed.update(rule.library_arguments)
 
     # the keywords its constructor requires (timm's SGDP has no default learning rate): step 1's values
     required = {key for key, p in accepted.items() if p.kind is not p.VAR_KEYWORD and p.kind is not p.VAR_POSITIONAL

@@ -231,25 +231,24 @@ def test_options_and_their_values_come_from_the_rule_functions():
         tuple(sorted(zip(values, combination))) for combination in itertools.product(*values.values())}
 
 
-def test_the_combinations_variants_leaves_out_are_the_ones_get_refuses_in_one_line():
-    # an option declared OnlyWith(...) exists only beside other options' values: every combination of
-    # option values is either a variant that builds, or one that get() refuses naming what it needs
-    from symopt.optimizers import option_requirements, refused
+def test_an_option_that_exists_only_beside_others_makes_no_variant_without_them_and_is_refused_in_one_line():
+    # every combination of the options is a variant, except where an option declared OnlyWith leaves
+    # its default without the values it needs: symopt.get refuses exactly those, in one line
+    from symopt.optimizers import option_requirements, options, refused
 
-    left_out = 0
-    for name in RULES:
-        values = option_values(name)
+    restricted = [name for name in RULES if option_requirements(name)]
+    assert restricted  # LAMB's timm options, at least
+    for name in restricted:
+        values, defaults = option_values(name), options(name)
         listed = {tuple(sorted(v.items())) for v in variants(name)}
         for combination in itertools.product(*values.values()):
             chosen = dict(zip(values, combination))
-            if tuple(sorted(chosen.items())) in listed:
-                continue
-            left_out += 1
-            why = refused(name, chosen)
-            assert why and "\n" not in why and any(key in why for key in option_requirements(name))
-            with pytest.raises(SymoptError, match="needs"):
-                symopt.get(name, **chosen)
-    assert left_out  # some rule declares one (else this test would check nothing)
+            needs = [only for key, only in option_requirements(name).items()
+                     if chosen[key] != defaults[key] and not only.allows(chosen)]
+            assert (tuple(sorted(chosen.items())) in listed) == (not needs) == (not refused(name, chosen))
+            if needs:
+                with pytest.raises(SymoptError, match=r"^[^\n]*exists only with [^\n]*$"):
+                    symopt.get(name, **chosen)
 
 
 def test_every_registered_rule_has_an_independent_reference_and_verify_fails_without_one():

@@ -19,16 +19,18 @@ from symopt.verify import import_library
 CAUTIOUS = [name for name in rules() if "cautious" in option_values(name)]
 
 
-def _cautious(name):
-    """The rule's first variant with the mask, and the same without it (the option may need others:
-    Adan's mask is timm's, ``convention='timm'``)."""
-    masked = next(variant for variant in variants(name) if variant["cautious"] is True)
-    return symopt.get(name, **masked), symopt.get(name, **{**masked, "cautious": False})
+def _cautious_pair(name):
+    """The rule's first cautious variant and the same variant without the mask. An option may exist only
+    beside others (LAMB's ``cautious`` with ``convention='timm'``), so the variant is read from the
+    registry; where the decay may also be added to the update before a trust ratio (timm's LAMB without
+    ``decoupled_decay``), the decoupled one, whose decay the mask leaves alone, as the laws below say."""
+    chosen = next(v for v in variants(name) if v["cautious"] and v.get("decoupled_decay", True))
+    return symopt.get(name, **{**chosen, "cautious": False}), symopt.get(name, **chosen)
 
 
 @pytest.mark.parametrize("name", CAUTIOUS)
 def test_a_cautious_variant_declares_a_class_that_takes_its_keyword(name):
-    rule = _cautious(name)[0]
+    rule = _cautious_pair(name)[1]
     assert not rule.elementwise  # the mask's mean is over the whole tensor
     module, cls = rule.library
     keyword = option_keywords(name).get("cautious", "cautious")
@@ -47,7 +49,7 @@ def _step(rule, params, grads, **hyper):
 @pytest.mark.parametrize("name", CAUTIOUS)
 def test_the_mask_is_one_where_every_element_agrees_and_zero_where_none_does(name):
     rng = np.random.default_rng(0)
-    cautious, plain = _cautious(name)
+    plain, cautious = _cautious_pair(name)
     params = rng.standard_normal((3, 4))
     grad = rng.standard_normal((3, 4)) + np.sign(rng.standard_normal((3, 4)))  # no element near 0
     hyper = {h.name: h.default for h in plain.hypers}
@@ -91,7 +93,7 @@ def test_adamp_removes_the_radial_part_of_each_channel():
     np.testing.assert_allclose(decayed - theta - step, -hyper["lr"] * 0.1 * theta, rtol=1e-9, atol=1e-15)
 
 
-SPHERICAL = [name for name in CAUTIOUS if S.tangent_grad in {eq.lhs for eq in _cautious(name)[0].equations}]
+SPHERICAL = [name for name in CAUTIOUS if S.tangent_grad in {eq.lhs for eq in _cautious_pair(name)[1].equations}]
 
 
 @pytest.mark.parametrize("name", SPHERICAL)
@@ -104,7 +106,7 @@ def test_the_spherical_mask_is_timms_where_every_step_projects(name):
     from symopt.verify import kernel_runner, library_runner
 
     rng = np.random.default_rng(1)
-    rule, plain = _cautious(name)
+    plain, rule = _cautious_pair(name)
     hyper = {h.name: h.default for h in rule.hypers} | {"lr": 0.01, "weight_decay": 0.01, "delta": 1.0}
     if hyper.get("momentum") == 0:  # SGDP's default: its direction is the gradient itself, which always agrees
         hyper["momentum"] = 0.9
@@ -155,3 +157,13 @@ def test_timms_proximal_adan_is_its_no_prox_adan_with_the_learning_rate_divided_
     no_prox = _step(symopt.get("adan", convention="timm", no_prox=True), params, grads, **mapped)
     np.testing.assert_allclose(prox, no_prox, rtol=1e-12, atol=1e-15)
     assert np.max(np.abs(prox - _step(symopt.get("adan", convention="timm", no_prox=True), params, grads, **hyper))) > 1e-3
+@pytest.mark.parametrize("variant", [v for v in variants("lamb") if v["convention"] == "timm" and not v["decoupled_decay"]],
+                         ids=lambda v: "cautious" if v["cautious"] else "plain")
+def test_lambs_trust_ratio_is_one_where_its_update_cancels_exactly(variant):
+    # timm's _lamb_trust_ratio is 1 where the update's norm is 0: with the decay added to the update,
+    # m̂/(√v̂ + ε) = 1/(1 + 1) at step 1 (g = 1, ε = 1) cancels λθ = 0.5·(-1) exactly, and θ stays
+    # (‖θ‖/‖Δ‖ would be 1/0, and inf·0 NaN); verify's generated cases never cancel so
+    rule = symopt.get("lamb", **variant)
+    hyper = {h.name: h.default for h in rule.hypers} | {"eps": 1.0, "weight_decay": 0.5, "lr": 0.1}
+    params = np.array([-1.0, -1.0])
+    assert np.array_equal(_step(rule, params, [np.ones(2)], **hyper), params)

@@ -59,7 +59,7 @@ RULES: dict[str, str] = {
     "signum": "sign",
     "optimistic_gradient_descent": "optimistic",
     "adan": "adan",
-    "lamb": "layerwise",
+    "lamb": "lamb",
     "lars": "layerwise",
     "fromage": "layerwise",
     "novograd": "layerwise",
@@ -254,8 +254,48 @@ def variants(name: str) -> list[dict[str, object]]:
          {'decoupled_weight_decay': True, 'convention': 'torch'}, {'decoupled_weight_decay': True, 'convention': 'optax'}]
     """
     values = option_values(name)
-    combinations = (dict(zip(values, combination)) for combination in itertools.product(*values.values()))
-    return [variant for variant in combinations if not refused(name, variant)]
+    combinations = [dict(zip(values, combination)) for combination in itertools.product(*values.values())]
+    return [chosen for chosen in combinations if not refused(name, chosen)]
+
+
+@functools.cache
+def option_requirements(name: str) -> dict:
+    """The options of rule ``name`` that exist only where others take given values: the
+    :class:`symopt.core.OnlyWith` of each option's annotation (LAMB's ``cautious`` with
+    ``convention='timm'``).
+
+    Example:
+        >>> option_requirements("lamb")["cautious"].text()
+        "convention='timm'"
+    """
+    from symopt.core import OnlyWith
+
+    try:
+        hints = typing.get_type_hints(factory(name), include_extras=True)
+    except Exception:  # a user's annotation that does not resolve: option_values says so
+        return {}
+    return {key: extra for key in options(name) for extra in getattr(hints.get(key), "__metadata__", ())
+            if isinstance(extra, OnlyWith)}
+
+
+def refused(name: str, chosen: dict) -> str:
+    """Why rule ``name`` has no variant with the options ``chosen`` (the others at their defaults),
+    in one line; ``""`` where it has one.
+
+    Example:
+        >>> refused("adan", {"no_prox": True})
+        "adan: no_prox=True exists only with convention='timm'"
+    """
+    requirements = option_requirements(name)
+    if not requirements:
+        return ""
+    defaults = options(name)
+    every = {**defaults, **chosen}
+    for key, only in requirements.items():
+        at_default = every[key] == defaults[key] and type(every[key]) is type(defaults[key])
+        if not at_default and not only.allows(every):
+            return f"{name}: {key}={every[key]!r} exists only with {only.text()}"
+    return ""
 
 
 def label(rule) -> str:
@@ -308,7 +348,7 @@ def get(name, **opts: object):
             raise SymoptError(f"{name}: {key} must be {allowed}, not {value!r}")
     why = refused(name, opts)
     if why:
-        raise SymoptError(f"{name}: {why}")
+        raise SymoptError(why)
     return _build(name, tuple(sorted(opts.items())))
 
 
@@ -365,43 +405,3 @@ def resolve(text, **extra: object):
     for key in given.keys() & extra.keys():
         raise SymoptError(f"option {key!r} is given twice, in {text} and as -O {key}=...: give it once")
     return get(name, **given, **extra)
-
-
-@functools.cache
-def option_requirements(name: str) -> dict:
-    """The options of rule ``name`` that exist only beside other options' values: the
-    :class:`symopt.core.OnlyWith` of each option's annotation (Adan's ``no_prox`` and ``cautious`` are
-    timm's, and need ``convention='timm'``).
-
-    Example:
-        >>> option_requirements("adan")["no_prox"]
-        OnlyWith(requires=(('convention', 'timm'),))
-    """
-    from symopt.core import OnlyWith
-
-    try:
-        hints = typing.get_type_hints(factory(name), include_extras=True)
-    except Exception:  # a user's annotation that does not resolve: option_values says so
-        return {}
-    return {key: extra for key in options(name) for extra in getattr(hints.get(key), "__metadata__", ())
-            if isinstance(extra, OnlyWith)}
-
-
-def refused(name: str, given: dict) -> str:
-    """Why rule ``name`` has no variant with the options ``given`` (the others at their defaults), or
-    "": an option set away from its default without the values its :class:`symopt.core.OnlyWith` needs.
-
-    Example:
-        >>> refused("adan", {"no_prox": True})
-        "no_prox=True needs convention='timm'"
-    """
-    requirements = option_requirements(name)
-    if not requirements:
-        return ""
-    defaults = options(name)
-    chosen = {**defaults, **given}
-    for key, needs in requirements.items():
-        value = chosen[key]
-        if not (value == defaults[key] and type(value) is type(defaults[key])) and not needs.allows(chosen):
-            return f"{key}={value!r} needs " + ", ".join(f"{k}={v!r}" for k, v in needs.requires)
-    return ""

@@ -1,43 +1,11 @@
-"""optax 0.2.8's layer-wise rules: each tensor's step scaled by norms of the whole tensor (LAMB,
-LARS and Fromage by a trust ratio, NovoGrad by a second moment per tensor)."""
+"""optax 0.2.8's layer-wise rules: each tensor's step scaled by norms of the whole tensor (LARS and
+Fromage by a trust ratio, NovoGrad by a second moment per tensor; LAMB is in :mod:`.lamb`)."""
 
 from symopt.core import OPTAX_SOURCE, Rule, chain, rule
 from symopt.hyperparameters import (EPS, EPS_ROOT, EPS_TRUST, MIN_NORM, MOMENTUM, OPTAX_BETA1, OPTAX_BETA2, OPTAX_LR,
                                     TRUST_COEFFICIENT, WEIGHT_DECAY)
-from symopt.transforms import (BUFFER, accumulate, add_decayed_weights, scale_by_adam, scale_by_fromage_learning_rate,
+from symopt.transforms import (BUFFER, accumulate, add_decayed_weights, scale_by_fromage_learning_rate,
                                scale_by_learning_rate, scale_by_novograd, scale_by_trust_ratio)
-
-
-def lamb() -> Rule:
-    """LAMB: AdamW's direction Δ_t = m̂_t/(√(v̂_t + ε_root) + ε) + λθ_{t-1}, scaled by the trust ratio
-    ``φ_t = ‖θ_{t-1}‖/‖Δ_t‖`` (1 where either norm is 0): ``θ_t = θ_{t-1} - η φ_t Δ_t``.
-
-    Returns:
-        The rule.
-
-    Example:
-        >>> import symopt
-        >>> symopt.get("lamb").transforms
-        ('scale_by_adam', 'add_decayed_weights', 'scale_by_trust_ratio', 'scale_by_learning_rate')
-
-    Reference: You et al. (2020), "Large Batch Optimization for Deep Learning: Training BERT in 76
-    minutes", Algorithm 2 (with φ the identity); optax ``lamb``.
-    """
-    return rule(
-        "lamb",
-        "LAMB, AdamW's step scaled by a trust ratio of norms of the whole tensor",
-        "You et al. (2020), Algorithm 2; optax lamb (trust ratio 1 where a norm is 0)",
-        chain(
-            "lamb",
-            scale_by_adam(OPTAX_BETA1, OPTAX_BETA2, EPS.restricted(default=1e-6, special=(1e-6,)), epsilon="both",
-                          eps_root=EPS_ROOT),
-            add_decayed_weights(WEIGHT_DECAY),
-            scale_by_trust_ratio(),
-            scale_by_learning_rate(OPTAX_LR),
-        ),
-        source=OPTAX_SOURCE,
-        library=("optax", "lamb"),
-    )
 
 
 def lars(nesterov: bool = False) -> Rule:

@@ -1,6 +1,6 @@
-"""LAMB, LARS, Fromage and NovoGrad: optax 0.2.8's ``lamb``, ``lars``, ``fromage``, ``novograd``
-(``scale_by_trust_ratio``, ``scale_by_novograd``); You et al. (2017, 2020), Bernstein et al.
-(2020), Ginsburg et al. (2019). Each step takes the whole tensor: its norms are of all of it."""
+"""LARS, Fromage and NovoGrad: optax 0.2.8's ``lars``, ``fromage``, ``novograd``
+(``scale_by_trust_ratio``, ``scale_by_novograd``); You et al. (2017), Bernstein et al.
+(2020), Ginsburg et al. (2019) (LAMB is in :mod:`.lamb`). Each step takes the whole tensor: its norms are of all of it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Tuple
 import numpy as np
 
 from symopt.reference._common import State, _prepare, _state_array
-from symopt.reference._optax import _apply_lr_, _corrected, _moment_
+from symopt.reference._optax import _apply_lr_
 
-__all__ = ["lamb", "lars", "fromage", "novograd"]
+__all__ = ["lars", "fromage", "novograd"]
 
 
 def _norm(x: np.ndarray, floor: float = 0.0) -> float:
@@ -29,69 +29,6 @@ def _trust_ratio(param: np.ndarray, update: np.ndarray, coefficient: float = 1.0
     if param_norm == 0.0 or update_norm == 0.0:
         return 1.0
     return coefficient * param_norm / (update_norm + eps)
-
-
-def lamb(
-    params: np.ndarray,
-    grads: np.ndarray,
-    state: State,
-    t: int,
-    *,
-    lr: float = 1e-3,
-    beta1: float = 0.9,
-    beta2: float = 0.999,
-    eps: float = 1e-6,
-    eps_root: float = 0.0,
-    weight_decay: float = 0.0,
-    inplace: bool = False,
-) -> Tuple[np.ndarray, State]:
-    """One step of LAMB, as optax's ``lamb``::
-
-        mu = (1 - beta1) * g + beta1 * mu;  nu = (1 - beta2) * g*g + beta2 * nu
-        update = (mu / (1 - beta1**t)) / (sqrt(nu / (1 - beta2**t) + eps_root) + eps) + weight_decay * params
-        params = params - lr * trust_ratio(params, update) * update
-
-    with ``trust_ratio = ‖params‖/‖update‖`` over the whole tensor, 1 where either is 0.
-
-    Args:
-        params: parameters, float32 or float64 array of any shape.
-        grads: gradient of the loss at ``params``, same shape.
-        state: optimizer state, ``{}`` on the first step.
-        t: number of the step being taken, counting from 1.
-        lr, beta1, beta2, eps, eps_root, weight_decay: optax's ``learning_rate``, ``b1``, ``b2``,
-            ``eps``, ``eps_root``, ``weight_decay``.
-        inplace: update ``params`` and the state in place instead of copies.
-
-    Returns:
-        ``(params, state)`` after the step.
-
-    Example:
-        >>> import numpy as np
-        >>> p, s = lamb(np.array([3.0, 4.0]), np.array([2.0, -2.0]), {}, 1, lr=0.1)
-        >>> p.round(4)             # the update (1, -1) has norm √2, the parameters 5: steps of 0.5/√2
-        array([2.6464, 4.3536])
-
-    Reference:
-        You et al., "Large Batch Optimization for Deep Learning: Training BERT in 76 minutes",
-        ICLR 2020, Algorithm 2; optax ``lamb``.
-    """
-    lr, beta1, beta2, eps, eps_root = float(lr), float(beta1), float(beta2), float(eps), float(eps_root)
-    weight_decay = float(weight_decay)
-    p, state = _prepare(params, state, inplace)
-    with np.errstate(all="ignore"):
-        g = np.asarray(grads, dtype=p.dtype)
-        mu = _state_array(state, "mu", p)
-        nu = _state_array(state, "nu", p)
-        work = np.empty_like(p)
-        _moment_(mu, g, beta1, work)
-        _moment_(nu, g * g, beta2, work)
-        dtype = p.dtype.type
-        update = _corrected(mu, beta1, t) / (np.sqrt(_corrected(nu, beta2, t) + dtype(eps_root)) + dtype(eps))
-        if weight_decay != 0.0:
-            update = update + weight_decay * p
-        ratio = _trust_ratio(p, update)
-        _apply_lr_(p, lr, (update * dtype(ratio)).astype(p.dtype, copy=False), work)
-    return p, state
 
 
 def lars(
@@ -274,4 +211,4 @@ def novograd(
 
 
 #: The reference of each rule this module witnesses, by its registered name.
-REFERENCES = {"lamb": lamb, "lars": lars, "fromage": fromage, "novograd": novograd}
+REFERENCES = {"lars": lars, "fromage": fromage, "novograd": novograd}
