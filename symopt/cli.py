@@ -295,7 +295,7 @@ def _option_notes(name: str, values: dict) -> list[str]:
     beside others (:class:`symopt.core.OnlyWith`), and each value of an option that chooses the library
     (an empty :class:`symopt.core.LibraryKeyword`): the package it follows, its class and the arguments
     that class is built with (timm's ``Lamb(max_grad_norm=None)``)."""
-    from symopt.optimizers import get, label, option_forms, option_requirements
+    from symopt.optimizers import get, option_forms, option_requirements
 
     notes = [f"{key}: only with {only.text()}" for key, only in option_requirements(name).items()]
     for key, form in option_forms(name).items():
@@ -304,7 +304,7 @@ def _option_notes(name: str, values: dict) -> list[str]:
         for value in values[key][1:]:
             made = get(name, **{key: value})
             built = ", ".join(f"{k}={v!r}" for k, v in made.library_arguments)
-            notes.append(f"{label(made)}: {made.source}" + (f", as {'.'.join(made.library)}({built})" if built else ""))
+            notes.append(f"{key}={value!r}: {made.source}" + (f", as {'.'.join(made.library)}({built})" if built else ""))
     return notes
 
 
