@@ -1,14 +1,16 @@
 """Each library's form of a rule, and whether it is the same optimizer: ``derivations/conventions.md``.
 
 Which form a library uses is data, read from the libraries' source (``symopt verify --against
-torch`` and ``--against optax`` run the two libraries the tests install through exactly these
-forms). Everything else in the table is computed when
+torch``, ``--against optax`` and ``--against timm`` run the libraries the tests install through
+exactly these forms). Everything else in the table is computed when
 it is made: each form's equations are printed from its rule, and each verdict, with its
 hyperparameter map or the condition under which the forms agree, is :func:`symopt.equivalent`'s.
 
 Example:
-    >>> [family.rule for family in FAMILIES]
-    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam', 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd', 'momentum', 'adan', 'rmsprop', 'lamb']
+    >>> [family.rule for family in FAMILIES]  # doctest: +NORMALIZE_WHITESPACE
+    ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam',
+     "nadam(convention='optax', decoupled_weight_decay=True)", 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd',
+     'momentum', 'adan', 'rmsprop', 'lamb']
 """
 
 from __future__ import annotations
@@ -66,6 +68,14 @@ FAMILIES = (
     Family("NAdam's momentum", "Does the momentum factor follow a schedule?", (
         ("torch.optim.NAdam: μ_t = β₁(1 − ½·0.96^(tψ)), rising to β₁", "nadam"),
         ("optax.nadam: μ_t = β₁ at every step, and eps_root", "nadam(convention='optax')"),
+        ("timm NAdamW: μ_t = β₁ at every step, (β₁m_t + (1 − β₁)g_t)/(1 − β₁ᵗ); no L2 decay (λ = 0)",
+         "nadam(convention='timm')"),
+    )),
+    Family("NAdamW's look-ahead", "Which bias correction does the look-ahead take?", (
+        ("optax.nadamw: β₁m_t/(1 − β₁ᵗ⁺¹) + (1 − β₁)g_t/(1 − β₁ᵗ), and eps_root",
+         "nadam(convention='optax', decoupled_weight_decay=True)"),
+        ("timm NAdamW: (β₁m_t + (1 − β₁)g_t)/(1 − β₁ᵗ), both terms by this step's",
+         "nadam(convention='timm', decoupled_weight_decay=True)"),
     )),
     Family("Adamax's decay", "Added to the gradient, or decoupled?", (
         ("torch.optim.Adamax, optax.adamax: L2, added to the gradient", "adamax"),

@@ -485,7 +485,8 @@ def optax_transformation(rule: Rule):
     import optax
 
     if "cautious_mask" in rule.transforms:
-        return f"optax has no cautious mask ({label(rule)} is timm's caution=True: --against timm)"
+        return "optax has no cautious mask" + (f" ({label(rule)} is timm's caution=True: --against timm)"
+                                               if library_package(rule) == "timm" else "")
     if rule.library[0] == "optax":
         return _optax_alias(rule, getattr(optax, rule.library[1]))
     if rule.library[0] and label(rule) != rule.name:  # a variant of the rule in another package's form
@@ -537,7 +538,8 @@ def optax_transformation(rule: Rule):
         "rprop": "optax.rprop applies the previous step's update (its first step does not move; torch's applies "
                  "this step's): rprop(convention='optax')",
         "adagrad": "optax.adagrad divides by √(s + ε), with no symopt variant (torch: √s + ε)",
-        "nadam": "optax.nadam and nadamw have no momentum schedule ψ: they are nadam(convention='optax')",
+        "nadam": "optax.nadam and nadamw have no momentum schedule ψ and correct β₁m_t by 1 - β₁ᵗ⁺¹: they are "
+                 "nadam(convention='optax')",
         "radam": "optax.radam adds ε to √v̂ and rectifies from ρ_t ≥ 5, torch to √v and from ρ_t > 5",
         # optax has these too, in conventions of its own that no symopt variant maps yet
         "schedule-free-sgd": "optax.contrib.schedule_free_sgd is not compared: the schedulefree package is the witness",

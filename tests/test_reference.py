@@ -384,6 +384,35 @@ def test_nadam_weight_decay_by_hand(decoupled):
     np.testing.assert_allclose(p, [expected], rtol=1e-15, atol=0)
 
 
+def test_timm_nadamw_two_steps_by_hand():
+    # timm's NAdamW: θ(1 - ηλ) first, m kept as lerp(m, g, 1 - β₁), the step's numerator lerp'd once more
+    # and divided by 1 - β₁ᵗ (not optax's 1 - β₁ᵗ⁺¹ on the β₁m term)
+    lr, b1, b2, wd = 0.1, 0.5, 0.75, 0.5
+    kw = dict(lr=lr, beta1=b1, beta2=b2, eps=0.0, weight_decay=wd, convention="timm", decoupled_weight_decay=True)
+    p, s = ref.nadam(np.array([2.0]), np.array([2.0]), {}, 1, **kw)
+    # 2·(1 - 0.05) = 1.9; m = 1, ahead = 0.5·1 + 0.5·2 = 1.5, /(1 - 0.5) = 3; v = 1, √(v/0.25) = 2
+    np.testing.assert_allclose(s["exp_avg"], [1.0], rtol=1e-15, atol=0)
+    np.testing.assert_allclose(p, [1.9 - lr * 3 / 2], rtol=1e-15, atol=0)
+    p, s = ref.nadam(p, np.array([4.0]), s, 2, **kw)
+    # m = 2.5, ahead = 3.25, /(1 - 0.25) = 13/3; v = 0.75 + 4 = 4.75, √(4.75/0.4375)
+    expected = (1.9 - 0.15) * 0.95 - lr * (13 / 3) / math.sqrt(4.75 / 0.4375)
+    np.testing.assert_allclose(s["exp_avg"], [2.5], rtol=1e-15, atol=0)
+    np.testing.assert_allclose(p, [expected], rtol=1e-14, atol=0)
+
+
+def test_timm_nadamw_caution_by_hand():
+    # after g = (1, 1), m = (0.5, 0.5); then g = (-0.05, 1): m = (0.225, 0.75) and the look-ahead
+    # 0.5·m + 0.5·g = (0.0875, 0.875). The first element's step goes against its gradient's sign and is
+    # masked; the second is kept, doubled (the mask's mean is 1/2)
+    kw = dict(lr=0.1, beta1=0.5, beta2=0.75, eps=0.0, convention="timm", decoupled_weight_decay=True)
+    _, s = ref.nadam(np.zeros(2), np.array([1.0, 1.0]), {}, 1, **kw)
+    plain, _ = ref.nadam(np.zeros(2), np.array([-0.05, 1.0]), s, 2, **kw)
+    masked, state = ref.nadam(np.zeros(2), np.array([-0.05, 1.0]), s, 2, cautious=True, **kw)
+    assert plain[0] < 0 and plain[1] < 0  # the plain step descends on the second, ascends on the first
+    np.testing.assert_allclose(masked, [0.0, 2 * plain[1]], rtol=1e-15, atol=0)
+    np.testing.assert_allclose(state["exp_avg"], [0.225, 0.75], rtol=1e-15, atol=0)  # the state is unmasked
+
+
 def _rho(beta2, t):
     # Liu et al., eq. (6): the length of the approximated simple moving average
     rho_inf = 2 / (1 - beta2) - 1

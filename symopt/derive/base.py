@@ -132,13 +132,19 @@ def holds(check, rule) -> bool:
 
 
 def need_hypers(rule, *names: str) -> None:
-    """Fail, naming the first hyperparameter ``rule`` does not declare (``weight_decay``, ``lr``)."""
+    """Fail, naming the first hyperparameter ``rule`` does not declare (``weight_decay``, ``lr``), or
+    declares with a range of one value: a constant, nothing to vary (timm's NAdamW has no L2 decay:
+    ``nadam(convention='timm')`` takes λ in [0, 0])."""
     from symopt.errors import NotDerivable
 
     what = {"lr": "learning rate", "weight_decay": "weight decay"}
     for name in names:
-        if rule.hyper(name) is None:
+        hyper = rule.hyper(name)
+        if hyper is None:
             raise NotDerivable(f"{rule.name} declares no {what.get(name, name)} ({name})")
+        if hyper.low == hyper.high:
+            raise NotDerivable(f"{rule.name} takes its {what.get(name, name)} only at {hyper.low:g} "
+                               f"({name} in {hyper.range_text()})")
 
 
 def need_elementwise(rule) -> None:

@@ -249,9 +249,9 @@ def variants(name: str) -> list[dict[str, object]]:
     """Every combination of a rule's structural options, the defaults first.
 
     Example:
-        >>> variants("nadam")  # doctest: +NORMALIZE_WHITESPACE
-        [{'decoupled_weight_decay': False, 'convention': 'torch'}, {'decoupled_weight_decay': False, 'convention': 'optax'},
-         {'decoupled_weight_decay': True, 'convention': 'torch'}, {'decoupled_weight_decay': True, 'convention': 'optax'}]
+        >>> variants("momentum")  # doctest: +NORMALIZE_WHITESPACE
+        [{'nesterov': False, 'form': 'torch'}, {'nesterov': False, 'form': 'sutskever'}, {'nesterov': False, 'form': 'ema'},
+         {'nesterov': True, 'form': 'torch'}, {'nesterov': True, 'form': 'sutskever'}, {'nesterov': True, 'form': 'ema'}]
     """
     values = option_values(name)
     combinations = [dict(zip(values, combination)) for combination in itertools.product(*values.values())]

@@ -1,4 +1,6 @@
-"""NAdam: torch.optim.NAdam (``_single_tensor_nadam``), Dozat (ICLR 2016 workshop)."""
+"""NAdam: torch.optim.NAdam (``_single_tensor_nadam``), Dozat (ICLR 2016 workshop); optax 0.2.8's
+``nadam`` and ``nadamw``; timm 1.0.31's ``NAdamW`` (``_single_tensor_nadamw``), and each with timm's
+cautious mask."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Tuple
 import numpy as np
 
 from symopt.reference._common import (
-    State, _prepare, _decayed_gradient, _state_array, _lerp_, _ema_square_, _addcdiv_,
+    State, _prepare, _decayed_gradient, _state_array, _lerp_, _ema_square_, _addcdiv_, _cautious_mask,
 )
 
 __all__ = ["nadam"]
@@ -41,6 +43,7 @@ def nadam(
     eps_root: float = 0.0,
     convention: str = "torch",
     decoupled_weight_decay: bool = False,
+    cautious: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of NAdam (Adam with Nesterov momentum), as torch.optim.NAdam.
@@ -80,6 +83,13 @@ def nadam(
         momentum_decay: psi in ``0.96**(t * psi)``.
         decoupled_weight_decay: decay the parameters (NAdamW) instead of
             adding an L2 term to the gradient.
+        convention: ``"torch"`` (above), ``"optax"`` (:func:`_optax_nadam`) or
+            ``"timm"`` (:func:`_timm_nadamw`).
+        eps_root: optax's ``eps_root`` (``convention="optax"`` only).
+        cautious: multiply the update by timm's cautious mask of ``update *
+            g`` (:func:`symopt.reference._common._cautious_mask`, ``g`` the
+            gradient with its L2 term), before the decoupled decay; timm's
+            ``NAdamW(caution=True)`` with ``convention="timm"``.
         inplace: update ``params`` and the state in place instead of copies.
 
     Returns:
@@ -99,7 +109,12 @@ def nadam(
     """
     if convention == "optax":
         return _optax_nadam(params, grads, state, t, lr=lr, beta1=beta1, beta2=beta2, eps=eps, eps_root=eps_root,
-                            weight_decay=weight_decay, decoupled=bool(decoupled_weight_decay), inplace=inplace)
+                            weight_decay=weight_decay, decoupled=bool(decoupled_weight_decay),
+                            cautious=bool(cautious), inplace=inplace)
+    if convention == "timm":
+        return _timm_nadamw(params, grads, state, t, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                            weight_decay=weight_decay, decoupled=bool(decoupled_weight_decay),
+                            cautious=bool(cautious), inplace=inplace)
     if convention != "torch":
         raise ValueError(f"unknown convention {convention!r}")
     lr, beta1, beta2, eps = float(lr), float(beta1), float(beta2), float(eps)
@@ -125,13 +140,19 @@ def nadam(
         np.divide(v, 1 - beta2 ** t, out=denom)
         np.sqrt(denom, out=denom)
         np.add(denom, eps, out=denom)
+        if cautious:  # the two terms' sum, masked by its agreement with g, then the step
+            update = ((1.0 - mu) / (1.0 - product)) * (g / denom) + (mu_next / (1.0 - product_next)) * (m / denom)
+            update = update * _cautious_mask(update, g)
+            p += (-lr * update).astype(p.dtype, copy=False)
+            return p, state
         _addcdiv_(p, (-lr * (1.0 - mu)) / (1.0 - product), g, denom, work)
         _addcdiv_(p, (-lr * mu_next) / (1.0 - product_next), m, denom, work)
     return p, state
 
 
 
-def _optax_nadam(params, grads, state, t, *, lr, beta1, beta2, eps, eps_root, weight_decay, decoupled, inplace):
+def _optax_nadam(params, grads, state, t, *, lr, beta1, beta2, eps, eps_root, weight_decay, decoupled, cautious,
+                 inplace):
     """optax 0.2.8's ``nadam`` (``decoupled=False``, its L2 decay written as
     ``optax.add_decayed_weights`` chained first) and ``nadamw``, in optax's order::
 
@@ -139,6 +160,7 @@ def _optax_nadam(params, grads, state, t, *, lr, beta1, beta2, eps, eps_root, we
         mu = (1 - beta1) * g + beta1 * mu;  nu = (1 - beta2) * g*g + beta2 * nu
         mu_hat = beta1 * (mu / (1 - beta1**(t+1))) + (1 - beta1) * (g / (1 - beta1**t))
         u = mu_hat / (sqrt(nu / (1 - beta2**t) + eps_root) + eps)
+        u = u * mask(u * g)                                 # cautious only (timm's mask)
         u = u + weight_decay * params                       # nadamw only
         params = params + (-lr) * u
 
@@ -158,9 +180,48 @@ def _optax_nadam(params, grads, state, t, *, lr, beta1, beta2, eps, eps_root, we
         dtype = p.dtype.type
         mu_hat = beta1 * (mu / dtype(1.0 - beta1 ** (t + 1))) + (1.0 - beta1) * (g / dtype(1.0 - beta1**t))
         update = mu_hat / (np.sqrt(nu / dtype(1.0 - beta2**t) + dtype(eps_root)) + dtype(eps))
+        if cautious:
+            update = update * _cautious_mask(update, g)
         if weight_decay != 0.0 and decoupled:
             update = update + weight_decay * p
         p += (-lr * update).astype(p.dtype, copy=False)
+    return p, state
+
+
+def _timm_nadamw(params, grads, state, t, *, lr, beta1, beta2, eps, weight_decay, decoupled, cautious, inplace):
+    """timm 1.0.31's ``NAdamW`` (``_single_tensor_nadamw``, its path on CPU tensors without
+    ``capturable``; ``corrected_weight_decay``, ``clipping_threshold`` and ``maximize`` left at their
+    defaults), in timm's order::
+
+        params *= 1 - lr * weight_decay                     # always decoupled in timm
+        m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g*g
+        m_ahead = lerp(m, g, 1 - beta1)                     # a new tensor: the state keeps m
+        denom = sqrt(v) / sqrt(1 - beta2**t) + eps
+        m_ahead *= mask(m_ahead * g)                        # caution=True only
+        params += (-lr / (1 - beta1**t)) * m_ahead / denom  # one addcdiv
+
+    ``decoupled=False`` adds ``weight_decay * params`` to the gradient instead, a form timm does not
+    have (the rule takes only ``weight_decay = 0`` there). The moments are ``state["exp_avg"]`` and
+    ``state["exp_avg_sq"]`` (timm's names); scalars are formed in Python double, as timm forms them."""
+    lr, beta1, beta2, eps, weight_decay = float(lr), float(beta1), float(beta2), float(eps), float(weight_decay)
+    p, state = _prepare(params, state, inplace)
+    with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in torch
+        m = _state_array(state, "exp_avg", p)
+        v = _state_array(state, "exp_avg_sq", p)
+        g = _decayed_gradient(p, np.asarray(grads, dtype=p.dtype), lr, weight_decay, decoupled)
+        work = np.empty_like(p)
+        _lerp_(m, g, 1.0 - beta1, work)
+        _ema_square_(v, g, beta2, work)
+        step_size = lr / (1.0 - beta1**t)
+        ahead = m.copy()
+        _lerp_(ahead, g, 1.0 - beta1, work)
+        denom = np.empty_like(p)
+        np.sqrt(v, out=denom)
+        np.divide(denom, (1.0 - beta2**t) ** 0.5, out=denom)
+        np.add(denom, eps, out=denom)
+        if cautious:
+            np.multiply(ahead, _cautious_mask(ahead, g), out=ahead)
+        _addcdiv_(p, -step_size, ahead, denom, work)
     return p, state
 
 
