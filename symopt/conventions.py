@@ -112,7 +112,7 @@ FAMILIES = (
         ("torch.optim.SGD: L2, added to the gradient (the buffer sums it)", "momentum"),
         ("timm SGDW: decoupled, θ(1 − ηλ) before the step", "sgdw"),
     )),
-    # timm's no_prox form is left out of the table: each Adan verdict is 20-27 s of CPU (the map search
+    # timm's no_prox form is left out of the table: each Adan verdict is about 11 s of CPU (the map search
     # over Adan's equations), and the proximal decay is no_prox's with η' = η/(1 + ηλ) (README)
     Family("Adan's differences and decay", "How much of Δg_t, and is θ decayed before the step or divided after it?", (
         ("optax.adan: (1 − β₂)Δg_t, ε_root under the root, θ(1 − ηλ) before the step", "adan"),
@@ -123,10 +123,11 @@ FAMILIES = (
         ("torch.optim.RMSprop: ε outside the root, v from 0, η outside the buffer", "rmsprop"),
         ("timm RMSpropTF, TensorFlow 1's RMSPropOptimizer: ε inside, v from 1, η inside the buffer", "rmsproptf"),
     )),
-    # timm's decoupled_decay form is left out of the table: each LAMB verdict is about 23 s of CPU
     Family("LAMB", "When is the trust ratio applied, and where does the decay go?", (
         ("optax.lamb: ε_root inside the root, the trust ratio at every step", "lamb"),
         ("timm Lamb (max_grad_norm=None): the trust ratio only where λ ≠ 0", "lamb(convention='timm')"),
+        ("timm Lamb(decoupled_decay=True): θ(1 − ηλ), the ratio of the decayed θ's norm",
+         "lamb(convention='timm', decoupled_decay=True)"),
     )),
 )
 
