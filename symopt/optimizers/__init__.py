@@ -349,10 +349,11 @@ def get(name, **opts: object):
     why = refused(name, opts)
     if why:
         raise SymoptError(why)
-    return _build(name, tuple(sorted(opts.items())))
+    # every option spelled out, so that a variant is built once however it was asked for
+    return _build(name, tuple(sorted({**options(name), **opts}.items())))
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=None)  # one entry per variant asked for: the registry's variants are finite
 def _build(name: str, opts: tuple):
     if name in RULES:
         return factory(name)(**dict(opts))
