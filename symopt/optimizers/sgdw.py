@@ -46,8 +46,8 @@ def sgdw(nesterov: bool = False, cautious: Cautious = False, corrected_weight_de
         ('trace', 'add_decayed_weights', 'scale_by_learning_rate')
         >>> symopt.get("sgdw", nesterov=True, cautious=True).transforms
         ('trace', 'cautious_mask', 'add_decayed_weights', 'scale_by_learning_rate')
-        >>> print(symopt.get("sgdw", corrected_weight_decay=True).equations[-1].rhs)
-        -b_t*eta + theta_tm1 - eta**2*lamda*theta_tm1/eta_max
+        >>> print(str(symopt.get("sgdw", corrected_weight_decay=True)).splitlines()[-1])
+        θₜ = θₜ₋₁ - η·bₜ - η²·λ·θₜ₋₁/ηₘₐₓ
 
     Reference: timm 1.0.31 ``timm.optim.sgdw.SGDW``; Loshchilov & Hutter (2019), Algorithm 1 (SGDW, with
     the learning rate inside the buffer and the decay scaled by the schedule multiplier alone).
