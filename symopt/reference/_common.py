@@ -121,13 +121,9 @@ def _cautious_mask(update: np.ndarray, grads: np.ndarray) -> np.ndarray:
     return mask / np.maximum(mean, grads.dtype.type(1e-3))
 
 
-def _decay_scale(lr: float, max_lr: float | None, corrected: bool) -> float:
+def _decay_scale(lr: float, max_lr: float, corrected: bool) -> float:
     """timm 1.0.31's scale of the decoupled weight decay, its ``wd_scale``: ``lr``, or with
     ``corrected_weight_decay=True`` (arXiv 2506.02285, "Why Gradients Rapidly Increase Near the End of
     Training") ``lr ** 2 / max_lr``, ``max_lr`` the learning rate the optimizer was built with (its
     group's ``max_lr_snapshot``), formed in Python double as timm forms it."""
-    if not corrected:
-        return lr
-    if max_lr is None:
-        raise TypeError("corrected_weight_decay=True needs max_lr, the learning rate the optimizer was built with")
-    return lr ** 2 / float(max_lr)
+    return lr ** 2 / float(max_lr) if corrected else lr

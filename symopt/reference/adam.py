@@ -208,7 +208,7 @@ def adamw(
     eps_root: float = 0.0,
     decay: str = "lr",
     schedule_multiplier: float = 1.0,
-    max_lr: float | None = None,
+    max_lr: float = 1e-3,
     cautious: bool = False,
     corrected_weight_decay: bool = False,
     inplace: bool = False,
@@ -306,7 +306,7 @@ def adam_convention(
     schedule_multiplier: float = 1.0,
     cautious: bool = False,
     inplace: bool = False,
-    max_lr: float | None = None,
+    max_lr: float = 1e-3,
     corrected_weight_decay: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of Adam in any of the conventions libraries write it in, plainly.

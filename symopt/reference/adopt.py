@@ -24,7 +24,7 @@ def adopt(
     eps: float = 1e-6,
     weight_decay: float = 0.0,
     clip_exp: float = 0.333,
-    max_lr: float | None = None,
+    max_lr: float = 1e-3,
     decoupled: bool = False,
     clip: bool = True,
     cautious: bool = False,

@@ -134,7 +134,7 @@ def _timm_lamb(
     beta2: float = 0.999,
     eps: float = 1e-6,
     weight_decay: float = 0.01,
-    max_lr: float | None = None,
+    max_lr: float = 1e-3,
     decoupled_decay: bool = False,
     cautious: bool = False,
     corrected_weight_decay: bool = False,

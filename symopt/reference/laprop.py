@@ -33,7 +33,7 @@ def laprop(
     beta2: float = 0.999,
     eps: float = 1e-15,
     weight_decay: float = 0.0,
-    max_lr: float | None = None,
+    max_lr: float = 4e-4,
     cautious: bool = False,
     corrected_weight_decay: bool = False,
     inplace: bool = False,

@@ -21,7 +21,7 @@ def lion(
     beta1: float = 0.9,
     beta2: float = 0.99,
     weight_decay: float = 1e-3,
-    max_lr: float | None = None,
+    max_lr: float = 1e-4,
     cautious: bool = False,
     corrected_weight_decay: bool = False,
     inplace: bool = False,

@@ -41,7 +41,7 @@ def nadam(
     weight_decay: float = 0.0,
     momentum_decay: float = 4e-3,
     eps_root: float = 0.0,
-    max_lr: float | None = None,
+    max_lr: float = 2e-3,
     convention: str = "torch",
     decoupled_weight_decay: bool = False,
     cautious: bool = False,
@@ -198,7 +198,7 @@ def _optax_nadam(params, grads, state, t, *, lr, beta1, beta2, eps, eps_root, we
 
 
 def _timm_nadamw(params, grads, state, t, *, lr, beta1, beta2, eps, weight_decay, decoupled, cautious, inplace,
-                 max_lr=None, corrected=False):
+                 max_lr=2e-3, corrected=False):
     """timm 1.0.31's ``NAdamW`` (``_single_tensor_nadamw``, its path on CPU tensors without
     ``capturable``; ``clipping_threshold`` and ``maximize`` left at their defaults), in timm's order::
 

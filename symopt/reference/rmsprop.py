@@ -187,7 +187,7 @@ def rmsproptf(
     alpha: float = 0.9,
     eps: float = 1e-10,
     weight_decay: float = 0.0,
-    max_lr: float | None = None,
+    max_lr: float = 1e-2,
     centered: bool = False,
     lr_in_momentum: bool = True,
     decoupled_decay: bool = False,

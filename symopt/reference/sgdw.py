@@ -23,7 +23,7 @@ def sgdw(
     momentum: float = 0.9,
     dampening: float = 0.0,
     weight_decay: float = 0.0,
-    max_lr: float | None = None,
+    max_lr: float = 1e-3,
     nesterov: bool = False,
     cautious: bool = False,
     corrected_weight_decay: bool = False,
