@@ -49,6 +49,10 @@ FAMILIES = (
         ("torch.optim.AdamW, optax.adamw, Keras AdamW: θ(1 − ηλ)", "adamw"),
         ("Loshchilov & Hutter (2019), Algorithm 2: a schedule multiplier η_t", "adamw(decay='paper')"),
         ("TF-Addons AdamW: nothing", "adamw(decay='independent')"),
+        # equiv compares under every learning-rate schedule: λ' = λη/η_max maps the two only while η is constant
+        (("timm AdamWLegacy(corrected_weight_decay=True), after arXiv 2506.02285: η²/η_max, η_max the peak "
+          "learning rate (θ(1 − η²λ/η_max); AdamW's with λ' = λη/η_max while η is constant)"),
+         "adamw(corrected_weight_decay=True)"),
     )),
     Family("Adam's ε", "Where does ε go?", (
         ("torch.optim.Adam: outside the root", "adam"),

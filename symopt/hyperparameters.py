@@ -152,3 +152,12 @@ BETA2_1D = BETA2.restricted(symbol=S.beta2_1d, name="beta2_1d", library=("betas_
 LR_1D_FACTOR = Hyper(S.lr_1d_factor, "lr_1d_factor", 1.0, 0.0, inf,
                      doc="multiplies the learning rate of 1-D parameters (MARS's AdamW step)", special=(1.0, 0.5),
                      sample=(0.01, 2.0))
+
+# timm 1.0.31's corrected weight decay (``corrected_weight_decay=True``; arXiv 2506.02285): the decoupled
+# decay scaled by η²/η_max instead of η, η_max the learning rate the class was built with, which timm keeps
+# in each parameter group as ``max_lr_snapshot`` and reads there at every step. A rule with the option
+# takes it with the default of its learning rate (:func:`symopt.transforms.corrected_decay`): at η = η_max
+# the decay is the uncorrected one.
+MAX_LR = Hyper(S.eta_max, "max_lr", 1e-3, 0.0, inf, low_open=True,
+               doc="the peak learning rate the corrected decay divides by (timm's max_lr_snapshot)",
+               special=(1e-3,), sample=(1e-6, 1.0), log=True, library="max_lr_snapshot")

@@ -69,6 +69,8 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     # Prodigy
     S.dmax: (r"d^{\max}_{t}", "dᵐᵃˣₜ"),
     S.dmax_prev: (r"d^{\max}_{t-1}", "dᵐᵃˣₜ₋₁"),
+    # timm's corrected weight decay: the learning rate the optimizer was built with (its max_lr_snapshot)
+    S.eta_max: (r"\eta_{\max}", "ηₘₐₓ"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m

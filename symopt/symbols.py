@@ -290,3 +290,8 @@ d_coef = Symbol("c_d", positive=True)  # its d_coef, multiplying the estimate
 # timm 1.0.31's Lamb with decoupled_decay: the norm of the parameters already decayed, ‖θ_{t-1} - ηλθ_{t-1}‖
 # (timm decays p in place before its trust ratio reads p.norm(); one number per tensor).
 decayed_param_norm = array("Theta_t", nonnegative=True)
+
+# timm 1.0.31's corrected weight decay ("Why Gradients Rapidly Increase Near the End of Training", arXiv
+# 2506.02285): η_max, the learning rate the optimizer was built with (timm's max_lr_snapshot), the peak of
+# its schedule; the decoupled decay is scaled by η²/η_max instead of η.
+eta_max = Symbol("eta_max", positive=True)

@@ -7,7 +7,7 @@ and state it needs (optax's ``scale_by_adam`` keeps ``ScaleByAdamState`` beside 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Annotated, Literal
 
 import sympy as sp
@@ -39,23 +39,27 @@ EpsilonPlacement = Literal["outside", "inside", "hat", "both"]
 EPSILON_PLACEMENTS: tuple[str, ...] = ("outside", "inside", "hat", "both")
 
 
-def add_decayed_weights(weight_decay: Hyper, factor: sp.Expr = sp.S.One) -> Transform:
+def add_decayed_weights(weight_decay: Hyper, factor: sp.Expr = sp.S.One,
+                        corrected: DecayCorrection | None = None) -> Transform:
     """Add ``λ θ_{t-1}`` to the direction (``factor·λ θ_{t-1}`` with a ``factor``: AdamP's ratio where
-    it projects, :func:`project_radial`).
+    it projects, :func:`project_radial`; ``(η/η_max)·λ θ_{t-1}`` with ``corrected``, timm's corrected
+    weight decay before the learning rate scales it, :func:`corrected_decay`).
 
     At the head of a chain the direction is still the gradient, so this is L2 regularisation, and
     it is written as the note writes it, ``g_t = g_t + λ θ_{t-1}``: every later use of g_t sees the
     decay. Later in a chain it is decoupled weight decay (Loshchilov & Hutter), added to the
     direction after it was preconditioned.
     """
-    lam = weight_decay.symbol * factor
+    lam = weight_decay.symbol * factor * _correction(corrected)
 
     def apply(u):
         if u == S.g:
+            if corrected is not None:
+                raise ValueError("the corrected weight decay is decoupled: it cannot be added to the gradient")
             return (Assign(S.g, S.g + lam * S.theta_prev),), S.g
         return (), u + lam * S.theta_prev
 
-    return Transform("add_decayed_weights", apply, hypers=(weight_decay,))
+    return Transform("add_decayed_weights", apply, hypers=(weight_decay, *_corrected_hypers(corrected)))
 
 
 def scale_by_learning_rate(lr: Hyper) -> Transform:
@@ -616,11 +620,13 @@ def scale_by_relative_step(lr: Hyper, eps2: Hyper) -> Transform:
     return Transform("scale_by_relative_step", apply, hypers=(lr, eps2))
 
 
-def add_decayed_weights_by_lr(weight_decay: Hyper, lr: Hyper) -> Transform:
+def add_decayed_weights_by_lr(weight_decay: Hyper, lr: Hyper, corrected: DecayCorrection | None = None) -> Transform:
     """Add ``η λ θ_{t-1}``: decoupled weight decay scaled by the learning rate, where the update
-    itself is not (Adafactor's θ(1 - ηλ) beside its relative step)."""
-    return Transform("add_decayed_weights_by_lr",
-                     lambda u: ((), u + lr.symbol * weight_decay.symbol * S.theta_prev), hypers=(weight_decay, lr))
+    itself is not (Adafactor's θ(1 - ηλ) beside its relative step); with ``corrected``, by ``η²/η_max``
+    (timm's corrected weight decay, :func:`corrected_decay`)."""
+    lam = lr.symbol * weight_decay.symbol * _correction(corrected)
+    return Transform("add_decayed_weights_by_lr", lambda u: ((), u + lam * S.theta_prev),
+                     hypers=(weight_decay, lr, *_corrected_hypers(corrected)))
 
 
 # --- the rest of torch.optim (Adadelta, Rprop, ASGD) -----------------------------------------------
@@ -837,14 +843,16 @@ def scale_by_laprop(lr: Hyper, beta1: Hyper, beta2: Hyper, eps: Hyper) -> Transf
                      states=(FIRST_MOMENT, SECOND_MOMENT, LR_AVERAGE, ONES_AVERAGE))
 
 
-def add_decayed_stepped_weights(weight_decay: Hyper, lr: Hyper) -> Transform:
+def add_decayed_stepped_weights(weight_decay: Hyper, lr: Hyper, corrected: DecayCorrection | None = None) -> Transform:
     """Decay the parameters *after* the step, ``θ_t = θ̃_t(1 - ηλ)`` with ``θ̃_t = θ_{t-1} - u``: the
-    decay of the stepped parameters, scaled by the learning rate (timm's LaProp)."""
+    decay of the stepped parameters, scaled by the learning rate (timm's LaProp); with ``corrected``, by
+    ``η²/η_max`` (timm's corrected weight decay, :func:`corrected_decay`)."""
+    lam = lr.symbol * weight_decay.symbol * _correction(corrected)
 
     def apply(u):
-        return (Assign(S.stepped, S.theta_prev - u),), u + lr.symbol * weight_decay.symbol * S.stepped
+        return (Assign(S.stepped, S.theta_prev - u),), u + lam * S.stepped
 
-    return Transform("add_decayed_stepped_weights", apply, hypers=(weight_decay, lr))
+    return Transform("add_decayed_stepped_weights", apply, hypers=(weight_decay, lr, *_corrected_hypers(corrected)))
 
 
 DUAL_SUM = State("s", S.dual_sum, S.dual_sum_prev, doc="the lambda-weighted sum of the gradients")
@@ -1268,15 +1276,20 @@ def proximal_decay(weight_decay: Hyper, lr: Hyper) -> Transform:
 
 
 # --- timm 1.0.31's LAMB trust ratio (``_lamb_trust_ratio``, applied only where weight_decay != 0) -------
-def scale_by_timm_trust_ratio(weight_decay: Hyper, lr: Hyper | None = None) -> Transform:
+def scale_by_timm_trust_ratio(weight_decay: Hyper, lr: Hyper | None = None,
+                              corrected: DecayCorrection | None = None) -> Transform:
     """``φ_t Δ_t`` with timm's trust ratio ``φ_t = ‖θ'‖/‖Δ_t‖`` (1 where either norm is 0), applied
     only where λ ≠ 0 (timm 1.0.31's ``Lamb`` with ``always_adapt=False``: a tensor excluded from
     weight decay is not adapted, ``φ_t = 1``). ``θ'`` is θ_{t-1}, or with ``lr`` the parameter already
-    decayed, ``θ_{t-1} - ηλθ_{t-1}``, whose norm is named Θ_t: timm's ``decoupled_decay`` decays ``p``
-    in place before it takes ``p.norm()``."""
+    decayed, ``θ_{t-1} - ηλθ_{t-1}`` (``θ_{t-1} - (η²/η_max)λθ_{t-1}`` with ``corrected``, timm's
+    corrected weight decay), whose norm is named Θ_t: timm's ``decoupled_decay`` decays ``p`` in place
+    before it takes ``p.norm()``."""
     from symopt.ops import Norm, ZeroGuard
 
+    if corrected is not None and lr is None:
+        raise ValueError("the corrected weight decay decays the parameters the trust ratio reads: give lr")
     lam = weight_decay.symbol
+    decay = lam * _correction(corrected)
 
     def apply(u):
         equations: tuple[Assign, ...] = ()
@@ -1284,9 +1297,64 @@ def scale_by_timm_trust_ratio(weight_decay: Hyper, lr: Hyper | None = None) -> T
             equations, u = (Assign(S.direction, u),), S.direction
         param_norm, update_norm = Norm(S.theta_prev), Norm(u)
         if lr is not None:  # named: the guard and the ratio read the one norm timm takes of the decayed p
-            equations += (Assign(S.decayed_param_norm, Norm(S.theta_prev - lr.symbol * lam * S.theta_prev)),)
+            equations += (Assign(S.decayed_param_norm, Norm(S.theta_prev - lr.symbol * decay * S.theta_prev)),)
             param_norm = S.decayed_param_norm
         ratio = ZeroGuard(sp.Min(param_norm, update_norm), 1, param_norm / update_norm)
         return equations + (Assign(S.trust, ZeroGuard(lam, 1, ratio)),), S.trust * u
 
-    return Transform("scale_by_timm_trust_ratio", apply, hypers=(weight_decay, *((lr,) if lr is not None else ())))
+    return Transform("scale_by_timm_trust_ratio", apply,
+                     hypers=(weight_decay, *((lr,) if lr is not None else ()), *_corrected_hypers(corrected)))
+
+
+# --- timm 1.0.31's corrected weight decay (``corrected_weight_decay=True``; arXiv 2506.02285) -------------
+# A structural option ``corrected_weight_decay: bool = False`` (timm's keyword, so no LibraryKeyword) that
+# a rule passes through :func:`corrected_decay` to the ``corrected`` parameter of its decoupled-decay
+# transform (add_decayed_weights, add_decayed_weights_by_lr, add_decayed_stepped_weights,
+# scale_by_timm_trust_ratio): the decay's scale η becomes η²/η_max, η_max the hyperparameter ``max_lr``
+# (timm's ``max_lr_snapshot``, which it reads from the parameter group at every step).
+CORRECTED_DECAY_REFERENCE = ("; the corrected weight decay of arXiv 2506.02285 (decay scaled by eta^2/eta_max), "
+                             "as timm 1.0.31's corrected_weight_decay=True")
+
+
+@dataclass(frozen=True)
+class DecayCorrection:
+    """The factor ``η/η_max`` timm's corrected weight decay multiplies the decoupled decay's λ by, so that
+    its scale η becomes ``η²/η_max`` (η_max the learning rate the class was built with, the peak of the
+    schedule): the hyperparameters it reads."""
+
+    lr: Hyper
+    max_lr: Hyper
+
+    @property
+    def factor(self) -> sp.Expr:
+        return self.lr.symbol / self.max_lr.symbol
+
+
+def corrected_decay(corrected: bool, lr: Hyper) -> DecayCorrection | None:
+    """The correction of the decoupled decay where ``corrected`` (a rule's ``corrected_weight_decay``) is
+    set, else None: ``add_decayed_weights(λ, corrected=corrected_decay(corrected_weight_decay, lr))``.
+    η_max (:data:`symopt.hyperparameters.MAX_LR`) takes the default of the rule's learning rate ``lr``,
+    so that at the defaults the decay is the uncorrected one.
+
+    Example:
+        >>> from symopt.hyperparameters import LR
+        >>> corrected_decay(True, LR).factor
+        eta/eta_max
+        >>> corrected_decay(False, LR) is None
+        True
+    """
+    from symopt.hyperparameters import MAX_LR
+
+    if not isinstance(corrected, bool):
+        raise ValueError(f"corrected_weight_decay must be True or False, not {corrected!r}")
+    if not corrected:
+        return None
+    return DecayCorrection(lr, MAX_LR.restricted(default=lr.default, special=(lr.default,)))
+
+
+def _correction(corrected: DecayCorrection | None) -> sp.Expr:
+    return sp.S.One if corrected is None else corrected.factor
+
+
+def _corrected_hypers(corrected: DecayCorrection | None) -> tuple[Hyper, ...]:
+    return () if corrected is None else (corrected.lr, corrected.max_lr)

@@ -167,3 +167,75 @@ def test_lambs_trust_ratio_is_one_where_its_update_cancels_exactly(variant):
     hyper = {h.name: h.default for h in rule.hypers} | {"eps": 1.0, "weight_decay": 0.5, "lr": 0.1}
     params = np.array([-1.0, -1.0])
     assert np.array_equal(_step(rule, params, [np.ones(2)], **hyper), params)
+
+
+# --- timm's corrected weight decay (``corrected_weight_decay=True``; arXiv 2506.02285) ---------------------
+CORRECTED = [name for name in rules() if "corrected_weight_decay" in option_values(name)]
+
+
+def _corrected_variants(name):
+    """The rule's variants with the corrected decay (read from the registry: the option may exist only
+    beside others), each with its twin, the same variant without the correction. Outside CI all of them;
+    in CI the first (the option's cost must not grow with the number of variants)."""
+    from conftest import FULL
+
+    chosen = [v for v in variants(name) if v["corrected_weight_decay"]]
+    return [(symopt.get(name, **{**v, "corrected_weight_decay": False}), symopt.get(name, **v))
+            for v in (chosen if FULL else chosen[:1])]
+
+
+@pytest.mark.parametrize("name", CORRECTED)
+def test_a_corrected_variant_declares_a_class_that_takes_its_keyword_and_reads_the_peak_lr_from_its_group(name):
+    # the runner sets each step's hyperparameters in the parameter group by their library keywords: timm
+    # must read the peak learning rate there at every step, under the keyword η_max declares
+    for _, rule in _corrected_variants(name):
+        module, cls = rule.library
+        cls = getattr(import_library(module), cls)
+        assert "corrected_weight_decay" in inspect.signature(cls).parameters
+        assert f"group['{rule.hyper('max_lr').keyword}']" in inspect.getsource(cls.step)
+        assert rule.source.startswith(module.partition(".")[0])
+
+
+@pytest.mark.parametrize("name", CORRECTED)
+def test_the_corrected_decay_is_the_uncorrected_one_with_lambda_times_lr_over_its_peak_at_every_step(name):
+    # the decay per step is λη_t²/η_max: the twin without the correction, given λ_t = λη_t/η_max at each
+    # step of a decaying schedule η_t ≤ η_max, takes the same steps (an equivalence of two chains, on the
+    # kernels); with the twin's λ unmapped they differ once η_t < η_max
+    rng = np.random.default_rng(3)
+    params = rng.standard_normal((3, 4))
+    grads = [rng.standard_normal((3, 4)) for _ in range(6)]
+    schedule = [2e-2, 2e-2, 1e-2, 5e-3, 2e-3, 1e-3]
+    for plain, corrected in _corrected_variants(name):
+        hyper = {h.name: h.default for h in corrected.hypers} | {"weight_decay": 0.5, "max_lr": schedule[0]}
+        twin_hyper = {k: v for k, v in hyper.items() if k != "max_lr"}
+        ours, twin, unmapped = params, params, params
+        k_ours, k_twin = corrected.kernel(), plain.kernel()
+        s_ours, s_twin, s_unmapped = k_ours.init(params, **hyper), k_twin.init(params, **twin_hyper), \
+            k_twin.init(params, **twin_hyper)
+        for t, (g, lr) in enumerate(zip(grads, schedule), start=1):
+            ours, s_ours = k_ours.step(ours, g, s_ours, t, **(hyper | {"lr": lr}))
+            mapped = twin_hyper | {"lr": lr, "weight_decay": hyper["weight_decay"] * lr / hyper["max_lr"]}
+            twin, s_twin = k_twin.step(twin, g, s_twin, t, **mapped)
+            unmapped, s_unmapped = k_twin.step(unmapped, g, s_unmapped, t, **(twin_hyper | {"lr": lr}))
+        np.testing.assert_allclose(ours, twin, rtol=1e-12, atol=1e-15)
+        assert np.max(np.abs(ours - unmapped)) > 1e-6  # the correction changed the steps
+
+
+@pytest.mark.parametrize("name", CORRECTED)
+def test_the_derived_decay_is_lr_over_its_peak_times_the_uncorrected_rules_and_the_same_at_the_peak(name):
+    # effective-weight-decay's one-step λ_eff (in units of η) of a corrected variant is η/η_max times its
+    # twin's; the derivation states that at η = η_max it is the twin's, which this reads from its step
+    import sympy as sp
+
+    from symopt.derive.weight_decay import applies, derivation, effective_weight_decay
+
+    pairs = [(plain, rule) for plain, rule in _corrected_variants(name) if applies(rule)]
+    if not pairs:  # a rule on whole tensors (timm's LAMB): the elementwise derivation does not apply
+        assert not any(applies(rule) for _, rule in _corrected_variants(name))
+        return
+    for plain, rule in pairs:
+        eta, eta_max = rule.hyper("lr").symbol, rule.hyper("max_lr").symbol
+        ours, theirs = (effective_weight_decay(r, "one-step") for r in (rule, plain))
+        assert sp.simplify(ours - eta / eta_max * theirs) == 0
+        stated = derivation(rule).steps[-1].equations[0].rhs  # "at the peak, η = η_max: λ_eff = ..."
+        assert sp.simplify(stated - derivation(plain).results[0].rhs) == 0

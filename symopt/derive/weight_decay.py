@@ -332,6 +332,19 @@ def derivation(rule: Rule) -> Derivation:
     else:  # the one-step form: the exact derivative at λ = 0, from any state, at any t
         when = (FIRST_ORDER(lam), positive_lr)
     result = headline if headline is not None else _sum(one_paths)
+    peak = rule.hyper("max_lr")
+    if peak is not None:  # timm's corrected weight decay: what dividing by the peak learning rate changes
+        eta_max = peak.symbol
+        steps.append(Step(
+            prose("timm's corrected weight decay scales the decay by ", eta**2 / eta_max, " where the uncorrected rule "
+                  "scales it by ", eta, ": the decay per step, ", eta * S.lam_eff, ", is ", factor(eta * result), "; under a "
+                  "schedule ", sp.Le(eta, eta_max, evaluate=False), " it is ", eta / eta_max, " of the uncorrected "
+                  "rule's, and at the peak, ", sp.Eq(eta, eta_max, evaluate=False), ", it is the uncorrected rule's:"),
+            (Equation(S.lam_eff, factor(result.subs(eta_max, eta))),),
+        ))
+        assumptions.append(prose(
+            eta_max, " > 0: the peak of the learning-rate schedule, the learning rate timm's class was built with "
+            "(its max_lr_snapshot), read at every step; ", eta, " is this step's"))
     return Derivation(
         key="effective-weight-decay",
         title=TITLE,

@@ -4,12 +4,13 @@ The conventions libraries differ by are options of the two rules: where ε goes 
 which v AMSGrad takes the maximum of (``amsgrad``), and how AdamW scales its decay (``decay``).
 """
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from symopt.core import TIMM_SOURCE, Rule, chain, rule
+from symopt.core import TIMM_SOURCE, OnlyWith, Rule, chain, rule
 from symopt.hyperparameters import BETA1, BETA2, EPS, EPS_ROOT, LR, SCHEDULE_MULTIPLIER, WEIGHT_DECAY
-from symopt.transforms import (CAUTION_REFERENCE, EPSILON_PLACEMENTS, Cautious, add_decayed_weights, caution,
-                               scale_by_adam, scale_by_learning_rate, scale_by_schedule)
+from symopt.transforms import (CAUTION_REFERENCE, CORRECTED_DECAY_REFERENCE, EPSILON_PLACEMENTS, Cautious,
+                               add_decayed_weights, caution, corrected_decay, scale_by_adam, scale_by_learning_rate,
+                               scale_by_schedule)
 
 
 Epsilon = Literal["outside", "inside", "hat", "both"]
@@ -17,6 +18,9 @@ AMSGrad = Literal[False, True, "corrected"]
 Decay = Literal["lr", "paper", "independent"]
 DECAYS: tuple[str, ...] = ("lr", "paper", "independent")
 TIMM_ADAMW = ("timm.optim.adamw", "AdamWLegacy")  # torch's AdamW, with timm's caution option
+# timm's corrected weight decay exists in AdamWLegacy's form only: the decay scaled by the learning rate,
+# bias-corrected moments, ε outside the root (timm has no other decay, correction or ε)
+TimmCorrected = Annotated[bool, OnlyWith(decay="lr", bias_correction=True, epsilon="outside")]
 
 
 def _check(bias_correction: object, epsilon: object, amsgrad: object) -> None:
@@ -91,7 +95,7 @@ def adam(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: AM
 
 
 def adamw(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: bool = False,
-          decay: Decay = "lr", cautious: Cautious = False) -> Rule:
+          decay: Decay = "lr", cautious: Cautious = False, corrected_weight_decay: TimmCorrected = False) -> Rule:
     """AdamW: Adam with the weight decay decoupled from the gradient.
 
     ``θ_t = θ_{t-1} - η m̂_t/(√v̂_t + ε) - η λ θ_{t-1}``: the same chain as :func:`adam` with the
@@ -112,6 +116,12 @@ def adamw(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: b
             fraction that agrees (:func:`symopt.transforms.cautious_mask`; Liang et al. 2024), as timm's
             ``AdamWLegacy(caution=True)``, whose form without it is torch's AdamW: the variant follows
             timm 1.0.31 and is verified against it (``--against timm``).
+        corrected_weight_decay: timm's corrected weight decay (arXiv 2506.02285; its ``adamc``, ``cadamc``
+            with ``cautious``): ``θ_t = θ_{t-1} - η m̂_t/(√v̂_t + ε) - (η²/η_max) λ θ_{t-1}``, η_max the
+            learning rate ``AdamWLegacy`` was built with (``max_lr``, timm's ``max_lr_snapshot``;
+            :func:`symopt.transforms.corrected_decay`): under a schedule η_t ≤ η_max the decay follows
+            η_t², and at η_t = η_max it is AdamW's. Only with ``decay="lr"``, ``bias_correction`` and ε
+            outside the root, timm's form; verified against timm.
 
     Returns:
         The rule.
@@ -129,7 +139,11 @@ def adamw(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: b
     _check(bias_correction, epsilon, amsgrad)
     if decay not in DECAYS:
         raise ValueError(f"decay must be one of {', '.join(DECAYS)}, not {decay!r}")
-    weight_decay = add_decayed_weights(WEIGHT_DECAY.with_default(1e-2))
+    if corrected_weight_decay and (decay != "lr" or not bias_correction or epsilon != "outside"):
+        raise ValueError("corrected_weight_decay=True exists only with decay='lr', bias_correction=True and "
+                         "epsilon='outside' (timm's AdamWLegacy)")
+    weight_decay = add_decayed_weights(WEIGHT_DECAY.with_default(1e-2),
+                                       corrected=corrected_decay(corrected_weight_decay, LR))
     lr = scale_by_learning_rate(LR)
     placed = {  # where the decay sits against the learning rate is the whole difference
         "lr": (weight_decay, lr),
@@ -137,17 +151,20 @@ def adamw(bias_correction: bool = True, epsilon: Epsilon = "outside", amsgrad: b
         "independent": (lr, weight_decay),
     }[decay]
     summary, reference = ADAMW_SOURCES[decay]
+    timm = cautious or corrected_weight_decay  # timm's AdamWLegacy has the mask and the corrected decay
     return rule(
         "adamw",
-        summary + (", cautious" if cautious else ""),
-        reference + (CAUTION_REFERENCE if cautious else ""),
+        summary + (", cautious" if cautious else "") + (", corrected weight decay" if corrected_weight_decay else ""),
+        reference + (CAUTION_REFERENCE if cautious else "")
+        + (CORRECTED_DECAY_REFERENCE if corrected_weight_decay else ""),
         chain("adamw", _scale_by_adam(bias_correction, epsilon, amsgrad), *caution(cautious), *placed),
         torch="AdamW",
-        library=TIMM_ADAMW if cautious else ("", ""),
-        source=TIMM_SOURCE if cautious else "",
+        library=TIMM_ADAMW if timm else ("", ""),
+        source=TIMM_SOURCE if timm else "",
         bias_correction=bias_correction,
         epsilon=epsilon,
         amsgrad=amsgrad,
         decay=decay,
         cautious=cautious,
+        corrected_weight_decay=corrected_weight_decay,
     )

@@ -3,10 +3,11 @@ moment before it enters the momentum, which Adam does after."""
 
 from symopt.core import TIMM_SOURCE, Rule, chain, rule
 from symopt.hyperparameters import BETA1, BETA2, EPS, LR, WEIGHT_DECAY
-from symopt.transforms import CAUTION_REFERENCE, Cautious, add_decayed_stepped_weights, caution, scale_by_laprop
+from symopt.transforms import (CAUTION_REFERENCE, CORRECTED_DECAY_REFERENCE, Cautious, add_decayed_stepped_weights,
+                               caution, corrected_decay, scale_by_laprop)
 
 
-def laprop(cautious: Cautious = False) -> Rule:
+def laprop(cautious: Cautious = False, corrected_weight_decay: bool = False) -> Rule:
     """LaProp: ``v_t = β₂ v_{t-1} + (1 - β₂) g_t²``,
     ``m_t = β₁ m_{t-1} + η(1 - β₁) g_t/(√(v_t/ζ_t) + ε)``, ``θ̃_t = θ_{t-1} - α_t m_t`` and
     ``θ_t = θ̃_t(1 - ηλ)``.
@@ -23,6 +24,9 @@ def laprop(cautious: Cautious = False) -> Rule:
             the fraction that agrees (:func:`symopt.transforms.cautious_mask`), before the decay of the
             stepped parameters, as timm's ``LaProp(caution=True)`` masks ``exp_avg`` (α_t ≥ 0 does not
             change the sign); the state keeps the unmasked m_t.
+        corrected_weight_decay: timm's corrected weight decay (arXiv 2506.02285; its ``lapropc``):
+            ``θ_t = θ̃_t(1 - (η²/η_max)λ)``, η_max the learning rate timm's class was built with
+            (``max_lr``, timm's ``max_lr_snapshot``; :func:`symopt.transforms.corrected_decay`).
 
     Returns:
         The rule.
@@ -39,16 +43,17 @@ def laprop(cautious: Cautious = False) -> Rule:
     return rule(
         "laprop",
         "LaProp, momentum of the gradient normalised by the bias-corrected second moment"
-        + (", cautious" if cautious else ""),
+        + (", cautious" if cautious else "") + (", corrected weight decay" if corrected_weight_decay else ""),
         "Ziyin et al. (2020), Algorithm 1; timm LaProp (learning rate inside the momentum, decay after the step)"
-        + (CAUTION_REFERENCE if cautious else ""),
+        + (CAUTION_REFERENCE if cautious else "") + (CORRECTED_DECAY_REFERENCE if corrected_weight_decay else ""),
         chain(
             "laprop",
             scale_by_laprop(lr, BETA1, BETA2, EPS.restricted(default=1e-15, special=(1e-15, 1e-8))),
             *caution(cautious),
-            add_decayed_stepped_weights(WEIGHT_DECAY, lr),
+            add_decayed_stepped_weights(WEIGHT_DECAY, lr, corrected=corrected_decay(corrected_weight_decay, lr)),
         ),
         source=TIMM_SOURCE,
         library=("timm.optim.laprop", "LaProp"),
         cautious=cautious,
+        corrected_weight_decay=corrected_weight_decay,
     )

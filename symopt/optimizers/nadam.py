@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from symopt.core import OPTAX_SOURCE, TIMM_SOURCE, LibraryKeyword, OnlyWith, Rule, chain, rule
 from symopt.hyperparameters import (BETA1, BETA2, EPS, EPS_ROOT, LR, MOMENTUM_DECAY, OPTAX_BETA1, OPTAX_BETA2,
                                     OPTAX_LR, WEIGHT_DECAY)
-from symopt.transforms import (CAUTION_REFERENCE, Cautious, add_decayed_weights, caution, scale_by_adam,
-                               scale_by_learning_rate, scale_by_nadam)
+from symopt.transforms import (CAUTION_REFERENCE, CORRECTED_DECAY_REFERENCE, Cautious, add_decayed_weights, caution,
+                               corrected_decay, scale_by_adam, scale_by_learning_rate, scale_by_nadam)
 
 CONVENTIONS: tuple[str, ...] = ("torch", "optax", "timm")
 # How timm's NAdamW, the library of convention='timm', takes the two options it has no keyword for: a
@@ -22,12 +22,14 @@ TIMM_NADAMW = ("timm.optim.nadamw", "NAdamW")
 # momentum(nesterov=True) takes no dampening (torch refuses it): a λ other than 0 is out of range.
 # the mask is timm's NAdamW's (cnadamw): torch's and optax's NAdam have none, so no variant masks their forms
 TimmCautious = Annotated[Cautious, OnlyWith(convention="timm")]
+# timm's corrected weight decay (NAdamW's corrected_weight_decay, timm's nadamc): of timm's decoupled decay only
+TimmCorrected = Annotated[bool, OnlyWith(convention="timm", decoupled_weight_decay=True)]
 NO_L2_DECAY = WEIGHT_DECAY.restricted(high=0.0, high_open=False, special=(0.0,),
                                       doc="weight decay (timm's NAdamW has no L2 decay: decoupled_weight_decay=True)")
 
 
 def nadam(decoupled_weight_decay: Decoupled = False, convention: Convention = "torch",
-          cautious: TimmCautious = False) -> Rule:
+          cautious: TimmCautious = False, corrected_weight_decay: TimmCorrected = False) -> Rule:
     """NAdam: Adam whose step looks ahead along the momentum, with ``μ_t = β₁(1 - ½·0.96^(tψ))``.
 
     The product ``Π_t = μ₁ ··· μ_t`` of the momentum factors is a scalar state, as in torch.
@@ -52,6 +54,11 @@ def nadam(decoupled_weight_decay: Decoupled = False, convention: Convention = "t
             ``NAdamW(caution=True)`` (its ``cnadamw``) masks its look-ahead ``exp_avg`` by the sign of
             ``exp_avg * grad``, the update's sign. Only with ``convention="timm"``: torch's and
             optax's NAdam have no mask, and a masked form no library has is not a variant.
+        corrected_weight_decay: timm's corrected weight decay (arXiv 2506.02285; its ``nadamc``,
+            ``cnadamc`` with ``cautious``): the decoupled decay scaled by ``η²/η_max`` instead of η, η_max
+            the learning rate timm's NAdamW was built with (``max_lr``, timm's ``max_lr_snapshot``;
+            :func:`symopt.transforms.corrected_decay`). Only with ``convention="timm"`` and
+            ``decoupled_weight_decay=True``: torch's and optax's NAdam have none.
 
     Returns:
         The rule.
@@ -75,13 +82,17 @@ def nadam(decoupled_weight_decay: Decoupled = False, convention: Convention = "t
         raise ValueError(f"convention must be one of {', '.join(CONVENTIONS)}, not {convention!r}")
     if cautious and convention != "timm":
         raise ValueError(f"cautious=True exists only with convention='timm', not {convention!r}")
+    if corrected_weight_decay and (convention != "timm" or not decoupled_weight_decay):
+        raise ValueError("corrected_weight_decay=True exists only with convention='timm' and decoupled_weight_decay=True")
     mask = caution(cautious)
     decay = " with " + ("decoupled weight decay" if decoupled_weight_decay else "L2 weight decay")
     if convention == "timm":
         direction = scale_by_adam(BETA1, BETA2, EPS, look_ahead=True)
-        lr = scale_by_learning_rate(LR.restricted(default=2e-3))  # nadam's defaults, not timm's (see above)
+        rate = LR.restricted(default=2e-3)  # nadam's defaults, not timm's (see above)
+        lr = scale_by_learning_rate(rate)
         if decoupled_weight_decay:
-            transforms = (direction, *mask, add_decayed_weights(WEIGHT_DECAY), lr)
+            transforms = (direction, *mask,
+                          add_decayed_weights(WEIGHT_DECAY, corrected=corrected_decay(corrected_weight_decay, rate)), lr)
             decay = " with decoupled weight decay"
         else:
             transforms = (add_decayed_weights(NO_L2_DECAY), direction, *mask, lr)
@@ -89,15 +100,17 @@ def nadam(decoupled_weight_decay: Decoupled = False, convention: Convention = "t
         return rule(
             "nadam",
             "NAdamW as timm writes it (the moment looked ahead before its bias correction)" + decay
-            + (", cautious" if cautious else ""),
+            + (", cautious" if cautious else "") + (", corrected weight decay" if corrected_weight_decay else ""),
             "Dozat (2016) without the momentum schedule, as timm NAdamW (after MLCommons' algorithmic-efficiency "
-            "baseline)" + (CAUTION_REFERENCE if cautious else ""),
+            "baseline)" + (CAUTION_REFERENCE if cautious else "")
+            + (CORRECTED_DECAY_REFERENCE if corrected_weight_decay else ""),
             chain("nadam", *transforms),
             source=TIMM_SOURCE,
             library=TIMM_NADAMW,
             decoupled_weight_decay=decoupled_weight_decay,
             convention=convention,
             cautious=cautious,
+            corrected_weight_decay=corrected_weight_decay,
         )
     weight_decay = add_decayed_weights(WEIGHT_DECAY)
     if convention == "optax":
@@ -113,6 +126,7 @@ def nadam(decoupled_weight_decay: Decoupled = False, convention: Convention = "t
             decoupled_weight_decay=decoupled_weight_decay,
             convention=convention,
             cautious=cautious,
+            corrected_weight_decay=corrected_weight_decay,
         )
     direction = scale_by_nadam(BETA1, BETA2, EPS, MOMENTUM_DECAY)
     return rule(
@@ -125,4 +139,5 @@ def nadam(decoupled_weight_decay: Decoupled = False, convention: Convention = "t
         decoupled_weight_decay=decoupled_weight_decay,
         convention=convention,
         cautious=cautious,
+        corrected_weight_decay=corrected_weight_decay,
     )

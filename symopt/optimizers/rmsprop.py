@@ -1,12 +1,13 @@
 """RMSprop, as torch.optim.RMSprop: plain or centred, with or without a momentum buffer; and as TensorFlow
 and timm 1.0.31's ``RMSpropTF`` write it (``rmsproptf``)."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from symopt.core import TIMM_SOURCE, Rule, chain, rule
+from symopt.core import TIMM_SOURCE, OnlyWith, Rule, chain, rule
 from symopt.hyperparameters import ALPHA, EPS, LR, MOMENTUM, WEIGHT_DECAY
-from symopt.transforms import (BUFFER, CAUTION_REFERENCE, Cautious, accumulate, add_decayed_weights,
-                               add_decayed_weights_by_lr, caution, scale_by_learning_rate, scale_by_rms)
+from symopt.transforms import (BUFFER, CAUTION_REFERENCE, CORRECTED_DECAY_REFERENCE, Cautious, accumulate,
+                               add_decayed_weights, add_decayed_weights_by_lr, caution, corrected_decay,
+                               scale_by_learning_rate, scale_by_rms)
 
 # torch's momentum defaults to 0 here, and 0 leaves the buffer out (kernels drop it, as torch does).
 RMSPROP_MOMENTUM = MOMENTUM.restricted(default=0.0, low_open=False, skip_when_zero=True,
@@ -70,10 +71,12 @@ TF_ALPHA = ALPHA.restricted(default=0.9, low_open=True)
 TF_EPS = EPS.restricted(default=1e-10)
 TF_MOMENTUM = RMSPROP_MOMENTUM.restricted(default=0.9)
 CAUTIOUS_MOMENTUM = TF_MOMENTUM.restricted(low_open=True, doc="momentum factor of the buffer the cautious mask acts on")
+# timm corrects only the decoupled decay (corrected_weight_decay, its rmsproptfc): its L2 decay enters the gradient
+Corrected = Annotated[bool, OnlyWith(decoupled_decay=True)]
 
 
 def rmsproptf(centered: bool = False, lr_in_momentum: bool = True, decoupled_decay: bool = False,
-              cautious: Cautious = False) -> Rule:
+              cautious: Cautious = False, corrected_weight_decay: Corrected = False) -> Rule:
     """RMSprop as TensorFlow writes it, and timm 1.0.31's ``RMSpropTF``: ε under the root, the square
     average started at 1, and the learning rate inside the momentum buffer.
 
@@ -94,6 +97,10 @@ def rmsproptf(centered: bool = False, lr_in_momentum: bool = True, decoupled_dec
             the fraction that agrees (:func:`symopt.transforms.cautious_mask`; Liang et al. 2024), as
             timm's ``caution=True`` masks the buffer (its ``crmsproptf``); the state keeps the unmasked
             buffer. timm masks only with a buffer, so the variant's momentum lies in (0, 1).
+        corrected_weight_decay: timm's corrected weight decay (arXiv 2506.02285; its ``rmsproptfc``):
+            the decoupled decay ``θ(1 - (η²/η_max)λ)``, η_max the learning rate timm's class was built
+            with (``max_lr``, timm's ``max_lr_snapshot``; :func:`symopt.transforms.corrected_decay`).
+            Only with ``decoupled_decay``: timm corrects no L2 decay.
 
     Returns:
         The rule.
@@ -112,22 +119,28 @@ def rmsproptf(centered: bool = False, lr_in_momentum: bool = True, decoupled_dec
                         ("decoupled_decay", decoupled_decay)):
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be True or False, not {value!r}")
+    if corrected_weight_decay and not decoupled_decay:
+        raise ValueError("corrected_weight_decay=True exists only with decoupled_decay=True")
     lr = LR.restricted(default=1e-2)
+    corrected = corrected_decay(corrected_weight_decay, lr)
     direction = scale_by_rms(TF_ALPHA, TF_EPS, centered=centered, eps_inside=True, initial=1, increment=True)
     buffer = accumulate(BUFFER, CAUTIOUS_MOMENTUM if cautious else TF_MOMENTUM)
     if lr_in_momentum:  # b = ρb + η d; θ(1 - ηλ) - b
         steps = (direction, scale_by_learning_rate(lr), buffer, *caution(cautious),
-                 *((add_decayed_weights_by_lr(WEIGHT_DECAY, lr),) if decoupled_decay else ()))
+                 *((add_decayed_weights_by_lr(WEIGHT_DECAY, lr, corrected),) if decoupled_decay else ()))
     else:  # b = ρb + d; θ(1 - ηλ) - ηb
         steps = (direction, buffer, *caution(cautious),
-                 *((add_decayed_weights(WEIGHT_DECAY),) if decoupled_decay else ()), scale_by_learning_rate(lr))
+                 *((add_decayed_weights(WEIGHT_DECAY, corrected=corrected),) if decoupled_decay else ()),
+                 scale_by_learning_rate(lr))
     return rule(
         "rmsproptf",
         "RMSprop as TensorFlow writes it: eps under the root, v from 1"
         + (", centred" if centered else "") + (", the learning rate inside the buffer" if lr_in_momentum else "")
-        + (", decoupled weight decay" if decoupled_decay else ", L2 weight decay") + (", cautious" if cautious else ""),
+        + (", decoupled weight decay" if decoupled_decay else ", L2 weight decay") + (", cautious" if cautious else "")
+        + (", corrected weight decay" if corrected_weight_decay else ""),
         "Tieleman & Hinton (2012), Lecture 6.5; Graves (2013), eq. 38-45; tf.keras.optimizers.RMSprop; "
-        "timm RMSpropTF" + (CAUTION_REFERENCE if cautious else ""),
+        "timm RMSpropTF" + (CAUTION_REFERENCE if cautious else "")
+        + (CORRECTED_DECAY_REFERENCE if corrected_weight_decay else ""),
         chain("rmsproptf", *(() if decoupled_decay else (add_decayed_weights(WEIGHT_DECAY),)), *steps),
         library=("timm.optim.rmsprop_tf", "RMSpropTF"),
         source=TIMM_SOURCE,
@@ -135,4 +148,5 @@ def rmsproptf(centered: bool = False, lr_in_momentum: bool = True, decoupled_dec
         lr_in_momentum=lr_in_momentum,
         decoupled_decay=decoupled_decay,
         cautious=cautious,
+        corrected_weight_decay=corrected_weight_decay,
     )

@@ -119,3 +119,11 @@ def _cautious_mask(update: np.ndarray, grads: np.ndarray) -> np.ndarray:
     mask = (update * grads > 0).astype(grads.dtype)
     mean = mask.mean(dtype=grads.dtype) if mask.size else grads.dtype.type(np.nan)
     return mask / np.maximum(mean, grads.dtype.type(1e-3))
+
+
+def _decay_scale(lr: float, max_lr: float, corrected: bool) -> float:
+    """timm 1.0.31's scale of the decoupled weight decay, its ``wd_scale``: ``lr``, or with
+    ``corrected_weight_decay=True`` (arXiv 2506.02285, "Why Gradients Rapidly Increase Near the End of
+    Training") ``lr ** 2 / max_lr``, ``max_lr`` the learning rate the optimizer was built with (its
+    group's ``max_lr_snapshot``), formed in Python double as timm forms it."""
+    return lr ** 2 / float(max_lr) if corrected else lr

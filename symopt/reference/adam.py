@@ -10,7 +10,7 @@ import numpy as np
 
 from symopt.reference._common import (
     State, _prepare, _l2_gradient, _decayed_gradient, _state_array, _lerp_, _ema_square_,
-    _addcdiv_, _cautious_mask,
+    _addcdiv_, _cautious_mask, _decay_scale,
 )
 
 __all__ = ["adam", "adamw", "adam_convention", "EPSILON_PLACEMENTS"]
@@ -208,11 +208,14 @@ def adamw(
     eps_root: float = 0.0,
     decay: str = "lr",
     schedule_multiplier: float = 1.0,
+    max_lr: float = 1e-3,
     cautious: bool = False,
+    corrected_weight_decay: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of AdamW (torch.optim.AdamW), optionally AMSGrad, optionally cautious (timm's
-    ``AdamWLegacy(caution=True)``).
+    ``AdamWLegacy(caution=True)``), optionally with timm's corrected weight decay (its
+    ``AdamWLegacy(corrected_weight_decay=True)``: the decay scaled by ``lr ** 2 / max_lr``).
 
     ``decay="paper"`` (Loshchilov & Hutter's Algorithm 2, with
     ``schedule_multiplier`` their η_t) and ``decay="independent"``
@@ -240,13 +243,19 @@ def adamw(
         epsilon: ``"outside"``, ``"inside"`` or ``"hat"``; see :func:`adam`.
         cautious: multiply ``m`` by timm's cautious mask of ``m * grads`` before the step
             (:func:`symopt.reference._common._cautious_mask`), as ``AdamWLegacy(caution=True)`` does.
+        max_lr: the learning rate timm's optimizer was built with (its ``max_lr_snapshot``); read
+            only with ``corrected_weight_decay``.
+        corrected_weight_decay: decay by ``params * (1 - lr ** 2 / max_lr * weight_decay)``, timm's
+            ``wd_scale = lr ** 2 / max_lr`` ("Why Gradients Rapidly Increase Near the End of
+            Training", arXiv 2506.02285); with ``decay="lr"`` only.
         inplace: update ``params`` and the moments in place instead of copies.
 
     Returns:
         ``(params, state)`` after the step.
 
     Raises:
-        ValueError: ``epsilon`` is not one of ``"outside"``, ``"inside"``, ``"hat"``.
+        ValueError: ``epsilon`` is not one of ``"outside"``, ``"inside"``, ``"hat"``; corrected weight
+            decay with another ``decay`` than ``"lr"``.
 
     Example:
         >>> import numpy as np
@@ -259,11 +268,14 @@ def adamw(
         2019; torch.optim.AdamW documentation and ``_single_tensor_adam`` with
         ``decoupled_weight_decay=True``; Reddi, Kale & Kumar, ICLR 2018.
     """
-    if epsilon == "both" or amsgrad == "corrected" or decay != "lr" or cautious:
+    if corrected_weight_decay and decay != "lr":
+        raise ValueError("corrected weight decay scales the decay by lr ** 2 / max_lr: decay='lr' only")
+    if epsilon == "both" or amsgrad == "corrected" or decay != "lr" or cautious or corrected_weight_decay:
         return adam_convention(params, grads, state, t, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                                eps_root=eps_root, weight_decay=weight_decay, amsgrad=amsgrad,
                                bias_correction=bias_correction, epsilon=epsilon, decay=decay,
-                               schedule_multiplier=schedule_multiplier, cautious=cautious, inplace=inplace)
+                               schedule_multiplier=schedule_multiplier, cautious=cautious, inplace=inplace,
+                               max_lr=max_lr, corrected_weight_decay=corrected_weight_decay)
     _check_epsilon(epsilon)
     p, state = _prepare(params, state, inplace)
     with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in torch
@@ -294,6 +306,8 @@ def adam_convention(
     schedule_multiplier: float = 1.0,
     cautious: bool = False,
     inplace: bool = False,
+    max_lr: float = 1e-3,
+    corrected_weight_decay: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of Adam in any of the conventions libraries write it in, plainly.
 
@@ -312,6 +326,7 @@ def adam_convention(
         d = d * mask(m * grads)                            # cautious (timm's caution=True)
         params = params - lr * d                           # decay="l2"
         params = params - lr * d - lr * weight_decay * params        # "lr" (torch, optax)
+        params = params - lr * d - lr**2 / max_lr * weight_decay * params  # "lr", corrected (timm)
         params = params - schedule_multiplier * (lr * d + weight_decay * params)  # "paper"
         params = params - lr * d - weight_decay * params   # "independent" (TF-Addons)
 
@@ -364,8 +379,9 @@ def adam_convention(
             d = d * _cautious_mask(m, g)
         if decay == "l2":
             step = lr * d
-        elif decay == "lr":
-            step = lr * d + (lr * weight_decay) * p if weight_decay != 0.0 else lr * d
+        elif decay == "lr":  # timm's corrected weight decay scales it by lr ** 2 / max_lr
+            scale = _decay_scale(lr, max_lr, corrected_weight_decay)
+            step = lr * d + (scale * weight_decay) * p if weight_decay != 0.0 else lr * d
         elif decay == "paper":
             step = multiplier * (lr * d + weight_decay * p) if weight_decay != 0.0 else multiplier * (lr * d)
         else:

@@ -6,8 +6,8 @@ from typing import Tuple
 
 import numpy as np
 
-from symopt.reference._common import (State, _add_scaled_, _cautious_mask, _ema_square_, _l2_gradient, _lerp_, _prepare,
-                                     _state_array)
+from symopt.reference._common import (State, _add_scaled_, _cautious_mask, _decay_scale, _ema_square_, _l2_gradient,
+                                     _lerp_, _prepare, _state_array)
 
 __all__ = ["adopt"]
 
@@ -24,16 +24,18 @@ def adopt(
     eps: float = 1e-6,
     weight_decay: float = 0.0,
     clip_exp: float = 0.333,
+    max_lr: float = 1e-3,
     decoupled: bool = False,
     clip: bool = True,
     cautious: bool = False,
+    corrected_weight_decay: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of ADOPT, as timm's ``Adopt`` (``foreach=False``)::
 
         g = g + weight_decay * params                  # unless decoupled
         t == 1:  exp_avg_sq += g * g; no step          # only initialises v
-        params *= 1 - lr * weight_decay                # if decoupled
+        params *= 1 - lr * weight_decay                # if decoupled (lr ** 2 / max_lr for lr if corrected)
         n = g / max(sqrt(exp_avg_sq), eps)             # the previous v
         n = clamp(n, -(t - 1)**clip_exp, (t - 1)**clip_exp)   # if clip
         exp_avg = lerp(exp_avg, n, 1 - beta1)
@@ -47,6 +49,9 @@ def adopt(
         t: number of the step being taken, counting from 1.
         lr, beta1, beta2, eps, weight_decay, clip_exp: timm's keywords (``betas`` split).
         decoupled: timm's ``decoupled``; clip: ``False`` is timm's ``clip_exp=None``.
+        max_lr, corrected_weight_decay: timm's corrected weight decay (arXiv 2506.02285): the decoupled
+            decay scaled by ``lr ** 2 / max_lr``, ``max_lr`` the learning rate timm's optimizer was built
+            with (its ``max_lr_snapshot``); timm corrects only the decoupled decay.
         cautious: multiply ``exp_avg`` by timm's cautious mask of ``exp_avg * g`` (g with its L2 decay) for
             the step only (:func:`symopt.reference._common._cautious_mask`), as ``Adopt(caution=True)``.
         inplace: update ``params`` and the state in place instead of copies.
@@ -79,7 +84,8 @@ def adopt(
             np.add(v, work, out=v)
             return p, state
         if weight_decay != 0.0 and decoupled:
-            _add_scaled_(p, -lr * weight_decay, p, work)
+            # timm: wd_scale = lr ** 2 / max_lr if max_lr is not None else lr
+            _add_scaled_(p, -_decay_scale(lr, max_lr, corrected_weight_decay) * weight_decay, p, work)
         denominator = np.maximum(np.sqrt(v), p.dtype.type(eps))
         normalized = np.empty_like(p)
         np.divide(g, denominator, out=normalized)

@@ -8,7 +8,8 @@ from typing import Tuple
 
 import numpy as np
 
-from symopt.reference._common import State, _add_scaled_, _cautious_mask, _ema_square_, _lerp_, _prepare, _state_array
+from symopt.reference._common import (State, _add_scaled_, _cautious_mask, _decay_scale, _ema_square_, _lerp_, _prepare,
+                                     _state_array)
 from symopt.reference._optax import _apply_lr_, _corrected, _moment_
 from symopt.reference.layerwise import _norm, _trust_ratio
 
@@ -24,12 +25,14 @@ def lamb(
     convention: str = "optax",
     decoupled_decay: bool = False,
     cautious: bool = False,
+    corrected_weight_decay: bool = False,
     inplace: bool = False,
     **hyper: float,
 ) -> Tuple[np.ndarray, State]:
     """One step of LAMB: optax's ``lamb`` (:func:`_optax_lamb`) with ``convention="optax"``, timm's
     ``Lamb`` with ``max_grad_norm=None`` (:func:`_timm_lamb`) with ``convention="timm"``, where
-    ``decoupled_decay`` and ``cautious`` are timm's ``decoupled_decay`` and ``caution``.
+    ``decoupled_decay``, ``cautious`` and ``corrected_weight_decay`` are timm's ``decoupled_decay``,
+    ``caution`` and ``corrected_weight_decay`` (with ``max_lr``, its ``max_lr_snapshot``).
 
     Example:
         >>> import numpy as np
@@ -43,8 +46,8 @@ def lamb(
     """
     if convention == "timm":
         return _timm_lamb(params, grads, state, t, decoupled_decay=decoupled_decay, cautious=cautious,
-                          inplace=inplace, **hyper)
-    if convention != "optax" or decoupled_decay or cautious:
+                          corrected_weight_decay=corrected_weight_decay, inplace=inplace, **hyper)
+    if convention != "optax" or decoupled_decay or cautious or corrected_weight_decay:
         raise ValueError(f"no LAMB with convention={convention!r}, decoupled_decay={decoupled_decay!r}, "
                          f"cautious={cautious!r}")
     return _optax_lamb(params, grads, state, t, inplace=inplace, **hyper)
@@ -131,8 +134,10 @@ def _timm_lamb(
     beta2: float = 0.999,
     eps: float = 1e-6,
     weight_decay: float = 0.01,
+    max_lr: float = 1e-3,
     decoupled_decay: bool = False,
     cautious: bool = False,
+    corrected_weight_decay: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of timm 1.0.31's ``Lamb`` with ``max_grad_norm=None`` (no global clipping) and its other
@@ -143,7 +148,7 @@ def _timm_lamb(
         update = (m / (1 - beta1**t)) / (sqrt(v) / sqrt(1 - beta2**t) + eps)
         update *= mask(update, g)                        # if cautious (timm's caution=True)
         if weight_decay != 0:
-            if decoupled_decay: params = params + (-lr * weight_decay) * params
+            if decoupled_decay: params = params + (-lr * weight_decay) * params   # lr**2/max_lr for lr if corrected
             else:               update = update + weight_decay * params
             update *= trust_ratio(‖params‖, ‖update‖)    # the decayed params' norm where decoupled
         params = params + (-lr) * update
@@ -155,6 +160,9 @@ def _timm_lamb(
         params, grads, state, t, inplace: as every reference's.
         lr, beta1, beta2, eps, weight_decay: timm's ``lr``, ``betas``, ``eps``, ``weight_decay``.
         decoupled_decay: timm's ``decoupled_decay``.
+        max_lr, corrected_weight_decay: timm's corrected weight decay (arXiv 2506.02285), with
+            ``decoupled_decay`` only (timm passes ``max_lr`` only then): the decay scaled by
+            ``lr ** 2 / max_lr``, ``max_lr`` the learning rate timm's optimizer was built with.
         cautious: timm's ``caution``: the update multiplied by the cautious mask of ``update * grads``
             (:func:`symopt.reference._common._cautious_mask`) before the decay.
 
@@ -181,7 +189,8 @@ def _timm_lamb(
             update = update * _cautious_mask(update, g)
         if weight_decay != 0.0:
             if decoupled_decay:
-                _add_scaled_(p, -lr * weight_decay, p.copy(), work)  # p.add_(p, alpha=-lr * wd)
+                # p.add_(p, alpha=-wd_scale * wd), wd_scale = lr if max_lr is None else lr ** 2 / max_lr
+                _add_scaled_(p, -_decay_scale(lr, max_lr, corrected_weight_decay) * weight_decay, p.copy(), work)
             else:
                 update = update + p * p.dtype.type(weight_decay)  # update.add_(p, alpha=wd)
             ratio = _timm_trust_ratio(_norm(p), _norm(update))

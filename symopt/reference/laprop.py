@@ -6,7 +6,8 @@ from typing import Tuple
 
 import numpy as np
 
-from symopt.reference._common import State, _add_scaled_, _cautious_mask, _ema_square_, _prepare, _state_array
+from symopt.reference._common import (State, _add_scaled_, _cautious_mask, _decay_scale, _ema_square_, _prepare,
+                                     _state_array)
 
 __all__ = ["laprop"]
 
@@ -32,7 +33,9 @@ def laprop(
     beta2: float = 0.999,
     eps: float = 1e-15,
     weight_decay: float = 0.0,
+    max_lr: float = 4e-4,
     cautious: bool = False,
+    corrected_weight_decay: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of LaProp, as timm's ``LaProp`` (``foreach=False``)::
@@ -45,6 +48,7 @@ def laprop(
         d = exp_avg * mask(exp_avg * g)                            # if cautious (timm's caution=True)
         params -= step_size * d                                   # else d = exp_avg
         params -= lr * weight_decay * params                      # the stepped parameters
+                                                                  # (lr ** 2 / max_lr for lr if corrected)
 
     Args:
         params: parameters, float32 or float64 array of any shape.
@@ -55,6 +59,9 @@ def laprop(
         lr, beta1, beta2, eps, weight_decay: timm's keywords (``betas`` split).
         cautious: multiply ``exp_avg`` by timm's cautious mask of ``exp_avg * g`` for the step only
             (:func:`symopt.reference._common._cautious_mask`), as ``LaProp(caution=True)``.
+        max_lr, corrected_weight_decay: timm's corrected weight decay (arXiv 2506.02285): the decay
+            scaled by ``lr ** 2 / max_lr``, ``max_lr`` the learning rate timm's optimizer was built with
+            (its ``max_lr_snapshot``).
         inplace: update ``params`` and the state in place instead of copies.
 
     Returns:
@@ -91,8 +98,8 @@ def laprop(
         np.multiply(m, beta1, out=m)
         _add_scaled_(m, lr * (1.0 - beta1), normalized, work)
         _add_scaled_(p, -step_size, m * _cautious_mask(m, g) if cautious else m, work)
-        if weight_decay != 0.0:
-            _add_scaled_(p, -lr * weight_decay, p, work)
+        if weight_decay != 0.0:  # timm: wd_scale = lr if max_lr is None else lr ** 2 / max_lr
+            _add_scaled_(p, -_decay_scale(lr, max_lr, corrected_weight_decay) * weight_decay, p, work)
     return p, state
 
 

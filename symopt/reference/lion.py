@@ -6,7 +6,7 @@ from typing import Tuple
 
 import numpy as np
 
-from symopt.reference._common import State, _prepare, _state_array, _add_scaled_, _cautious_mask
+from symopt.reference._common import State, _prepare, _state_array, _add_scaled_, _cautious_mask, _decay_scale
 
 __all__ = ["lion"]
 
@@ -21,7 +21,9 @@ def lion(
     beta1: float = 0.9,
     beta2: float = 0.99,
     weight_decay: float = 1e-3,
+    max_lr: float = 1e-4,
     cautious: bool = False,
+    corrected_weight_decay: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of Lion (EvoLved Sign Momentum), as optax's ``lion``.
@@ -48,7 +50,9 @@ def lion(
     timm 1.0.31's ``Lion`` is this rule too (lion-pytorch's order, ``torch.lerp``
     for both interpolations); with ``caution=True`` it multiplies ``sign(c)`` by
     the cautious mask before the step, and decays the parameters apart from it:
-    the mask never touches the decay.
+    the mask never touches the decay.  With ``corrected_weight_decay=True``
+    (timm's ``lionc``) this function follows timm's order: ``params * (1 -
+    lr ** 2 / max_lr * weight_decay)`` first, then ``-lr * u``.
 
     Args:
         params: parameters, float32 or float64 array of any shape.
@@ -62,6 +66,11 @@ def lion(
         weight_decay: decoupled weight decay coefficient (scaled by ``lr``).
         cautious: multiply ``sign(c)`` by timm's cautious mask of ``sign(c) * grads``
             (:func:`symopt.reference._common._cautious_mask`), as timm's ``Lion(caution=True)``.
+        max_lr: the learning rate timm's optimizer was built with (its
+            ``max_lr_snapshot``); read only with ``corrected_weight_decay``.
+        corrected_weight_decay: timm's corrected weight decay, the decay scaled by
+            ``lr ** 2 / max_lr`` instead of ``lr`` ("Why Gradients Rapidly Increase
+            Near the End of Training", arXiv 2506.02285).
         inplace: update ``params`` and the momentum in place instead of copies.
 
     Returns:
@@ -92,7 +101,10 @@ def lion(
         np.sign(update, out=update)
         if cautious:  # timm: mask = (update * grad > 0), divided by its mean clamped at 1e-3
             update *= _cautious_mask(update, np.asarray(grads, dtype=p.dtype))
-        if weight_decay != 0.0:
+        if corrected_weight_decay:
+            # timm: wd_scale = lr ** 2 / max_lr; param.mul_(1 - wd_scale * weight_decay), before the step
+            np.multiply(p, 1.0 - _decay_scale(lr, max_lr, True) * weight_decay, out=p)
+        elif weight_decay != 0.0:
             # optax add_decayed_weights: u + weight_decay * params
             np.multiply(p, weight_decay, out=work)
             np.add(update, work, out=update)

@@ -9,7 +9,7 @@ from typing import Tuple
 import numpy as np
 
 from symopt.reference._common import (
-    State, _prepare, _decayed_gradient, _state_array, _lerp_, _ema_square_, _addcdiv_, _cautious_mask,
+    State, _prepare, _decayed_gradient, _state_array, _lerp_, _ema_square_, _addcdiv_, _cautious_mask, _decay_scale,
 )
 
 __all__ = ["nadam"]
@@ -41,9 +41,11 @@ def nadam(
     weight_decay: float = 0.0,
     momentum_decay: float = 4e-3,
     eps_root: float = 0.0,
+    max_lr: float = 2e-3,
     convention: str = "torch",
     decoupled_weight_decay: bool = False,
     cautious: bool = False,
+    corrected_weight_decay: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of NAdam (Adam with Nesterov momentum), as torch.optim.NAdam.
@@ -90,6 +92,10 @@ def nadam(
             g`` (:func:`symopt.reference._common._cautious_mask`, ``g`` the
             gradient with its L2 term), before the decoupled decay; timm's
             ``NAdamW(caution=True)`` with ``convention="timm"``.
+        max_lr, corrected_weight_decay: timm's corrected weight decay (arXiv
+            2506.02285), the decoupled decay scaled by ``lr ** 2 / max_lr``,
+            ``max_lr`` the learning rate timm's NAdamW was built with (its
+            ``max_lr_snapshot``); ``convention="timm"`` only.
         inplace: update ``params`` and the state in place instead of copies.
 
     Returns:
@@ -114,7 +120,10 @@ def nadam(
     if convention == "timm":
         return _timm_nadamw(params, grads, state, t, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                             weight_decay=weight_decay, decoupled=bool(decoupled_weight_decay),
-                            cautious=bool(cautious), inplace=inplace)
+                            cautious=bool(cautious), inplace=inplace, max_lr=max_lr,
+                            corrected=bool(corrected_weight_decay))
+    if corrected_weight_decay:
+        raise ValueError("corrected weight decay is timm's: convention='timm' only")
     if convention != "torch":
         raise ValueError(f"unknown convention {convention!r}")
     lr, beta1, beta2, eps = float(lr), float(beta1), float(beta2), float(eps)
@@ -188,12 +197,13 @@ def _optax_nadam(params, grads, state, t, *, lr, beta1, beta2, eps, eps_root, we
     return p, state
 
 
-def _timm_nadamw(params, grads, state, t, *, lr, beta1, beta2, eps, weight_decay, decoupled, cautious, inplace):
+def _timm_nadamw(params, grads, state, t, *, lr, beta1, beta2, eps, weight_decay, decoupled, cautious, inplace,
+                 max_lr=2e-3, corrected=False):
     """timm 1.0.31's ``NAdamW`` (``_single_tensor_nadamw``, its path on CPU tensors without
-    ``capturable``; ``corrected_weight_decay``, ``clipping_threshold`` and ``maximize`` left at their
-    defaults), in timm's order::
+    ``capturable``; ``clipping_threshold`` and ``maximize`` left at their defaults), in timm's order::
 
         params *= 1 - lr * weight_decay                     # always decoupled in timm
+                                                            # (lr ** 2 / max_lr for lr if corrected)
         m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g*g
         m_ahead = lerp(m, g, 1 - beta1)                     # a new tensor: the state keeps m
         denom = sqrt(v) / sqrt(1 - beta2**t) + eps
@@ -208,7 +218,9 @@ def _timm_nadamw(params, grads, state, t, *, lr, beta1, beta2, eps, weight_decay
     with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in torch
         m = _state_array(state, "exp_avg", p)
         v = _state_array(state, "exp_avg_sq", p)
-        g = _decayed_gradient(p, np.asarray(grads, dtype=p.dtype), lr, weight_decay, decoupled)
+        # timm: wd_scale = lr if max_lr is None else lr ** 2 / max_lr; param.mul_(1. - wd_scale * weight_decay)
+        g = _decayed_gradient(p, np.asarray(grads, dtype=p.dtype), _decay_scale(lr, max_lr, corrected),
+                              weight_decay, decoupled)
         work = np.empty_like(p)
         _lerp_(m, g, 1.0 - beta1, work)
         _ema_square_(v, g, beta2, work)

@@ -10,7 +10,7 @@ import numpy as np
 
 from symopt.reference._common import (
     State, _prepare, _l2_gradient, _decayed_gradient, _state_array, _lerp_, _ema_square_,
-    _addcdiv_, _add_scaled_, _cautious_mask,
+    _addcdiv_, _add_scaled_, _cautious_mask, _decay_scale,
 )
 
 __all__ = ["rmsprop", "rmsprop_convention", "rmsproptf"]
@@ -187,16 +187,18 @@ def rmsproptf(
     alpha: float = 0.9,
     eps: float = 1e-10,
     weight_decay: float = 0.0,
+    max_lr: float = 1e-2,
     centered: bool = False,
     lr_in_momentum: bool = True,
     decoupled_decay: bool = False,
     cautious: bool = False,
+    corrected_weight_decay: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of RMSprop as TensorFlow writes it, as timm 1.0.31's ``RMSpropTF``
     (``_single_tensor_rmsprop_tf``, operation by operation)::
 
-        p = p * (1 - lr * weight_decay)                         # decoupled_decay
+        p = p * (1 - lr * weight_decay)                         # decoupled_decay (lr**2/max_lr if corrected)
         g = grads + weight_decay * p                            # otherwise (L2)
         square_avg = square_avg + (1 - alpha) * (g**2 - square_avg)       # from 1, not 0
         grad_avg = grad_avg + (1 - alpha) * (g - grad_avg)                # centered, from 0
@@ -209,8 +211,7 @@ def rmsproptf(
     timm's cautious mask of ``buf * g`` (:func:`symopt.reference._common._cautious_mask`); the state
     keeps the unmasked buffer, and without a buffer nothing is masked. ``state["square_avg"]`` starts
     at ones (torch: zeros), ``state["grad_avg"]`` (centered) and ``state["momentum_buffer"]``
-    (momentum > 0) at zeros. timm's ``corrected_weight_decay`` (the decay scaled by lr²/max_lr) is not
-    here.
+    (momentum > 0) at zeros.
 
     Args:
         params: parameters, float32 or float64 array of any shape.
@@ -229,6 +230,9 @@ def rmsproptf(
             with the step scaled by ``lr`` (torch).
         decoupled_decay: decay the parameters before the step instead of the L2 gradient.
         cautious: mask the buffer's step by its agreement in sign with the gradient.
+        max_lr, corrected_weight_decay: timm's corrected weight decay (arXiv 2506.02285): the
+            decoupled decay scaled by ``lr ** 2 / max_lr``, ``max_lr`` the learning rate timm's
+            optimizer was built with (its ``max_lr_snapshot``); only with ``decoupled_decay``.
         inplace: update ``params`` and the state in place instead of copies.
 
     Returns:
@@ -254,8 +258,8 @@ def rmsproptf(
         buf = _state_array(state, "momentum_buffer", p) if mu > 0.0 else None
         g = np.asarray(grads, dtype=p.dtype)
         if weight_decay != 0.0:
-            if decoupled_decay:  # param.mul_(1. - lr * weight_decay)
-                np.multiply(p, 1.0 - lr * weight_decay, out=p)
+            if decoupled_decay:  # param.mul_(1. - wd_scale * weight_decay), wd_scale lr or lr ** 2 / max_lr
+                np.multiply(p, 1.0 - _decay_scale(lr, max_lr, corrected_weight_decay) * weight_decay, out=p)
             else:  # grad = grad.add(param, alpha=weight_decay)
                 g = _l2_gradient(p, g, weight_decay)
         work = np.empty_like(p)

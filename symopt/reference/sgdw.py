@@ -1,5 +1,6 @@
 """SGDW: timm 1.0.31 ``timm.optim.sgdw.SGDW`` (``_single_tensor_sgdw``): torch's SGD with momentum,
-the weight decay decoupled from the gradient; with ``caution=True`` timm's ``csgdw``."""
+the weight decay decoupled from the gradient; with ``caution=True`` timm's ``csgdw``, with
+``corrected_weight_decay=True`` its ``sgdc``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Tuple
 
 import numpy as np
 
-from symopt.reference._common import State, _add_scaled_, _cautious_mask, _prepare
+from symopt.reference._common import State, _add_scaled_, _cautious_mask, _decay_scale, _prepare
 
 __all__ = ["sgdw"]
 
@@ -22,8 +23,10 @@ def sgdw(
     momentum: float = 0.9,
     dampening: float = 0.0,
     weight_decay: float = 0.0,
+    max_lr: float = 1e-3,
     nesterov: bool = False,
     cautious: bool = False,
+    corrected_weight_decay: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of SGDW, as timm's ``_single_tensor_sgdw``.
@@ -31,6 +34,7 @@ def sgdw(
     ::
 
         params = params * (1 - lr * weight_decay)         # decoupled: the buffer never sees it
+                                                          # (lr ** 2 / max_lr for lr if corrected_weight_decay)
         buf = grads                                       # first step (a clone, no dampening)
         buf = momentum * buf + (1 - dampening) * grads    # later steps
         d   = grads + momentum * buf  if nesterov else buf
@@ -40,8 +44,7 @@ def sgdw(
     With ``momentum == 0`` timm keeps no buffer and masks nothing, ``d = grads``,
     and so does this function (symopt's rule takes momentum in (0, 1]).  The
     buffer is kept in ``state["momentum_buffer"]``; it does not exist before the
-    first step.  timm's ``corrected_weight_decay`` (off by default) and
-    ``maximize`` are not written here.
+    first step.  timm's ``maximize`` is not written here.
 
     Args:
         params: parameters, float32 or float64 array of any shape.
@@ -54,10 +57,16 @@ def sgdw(
         dampening: dampening of the gradient added to the buffer (not applied
             on the first step).
         weight_decay: decoupled weight decay coefficient (scaled by ``lr``).
+        max_lr: the learning rate timm's optimizer was built with (its
+            ``max_lr_snapshot``); read only with ``corrected_weight_decay``.
         nesterov: use Nesterov momentum, ``grads + momentum * buf``.
         cautious: multiply the direction by timm's cautious mask of
             ``direction * grads`` (:func:`symopt.reference._common._cautious_mask`),
             after the Nesterov correction.
+        corrected_weight_decay: scale the decay by ``lr ** 2 / max_lr``
+            instead of ``lr`` (timm's ``corrected_weight_decay=True``, after
+            "Why Gradients Rapidly Increase Near the End of Training", arXiv
+            2506.02285).
         inplace: update ``params`` and the buffer in place instead of copies.
 
     Returns:
@@ -81,8 +90,9 @@ def sgdw(
     dampening, weight_decay = float(dampening), float(weight_decay)
     p, state = _prepare(params, state, inplace)
     with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in torch
-        # timm: param.mul_(1. - lr * weight_decay), the factor formed in Python double
-        np.multiply(p, 1.0 - lr * weight_decay, out=p)
+        # timm: wd_scale = lr if max_lr is None else lr ** 2 / max_lr;
+        # param.mul_(1. - wd_scale * weight_decay), the factor formed in Python double
+        np.multiply(p, 1.0 - _decay_scale(lr, max_lr, corrected_weight_decay) * weight_decay, out=p)
         work = np.empty_like(p)
         direction = grads
         if mu != 0.0:
