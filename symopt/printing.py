@@ -69,6 +69,9 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     # Prodigy
     S.dmax: (r"d^{\max}_{t}", "dᵐᵃˣₜ"),
     S.dmax_prev: (r"d^{\max}_{t-1}", "dᵐᵃˣₜ₋₁"),
+    # timm's AdafactorBigVision
+    S.bv_beta2_cap: (r"\beta^{\max}_{2}", "β₂ᵐᵃˣ"),
+    S.bv_min_dim: (r"n_{\min}", "nₘᵢₙ"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m
