@@ -17,14 +17,16 @@ from symopt.transforms import (CAUTION_REFERENCE, FIRST_MOMENT, Cautious, add_de
 BV_LR = LR.with_default(1.0)
 DECAY_RATE = Hyper(S.bv_decay_rate, "decay_rate", 0.8, 0.0, math.inf, special=(0.8, 0.0), sample=(0.0, 2.0),
                    doc="the second moments' new value weighs max(t - decay_offset, 1)^(-decay_rate)")
-DECAY_OFFSET = Hyper(S.bv_decay_offset, "decay_offset", 0.0, 0.0, math.inf, integer=True, special=(0.0,),
-                     sample=(0.0, 8.0), doc="steps the decay schedule starts after")
-BETA2_CAP = Hyper(S.bv_beta2_cap, "beta2_cap", 0.999, 0.0, 1.0, high_open=False, special=(0.999, 0.0),
+# The values drawn reach what generated cases of up to 50 steps can see: an offset of 1 to 4 steps, and a
+# cap of 0.5 that binds from step 3 on (0.999 binds after about 5,600 steps).
+DECAY_OFFSET = Hyper(S.bv_decay_offset, "decay_offset", 0.0, 0.0, math.inf, integer=True, special=(0.0, 1.0),
+                     sample=(0.0, 4.0), doc="steps the decay schedule starts after")
+BETA2_CAP = Hyper(S.bv_beta2_cap, "beta2_cap", 0.999, 0.0, 1.0, high_open=False, special=(0.999, 0.5, 0.0),
                   sample=(0.5, 0.9999), doc="the largest decay of the second moments")
-# Whether a matrix is factored: verify's matrices have sides 1 to 4, so the threshold is drawn from 0 to 4
-# (and takes its default 16, where nothing verify draws is factored), reaching both branches.
-MIN_DIM = Hyper(S.bv_min_dim, "min_dim_size_to_factor", 16.0, 0.0, math.inf, integer=True, special=(16.0, 2.0),
-                sample=(0.0, 4.0), doc="a matrix is factored where its smaller side is at least this")
+# Whether a matrix is factored: verify's matrices have sides 1 to 4, so the threshold is drawn from 0 to 2,
+# or is 1 (every matrix factored) or its default 16 (none), reaching both branches.
+MIN_DIM = Hyper(S.bv_min_dim, "min_dim_size_to_factor", 16.0, 0.0, math.inf, integer=True, special=(16.0, 1.0),
+                sample=(0.0, 2.0), doc="a matrix is factored where its smaller side is at least this")
 BV_EPS = Hyper(S.epsilon, "eps", 1e-30, 0.0, math.inf, low_open=True, special=(1e-30,), sample=(1e-30, 1e-3),
                log=True, doc="added to g^2 (timm's None: 1e-30 in float32 and float64)")
 BV_MOMENTUM = MOMENTUM.restricted(low_open=False, special=(0.9, 0.0),
