@@ -3,6 +3,7 @@ second moment of g² + ε factored where the matrix is large enough, a capped β
 RMS optionally clipped, a momentum of the update, and the step scaled by the learning rate."""
 
 import math
+from dataclasses import replace
 from typing import Annotated
 
 from symopt import symbols as S
@@ -33,6 +34,9 @@ BV_MOMENTUM = MOMENTUM.restricted(low_open=False, special=(0.9, 0.0),
                                   doc="the momentum of the update: its new value weighs 1 - momentum")
 CLIPPING_THRESHOLD = Hyper(S.clip, "clipping_threshold", 1.0, 0.0, math.inf, low_open=True, special=(1.0,),
                            sample=(0.1, 10.0), log=True, doc="threshold of the update's RMS")
+
+# timm's exp_avg: a moving average of the update U_t, not of the gradient
+UPDATE_MOMENT = replace(FIRST_MOMENT, doc="moving average of the update U_t (timm's exp_avg)")
 
 # timm keeps the momentum in bfloat16 by default, a rounding the rule does not model: its class is built
 # with the momentum in the parameters' dtype.
@@ -98,7 +102,7 @@ def adafactorbv(use_momentum: Momentum = True, clipping: Clipping = False, unsca
         steps.append(clip_by_block_rms(CLIPPING_THRESHOLD))
     if use_momentum:
         # the mask as timm writes it, (m * g > 0): 0 where m is NaN (the row factor underflowing in float32)
-        steps.append(moving_average(FIRST_MOMENT, BV_MOMENTUM))
+        steps.append(moving_average(UPDATE_MOMENT, BV_MOMENTUM))
         if cautious:
             steps.append(cautious_mask(nan_disagrees=True))
     steps.append(scale_by_learning_rate(BV_LR))
