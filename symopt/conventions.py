@@ -10,7 +10,7 @@ Example:
     >>> [family.rule for family in FAMILIES]  # doctest: +NORMALIZE_WHITESPACE
     ['momentum', 'adamw', 'adam', 'rmsprop', 'adam(amsgrad=True)', 'nadam',
      "nadam(convention='optax', decoupled_weight_decay=True)", 'adamax', 'rprop', 'adamw', 'momentum', 'sign_sgd',
-     'momentum', 'adan', 'rmsprop', 'lamb']
+     'momentum', 'adan', 'rmsprop', 'lamb', 'adafactor']
 """
 
 from __future__ import annotations
@@ -132,6 +132,12 @@ FAMILIES = (
         ("timm Lamb (max_grad_norm=None): the trust ratio only where λ ≠ 0", "lamb(convention='timm')"),
         ("timm Lamb(decoupled_decay=True): θ(1 − ηλ), the ratio of the decayed θ's norm",
          "lamb(convention='timm', decoupled_decay=True)"),
+    )),
+    Family("Adafactor as big_vision writes it", "Is the step relative to the parameters, and what floors the estimate?", (
+        ("torch.optim.Adafactor: α_t = max(ε₂, RMS(θ))·min(η, 1/√t) times the update, ε₁ a floor under the "
+         "estimate, every matrix factored", "adafactor"),
+        ("timm AdafactorBigVision (big_vision): η times a momentum of the update, ε added to g², β₂ capped, "
+         "a matrix factored where its smaller side is at least min_dim_size_to_factor", "adafactorbv"),
     )),
 )
 

@@ -68,6 +68,25 @@ class LibraryKeyword:
 
 
 @dataclass(frozen=True)
+class ParametersDtype:
+    """A value of :attr:`Rule.library_arguments` that is not fixed: the dtype of the parameters of the
+    run, which a runner puts in its place when it builds the class for a parameter (timm's
+    ``AdafactorBigVision(momentum_dtype=...)`` keeps its momentum in bfloat16 unless told the
+    parameters' dtype, a rounding no rule models). Use the instance :data:`PARAMETERS_DTYPE`.
+
+    Example:
+        >>> PARAMETERS_DTYPE
+        <the parameters' dtype>
+    """
+
+    def __repr__(self) -> str:
+        return "<the parameters' dtype>"
+
+
+PARAMETERS_DTYPE = ParametersDtype()
+
+
+@dataclass(frozen=True)
 class Hyper:
     """A hyperparameter: its symbol, the keyword kernels take it by, its default and valid range.
 
@@ -259,7 +278,8 @@ class Rule:
     sparse: bool = False
     source: str = ""  # the package (and version) whose semantics it follows: "torch 2.13", "optax 0.2.8"
     # Constructor arguments ``library``'s class is always built with, where its default is not the rule
-    # (timm's Lamb clips the global gradient norm unless ``max_grad_norm=None``): runners pass them as given.
+    # (timm's Lamb clips the global gradient norm unless ``max_grad_norm=None``): runners pass them as
+    # given, :data:`PARAMETERS_DTYPE` as the dtype of the run's parameters.
     library_arguments: tuple[tuple[str, object], ...] = ()
 
     def check_shape(self, shape: tuple[int, ...]) -> None:
@@ -389,7 +409,8 @@ def rule(name: str, summary: str, reference: str, transform: Transform, *, torch
             what ``symopt list`` shows; defaults to torch's when the rule names a torch class.
         library_arguments: keyword arguments ``library``'s class is always built with, where its default
             is another rule than this one (timm's ``Lamb(max_grad_norm=None)``: its default clips the
-            gradients by their global norm over every parameter, which no per-tensor rule expresses).
+            gradients by their global norm over every parameter, which no per-tensor rule expresses);
+            :data:`PARAMETERS_DTYPE` stands for the dtype of the parameters of each run.
         **options: the structural options the rule was built with (how a library's class takes
             each, where not by its name and value, is its annotation's :class:`LibraryKeyword`).
 

@@ -71,6 +71,9 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     S.dmax_prev: (r"d^{\max}_{t-1}", "dᵐᵃˣₜ₋₁"),
     # timm's corrected weight decay: the learning rate the optimizer was built with (its max_lr_snapshot)
     S.eta_max: (r"\eta_{\max}", "ηₘₐₓ"),
+    # timm's AdafactorBigVision
+    S.bv_beta2_cap: (r"\beta^{\max}_{2}", "β₂ᵐᵃˣ"),
+    S.bv_min_dim: (r"n_{\min}", "nₘᵢₙ"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m

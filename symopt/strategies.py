@@ -272,8 +272,10 @@ def explicit_cases(rule, dtype=None, steps: int = EXPLICIT_STEPS, seed: int = 0)
     from a fixed seed. Late-step behaviour (a bias correction after step 100, a warmup's end) and
     every shape class are then compared in every run. Then, for each ε the rule has (a hyperparameter
     named ``eps…`` with a default above 0), :data:`EPSILON_STEPS` steps with gradients at the scale of
-    ε and of √ε, on the last shape class; and for each hyperparameter whose default is infinite (a limit
-    that is off, Prodigy's growth_rate), as many steps at its first finite special value.
+    ε and of √ε, on the last shape class; for each hyperparameter whose default is infinite (a limit
+    that is off, Prodigy's growth_rate), as many steps at its first finite special value; and for each
+    that a branch compares with the shape (:func:`shape_thresholds`), as many at each of its other
+    special values.
     """
     rng = np.random.default_rng(seed)
     hyper = {h.name: float(h.default) for h in rule.hypers}
@@ -304,7 +306,39 @@ def explicit_cases(rule, dtype=None, steps: int = EXPLICIT_STEPS, seed: int = 0)
             kind = np.dtype(dtype) if dtype is not None else np.dtype(np.float64)
             grads = [rng.standard_normal(shape).astype(kind) for _ in range(EPSILON_STEPS)]
             cases.append(Trajectory(kind, rng.standard_normal(shape).astype(kind), grads, {**hyper, h.name: finite[0]}))
+    # and, for each hyperparameter a branch compares with the parameter's shape (AdafactorBigVision's
+    # min_dim_size_to_factor, 16 by default: no shape class is factored), a case at each of its other
+    # special values, on the last shape class: the branch its default never takes, over several steps
+    for h in shape_thresholds(rule):
+        for value in [v for v in h.special if v != h.default and h.contains(v)]:
+            kind = np.dtype(dtype) if dtype is not None else np.dtype(np.float64)
+            grads = [rng.standard_normal(shape).astype(kind) for _ in range(EPSILON_STEPS)]
+            cases.append(Trajectory(kind, rng.standard_normal(shape).astype(kind), grads, {**hyper, h.name: value}))
     return cases
+
+
+def shape_thresholds(rule) -> list:
+    """The hyperparameters of ``rule`` that a branch's condition compares with the parameter's shape
+    (AdafactorBigVision's ``min_dim_size_to_factor``), in the rule's order.
+
+    Example:
+        >>> import symopt
+        >>> [h.name for h in shape_thresholds(symopt.get("adafactorbv"))]
+        ['min_dim_size_to_factor']
+        >>> shape_thresholds(symopt.get("adafactor"))
+        []
+    """
+    import sympy as sp
+
+    from symopt.symbols import SHAPES
+
+    compared: set = set()
+    for eq in rule.equations:
+        for branch in eq.rhs.atoms(sp.Piecewise):
+            for _, condition in branch.args:
+                if condition.free_symbols & set(SHAPES):
+                    compared |= condition.free_symbols
+    return [h for h in rule.hypers if h.symbol in compared]
 
 
 # The characters and words of written equations: symopt's text and LaTeX notation, and ASCII.

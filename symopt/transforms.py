@@ -959,19 +959,26 @@ CAUTION_FLOOR = sp.Rational(1, 1000)  # timm's mask.mean().clamp_(min=1e-3)
 CAUTION_REFERENCE = "; the cautious mask of Liang et al. (2024), Algorithm 1, as timm 1.0.31's caution=True"
 
 
-def cautious_mask(against: tuple[sp.Symbol, sp.Expr] | None = None) -> Transform:
+def cautious_mask(against: tuple[sp.Symbol, sp.Expr] | None = None, *, nan_disagrees: bool = False) -> Transform:
     """``M_t u/max(mean(M_t), 10⁻³)`` with ``M_t = max(0, sign(u g_t))``: the update kept only where it
     agrees in sign with the gradient, and rescaled by the fraction of the whole tensor that agrees
     (Liang et al. 2024, Algorithm 1; timm 1.0.31: ``mask = (exp_avg * grad > 0)``,
     ``mask.div_(mask.mean().clamp_(min=1e-3))``). The mean is over the whole tensor: a rule with the
     mask takes whole tensors. ``g_t`` is the gradient as the chain has it there (with L2 decay, the
     decayed one); ``against``, a symbol and its value, names another direction to agree with (timm's
-    spherical caution: the gradient projected as the update was, :func:`caution_projected`)."""
-    from symopt.ops import TensorSum
+    spherical caution: the gradient projected as the update was, :func:`caution_projected`).
+
+    With ``nan_disagrees`` the mask is written as timm writes it, ``M_t = [u g_t > 0]`` (1 if u g_t > 0
+    else 0), which is 0 where the product is NaN, where max(0, sign(NaN)) is NaN in NumPy: for a rule
+    whose update is NaN in some elements where timm's is (AdafactorBigVision's row factor underflowing
+    in float32), so that the others keep their step, as in timm."""
+    from symopt.ops import IfPositive, TensorSum
 
     def apply(u):
         named = () if against is None else (Assign(*against),)
-        agree = sp.Max(0, sp.sign(u * (S.g if against is None else against[0])))  # 1 where they agree, else 0
+        product = u * (S.g if against is None else against[0])
+        # 1 where they agree, else 0
+        agree = IfPositive(product, 1, 0) if nan_disagrees else sp.Max(0, sp.sign(product))
         return (*named, Assign(S.caution, agree)), S.caution * u / sp.Max(TensorSum(S.caution) / S.numel, CAUTION_FLOOR)
 
     return Transform("cautious_mask", apply)
@@ -1358,3 +1365,51 @@ def _correction(corrected: DecayCorrection | None) -> sp.Expr:
 
 def _corrected_hypers(corrected: DecayCorrection | None) -> tuple[Hyper, ...]:
     return () if corrected is None else (corrected.lr, corrected.max_lr)
+
+
+# --- timm 1.0.31's AdafactorBigVision (big_vision's Adafactor) ------------------------------------------
+BV_SECOND_MOMENT = State("exp_avg_sq", S.v, S.v_prev, library="exp_avg_sq",
+                         doc="moving average of g^2 + eps, where the second moment is not factored")
+
+
+def scale_by_big_vision_factored_rms(decay_rate: Hyper, decay_offset: Hyper, beta2_cap: Hyper, min_dim: Hyper,
+                                     eps: Hyper) -> Transform:
+    """big_vision's Adafactor preconditioner (timm 1.0.31's ``AdafactorBigVision``): the moving averages
+    of ``g_t² + ε`` with decay ``β̂₂ₜ = min(β₂ᵐᵃˣ, 1 - max(t - τ₀, 1)^(-c₂))``, factored into row and
+    column means R_t, C_t for a matrix whose smaller side is at least n_min (timm's
+    ``min_dim_size_to_factor``: the second-largest side), ``U_t = g_t/(√R̄_t √C_t)`` with
+    ``R̄_t = R_t/mean(R_t)`` (each root taken apart, as timm does: the product R_t C_t of two averages
+    near ε would underflow in float32, and R̄_t named, so that its root is not split into
+    √R_t/√mean(R_t): where a row of zeros meets a row of large gradients R̄_t underflows to 0 in float32,
+    and timm's step is NaN there); else kept whole, ``U_t = g_t/√v_t``. No floor under the estimate: ε
+    is added to g² before it is averaged.
+
+    timm factors over the two largest dimensions (its row factor is the mean over the largest, its
+    column factor over the second largest), which for a matrix gives the same R_t C_t/mean(R_t) either
+    way round (mean(R_t) = mean(C_t) = the mean of every element): for a matrix only the size criterion
+    matters. Of three dimensions or more it may factor over other dimensions than the last two, which
+    the row and column means here do not: a rule with this transform takes 0-D, 1-D and 2-D parameters.
+    """
+    from symopt.ops import ColMean, RowMean
+
+    factored = sp.And(sp.GreaterThan(S.ndim, 2), sp.GreaterThan(sp.Min(S.rows, S.cols), min_dim.symbol))
+
+    def average(prev, value):
+        return S.beta2_hat * prev + (1 - S.beta2_hat) * value
+
+    def apply(u):
+        g2 = u**2 + eps.symbol
+        decay_step = sp.Max(S.t - decay_offset.symbol, 1)
+        return (
+            Assign(S.beta2_hat, sp.Min(beta2_cap.symbol, 1 - decay_step**(-decay_rate.symbol))),
+            Assign(S.row_var, sp.Piecewise((average(S.row_var_prev, RowMean(g2)), factored), (S.row_var_prev, True))),
+            Assign(S.col_var, sp.Piecewise((average(S.col_var_prev, ColMean(g2)), factored), (S.col_var_prev, True))),
+            Assign(S.v, sp.Piecewise((S.v_prev, factored), (average(S.v_prev, g2), True))),
+            Assign(S.bv_row_ratio, S.row_var / ColMean(S.row_var)),  # read where factored only
+            Assign(S.scaled, sp.Piecewise((u / (sp.sqrt(S.bv_row_ratio) * sp.sqrt(S.col_var)), factored),
+                                          (u / sp.sqrt(S.v), True))),
+        ), S.scaled
+
+    return Transform("scale_by_big_vision_factored_rms", apply,
+                     hypers=(decay_rate, decay_offset, beta2_cap, min_dim, eps),
+                     states=(ROW_MOMENT, COLUMN_MOMENT, BV_SECOND_MOMENT))

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from symopt.core import Rule
+from symopt.core import ParametersDtype, Rule
 from symopt.errors import SymoptError
 from symopt.optimizers import label
 
@@ -385,7 +385,9 @@ def library_runner(rule: Rule, package: str) -> Runner | str:
     def build(param, hyper):
         given = {key: value for key, value in library_keywords(rule, hyper).items()
                  if key in required or key in constructed}
-        optimizer = cls([param], **fixed, **given)
+        # an argument that is the parameters' dtype (timm's AdafactorBigVision's momentum_dtype): this run's
+        resolved = {key: param.dtype if isinstance(value, ParametersDtype) else value for key, value in fixed.items()}
+        optimizer = cls([param], **resolved, **given)
         if hasattr(optimizer, "train"):  # Schedule-Free's optimizers compute the step in train mode
             optimizer.train()
         return optimizer
@@ -811,9 +813,12 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
                                               for p in e.atoms(sp.Piecewise) for _, c in p.args)]
     # and so are the branches on the step counter and the scalars (Adan's first step), as the kernel
     # takes them: one function per branch taken (a condition on t beside one on an array, merged by
-    # SymPy into one Piecewise, would otherwise be lowered to a reduce over arrays of unequal shapes)
+    # SymPy into one Piecewise, would otherwise be lowered to a reduce over arrays of unequal shapes);
+    # also a condition on a shape and a hyperparameter (AdafactorBigVision factors a matrix whose smaller
+    # side is at least min_dim_size_to_factor): only one on the shape alone is decided by the shape fixed
     conditions = sorted({c for x in targets for p in outputs[x].atoms(sp.Piecewise) for _, c in p.args
-                         if c is not sp.true and not c.free_symbols & S.ARRAYS and not c.free_symbols & set(branching)},
+                         if c is not sp.true and not c.free_symbols & S.ARRAYS
+                         and not c.free_symbols <= set(branching)},
                         key=sp.default_sort_key)
     test = sp.lambdify([*scalar_args, *intermediates], conditions, modules="math")
     compiled: dict = {}

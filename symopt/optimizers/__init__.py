@@ -75,6 +75,7 @@ RULES: dict[str, str] = {
     "prodigy": "prodigy",
     "sgdw": "sgdw",
     "rmsproptf": "rmsprop",
+    "adafactorbv": "adafactor_bv",
 }
 
 
