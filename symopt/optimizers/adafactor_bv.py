@@ -9,9 +9,10 @@ from typing import Annotated
 from symopt import symbols as S
 from symopt.core import TIMM_SOURCE, PARAMETERS_DTYPE, Hyper, LibraryKeyword, OnlyWith, Rule, chain, rule
 from symopt.hyperparameters import LR, MOMENTUM, WEIGHT_DECAY
-from symopt.transforms import (CAUTION_REFERENCE, FIRST_MOMENT, Cautious, add_decayed_weights,
-                               add_decayed_weights_by_lr, cautious_mask, clip_by_block_rms, moving_average,
-                               scale_by_big_vision_factored_rms, scale_by_learning_rate)
+from symopt.transforms import (CAUTION_REFERENCE, CORRECTED_DECAY_REFERENCE, FIRST_MOMENT, Cautious,
+                               add_decayed_weights, add_decayed_weights_by_lr, cautious_mask, clip_by_block_rms,
+                               corrected_decay, moving_average, scale_by_big_vision_factored_rms,
+                               scale_by_learning_rate)
 
 # timm's constructor: lr=1.0, min_dim_size_to_factor=16, decay_rate=0.8, decay_offset=0, beta2_cap=0.999,
 # momentum=0.9, eps=None (1e-30 for float32 and float64), weight_decay=0.0, clipping_threshold=None.
@@ -51,7 +52,7 @@ WITH_MOMENTUM = OnlyWith(use_momentum=True)  # timm's caution masks the momentum
 
 
 def adafactorbv(use_momentum: Momentum = True, clipping: Clipping = False, unscaled_wd: bool = False,
-                cautious: Annotated[Cautious, WITH_MOMENTUM] = False) -> Rule:
+                cautious: Annotated[Cautious, WITH_MOMENTUM] = False, corrected_weight_decay: bool = False) -> Rule:
     """big_vision's Adafactor (timm 1.0.31's ``AdafactorBigVision``; Zhai et al. 2022):
 
     ``β̂₂ₜ = min(β₂ᵐᵃˣ, 1 - max(t - τ₀, 1)^(-c₂))`` and the moving averages (weight 1 - β̂₂ₜ on the new
@@ -78,7 +79,10 @@ def adafactorbv(use_momentum: Momentum = True, clipping: Clipping = False, unsca
             before the learning rate, as timm's ``caution=True``; the state keeps the unmasked m_t. The mask
             is timm's ``(m_t g_t > 0)``, 0 where m_t is NaN (see ``nan_disagrees``).
 
-    timm's ``corrected_weight_decay`` keeps its default ``False``.
+        corrected_weight_decay: timm's corrected weight decay (``adafactorbvc``, ``cadafactorbvc``; arXiv
+            2506.02285): the decay's λ scaled by η/η_max, η_max (``max_lr``) the learning rate the class
+            was built with: ``θ_{t-1}(1 - η²λ/η_max)``, or with ``unscaled_wd`` ``θ_{t-1}(1 - ηλ/η_max)``
+            (:func:`symopt.transforms.corrected_decay`).
 
     Returns:
         The rule.
@@ -92,7 +96,7 @@ def adafactorbv(use_momentum: Momentum = True, clipping: Clipping = False, unsca
     (big_vision's Adafactor); timm 1.0.31 ``AdafactorBigVision`` (``_single_tensor_adafactor``).
     """
     for key, value in (("use_momentum", use_momentum), ("clipping", clipping), ("unscaled_wd", unscaled_wd),
-                       ("cautious", cautious)):
+                       ("cautious", cautious), ("corrected_weight_decay", corrected_weight_decay)):
         if not isinstance(value, bool):
             raise ValueError(f"{key} must be True or False, not {value!r}")
     if cautious and not use_momentum:
@@ -106,14 +110,17 @@ def adafactorbv(use_momentum: Momentum = True, clipping: Clipping = False, unsca
         if cautious:
             steps.append(cautious_mask(nan_disagrees=True))
     steps.append(scale_by_learning_rate(BV_LR))
-    steps.append(add_decayed_weights(WEIGHT_DECAY) if unscaled_wd else add_decayed_weights_by_lr(WEIGHT_DECAY, BV_LR))
+    corrected = corrected_decay(corrected_weight_decay, BV_LR)
+    steps.append(add_decayed_weights(WEIGHT_DECAY, corrected=corrected) if unscaled_wd
+                 else add_decayed_weights_by_lr(WEIGHT_DECAY, BV_LR, corrected))
     return rule(
         "adafactorbv",
         "big_vision's Adafactor: g^2 + eps averaged, factored where the matrix is large enough"
         + (", clipped" if clipping else "") + (", with momentum" if use_momentum else "")
-        + (", decay unscaled by the learning rate" if unscaled_wd else "") + (", cautious" if cautious else ""),
+        + (", decay unscaled by the learning rate" if unscaled_wd else "") + (", cautious" if cautious else "")
+        + (", corrected weight decay" if corrected_weight_decay else ""),
         "Zhai et al. (2022), big_vision's Adafactor; timm 1.0.31 AdafactorBigVision (momentum in the parameters' dtype)"
-        + (CAUTION_REFERENCE if cautious else ""),
+        + (CAUTION_REFERENCE if cautious else "") + (CORRECTED_DECAY_REFERENCE if corrected_weight_decay else ""),
         chain("adafactorbv", *steps),
         source=TIMM_SOURCE,
         library=TIMM_ADAFACTOR_BV,
@@ -123,4 +130,5 @@ def adafactorbv(use_momentum: Momentum = True, clipping: Clipping = False, unsca
         clipping=clipping,
         unscaled_wd=unscaled_wd,
         cautious=cautious,
+        corrected_weight_decay=corrected_weight_decay,
     )

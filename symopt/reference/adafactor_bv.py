@@ -7,7 +7,7 @@ from typing import Tuple
 
 import numpy as np
 
-from symopt.reference._common import State, _cautious_mask, _lerp_, _prepare
+from symopt.reference._common import State, _cautious_mask, _decay_scale, _lerp_, _prepare
 
 __all__ = ["adafactorbv"]
 
@@ -42,6 +42,8 @@ def adafactorbv(
     clipping: bool = False,
     unscaled_wd: bool = False,
     cautious: bool = False,
+    max_lr: float = 1.0,
+    corrected_weight_decay: bool = False,
     inplace: bool = False,
 ) -> Tuple[np.ndarray, State]:
     """One step of timm's ``AdafactorBigVision`` with ``momentum_dtype`` the parameters' dtype::
@@ -57,6 +59,7 @@ def adafactorbv(
         exp_avg = lerp(exp_avg, u, 1 - momentum);  u = exp_avg      # if use_momentum
         u *= mask(u * g)                                  # if cautious
         params *= 1 - weight_decay (if unscaled_wd) or 1 - lr * weight_decay
+                  # corrected_weight_decay: 1 - lr / max_lr * weight_decay or 1 - lr ** 2 / max_lr * weight_decay
         params -= lr * u
 
     Args:
@@ -73,6 +76,9 @@ def adafactorbv(
         cautious: timm's ``caution`` (with the momentum): the momentum masked for the step only
             (:func:`symopt.reference._common._cautious_mask`).
         unscaled_wd: timm's ``unscaled_wd``.
+        max_lr, corrected_weight_decay: timm's ``max_lr_snapshot`` (the learning rate the class was built
+            with) and ``corrected_weight_decay``: the decay's scale ``lr`` becomes ``lr ** 2 / max_lr``, and
+            the unscaled decay is multiplied by ``lr / max_lr``.
         inplace: update ``params`` and the state in place instead of copies.
 
     Returns:
@@ -125,7 +131,11 @@ def adafactorbv(
                 update = update * _cautious_mask(update, g)
         update = update * dtype.type(lr)
         if weight_decay != 0.0:
-            p *= dtype.type(1.0 - (float(weight_decay) if unscaled_wd else float(lr) * float(weight_decay)))
+            if unscaled_wd:  # timm: 1 - weight_decay, or corrected 1 - (lr / max_lr) * weight_decay
+                scale = float(lr) / float(max_lr) * float(weight_decay) if corrected_weight_decay else float(weight_decay)
+            else:
+                scale = _decay_scale(float(lr), max_lr, corrected_weight_decay) * float(weight_decay)
+            p *= dtype.type(1.0 - scale)
         p -= update
     return p, state
 
