@@ -290,3 +290,8 @@ d_coef = Symbol("c_d", positive=True)  # its d_coef, multiplying the estimate
 # timm 1.0.31's Lamb with decoupled_decay: the norm of the parameters already decayed, ‖θ_{t-1} - ηλθ_{t-1}‖
 # (timm decays p in place before its trust ratio reads p.norm(); one number per tensor).
 decayed_param_norm = array("Theta_t", nonnegative=True)
+
+# timm 1.0.31's Adafactor (fairseq's): the step size α̂_t its decay multiplies λ by (the relative step, or
+# the learning rate given), one number per tensor, and the side a dimension must exceed to be factored.
+relative_lr = array("alphahat_t", nonnegative=True)  # timm's lr_t: min(10^-2, 1/√t) max(ε₂, RMS(θ_{t-1}))
+min_factor = Symbol("s_min", integer=True, nonnegative=True)  # timm's min_dim_size_to_factor

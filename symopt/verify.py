@@ -812,8 +812,11 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
     # and so are the branches on the step counter and the scalars (Adan's first step), as the kernel
     # takes them: one function per branch taken (a condition on t beside one on an array, merged by
     # SymPy into one Piecewise, would otherwise be lowered to a reduce over arrays of unequal shapes)
+    # (a condition on the shape and a hyperparameter, timm's Adafactor's sides against min_dim_size_to_factor,
+    # is one of these: fixing the shape leaves it undecided)
     conditions = sorted({c for x in targets for p in outputs[x].atoms(sp.Piecewise) for _, c in p.args
-                         if c is not sp.true and not c.free_symbols & S.ARRAYS and not c.free_symbols & set(branching)},
+                         if c is not sp.true and not c.free_symbols & S.ARRAYS
+                         and not (c.free_symbols & set(branching) and c.free_symbols <= set(shape_args))},
                         key=sp.default_sort_key)
     test = sp.lambdify([*scalar_args, *intermediates], conditions, modules="math")
     compiled: dict = {}
