@@ -520,11 +520,14 @@ COLUMN_MOMENT = State("col_var", S.col_var, S.col_var_prev, shape="columns",
                       doc="moving average of the column means of g^2 (one per column)")
 UNFACTORED_MOMENT = State("variance", S.v, S.v_prev, shape="unfactored",
                           doc="moving average of g^2, for a parameter of fewer than two dimensions")
-# timm's (fairseq's) Adafactor: the averages of g^2 + eps1, and the unfactored one shaped like the parameter,
-# since whether a matrix is factored depends on a hyperparameter (min_dim_size_to_factor): left at 0 where it is.
-TIMM_ROW_MOMENT = replace(ROW_MOMENT, doc="moving average of the row means of g^2 + eps1 (one per row)")
-TIMM_COLUMN_MOMENT = replace(COLUMN_MOMENT, doc="moving average of the column means of g^2 + eps1 (one per column)")
-TIMM_UNFACTORED_MOMENT = State("variance", S.v, S.v_prev,
+# timm's (fairseq's) Adafactor, under timm's keys: the averages of g^2 + eps1 (timm keeps the rows' without the
+# kept dimension of 1), and the unfactored one shaped like the parameter, since whether a matrix is factored
+# depends on a hyperparameter (min_dim_size_to_factor): left at 0 where it is.
+TIMM_ROW_MOMENT = replace(ROW_MOMENT, name="exp_avg_sq_row",
+                          doc="moving average of the row means of g^2 + eps1 (one per row)")
+TIMM_COLUMN_MOMENT = replace(COLUMN_MOMENT, name="exp_avg_sq_col",
+                             doc="moving average of the column means of g^2 + eps1 (one per column)")
+TIMM_UNFACTORED_MOMENT = State("exp_avg_sq", S.v, S.v_prev,
                                doc="moving average of g^2 + eps1, where the parameter is not factored (else 0)")
 
 
