@@ -131,8 +131,8 @@ FAMILIES = (
     )),
     Family("Adafactor", "Where does ε go, which matrices are factored, and what scales the decay?", (
         ("torch.optim.Adafactor: max(V̂_t, ε₁²) under the root, every matrix factored, θ(1 − ηλ)", "adafactor"),
-        ("timm Adafactor (fairseq's, lr=None): ε₁ added to g² before the averages, a matrix factored where both "
-         "sides exceed min_dim_size_to_factor, θ(1 − α̂_tλ) with the relative step α̂_t",
+        (("timm Adafactor (fairseq's, lr=None): ε₁ added to g² before the averages, a matrix factored where both "
+          "sides exceed min_dim_size_to_factor, θ(1 − α̂_tλ) with the relative step α̂_t"),
          "adafactor(convention='timm')"),
         ("timm cadafactor (betas=(0.9, 0.999), caution=True): a moving average of the step, masked",
          "adafactor(convention='timm', first_moment=True, cautious=True)"),

@@ -38,7 +38,7 @@ TIMM_ADAFACTOR = ("timm.optim.adafactor", "Adafactor")
 
 # timm 1.0.31's constructor (its names; the paper's symbols: ε₁ is added to g², ε₂ floors RMS(θ)).
 TIMM_EPS = Hyper(S.eps1, "eps", 1e-30, 0.0, math.inf, low_open=True,
-                 doc="added to g^2 before its averages (timm's eps)", special=(1e-30,), sample=(1e-30, 1e-3), log=True)
+                 doc="added to g^2 before its averages (timm's eps)", special=(1e-30,), sample=(1e-30, 1.0), log=True)
 TIMM_EPS_SCALE = Hyper(S.eps2, "eps_scale", 1e-3, 0.0, math.inf,
                        doc="floor of the parameters' RMS in the relative step", special=(1e-3, 0.0),
                        sample=(1e-6, 1e-1), log=True)

@@ -8,7 +8,7 @@ from typing import Tuple
 
 import numpy as np
 
-from symopt.reference._common import State, _prepare, _state_array, _lerp_
+from symopt.reference._common import State, _lerp_, _prepare, _state_array
 
 __all__ = ["adafactor", "timm_adafactor"]
 
@@ -197,7 +197,7 @@ def timm_adafactor(
         if lr is None:
             lr_t = min(1e-6 * t if warmup_init else 1e-2, 1.0 / math.sqrt(t))
             if scale_parameter:
-                lr_t = lr_t * (rms if rms > eps_scale else eps_scale)  # Python's max(eps_scale, rms)
+                lr_t = lr_t * max(eps_scale, rms)  # Python's max, as timm's: a NaN RMS gives eps_scale
         else:
             lr_t = float(lr)
         w = float(t) ** decay_rate
