@@ -78,8 +78,8 @@ def test_vectors_keep_the_unfactored_moment(shape):
 TIMM = symopt.get("adafactor", convention="timm", first_moment=True, cautious=True)
 
 
-@pytest.mark.parametrize("shape, min_size, factored", [((3, 4), 2, True), ((3, 4), 3, False), ((3, 4), 16, False),
-                                                        ((5,), 0, False), ((), 0, False)])
+@pytest.mark.parametrize("shape, min_size, factored", [((3, 4), 2, True), ((3, 4), 3, False), ((4, 3), 3, False),
+                                                        ((3, 4), 16, False), ((5,), 0, False), ((), 0, False)])
 def test_timm_factors_a_matrix_where_both_sides_exceed_min_dim_size_to_factor(shape, min_size, factored):
     from symopt.reference.adafactor import timm_adafactor
 
