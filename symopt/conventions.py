@@ -133,9 +133,13 @@ FAMILIES = (
         ("timm Lamb(decoupled_decay=True): θ(1 − ηλ), the ratio of the decayed θ's norm",
          "lamb(convention='timm', decoupled_decay=True)"),
     )),
-    Family("Adafactor as big_vision writes it", "Is the step relative to the parameters, and what floors the estimate?", (
-        ("torch.optim.Adafactor: α_t = max(ε₂, RMS(θ))·min(η, 1/√t) times the update, ε₁ a floor under the "
-         "estimate, every matrix factored", "adafactor"),
+    Family("Adafactor", "Where does ε go, which matrices are factored, and what scales the decay?", (
+        ("torch.optim.Adafactor: max(V̂_t, ε₁²) under the root, every matrix factored, θ(1 − ηλ)", "adafactor"),
+        (("timm Adafactor (fairseq's, lr=None): ε₁ added to g² before the averages, a matrix factored where both "
+          "sides exceed min_dim_size_to_factor, θ(1 − α̂_tλ) with the relative step α̂_t"),
+         "adafactor(convention='timm')"),
+        ("timm cadafactor (betas=(0.9, 0.999), caution=True): a moving average of the step, masked",
+         "adafactor(convention='timm', first_moment=True, cautious=True)"),
         ("timm AdafactorBigVision (big_vision): η times a momentum of the update, ε added to g², β₂ capped, "
          "a matrix factored where its smaller side is at least min_dim_size_to_factor", "adafactorbv"),
     )),

@@ -73,7 +73,7 @@ NOTATION: dict[sp.Symbol, tuple[str, str]] = {
     S.eta_max: (r"\eta_{\max}", "ηₘₐₓ"),
     # timm's AdafactorBigVision
     S.bv_beta2_cap: (r"\beta^{\max}_{2}", "β₂ᵐᵃˣ"),
-    S.bv_min_dim: (r"n_{\min}", "nₘᵢₙ"),
+    S.min_factor: (r"n_{\min}", "nₘᵢₙ"),
 }
 
 _PATH = "lamda_eff_"  # λ_eff split by path: lamda_eff_m is the part that flows through m

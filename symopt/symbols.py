@@ -296,9 +296,12 @@ decayed_param_norm = array("Theta_t", nonnegative=True)
 # its schedule; the decoupled decay is scaled by η²/η_max instead of η.
 eta_max = Symbol("eta_max", positive=True)
 # timm 1.0.31's AdafactorBigVision (big_vision's Adafactor): β₂ₜ = min(β₂ᵐᵃˣ, 1 - max(t - τ₀, 1)^(-c₂)),
-# and the smallest second-largest side a parameter's second moment is factored at.
+# (its min_dim_size_to_factor is min_factor, below).
 bv_decay_rate = Symbol("c_2", nonnegative=True)  # its decay_rate: the new value weighs max(t - tau0, 1)^(-c2)
 bv_decay_offset = Symbol("tau_0", integer=True, nonnegative=True)  # its decay_offset: the schedule's start
 bv_beta2_cap = Symbol("beta2_max", nonnegative=True)  # its beta2_cap: the largest decay
-bv_min_dim = Symbol("n_min", integer=True, nonnegative=True)  # its min_dim_size_to_factor
 bv_row_ratio = array("Rbar_t")  # R_t/mean(R_t), named: its root is taken whole, as timm takes it (not split)
+# timm 1.0.31's Adafactor (fairseq's): the step size α̂_t its decay multiplies λ by (the relative step, or
+# the learning rate given), one number per tensor, and the side a dimension must exceed to be factored.
+relative_lr = array("alphahat_t", nonnegative=True)  # timm's lr_t: min(10^-2, 1/√t) max(ε₂, RMS(θ_{t-1}))
+min_factor = Symbol("n_min", integer=True, nonnegative=True)  # timm's min_dim_size_to_factor (both Adafactors)

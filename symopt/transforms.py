@@ -524,6 +524,15 @@ COLUMN_MOMENT = State("col_var", S.col_var, S.col_var_prev, shape="columns",
                       doc="moving average of the column means of g^2 (one per column)")
 UNFACTORED_MOMENT = State("variance", S.v, S.v_prev, shape="unfactored",
                           doc="moving average of g^2, for a parameter of fewer than two dimensions")
+# timm's (fairseq's) Adafactor, under timm's keys: the averages of g^2 + eps1 (timm keeps the rows' without the
+# kept dimension of 1), and the unfactored one shaped like the parameter, since whether a matrix is factored
+# depends on a hyperparameter (min_dim_size_to_factor): left at 0 where it is.
+TIMM_ROW_MOMENT = replace(ROW_MOMENT, name="exp_avg_sq_row",
+                          doc="moving average of the row means of g^2 + eps1 (one per row)")
+TIMM_COLUMN_MOMENT = replace(COLUMN_MOMENT, name="exp_avg_sq_col",
+                             doc="moving average of the column means of g^2 + eps1 (one per column)")
+TIMM_UNFACTORED_MOMENT = State("exp_avg_sq", S.v, S.v_prev,
+                               doc="moving average of g^2 + eps1, where the parameter is not factored (else 0)")
 
 
 def nesterov_look_ahead(momentum: Hyper) -> Transform:
@@ -567,66 +576,105 @@ def scale_by_shape(adjust: AdjustLR) -> Transform:
     return Transform("scale_by_shape", lambda u: ((), factor * u))
 
 
-def scale_by_factored_rms(decay_rate: Hyper, eps1: Hyper) -> Transform:
+def scale_by_factored_rms(decay_rate: Hyper, eps1: Hyper, min_size: Hyper | None = None) -> Transform:
     """Adafactor's preconditioner (Shazeer & Stern 2018, Algorithm 4; torch.optim.Adafactor):
     ``U_t = g_t/√max(V̂_t, ε₁²)``, V̂_t = R_t C_t / max(mean(R_t), ε₁) built from moving averages of
     the row and column means of g² (for a parameter of two dimensions or more, over its last two),
     or V̂_t = v_t, the moving average of g² itself, for a vector. The averages' weight of the new
-    value is t^c (c ≤ 0): ``β̂₂ₜ = 1 - t^c``."""
+    value is t^c (c ≤ 0): ``β̂₂ₜ = 1 - t^c``.
+
+    With ``min_size`` (s, timm 1.0.31's ``min_dim_size_to_factor``: its Adafactor, fairseq's, and the
+    paper's Algorithm 4 as written) ε₁ is added to g² before the averages, ``R_t = β̂₂ₜR_{t-1} +
+    (1 - β̂₂ₜ)rowmean(g² + ε₁)``, ``U_t = g_t·(R_t/mean(R_t))^(-1/2)·C_t^(-1/2)`` as timm computes it
+    (V̂_t = R_t C_t/mean(R_t) is never formed: it underflows at g = 0 in float32), and a parameter is
+    factored only where it has two dimensions (the rule takes no more: timm factors dimensions 0 and 1
+    of a larger one when both exceed s) and both sides exceed s; any other keeps v_t, the moving average
+    of g² + ε₁, whatever its shape (:data:`TIMM_UNFACTORED_MOMENT`)."""
     from symopt.ops import ColMean, Dot, RowMean
 
     c, e1 = decay_rate.symbol, eps1.symbol
     factored = sp.GreaterThan(S.ndim, 2)
+    rows, columns, unfactored = ROW_MOMENT, COLUMN_MOMENT, UNFACTORED_MOMENT
+    if min_size is not None:
+        s = min_size.symbol
+        factored = sp.And(factored, sp.StrictGreaterThan(S.rows, s), sp.StrictGreaterThan(S.cols, s))
+        rows, columns, unfactored = TIMM_ROW_MOMENT, TIMM_COLUMN_MOMENT, TIMM_UNFACTORED_MOMENT
 
     def average(state, value):
         return S.beta2_hat * state.prev + (1 - S.beta2_hat) * value
 
     def apply(u):
-        g2 = u**2
-        return (
+        g2 = u**2 if min_size is None else u**2 + e1
+        moments = (
             Assign(S.beta2_hat, 1 - S.t**c),
-            Assign(S.row_var, sp.Piecewise((average(ROW_MOMENT, RowMean(g2)), factored), (S.row_var_prev, True))),
-            Assign(S.col_var, sp.Piecewise((average(COLUMN_MOMENT, ColMean(g2)), factored), (S.col_var_prev, True))),
-            Assign(S.v, sp.Piecewise((S.v_prev, factored), (average(UNFACTORED_MOMENT, g2), True))),
-            Assign(S.var_estimate, sp.Piecewise((Dot(S.row_var, S.col_var) / sp.Max(ColMean(S.row_var), e1), factored),
-                                                (S.v, True))),
+            Assign(S.row_var, sp.Piecewise((average(rows, RowMean(g2)), factored), (S.row_var_prev, True))),
+            Assign(S.col_var, sp.Piecewise((average(columns, ColMean(g2)), factored), (S.col_var_prev, True))),
+            Assign(S.v, sp.Piecewise((S.v_prev, factored), (average(unfactored, g2), True))),
+        )
+        if min_size is not None:  # timm's order: R_t C_t (down to 1e-60 at g = 0) is never formed
+            root = Dot((S.row_var / ColMean(S.row_var)) ** sp.Rational(-1, 2), S.col_var ** sp.Rational(-1, 2))
+            return (*moments, Assign(S.scaled, sp.Piecewise((u * root, factored), (u * S.v ** sp.Rational(-1, 2), True)))
+                    ), S.scaled
+        estimate = Dot(S.row_var, S.col_var) / sp.Max(ColMean(S.row_var), e1)
+        return (
+            *moments,
+            Assign(S.var_estimate, sp.Piecewise((estimate, factored), (S.v, True))),
             Assign(S.scaled, u / sp.sqrt(sp.Max(S.var_estimate, e1**2))),
         ), S.scaled
 
-    return Transform("scale_by_factored_rms", apply, hypers=(decay_rate, eps1),
-                     states=(ROW_MOMENT, COLUMN_MOMENT, UNFACTORED_MOMENT))
+    return Transform("scale_by_factored_rms", apply, hypers=(decay_rate, eps1, *((min_size,) if min_size else ())),
+                     states=(rows, columns, unfactored))
 
 
-def clip_by_block_rms(threshold: Hyper) -> Transform:
+def clip_by_block_rms(threshold: Hyper, clamp: bool = False) -> Transform:
     """``u / max(1, RMS(u)/d)``, RMS(u) = ‖u‖_F/√N: the update's root mean square clipped to d
-    (Shazeer & Stern 2018, Section 6)."""
+    (Shazeer & Stern 2018, Section 6). torch.optim.Adafactor takes Python's max, which a NaN RMS
+    leaves at 1 (``FMax``); with ``clamp``, timm's ``clamp_(min=1.0)``, which propagates it (``Max``)."""
     from symopt.ops import FMax, Norm
 
-    d = threshold.symbol  # FMax: torch takes Python's max(1, ...), which a NaN RMS leaves at 1
-    return Transform("clip_by_block_rms", lambda u: ((), u / FMax(1, Norm(u) / (sp.sqrt(S.numel) * d))),
+    d = threshold.symbol
+    largest = sp.Max if clamp else FMax
+    return Transform("clip_by_block_rms", lambda u: ((), u / largest(1, Norm(u) / (sp.sqrt(S.numel) * d))),
                      hypers=(threshold,))
 
 
-def scale_by_relative_step(lr: Hyper, eps2: Hyper) -> Transform:
+def scale_by_relative_step(lr: Hyper | None, eps2: Hyper | None, *, warmup_init: bool = False) -> Transform:
     """Adafactor's relative step: ``α_t u`` with α_t = max(ε₂, RMS(θ_{t-1}))·ρ_t and ρ_t = min(η, 1/√t)
     (Shazeer & Stern 2018, Section 8; torch.optim.Adafactor): the step is a fraction of the
-    parameters' own size."""
+    parameters' own size.
+
+    Without ``lr`` (timm 1.0.31's Adafactor with ``lr=None``, the paper's ρ_t) ρ_t = min(10⁻², 1/√t),
+    or min(10⁻⁶t, 1/√t) with ``warmup_init``; without ``eps2`` (timm's ``scale_parameter=False``)
+    α_t = ρ_t. timm's form names the step size α̂_t, which its decay multiplies λ by
+    (:func:`add_decayed_weights_by_lr`)."""
     from symopt.ops import FMax, Norm
 
-    def apply(u):
-        rms = Norm(S.theta_prev) / sp.sqrt(S.numel)
-        return (Assign(S.rho_step, sp.Min(lr.symbol, 1 / sp.sqrt(S.t))),), FMax(eps2.symbol, rms) * S.rho_step * u
+    if lr is not None and warmup_init:
+        raise ValueError("warmup_init is a form of the relative step without a learning rate (timm's lr=None)")
+    rms = Norm(S.theta_prev) / sp.sqrt(S.numel)
+    if lr is not None and eps2 is not None:
+        def apply(u):
+            return (Assign(S.rho_step, sp.Min(lr.symbol, 1 / sp.sqrt(S.t))),), FMax(eps2.symbol, rms) * S.rho_step * u
+    else:
+        cap = (sp.Rational(1, 10**6) * S.t if warmup_init else sp.Rational(1, 100)) if lr is None else lr.symbol
 
-    return Transform("scale_by_relative_step", apply, hypers=(lr, eps2))
+        def apply(u):
+            size = S.rho_step if eps2 is None else FMax(eps2.symbol, rms) * S.rho_step
+            return (Assign(S.rho_step, sp.Min(cap, 1 / sp.sqrt(S.t))), Assign(S.relative_lr, size)), S.relative_lr * u
+
+    return Transform("scale_by_relative_step", apply, hypers=tuple(h for h in (lr, eps2) if h is not None))
 
 
-def add_decayed_weights_by_lr(weight_decay: Hyper, lr: Hyper, corrected: DecayCorrection | None = None) -> Transform:
+def add_decayed_weights_by_lr(weight_decay: Hyper, lr: Hyper | sp.Symbol,
+                              corrected: DecayCorrection | None = None) -> Transform:
     """Add ``η λ θ_{t-1}``: decoupled weight decay scaled by the learning rate, where the update
     itself is not (Adafactor's θ(1 - ηλ) beside its relative step); with ``corrected``, by ``η²/η_max``
-    (timm's corrected weight decay, :func:`corrected_decay`)."""
-    lam = lr.symbol * weight_decay.symbol * _correction(corrected)
+    (timm's corrected weight decay, :func:`corrected_decay`). ``lr`` may be a symbol the chain assigned
+    before (timm's Adafactor decays by its step size α̂_t: :func:`scale_by_relative_step`)."""
+    rate = lr.symbol if isinstance(lr, Hyper) else lr
+    lam = rate * weight_decay.symbol * _correction(corrected)
     return Transform("add_decayed_weights_by_lr", lambda u: ((), u + lam * S.theta_prev),
-                     hypers=(weight_decay, lr, *_corrected_hypers(corrected)))
+                     hypers=(weight_decay, *((lr,) if isinstance(lr, Hyper) else ()), *_corrected_hypers(corrected)))
 
 
 # --- the rest of torch.optim (Adadelta, Rprop, ASGD) -----------------------------------------------

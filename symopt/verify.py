@@ -814,8 +814,8 @@ def magnitude_runner(rule: Rule, of: str = "", rounding: str | None = None) -> R
     # and so are the branches on the step counter and the scalars (Adan's first step), as the kernel
     # takes them: one function per branch taken (a condition on t beside one on an array, merged by
     # SymPy into one Piecewise, would otherwise be lowered to a reduce over arrays of unequal shapes);
-    # also a condition on a shape and a hyperparameter (AdafactorBigVision factors a matrix whose smaller
-    # side is at least min_dim_size_to_factor): only one on the shape alone is decided by the shape fixed
+    # also a condition on a shape and a hyperparameter (timm's Adafactor and AdafactorBigVision factor a
+    # matrix by its sides against min_dim_size_to_factor): only one on the shape alone is decided by the shape fixed
     conditions = sorted({c for x in targets for p in outputs[x].atoms(sp.Piecewise) for _, c in p.args
                          if c is not sp.true and not c.free_symbols & S.ARRAYS
                          and not c.free_symbols <= set(branching)},

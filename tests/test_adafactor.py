@@ -71,3 +71,41 @@ def test_decay_without_a_gradient_is_one_minus_lr_lambda():
 def test_vectors_keep_the_unfactored_moment(shape):
     state = ADAFACTOR.kernel().init(np.ones(shape))
     assert state["variance"].shape == shape and state["row_var"].shape == state["col_var"].shape == ()
+
+
+# timm's (fairseq's) form: a matrix is factored only where both its sides exceed min_dim_size_to_factor, so
+# that one shape takes either branch by that hyperparameter; the state of the branch not taken stays at 0.
+TIMM = symopt.get("adafactor", convention="timm", first_moment=True, cautious=True)
+
+
+@pytest.mark.parametrize("shape, min_size, factored", [((3, 4), 2, True), ((3, 4), 3, False), ((4, 3), 3, False),
+                                                        ((3, 4), 16, False), ((5,), 0, False), ((), 0, False)])
+def test_timm_factors_a_matrix_where_both_sides_exceed_min_dim_size_to_factor(shape, min_size, factored):
+    from symopt.reference.adafactor import timm_adafactor
+
+    rng = np.random.default_rng(3)
+    theta0 = rng.standard_normal(shape)
+    grads = [rng.standard_normal(shape) for _ in range(4)]
+    hyper = {h.name: h.default for h in TIMM.hypers} | {"min_dim_size_to_factor": min_size, "weight_decay": 0.1}
+    kernel = TIMM.kernel()
+    theta, state = theta0, kernel.init(theta0)
+    expected, witnessed = theta0, {}
+    for t, g in enumerate(grads, start=1):
+        theta, state = kernel.step(theta, g, state, t, **hyper)
+        expected, witnessed = timm_adafactor(expected, g, witnessed, t, beta1=hyper["beta1"], caution=True,
+                                             weight_decay=0.1, min_dim_size_to_factor=min_size)
+    np.testing.assert_allclose(theta, expected, rtol=1e-12, atol=0)
+    unfactored, rows, cols = state["exp_avg_sq"], state["exp_avg_sq_row"], state["exp_avg_sq_col"]
+    if factored:  # the rows' and columns' averages (timm's without the kept dimension), v left at 0
+        assert not unfactored.any() and sorted(witnessed) == ["exp_avg", "exp_avg_sq_col", "exp_avg_sq_row"]
+        np.testing.assert_allclose(rows[..., 0], witnessed["exp_avg_sq_row"], rtol=1e-12)
+        np.testing.assert_allclose(cols[..., 0, :], witnessed["exp_avg_sq_col"], rtol=1e-12)
+    else:
+        assert not rows.any() and not cols.any() and sorted(witnessed) == ["exp_avg", "exp_avg_sq"]
+        np.testing.assert_allclose(unfactored, witnessed["exp_avg_sq"], rtol=1e-12)
+
+
+def test_timm_form_takes_at_most_two_dimensions():
+    # timm factors dimensions 0 and 1 of a larger tensor (a convolution's), which rows and columns do not express
+    with pytest.raises(symopt.SymoptError, match="takes 0-D or 1-D or 2-D parameters"):
+        TIMM.kernel().init(np.ones((2, 3, 4)))
