@@ -69,12 +69,12 @@ _SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ᵗᵐᵃˣˢˡᵒʷ�
 _DECORATIONS = {"\u0302": "hat", "\u0303": "tilde", "\u0304": "bar", "\u0305": "bar"}
 _DECORATION_COMMANDS = {"hat": "hat", "widehat": "hat", "tilde": "tilde", "widetilde": "tilde", "bar": "bar",
                         "overline": "bar"}
-_SYMBOLS = {"·": "*", "×": "*", "∙": "*", "⋅": "*", "−": "-", "≥": ">=", "≤": "<=", "≠": "!=", "←": "<-",
+_SYMBOLS = {"·": "*", "×": "*", "∙": "*", "⋅": "*", "−": "-", "≥": ">=", "≤": "<=", "≠": "!=", "∧": "&&", "←": "<-",
             "√": "sqrt", "‖": "‖", "|": "|", "+": "+", "-": "-", "*": "*", "/": "/", "^": "^", "(": "(", ")": ")",
             "[": "(", "]": ")", ",": ",", "=": "=", "<": "<", ">": ">", "{": "{", "}": "}", "_": "_", "&": "&",
             ";": ";", "!": "!", ":": ":"}
 _COMMANDS = {
-    "cdot": "*", "times": "*", "ast": "*", "geq": ">=", "ge": ">=", "leq": "<=", "le": "<=", "neq": "!=", "ne": "!=",
+    "cdot": "*", "times": "*", "ast": "*", "geq": ">=", "ge": ">=", "leq": "<=", "le": "<=", "neq": "!=", "ne": "!=", "wedge": "&&", "land": "&&",
     "gets": "<-", "leftarrow": "<-", "coloneqq": "<-", "sqrt": "sqrt", "frac": "frac", "dfrac": "frac", "tfrac": "frac",
     "|": "‖", "Vert": "‖", "vert": "|", "lvert": "|", "rvert": "|", "lVert": "‖", "rVert": "‖",
 }
@@ -238,7 +238,7 @@ def _normal_sub(sub: str) -> str:
 # --- the parser -----------------------------------------------------------------------------------
 # The AST: ("num", Rational) | ("id", Ident) | (op, *children) with op in add, sub, mul, div, pow,
 # neg, sqrt, abs, norm | ("call", Operation, [args], token) | ("piecewise", [(value, cond)], other)
-# | ("rel", relation, a, b).
+# | ("rel", relation, a, b) | ("and", condition, condition, ...).
 _RELATIONS = {"=": sp.Eq, "!=": sp.Ne, ">": sp.StrictGreaterThan, ">=": sp.GreaterThan, "<": sp.StrictLessThan,
               "<=": sp.LessThan}
 
@@ -416,6 +416,24 @@ class _Parser:
         return value
 
     def condition(self):
+        """A comparison, or comparisons joined by ``&`` (``∧``, LaTeX's ``\\wedge``), each in parentheses
+        or bare: SymPy prints a conjunction ``(D >= 2) & (n <= min(A, B))``."""
+        parts = [self.comparison()]
+        while self.is_op("&&") or (not self.latex and self.is_op("&")):
+            self.next()
+            parts.append(self.comparison())
+        return parts[0] if len(parts) == 1 else ("and", *parts)
+
+    def comparison(self):
+        if self.is_op("("):  # a condition in parentheses, or a comparison whose left side opens with one
+            start = self.i
+            self.next()
+            try:
+                inner = self.condition()
+                self.expect(")", "')'")
+                return inner
+            except EquationError:
+                self.i = start
         a = self.sum()
         for op in (">=", "<=", "!=", "=", ">", "<"):
             if self.is_op(op):
@@ -1029,6 +1047,8 @@ def _build(node, resolve) -> sp.Expr:
         return sp.Piecewise(*pieces, (_build(node[2], resolve), True))
     if kind == "rel":
         return _RELATIONS[node[1]](_build(node[2], resolve), _build(node[3], resolve))
+    if kind == "and":
+        return sp.And(*(_build(child, resolve) for child in node[1:]))
     args = [_build(child, resolve) for child in node[1:]]
     if kind == "add":
         return args[0] + args[1]

@@ -210,3 +210,20 @@ def test_a_case_split_on_an_array_value_is_the_value_of_the_case_taken_elementwi
     params, grads = np.zeros(3), np.array([0.5, -0.25, 0.0])
     new, _ = kernel.step(params, grads, kernel.init(params), t=1, lr=1.0)
     assert np.allclose(new, -np.where(grads > 0, 2 * grads, np.where(grads < 0, 3 * grads, 5.0)))
+
+
+@pytest.mark.parametrize("condition", ["(t >= 2) & (t <= 3)", "t >= 2 & t <= 3", "t >= 2 ∧ (t - 1) <= 2",
+                                       "((t - 1) >= 1) & (3 >= t)"])
+def test_a_case_on_a_conjunction_takes_it_only_where_both_hold(condition):
+    # SymPy prints a conjunction (D >= 2) & (n <= min(A, B)) (AdafactorBigVision's factored branch); a
+    # parenthesis that opens a side of a comparison, (t - 1) <= 2, is not taken for the conjunct's
+    import numpy as np
+
+    rule = E.rule_from_equations(f"u_t = g_t if {condition} else 0\ntheta_t = theta_{{t-1}} - lr*u_t", name="both")
+    kernel = rule.kernel()
+    params, grads = np.zeros(2), np.array([1.0, -2.0])
+    state = kernel.init(params)
+    for t in range(1, 6):
+        new, state = kernel.step(params, grads, state, t=t, lr=1.0)
+        assert np.array_equal(new, params - grads * (2 <= t <= 3)), t
+        params = new
