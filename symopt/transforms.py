@@ -1434,13 +1434,17 @@ def scale_by_big_vision_factored_rms(decay_rate: Hyper, decay_offset: Hyper, bet
 
     timm factors over the two largest dimensions (its row factor is the mean over the largest, its
     column factor over the second largest), which for a matrix gives the same R_t C_t/mean(R_t) either
-    way round (mean(R_t) = mean(C_t) = the mean of every element): for a matrix only the size criterion
-    matters. Of three dimensions or more it may factor over other dimensions than the last two, which
+    way round (mean(R_t) = mean(C_t) = the mean of every element), but not the same rounding: timm
+    divides by its mean the factor along the larger side (ties: the columns), so that for a matrix
+    taller than wide it is C̄_t = C_t/mean(C_t), and ``U_t = g_t/(√C̄_t √R_t)``; where that factor
+    underflows to 0 timm's step is NaN, and where the other does it is 0·∞ only if g is 0 there too
+    (R̄_t below stands for whichever factor is divided). Of three dimensions or more it may factor over other dimensions than the last two, which
     the row and column means here do not: a rule with this transform takes 0-D, 1-D and 2-D parameters.
     """
     from symopt.ops import ColMean, RowMean
 
     factored = sp.And(sp.GreaterThan(S.ndim, 2), sp.GreaterThan(sp.Min(S.rows, S.cols), min_dim.symbol))
+    tall = sp.StrictGreaterThan(S.rows, S.cols)  # timm's largest dimension is then the first
 
     def average(prev, value):
         return S.beta2_hat * prev + (1 - S.beta2_hat) * value
@@ -1453,9 +1457,13 @@ def scale_by_big_vision_factored_rms(decay_rate: Hyper, decay_offset: Hyper, bet
             Assign(S.row_var, sp.Piecewise((average(S.row_var_prev, RowMean(g2)), factored), (S.row_var_prev, True))),
             Assign(S.col_var, sp.Piecewise((average(S.col_var_prev, ColMean(g2)), factored), (S.col_var_prev, True))),
             Assign(S.v, sp.Piecewise((S.v_prev, factored), (average(S.v_prev, g2), True))),
-            Assign(S.bv_row_ratio, S.row_var / ColMean(S.row_var)),  # read where factored only
-            Assign(S.scaled, sp.Piecewise((u / (sp.sqrt(S.bv_row_ratio) * sp.sqrt(S.col_var)), factored),
-                                          (u / sp.sqrt(S.v), True))),
+            # read where factored only: the factor of the larger side, over its mean (the rows' where the
+            # matrix is not taller than wide), and the other factor as it is
+            Assign(S.bv_row_ratio, sp.Piecewise((S.col_var / RowMean(S.col_var), tall),
+                                                (S.row_var / ColMean(S.row_var), True))),
+            Assign(S.scaled, sp.Piecewise(
+                (u / (sp.sqrt(S.bv_row_ratio) * sp.sqrt(sp.Piecewise((S.row_var, tall), (S.col_var, True)))), factored),
+                (u / sp.sqrt(S.v), True))),
         ), S.scaled
 
     return Transform("scale_by_big_vision_factored_rms", apply,

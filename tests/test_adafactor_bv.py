@@ -71,3 +71,20 @@ def test_the_first_step_is_the_gradients_sign_in_both_branches(shape, min_dim):
     hyper = dict(lr=0.5, momentum=0.9, min_dim_size_to_factor=min_dim)
     theta, _ = kernel.step(theta0, g, kernel.init(theta0, **hyper), 1, **hyper)
     np.testing.assert_allclose(theta, theta0 - 0.5 * 0.1 * np.sign(g), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (3, 4), (3, 3)], ids=str)
+def test_a_zero_line_beside_large_gradients_is_nan_exactly_where_timm_is_nan_in_float32(shape):
+    # g² + ε over a row (column) of zeros is ε = 1e-30; beside lines of g ~ 1e8 in float32 the factor timm
+    # divides by its mean (the larger side's: the columns' for a tall matrix, the rows' otherwise) underflows
+    # to 0, and its step there is 0·∞ = NaN; the other factor's zero line is a step of 0. Both directions.
+    for axis in (0, 1):
+        g = np.full(shape, 7e8, dtype=np.float32)
+        g[(0, slice(None)) if axis == 0 else (slice(None), 0)] = 0.0
+        params = np.zeros(shape, dtype=np.float32)
+        hyper = dict(lr=1.0, min_dim_size_to_factor=1)
+        kernel = symopt.get("adafactorbv", use_momentum=False).kernel()
+        theta, _ = kernel.step(params, g, kernel.init(params, **hyper), 1, **hyper)
+        expected, _ = _timm_states(params, [g], momentum=None, **hyper)
+        assert np.array_equal(np.isnan(theta), np.isnan(expected)), (axis, theta, expected)
+        np.testing.assert_allclose(theta[~np.isnan(theta)], expected[~np.isnan(expected)], rtol=1e-6)

@@ -138,16 +138,20 @@ def round_trip_cases():
     Written-down exceptions: a ``cases`` environment (torch's first momentum step) is not read by
     SymPy's parser, so each branch is checked on its own; max, min and sign are placeholders.
     """
+    def branches(expr):  # each branch of each Piecewise taken in turn, those inside another's too
+        pieces = sorted(expr.atoms(sp.Piecewise), key=sp.default_sort_key)
+        if not pieces:
+            yield expr
+            return
+        for value, _ in pieces[0].args:
+            yield from branches(expr.xreplace({pieces[0]: value}))
+
     rules = registry_sample() + [m.build() for ms in MISTAKES.values() for m in ms]
     for rule in rules:
         for eq in rule.equations:
-            pieces = eq.rhs.atoms(sp.Piecewise)
-            if pieces:
-                (piece,) = pieces
-                for value, _ in piece.args:
-                    yield f"{rule.name}:{eq.lhs}:branch", _opaque(eq.rhs.xreplace({piece: value}))
-            else:
-                yield f"{rule.name}:{eq.lhs}", _opaque(eq.rhs)
+            branched = eq.rhs.has(sp.Piecewise)
+            for expr in dict.fromkeys(branches(eq.rhs)):
+                yield f"{rule.name}:{eq.lhs}" + (":branch" if branched else ""), _opaque(expr)
 
 
 CASES = list(round_trip_cases())
@@ -200,7 +204,7 @@ def test_markdown_display_blocks_render_on_github():
              "chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega").split()
     allowed = {r"\begin", r"\end", r"\frac", r"\sqrt", r"\left", r"\right", r"\hat", r"\text", r"\mathbb",
                r"\partial", r"\lim", r"\to", r"\infty", r"\mathrm", r"\cdot", r"\bar", r"\tilde", r"\max", r"\min",
-               r"\operatorname", r"\mathbf", r"\sum", r"\geq", r"\leq", r"\top", r"\bmod", r"\vee", *(f"\\{g}" for g in greek)}
+               r"\operatorname", r"\mathbf", r"\sum", r"\geq", r"\leq", r"\top", r"\bmod", r"\vee", r"\wedge", *(f"\\{g}" for g in greek)}
     for path in DERIVATIONS.glob("*.md"):
         text = path.read_text()
         for line in text.splitlines():

@@ -17,7 +17,11 @@ from symopt.transforms import (CAUTION_REFERENCE, CORRECTED_DECAY_REFERENCE, FIR
 # timm's constructor: lr=1.0, min_dim_size_to_factor=16, decay_rate=0.8, decay_offset=0, beta2_cap=0.999,
 # momentum=0.9, eps=None (1e-30 for float32 and float64), weight_decay=0.0, clipping_threshold=None.
 BV_LR = LR.with_default(1.0)
-DECAY_RATE = Hyper(S.bv_decay_rate, "decay_rate", 0.8, 0.0, math.inf, special=(0.8, 0.0), sample=(0.0, 2.0),
+# timm forms max(t - decay_offset, 1)^(-c) from its step counter, a float32 tensor, and 1 - that: for c within
+# ~1e-7/ln t of 0 (not 0) that difference is float32's spacing of 1, off by up to 100%, beyond any bound of the
+# rule's arithmetic (the reference computes it as timm does). Generated cases draw c from [0.1, 2] beside the
+# special values, 0 (every step the new value) among them, as adafactor(convention='timm') does.
+DECAY_RATE = Hyper(S.bv_decay_rate, "decay_rate", 0.8, 0.0, math.inf, special=(0.8, 0.0), sample=(0.1, 2.0),
                    doc="the second moments' new value weighs max(t - decay_offset, 1)^(-decay_rate)")
 # The values drawn reach what generated cases of up to 50 steps can see: an offset of 1 to 4 steps, and a
 # cap of 0.5 that binds from step 3 on (0.999 binds after about 5,600 steps).
@@ -62,7 +66,9 @@ def adafactorbv(use_momentum: Momentum = True, clipping: Clipping = False, unsca
     ``θ_t = θ_{t-1} - ηλθ_{t-1} - η m_t`` with ``m_t = μ m_{t-1} + (1 - μ) U_t``.
 
     timm factors over the two largest dimensions of a parameter; for a matrix the estimate is the same
-    whichever side it calls the rows (mean(R_t) = mean(C_t)), but of three dimensions or more it may
+    whichever side it calls the rows (mean(R_t) = mean(C_t)), but not its rounding: timm divides by its
+    mean the factor along the larger side, C_t for a matrix taller than wide (R̄_t is then C_t/mean(C_t)),
+    which decides where an underflow in float32 makes the step NaN. Of three dimensions or more it may
     factor over others than the last two: the rule takes 0-D, 1-D and 2-D parameters.
 
     Args:
