@@ -300,7 +300,7 @@ eta_max = Symbol("eta_max", positive=True)
 bv_decay_rate = Symbol("c_2", nonnegative=True)  # its decay_rate: the new value weighs max(t - tau0, 1)^(-c2)
 bv_decay_offset = Symbol("tau_0", integer=True, nonnegative=True)  # its decay_offset: the schedule's start
 bv_beta2_cap = Symbol("beta2_max", nonnegative=True)  # its beta2_cap: the largest decay
-bv_row_ratio = array("Rbar_t")  # R_t/mean(R_t) (C_t/mean(C_t) for a tall matrix), named: its root is taken whole, as timm takes it
+row_ratio = array("Rbar_t")  # R_t/mean(R_t) (C_t/mean(C_t) for a tall matrix), named: its root is taken whole, as timm takes it
 # timm 1.0.31's Adafactor (fairseq's): the step size α̂_t its decay multiplies λ by (the relative step, or
 # the learning rate given), one number per tensor, and the side a dimension must exceed to be factored.
 relative_lr = array("alphahat_t", nonnegative=True)  # timm's lr_t: min(10^-2, 1/√t) max(ε₂, RMS(θ_{t-1}))

@@ -612,8 +612,11 @@ def scale_by_factored_rms(decay_rate: Hyper, eps1: Hyper, min_size: Hyper | None
             Assign(S.v, sp.Piecewise((S.v_prev, factored), (average(unfactored, g2), True))),
         )
         if min_size is not None:  # timm's order: R_t C_t (down to 1e-60 at g = 0) is never formed
-            root = Dot((S.row_var / ColMean(S.row_var)) ** sp.Rational(-1, 2), S.col_var ** sp.Rational(-1, 2))
-            return (*moments, Assign(S.scaled, sp.Piecewise((u * root, factored), (u * S.v ** sp.Rational(-1, 2), True)))
+            # and R̄_t = R_t/mean(R_t) is named, so that its root is taken whole, as timm's rsqrt is: where a
+            # row of zeros meets rows of large gradients it underflows to 0 in float32, and timm's step is NaN
+            root = Dot(S.row_ratio ** sp.Rational(-1, 2), S.col_var ** sp.Rational(-1, 2))
+            return (*moments, Assign(S.row_ratio, S.row_var / ColMean(S.row_var)),  # read where factored only
+                    Assign(S.scaled, sp.Piecewise((u * root, factored), (u * S.v ** sp.Rational(-1, 2), True)))
                     ), S.scaled
         estimate = Dot(S.row_var, S.col_var) / sp.Max(ColMean(S.row_var), e1)
         return (
@@ -1459,10 +1462,10 @@ def scale_by_big_vision_factored_rms(decay_rate: Hyper, decay_offset: Hyper, bet
             Assign(S.v, sp.Piecewise((S.v_prev, factored), (average(S.v_prev, g2), True))),
             # read where factored only: the factor of the larger side, over its mean (the rows' where the
             # matrix is not taller than wide), and the other factor as it is
-            Assign(S.bv_row_ratio, sp.Piecewise((S.col_var / RowMean(S.col_var), tall),
+            Assign(S.row_ratio, sp.Piecewise((S.col_var / RowMean(S.col_var), tall),
                                                 (S.row_var / ColMean(S.row_var), True))),
             Assign(S.scaled, sp.Piecewise(
-                (u / (sp.sqrt(S.bv_row_ratio) * sp.sqrt(sp.Piecewise((S.row_var, tall), (S.col_var, True)))), factored),
+                (u / (sp.sqrt(S.row_ratio) * sp.sqrt(sp.Piecewise((S.row_var, tall), (S.col_var, True)))), factored),
                 (u / sp.sqrt(S.v), True))),
         ), S.scaled
 

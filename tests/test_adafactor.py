@@ -109,3 +109,29 @@ def test_timm_form_takes_at_most_two_dimensions():
     # timm factors dimensions 0 and 1 of a larger tensor (a convolution's), which rows and columns do not express
     with pytest.raises(symopt.SymoptError, match="takes 0-D or 1-D or 2-D parameters"):
         TIMM.kernel().init(np.ones((2, 3, 4)))
+
+
+@pytest.mark.parametrize("axis", [0, 1], ids=["zero row", "zero column"])
+def test_timm_form_is_nan_where_timms_step_is_nan_in_float32(axis):
+    # g² + ε₁ over a row of zeros is ε₁ = 1e-30; beside rows of g ~ 1e8 in float32 R_t/mean(R_t) underflows to
+    # 0 and timm's rsqrt makes its step 0·∞ = NaN, which the RMS clip spreads over the tensor. A zero column
+    # divides no factor by its mean: a finite step. The kernel takes the root of the ratio whole, as timm.
+    import torch
+
+    from symopt.verify import import_library
+
+    g = np.full((4, 3), 7e8, dtype=np.float32)
+    g[(0, slice(None)) if axis == 0 else (slice(None), 0)] = 0.0
+    params = np.ones_like(g)
+    rule = symopt.get("adafactor", convention="timm", relative_step=False)
+    hyper = {h.name: h.default for h in rule.hypers} | {"lr": 1.0, "min_dim_size_to_factor": 0.0}
+    kernel = rule.kernel()
+    theta, _ = kernel.step(params, g, kernel.init(params, **hyper), 1, **hyper)
+    param = torch.nn.Parameter(torch.ones(g.shape))
+    optimizer = import_library("timm.optim.adafactor").Adafactor([param], lr=1.0, min_dim_size_to_factor=0)
+    param.grad = torch.tensor(g)
+    optimizer.step()
+    expected = param.detach().numpy()
+    assert np.isnan(expected).all() == (axis == 0)
+    assert np.array_equal(np.isnan(theta), np.isnan(expected))
+    np.testing.assert_allclose(theta[~np.isnan(theta)], expected[~np.isnan(expected)], rtol=1e-6, atol=1e-6)
