@@ -32,6 +32,9 @@ def run(rank: int, world: int, port: int, folder: str, steps: int = 5) -> None:
         training.train(model, optimizer, (inputs[shard], labels[shard]), steps)
         if rank == 0:
             torch.save([p.detach() for p in model.module.parameters()], os.path.join(folder, "ddp.pt"))
+        # both processes reach here before either tears its connections down: gloo's teardown while the
+        # other rank still reads ended one with "terminate called without an active exception" (a CI run)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

@@ -127,7 +127,7 @@ def test_timm_form_is_nan_where_timms_step_is_nan_in_float32(axis):
     hyper = {h.name: h.default for h in rule.hypers} | {"lr": 1.0, "min_dim_size_to_factor": 0.0}
     kernel = rule.kernel()
     theta, _ = kernel.step(params, g, kernel.init(params, **hyper), 1, **hyper)
-    param = torch.nn.Parameter(torch.ones(g.shape))
+    param = torch.nn.Parameter(torch.ones(g.shape, dtype=torch.float32))  # whatever the default dtype
     optimizer = import_library("timm.optim.adafactor").Adafactor([param], lr=1.0, min_dim_size_to_factor=0)
     param.grad = torch.tensor(g)
     optimizer.step()
