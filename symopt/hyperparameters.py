@@ -161,3 +161,9 @@ LR_1D_FACTOR = Hyper(S.lr_1d_factor, "lr_1d_factor", 1.0, 0.0, inf,
 MAX_LR = Hyper(S.eta_max, "max_lr", 1e-3, 0.0, inf, low_open=True,
                doc="the peak learning rate the corrected decay divides by (timm's max_lr_snapshot)",
                special=(1e-3,), sample=(1e-6, 1.0), log=True, library="max_lr_snapshot")
+
+# timm 1.0.31's min_dim_size_to_factor (both its Adafactors): a matrix is factored only where its sides reach
+# it (16). Each rule says how a side is compared with it; verify's shapes (sides up to 4) take both branches
+# only where the rule draws it below 16 as well.
+MIN_DIM_SIZE_TO_FACTOR = Hyper(S.min_factor, "min_dim_size_to_factor", 16.0, 0.0, inf, integer=True,
+                               doc="the size a matrix's sides are compared with to factor it", special=(16.0,))

@@ -576,6 +576,23 @@ def scale_by_shape(adjust: AdjustLR) -> Transform:
     return Transform("scale_by_shape", lambda u: ((), factor * u))
 
 
+def _factored_averages(g2: sp.Expr, factored: sp.Expr, rows: State = ROW_MOMENT, columns: State = COLUMN_MOMENT,
+                       unfactored: State = UNFACTORED_MOMENT) -> tuple[Assign, ...]:
+    """Adafactor's second moments, weight β̂₂ₜ on the old value: where ``factored``, the moving averages of
+    the row and column means of ``g2`` (R_t, C_t), the unfactored average kept; elsewhere that of ``g2``
+    itself (v_t), R_t and C_t kept. Every Adafactor here writes them so; each its own β̂₂ₜ and estimate."""
+    from symopt.ops import ColMean, RowMean
+
+    def average(state, value):
+        return S.beta2_hat * state.prev + (1 - S.beta2_hat) * value
+
+    return (
+        Assign(S.row_var, sp.Piecewise((average(rows, RowMean(g2)), factored), (S.row_var_prev, True))),
+        Assign(S.col_var, sp.Piecewise((average(columns, ColMean(g2)), factored), (S.col_var_prev, True))),
+        Assign(S.v, sp.Piecewise((S.v_prev, factored), (average(unfactored, g2), True))),
+    )
+
+
 def scale_by_factored_rms(decay_rate: Hyper, eps1: Hyper, min_size: Hyper | None = None) -> Transform:
     """Adafactor's preconditioner (Shazeer & Stern 2018, Algorithm 4; torch.optim.Adafactor):
     ``U_t = g_t/√max(V̂_t, ε₁²)``, V̂_t = R_t C_t / max(mean(R_t), ε₁) built from moving averages of
@@ -590,7 +607,7 @@ def scale_by_factored_rms(decay_rate: Hyper, eps1: Hyper, min_size: Hyper | None
     factored only where it has two dimensions (the rule takes no more: timm factors dimensions 0 and 1
     of a larger one when both exceed s) and both sides exceed s; any other keeps v_t, the moving average
     of g² + ε₁, whatever its shape (:data:`TIMM_UNFACTORED_MOMENT`)."""
-    from symopt.ops import ColMean, Dot, RowMean
+    from symopt.ops import ColMean, Dot
 
     c, e1 = decay_rate.symbol, eps1.symbol
     factored = sp.GreaterThan(S.ndim, 2)
@@ -600,17 +617,9 @@ def scale_by_factored_rms(decay_rate: Hyper, eps1: Hyper, min_size: Hyper | None
         factored = sp.And(factored, sp.StrictGreaterThan(S.rows, s), sp.StrictGreaterThan(S.cols, s))
         rows, columns, unfactored = TIMM_ROW_MOMENT, TIMM_COLUMN_MOMENT, TIMM_UNFACTORED_MOMENT
 
-    def average(state, value):
-        return S.beta2_hat * state.prev + (1 - S.beta2_hat) * value
-
     def apply(u):
         g2 = u**2 if min_size is None else u**2 + e1
-        moments = (
-            Assign(S.beta2_hat, 1 - S.t**c),
-            Assign(S.row_var, sp.Piecewise((average(rows, RowMean(g2)), factored), (S.row_var_prev, True))),
-            Assign(S.col_var, sp.Piecewise((average(columns, ColMean(g2)), factored), (S.col_var_prev, True))),
-            Assign(S.v, sp.Piecewise((S.v_prev, factored), (average(unfactored, g2), True))),
-        )
+        moments = (Assign(S.beta2_hat, 1 - S.t**c), *_factored_averages(g2, factored, rows, columns, unfactored))
         if min_size is not None:  # timm's order: R_t C_t (down to 1e-60 at g = 0) is never formed
             # and R̄_t = R_t/mean(R_t) is named, so that its root is taken whole, as timm's rsqrt is: where a
             # row of zeros meets rows of large gradients it underflows to 0 in float32, and timm's step is NaN
@@ -1441,25 +1450,21 @@ def scale_by_big_vision_factored_rms(decay_rate: Hyper, decay_offset: Hyper, bet
     divides by its mean the factor along the larger side (ties: the columns), so that for a matrix
     taller than wide it is C̄_t = C_t/mean(C_t), and ``U_t = g_t/(√C̄_t √R_t)``; where that factor
     underflows to 0 timm's step is NaN, and where the other does it is 0·∞ only if g is 0 there too
-    (R̄_t below stands for whichever factor is divided). Of three dimensions or more it may factor over other dimensions than the last two, which
-    the row and column means here do not: a rule with this transform takes 0-D, 1-D and 2-D parameters.
+    (R̄_t below stands for whichever factor is divided). Of three dimensions or more it may factor over
+    other dimensions than the last two, which the row and column means here do not: a rule with this
+    transform takes 0-D, 1-D and 2-D parameters.
     """
     from symopt.ops import ColMean, RowMean
 
     factored = sp.And(sp.GreaterThan(S.ndim, 2), sp.GreaterThan(sp.Min(S.rows, S.cols), min_dim.symbol))
     tall = sp.StrictGreaterThan(S.rows, S.cols)  # timm's largest dimension is then the first
 
-    def average(prev, value):
-        return S.beta2_hat * prev + (1 - S.beta2_hat) * value
-
     def apply(u):
         g2 = u**2 + eps.symbol
         decay_step = sp.Max(S.t - decay_offset.symbol, 1)
         return (
             Assign(S.beta2_hat, sp.Min(beta2_cap.symbol, 1 - decay_step**(-decay_rate.symbol))),
-            Assign(S.row_var, sp.Piecewise((average(S.row_var_prev, RowMean(g2)), factored), (S.row_var_prev, True))),
-            Assign(S.col_var, sp.Piecewise((average(S.col_var_prev, ColMean(g2)), factored), (S.col_var_prev, True))),
-            Assign(S.v, sp.Piecewise((S.v_prev, factored), (average(S.v_prev, g2), True))),
+            *_factored_averages(g2, factored, unfactored=BV_SECOND_MOMENT),
             # read where factored only: the factor of the larger side, over its mean (the rows' where the
             # matrix is not taller than wide), and the other factor as it is
             Assign(S.row_ratio, sp.Piecewise((S.col_var / RowMean(S.col_var), tall),

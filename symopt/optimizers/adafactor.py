@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from symopt import symbols as S
 from symopt.core import TIMM_SOURCE, Hyper, LibraryKeyword, OnlyWith, Rule, chain, rule
-from symopt.hyperparameters import BETA1, LR, WEIGHT_DECAY
+from symopt.hyperparameters import BETA1, LR, MIN_DIM_SIZE_TO_FACTOR, WEIGHT_DECAY
 from symopt.transforms import (CAUTION_REFERENCE, FIRST_MOMENT, Cautious, add_decayed_weights_by_lr, caution,
                                clip_by_block_rms, moving_average, scale_by_factored_rms, scale_by_learning_rate,
                                scale_by_relative_step)
@@ -57,9 +57,8 @@ TIMM_BETA1 = BETA1.restricted(constructed=True, doc="decay of the first moment o
 TIMM_LR = LR.restricted(default=1e-2, constructed=True, doc="learning rate, in place of the relative step")
 # timm factors a matrix only where both sides exceed it (16): generated shapes (sides up to 4) draw it
 # from 0 to 4 as well, so that they take both branches against timm.
-MIN_DIM_SIZE_TO_FACTOR = Hyper(S.min_factor, "min_dim_size_to_factor", 16.0, 0.0, math.inf, integer=True,
-                               doc="a matrix is factored where both its sides exceed it",
-                               special=(16.0, 0.0, 1.0, 2.0), sample=(0.0, 4.0))
+TIMM_MIN_DIM = MIN_DIM_SIZE_TO_FACTOR.restricted(doc="a matrix is factored where both its sides exceed it",
+                                                 special=(16.0, 0.0, 1.0, 2.0), sample=(0.0, 4.0))
 
 
 def adafactor(convention: Convention = "torch",
@@ -166,7 +165,7 @@ def _timm(relative_step: bool, scale_parameter: bool, warmup_init: bool, first_m
         + (CAUTION_REFERENCE if cautious else ""),
         chain(
             "adafactor",
-            scale_by_factored_rms(TIMM_DECAY_RATE, TIMM_EPS, MIN_DIM_SIZE_TO_FACTOR),
+            scale_by_factored_rms(TIMM_DECAY_RATE, TIMM_EPS, TIMM_MIN_DIM),
             clip_by_block_rms(TIMM_CLIP, clamp=True),
             *step,
             *momentum,

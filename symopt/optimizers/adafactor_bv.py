@@ -8,7 +8,7 @@ from typing import Annotated
 
 from symopt import symbols as S
 from symopt.core import TIMM_SOURCE, PARAMETERS_DTYPE, Hyper, LibraryKeyword, OnlyWith, Rule, chain, rule
-from symopt.hyperparameters import LR, MOMENTUM, WEIGHT_DECAY
+from symopt.hyperparameters import LR, MIN_DIM_SIZE_TO_FACTOR, MOMENTUM, WEIGHT_DECAY
 from symopt.transforms import (CAUTION_REFERENCE, CORRECTED_DECAY_REFERENCE, FIRST_MOMENT, Cautious,
                                add_decayed_weights, add_decayed_weights_by_lr, cautious_mask, clip_by_block_rms,
                                corrected_decay, moving_average, scale_by_big_vision_factored_rms,
@@ -31,8 +31,8 @@ BETA2_CAP = Hyper(S.bv_beta2_cap, "beta2_cap", 0.999, 0.0, 1.0, high_open=False,
                   sample=(0.5, 0.9999), doc="the largest decay of the second moments")
 # Whether a matrix is factored: verify's matrices have sides 1 to 4, so the threshold is drawn from 0 to 2,
 # or is 1 (every matrix factored) or its default 16 (none), reaching both branches.
-MIN_DIM = Hyper(S.min_factor, "min_dim_size_to_factor", 16.0, 0.0, math.inf, integer=True, special=(16.0, 1.0),
-                sample=(0.0, 2.0), doc="a matrix is factored where its smaller side is at least this")
+MIN_DIM = MIN_DIM_SIZE_TO_FACTOR.restricted(special=(16.0, 1.0), sample=(0.0, 2.0),
+                                            doc="a matrix is factored where its smaller side is at least this")
 BV_EPS = Hyper(S.epsilon, "eps", 1e-30, 0.0, math.inf, low_open=True, special=(1e-30,), sample=(1e-30, 1e-3),
                log=True, doc="added to g^2 (timm's None: 1e-30 in float32 and float64)")
 BV_MOMENTUM = MOMENTUM.restricted(low_open=False, special=(0.9, 0.0),
